@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
         from invoice_pipelines.billing.domain.invoicing import process_batch_job
 
         _wait_for(Path(go))
-        job = process_batch_job(engine, int(rest[0]), chunk_size=100, runner=runner)
+        job = process_batch_job(engine, int(rest[0]), system=engine, chunk_size=100, runner=runner)
         print(json.dumps({"status": job.status, "processed": job.processed_count}))
     elif area == "intake":
         from invoice_pipelines.intake.domain.parse import parse_document

@@ -159,7 +159,7 @@ def test_the_documented_peppol_step_sends_the_one_invoice_listed(tmp_path):
     upgrade(make_engine(url, owner=True))
     engine = make_engine(url)
     [job] = seed_demo(engine)["batch_jobs"]
-    assert process_batch_job(engine, job, runner="test").status == "completed"
+    assert process_batch_job(engine, job, system=engine, runner="test").status == "completed"
     documents = tmp_path / "documents"
     found = find_organization(engine, org)
     assert generate_documents(engine, LocalFiles(str(documents)), found).peppol > 1

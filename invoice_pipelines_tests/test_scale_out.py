@@ -105,7 +105,7 @@ def _upload_samples(engine, org: dict, root: Path, files: list[Path]) -> list[in
     for path in files:
         store.put(org["slug"], path.name, path.read_bytes())
         os.utime(root / org["slug"] / path.name, (past, past))
-    scan = scan_uploads(engine, store, ScanState(), only_organizations={org["slug"]})
+    scan = scan_uploads(engine, store, ScanState(), system=engine, only_organizations={org["slug"]})
     return [i for b in scan.batches for i in b.document_ids]
 
 

@@ -138,6 +138,7 @@ def main() -> int:
                 engine,
                 store,
                 state,
+                system=engine,
                 batch_size=args.batch_size,
                 max_files_per_tick=args.docs + 10,
                 only_organizations={slug},

@@ -423,6 +423,9 @@ def sales_invoices(
     in_this_run = {key.name for key in context.run.asset_check_selection or ()}
     if not in_this_run.intersection(AUDIT_CHECKS):
         for event in latest_or_now(
-            context.instance, SALES_INVOICES, AUDIT_CHECKS, lambda: audit_results(engine, system_database)
+            context.instance,
+            SALES_INVOICES,
+            AUDIT_CHECKS,
+            lambda: audit_results(engine, system_database),
         ):
             context.log_event(event)

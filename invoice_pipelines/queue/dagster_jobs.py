@@ -34,8 +34,8 @@ from invoice_pipelines.queue.domain.job_kind import (
 )
 from invoice_pipelines.queue.domain.jobs import (
     UnknownBatchJob,
-    cancel_batch_job,
     batch_job_of,
+    cancel_batch_job,
     get_batch_job,
     retry_failed,
 )
@@ -302,9 +302,7 @@ def control_batch_job(
     who = who_asked(config.requested_by, context.run.tags)
     try:
         if config.action == ControlAction.cancel:
-            batch = cancel_batch_job(
-                engine, config.batch_job_id, system=system, cancelled_by=who
-            )
+            batch = cancel_batch_job(engine, config.batch_job_id, system=system, cancelled_by=who)
             context.add_output_metadata(job_metadata(batch, batch_kinds))
             return {
                 "batch_job_id": batch.id,

@@ -141,9 +141,7 @@ def build_own_jobs_sensor(kinds: Sequence[JobKind]):
         description="Launches one run per pending batch job (run key = job id), tagged with its "
         "organization; resumes a processing job whose run failed.",
     )
-    def batch_jobs_sensor(
-        context: SensorEvaluationContext, system_database: ResourceParam[Engine]
-    ):
+    def batch_jobs_sensor(context: SensorEvaluationContext, system_database: ResourceParam[Engine]):
         engine = system_database  # every organization's queue
         now = utcnow()
         state = json.loads(context.cursor) if context.cursor else {}

@@ -26,9 +26,7 @@ ORGANIZATIONS_ASSET = "organizations"
     "`invoice-pipelines organizations` and the launchpad's organizations_*_job, every change "
     "audited; each of them records the organization's partition here.",
 )
-def organizations_asset(
-    context: AssetExecutionContext, system_database: ResourceParam[Engine]
-):
+def organizations_asset(context: AssetExecutionContext, system_database: ResourceParam[Engine]):
     # the partition's organization, found once (refused when its partition outlived it)
     system = system_database
     shown = show_organization(system, known_organization(system, context.partition_key))

@@ -57,9 +57,7 @@ def _fingerprint(keys: list[str]) -> str:
         "removed at the next tick."
     ),
 )
-def organizations_sensor(
-    context: SensorEvaluationContext, system_database: ResourceParam[Engine]
-):
+def organizations_sensor(context: SensorEvaluationContext, system_database: ResourceParam[Engine]):
     engine = system_database  # every organization
     # cursor: how many organizations there are and when the last one changed, and which partition
     # keys there are; when all three are as last tick, nothing needs comparing. The keys are read

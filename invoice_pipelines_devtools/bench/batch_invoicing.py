@@ -500,7 +500,13 @@ def _run_batch(
             _log(f"  {job.processed_count:,}/{job.total_count:,} orders after {now - started:.2f}s")
 
     job = process_batch_job(
-        engine, job_id, chunk_size=chunk_size, runner="bench", on_progress=report, workers=workers
+        engine,
+        job_id,
+        system=engine,
+        chunk_size=chunk_size,
+        runner="bench",
+        on_progress=report,
+        workers=workers,
     )
     seconds = time.perf_counter() - started
     for cause, count in sorted(job.fallback_causes.items()):

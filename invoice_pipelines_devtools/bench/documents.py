@@ -404,7 +404,7 @@ def _documents_job(engine, store, slug: str, org_id: int, renderer):
         combined_pdf=True,
     )
     job = run_invoice_job(
-        engine, job_id, documents_work(engine, store, builder=renderer), store=store
+        engine, job_id, documents_work(engine, store, builder=renderer), system=engine, store=store
     )
     combined = combined_pdf_of(engine, job) or {}
     summary = DocumentsSummary(slug, requested=job.total_count, generated=job.successful_count)
@@ -450,7 +450,7 @@ def _communications_job(engine, store, slug: str, org_id: int, mailer):
     )
     kinds = {DOCUMENTS_KIND.name: DOCUMENTS_KIND, kind.name: kind}
     work = chunk_work(engine, kind, kinds, SimpleNamespace(document_store=store), None)
-    job = run_invoice_job(engine, job_id, work)
+    job = run_invoice_job(engine, job_id, work, system=engine)
     return DeliverySummary(slug, requested=job.total_count, sent=job.successful_count), {
         "communications_job": job.id,
         "communications_job_status": job.status,

@@ -926,6 +926,7 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
             engine,
             store,
             ScanState(),
+            system=engine,
             batch_size=args.batch_size,
             max_files_per_tick=len(stored) + 10,
             only_organizations={slug},

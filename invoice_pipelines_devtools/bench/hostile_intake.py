@@ -252,6 +252,7 @@ class Stage:
             self.engine,
             store,
             ScanState(),
+            system=self.engine,
             batch_size=self.batch_size,
             max_files_per_tick=len(files) + 10,
             only_organizations={slug},

@@ -110,6 +110,7 @@ def run(args: argparse.Namespace) -> dict:
                 engine,
                 store,
                 ScanState(),
+                system=engine,
                 batch_size=args.batch_size,
                 max_files_per_tick=args.n + 10,
                 only_organizations={slug},

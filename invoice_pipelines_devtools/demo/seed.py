@@ -441,7 +441,7 @@ def _seed_overdue_invoices(engine: Engine, today: date | None) -> list[str]:
             due_days=DEMO_OVERDUE_DUE_DAYS,
             created_by="seed-demo",
         )
-        process_batch_job(engine, job_id, runner="seed-demo")
+        process_batch_job(engine, job_id, system=engine, runner="seed-demo")
         jobs.append(job_id)
     with tenant_transaction(engine, org.id) as conn:
         return list(

@@ -29,7 +29,7 @@ def test_chunks_in_flight_number_in_request_order_with_ids_in_number_order(pg_da
     job_id = enqueue_sales_orders(
         shop.engine, find_organization(shop.engine, shop.org_id), order_ids=requested
     )
-    job = process_batch_job(shop.engine, job_id, chunk_size=10, workers=3)
+    job = process_batch_job(shop.engine, job_id, system=shop.engine, chunk_size=10, workers=3)
     assert (job.status, job.successful_count, job.processed_count) == ("completed", 95, 95)
     invoices = shop.invoices()  # by number
     assert [i["sequence_number"] for i in invoices] == list(range(1, 96))
@@ -63,12 +63,15 @@ def test_another_job_numbering_between_two_chunks_in_flight_stays_gapless(
             while get_batch_job(shop.engine, a_id).processed_count < 10:
                 assert time.monotonic() < deadline, "A's first chunk never committed"
                 time.sleep(0.01)
-            assert process_batch_job(shop.engine, b_id, workers=1).status == "completed"
+            assert (
+                process_batch_job(shop.engine, b_id, system=shop.engine, workers=1).status
+                == "completed"
+            )
         return counts
 
     monkeypatch.setattr(chunk_postgres, "prepare_chunk", prepare)
     with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.domain.chunks_in_flight"):
-        a = process_batch_job(shop.engine, a_id, chunk_size=10, workers=2)
+        a = process_batch_job(shop.engine, a_id, system=shop.engine, chunk_size=10, workers=2)
     assert (a.status, a.successful_count) == ("completed", 40)
     assert "goes under the sequence lock" in caplog.text
     # a real conflict: A's second chunk wrote numbers B had committed; the chunks after it follow
@@ -90,7 +93,7 @@ def test_another_job_numbering_between_two_chunks_in_flight_stays_gapless(
 @pytest.mark.parametrize("workers", [0, -1, 9])
 def test_workers_must_be_positive(pg_database, workers):
     with pytest.raises(ValueError, match="workers"):
-        process_batch_job(pg_database.engine, 1, workers=workers)
+        process_batch_job(pg_database.engine, 1, system=pg_database.system_engine, workers=workers)
 
 
 def test_chunk_lookups_use_primary_keys_even_with_statistics_from_before_the_orders(pg_database):
@@ -169,7 +172,9 @@ def test_a_chunk_holds_its_items_until_it_commits(pg_database, monkeypatch):
 
     module, name, wrapper = hook_chunk_writes("postgresql", try_to_change_a_used_item)
     monkeypatch.setattr(module, name, wrapper)
-    assert process_batch_job(shop.engine, job_id, workers=1).successful_count == 4
+    assert (
+        process_batch_job(shop.engine, job_id, system=shop.engine, workers=1).successful_count == 4
+    )
     assert seen == ["55P03"]  # lock_not_available: the chunk held the item
 
 
@@ -209,7 +214,7 @@ def test_a_second_runner_of_the_same_job_does_not_count_items_twice(pg_database,
 
     monkeypatch.setattr(chunk_postgres, "prepare_chunk", prepare)
     try:
-        process_batch_job(shop.engine, job_id, chunk_size=2, workers=2)
+        process_batch_job(shop.engine, job_id, system=shop.engine, chunk_size=2, workers=2)
     finally:
         a_done.set()
         runner_b.join(60)
@@ -229,12 +234,14 @@ def test_an_interrupted_run_leaves_no_chunk_open_and_the_job_resumes(pg_database
         raise KeyboardInterrupt  # Ctrl-C during `batch-invoice --wait`
 
     with pytest.raises(KeyboardInterrupt):
-        process_batch_job(shop.engine, job_id, chunk_size=10, workers=2, on_progress=interrupt)
+        process_batch_job(
+            shop.engine, job_id, system=shop.engine, chunk_size=10, workers=2, on_progress=interrupt
+        )
     assert not [t for t in threading.enumerate() if t.name.startswith(f"batch-job-{job_id}-")]
     job = get_batch_job(shop.engine, job_id)
     assert job.status == "processing" and job.processed_count < 60
     # nothing holds a lock: the resume finishes, gapless, each order once
-    job = process_batch_job(shop.engine, job_id, chunk_size=10, workers=2)
+    job = process_batch_job(shop.engine, job_id, system=shop.engine, chunk_size=10, workers=2)
     assert (job.status, job.successful_count) == ("completed", 60)
     assert [i["sequence_number"] for i in shop.invoices()] == list(range(1, 61))
     assert shop.invoice_count_per_order() == {o: 1 for o in orders}
@@ -283,7 +290,7 @@ def test_a_single_job_never_falls_back_while_the_chunk_before_is_still_committin
 
     monkeypatch.setattr(chunk_postgres, "take_stock", slow_commit)
     with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.domain.chunks_in_flight"):
-        job = process_batch_job(shop.engine, job_id, chunk_size=10, workers=2)
+        job = process_batch_job(shop.engine, job_id, system=shop.engine, chunk_size=10, workers=2)
     assert held == [0, 10, 20, 30]
     assert (job.status, job.successful_count) == ("completed", 50)
     assert (job.fallbacks, job.fallback_causes) == (0, {})
@@ -329,7 +336,9 @@ def test_a_chunk_without_invoices_goes_on_while_another_job_holds_the_sequence(
                 a_fell_back.set()
 
     def run_a():
-        a_result.append(process_batch_job(shop.engine, a_id, chunk_size=2, workers=2))
+        a_result.append(
+            process_batch_job(shop.engine, a_id, system=shop.engine, chunk_size=2, workers=2)
+        )
 
     def with_the_sequence_locked(ctx):
         if ctx.job_id == b_id:
@@ -345,7 +354,7 @@ def test_a_chunk_without_invoices_goes_on_while_another_job_holds_the_sequence(
         with caplog.at_level(
             logging.INFO, logger="invoice_pipelines.billing.domain.chunks_in_flight"
         ):
-            b = process_batch_job(shop.engine, b_id, chunk_size=10, workers=1)
+            b = process_batch_job(shop.engine, b_id, system=shop.engine, chunk_size=10, workers=1)
             _wait_until(lambda: bool(a_result), "A ends")
     finally:
         logger.removeHandler(handler)
@@ -372,11 +381,14 @@ def test_a_chunk_without_invoices_does_not_fall_back_when_another_job_moved_the_
     def b_in_between(ctx):
         if ctx.job_id == a_id and ctx.after_position == 0:
             # A's first chunk expected the sequence at 0; B takes 1..3 before A's chunk commits
-            assert process_batch_job(shop.engine, b_id, workers=1).status == "completed"
+            assert (
+                process_batch_job(shop.engine, b_id, system=shop.engine, workers=1).status
+                == "completed"
+            )
 
     monkeypatch.setattr(*hook_chunk_writes("postgresql", b_in_between))
     with caplog.at_level(logging.INFO, logger="invoice_pipelines.billing.domain.chunks_in_flight"):
-        a = process_batch_job(shop.engine, a_id, chunk_size=2, workers=2)
+        a = process_batch_job(shop.engine, a_id, system=shop.engine, chunk_size=2, workers=2)
     assert "sequence lock" not in caplog.text
     assert (a.status, a.failed_count, a.fallbacks) == ("completed_with_errors", 4, 0)
     assert [i["sequence_number"] for i in shop.invoices()] == [1, 2, 3]

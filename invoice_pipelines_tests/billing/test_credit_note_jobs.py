@@ -89,7 +89,7 @@ def test_good_items_are_issued_and_bad_ones_recorded_with_their_reason(db):
         created_by="anna",
     )
 
-    job = run_credit_note_job(db.engine, job_id, chunk_size=3)
+    job = run_credit_note_job(db.engine, job_id, system=db.system_engine, chunk_size=3)
 
     assert (job.status, job.total_count, job.successful_count, job.failed_count) == (
         "completed_with_errors",
@@ -201,7 +201,7 @@ def test_an_item_inserted_by_another_application_that_cannot_be_read_fails_alone
             .returning(batch_jobs.c.id)
         ).scalar_one()
 
-    job = run_credit_note_job(db.engine, job_id)
+    job = run_credit_note_job(db.engine, job_id, system=db.system_engine)
 
     assert [(p, s, code) for p, s, code, _ in items_of(shop, job_id)] == [
         (1, "failed", "invalid_amounts"),  # a JSON number is a float: amounts are text
@@ -231,7 +231,7 @@ def test_a_run_that_dies_mid_item_is_resumed_and_issues_nothing_twice(db, monkey
 
     monkeypatch.setattr(credit_note_jobs, "issue_credit_note_in", dies_on_the_third)
     with pytest.raises(ConnectionError):
-        run_credit_note_job(db.engine, job_id, chunk_size=10)
+        run_credit_note_job(db.engine, job_id, system=db.system_engine, chunk_size=10)
     job = get_batch_job(db.engine, job_id)
     assert job.status == "failed"
     assert "ConnectionError" in job.failure_reason and "none is issued twice" in job.failure_reason
@@ -249,9 +249,11 @@ def test_a_run_that_dies_mid_item_is_resumed_and_issues_nothing_twice(db, monkey
 
     monkeypatch.setattr(credit_note_jobs, "issue_credit_note_in", real)
     job = run_credit_note_job(
-        db.engine, job_id
+        db.engine, job_id, system=db.system_engine
     )  # the resume: Dagster's retry, the sensor, batch-run
-    again = run_credit_note_job(db.engine, job_id)  # and once more, after it finished
+    again = run_credit_note_job(
+        db.engine, job_id, system=db.system_engine
+    )  # and once more, after it finished
 
     assert (job.status, job.successful_count, job.failed_count) == ("completed", 4, 0)
     assert (again.status, again.successful_count) == ("completed", 4)
@@ -284,19 +286,21 @@ def test_retrying_the_failed_items_issues_only_those(db, batch_kinds):
     job_id = enqueue_credit_notes(
         db.engine, find_organization(db.engine, shop.org["slug"]), items, issue_date=LATER
     )
-    first = run_credit_note_job(db.engine, job_id)
+    first = run_credit_note_job(db.engine, job_id, system=db.system_engine)
     assert (first.successful_count, first.failed_count) == (1, 1)
     assert first.errors[0]["code"] == "date_before_invoice"
 
-    retry_id = retry_failed(db.engine, job_id, batch_kinds, created_by="anna")
-    retried = run_credit_note_job(db.engine, retry_id)
+    retry_id = retry_failed(
+        db.engine, job_id, batch_kinds, system=db.system_engine, created_by="anna"
+    )
+    retried = run_credit_note_job(db.engine, retry_id, system=db.system_engine)
 
     # the retry asks for the failed credit note only, as it was asked for: refused again, and the
     # first one is not issued a second time
     assert (retried.total_count, retried.successful_count, retried.failed_count) == (1, 0, 1)
     assert [n["invoice_number"] for n in credit_notes_of(shop)] == ["GS-2026-000001"]
     with pytest.raises(BatchRequestError, match="already retried"):
-        retry_failed(db.engine, job_id, batch_kinds)
+        retry_failed(db.engine, job_id, batch_kinds, system=db.system_engine)
 
 
 def test_two_runners_of_one_job_issue_each_credit_note_once(db):
@@ -314,7 +318,7 @@ def test_two_runners_of_one_job_issue_each_credit_note_once(db):
     def runner() -> None:
         try:
             start.wait()
-            run_credit_note_job(db.engine, job_id, chunk_size=2)
+            run_credit_note_job(db.engine, job_id, system=db.system_engine, chunk_size=2)
         except BaseException as exc:  # reported below
             errors.append(exc)
 
@@ -344,9 +348,11 @@ def test_a_cancel_stops_the_job_before_the_next_credit_note(db):
     )
 
     def cancel_after_the_first(job) -> None:
-        cancel_batch_job(db.engine, job.id, cancelled_by="anna")
+        cancel_batch_job(db.engine, job.id, system=db.system_engine, cancelled_by="anna")
 
-    job = run_credit_note_job(db.engine, job_id, chunk_size=1, on_progress=cancel_after_the_first)
+    job = run_credit_note_job(
+        db.engine, job_id, system=db.system_engine, chunk_size=1, on_progress=cancel_after_the_first
+    )
 
     assert (job.status, job.processed_count, job.successful_count) == ("cancelled", 1, 1)
     assert len(credit_notes_of(shop)) == 1

@@ -62,7 +62,7 @@ def invoiced(shop, *orders) -> list[dict]:
         invoice_date=DAY,
         due_days=14,
     )
-    process_batch_job(shop.engine, job_id)
+    process_batch_job(shop.engine, job_id, system=shop.engine)
     return [i for i in shop.invoices() if i["type_code"] == "380"]
 
 

@@ -450,6 +450,7 @@ def test_control_job_cancels_and_retries(db):
         enqueue_sales_orders(
             db.engine, find_organization(db.engine, shop.org_id), order_ids=[blocked]
         ),
+        system=db.system_engine,
     )
     shop.set_active(items, shop.item_ids["BOOK"], True)
     result = batch_job_control_job.execute_in_process(

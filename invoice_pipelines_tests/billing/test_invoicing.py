@@ -38,7 +38,7 @@ def invoice_orders(shop, order_ids, *, chunk_size=100, **kwargs):
         invoice_date=DAY,
         **kwargs,
     )
-    return process_batch_job(shop.engine, job_id, chunk_size=chunk_size)
+    return process_batch_job(shop.engine, job_id, system=shop.engine, chunk_size=chunk_size)
 
 
 def outcomes(shop, job, statuses=("failed", "skipped", "succeeded")):
@@ -226,7 +226,7 @@ def test_all_reviewed_up_to_a_date(db):
         all_reviewed=True,
         up_to="2026-11-10",
     )
-    job = process_batch_job(shop.engine, job_id)
+    job = process_batch_job(shop.engine, job_id, system=shop.engine)
     assert (job.total_count, job.successful_count) == (1, 1)
     assert [i["sales_order_id"] for i in shop.invoices()] == [early]
     job = process_batch_job(
@@ -234,6 +234,7 @@ def test_all_reviewed_up_to_a_date(db):
         enqueue_sales_orders(
             shop.engine, find_organization(shop.engine, shop.org["id"]), all_reviewed=True
         ),
+        system=shop.engine,
     )
     assert [i["sales_order_id"] for i in shop.invoices()] == [early, late]
 
@@ -291,14 +292,14 @@ def test_a_row_inserted_by_another_application_is_processed(db):
             .values(organization_id=shop.org_id, request={"orders": "all"})
             .returning(batch_jobs.c.id)
         ).scalar_one()
-    job = process_batch_job(shop.engine, job_id)
+    job = process_batch_job(shop.engine, job_id, system=shop.engine)
     assert (job.status, job.total_count, job.successful_count) == (
         "completed",
         2,
         2,
     )  # duplicate dropped
     assert [i["sales_order_id"] for i in shop.invoices()] == [orders[2], orders[0]]
-    bad = process_batch_job(shop.engine, bad_id)
+    bad = process_batch_job(shop.engine, bad_id, system=shop.engine)
     assert bad.status == "failed" and "names no orders" in bad.failure_reason
 
 
@@ -356,13 +357,17 @@ def test_cancel_stops_at_the_next_chunk_boundary_and_keeps_what_was_committed(db
     def cancel_after_first_chunk(job):
         seen.append(job.processed_count)
         if len(seen) == 1:
-            assert cancel_batch_job(shop.engine, job_id, cancelled_by="boss").cancel_requested
+            assert cancel_batch_job(
+                shop.engine, job_id, system=shop.engine, cancelled_by="boss"
+            ).cancel_requested
 
-    job = process_batch_job(shop.engine, job_id, chunk_size=2, on_progress=cancel_after_first_chunk)
+    job = process_batch_job(
+        shop.engine, job_id, system=shop.engine, chunk_size=2, on_progress=cancel_after_first_chunk
+    )
     assert (job.status, job.processed_count, job.successful_count) == ("cancelled", 2, 2)
     assert [shop.order_status(o) for o in orders] == ["invoiced"] * 2 + ["reviewed"] * 4
     # running it again does nothing; the orders it left stay eligible for a new job
-    assert process_batch_job(shop.engine, job_id).status == "cancelled"
+    assert process_batch_job(shop.engine, job_id, system=shop.engine).status == "cancelled"
     assert invoice_orders(shop, orders).successful_count == 4
     assert is_gapless(i["sequence_number"] for i in shop.invoices())
 
@@ -372,8 +377,8 @@ def test_cancelling_a_pending_job_is_immediate(db):
     job_id = enqueue_sales_orders(
         shop.engine, find_organization(shop.engine, shop.org_id), order_ids=shop.add_orders(1)
     )
-    assert cancel_batch_job(shop.engine, job_id).status == "cancelled"
-    assert process_batch_job(shop.engine, job_id).successful_count == 0
+    assert cancel_batch_job(shop.engine, job_id, system=shop.engine).status == "cancelled"
+    assert process_batch_job(shop.engine, job_id, system=shop.engine).successful_count == 0
     assert shop.invoices() == []
 
 
@@ -392,17 +397,22 @@ def test_retry_creates_a_job_over_exactly_the_failed_orders(db, batch_kinds):
                 shop.engine, find_organization(shop.engine, shop.org_id), order_ids=[draft]
             ),
             batch_kinds,
+            system=shop.engine,
         )
 
     shop.set_active(items, shop.item_ids["BOOK"], True)  # the user fixes the cause
-    retry_id = retry_failed(shop.engine, first.id, batch_kinds, created_by="anna")
-    retry = process_batch_job(shop.engine, retry_id)
+    retry_id = retry_failed(
+        shop.engine, first.id, batch_kinds, system=shop.engine, created_by="anna"
+    )
+    retry = process_batch_job(shop.engine, retry_id, system=shop.engine)
     assert (retry.retry_of_job_id, retry.total_count, retry.successful_count) == (first.id, 2, 2)
     assert sorted(outcomes(shop, retry)) == sorted(blocked)
-    assert retry_failed(shop.engine, retry.id, batch_kinds) is None  # nothing failed any more
+    assert (
+        retry_failed(shop.engine, retry.id, batch_kinds, system=shop.engine) is None
+    )  # nothing failed any more
     # a job is retried once: a second request would hand the same orders to a second job
     with pytest.raises(BatchRequestError, match=f"already retried as job {retry_id}"):
-        retry_failed(shop.engine, first.id, batch_kinds)
+        retry_failed(shop.engine, first.id, batch_kinds, system=shop.engine)
 
 
 def test_customer_driven_invoices_through_the_same_queue(db):
@@ -443,7 +453,7 @@ def test_customer_driven_invoices_through_the_same_queue(db):
         invoice_date=DAY,
         created_by="shop",
     )
-    job = process_batch_job(shop.engine, job_id, chunk_size=2)
+    job = process_batch_job(shop.engine, job_id, system=shop.engine, chunk_size=2)
     assert (job.status, job.successful_count, job.failed_count) == ("completed_with_errors", 2, 3)
     assert [e["code"] for e in job.errors] == [
         "inactive_customer",
@@ -488,7 +498,7 @@ def test_a_failing_chunk_rolls_back_whole_and_a_rerun_finishes_exactly_once(db, 
     with monkeypatch.context() as patch:
         patch.setattr(*hook_chunk_writes(db.kind, fails_in_second_chunk))
         with pytest.raises(RuntimeError):
-            process_batch_job(shop.engine, job_id, chunk_size=3)
+            process_batch_job(shop.engine, job_id, system=shop.engine, chunk_size=3)
     job = get_batch_job(shop.engine, job_id)
     assert (job.status, job.processed_count) == ("failed", 3)
     assert job.failure_reason == (
@@ -496,7 +506,9 @@ def test_a_failing_chunk_rolls_back_whole_and_a_rerun_finishes_exactly_once(db, 
         "job again to continue with the remaining orders."
     )
     assert [i["sequence_number"] for i in shop.invoices()] == [1, 2, 3]
-    job = process_batch_job(shop.engine, job_id, chunk_size=3)  # the re-run continues
+    job = process_batch_job(
+        shop.engine, job_id, system=shop.engine, chunk_size=3
+    )  # the re-run continues
     assert (job.status, job.successful_count) == ("completed", 7)
     assert [i["sequence_number"] for i in shop.invoices()] == list(range(1, 8))
     assert shop.invoice_count_per_order() == {o: 1 for o in orders}
@@ -523,7 +535,13 @@ def test_stuck_jobs_fail_with_a_reason_and_their_orders_stay_eligible(db, batch_
         shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
     )
     seen = []
-    process_batch_job(shop.engine, job_id, chunk_size=2, on_progress=lambda job: seen.append(job))
+    process_batch_job(
+        shop.engine,
+        job_id,
+        system=shop.engine,
+        chunk_size=2,
+        on_progress=lambda job: seen.append(job),
+    )
     stuck_id = enqueue_sales_orders(
         shop.engine, find_organization(shop.engine, shop.org_id), order_ids=shop.add_orders(3)
     )
@@ -541,7 +559,11 @@ def test_stuck_jobs_fail_with_a_reason_and_their_orders_stay_eligible(db, batch_
     assert {o[1] for o in outcomes(shop, job).values()} == {"job_stuck"}
     assert get_batch_job(shop.engine, job_id).status == "completed"  # finished jobs are left alone
     # its orders were not invoiced: the retry invoices them, numbers continue without a gap
-    retry = process_batch_job(shop.engine, retry_failed(shop.engine, stuck_id, batch_kinds))
+    retry = process_batch_job(
+        shop.engine,
+        retry_failed(shop.engine, stuck_id, batch_kinds, system=shop.engine),
+        system=shop.engine,
+    )
     assert retry.successful_count == 3
     assert [i["sequence_number"] for i in shop.invoices()] == list(range(1, 8))
 
@@ -578,11 +600,13 @@ def test_a_cancelled_job_whose_run_died_ends_cancelled_not_failed(db, batch_kind
         shop.engine, find_organization(shop.engine, shop.org_id), order_ids=shop.add_orders(3)
     )
     claim_and_stall(shop, job_id)
-    cancel_batch_job(shop.engine, job_id, cancelled_by="anna")  # waits for a chunk boundary
+    cancel_batch_job(
+        shop.engine, job_id, system=shop.engine, cancelled_by="anna"
+    )  # waits for a chunk boundary
     ended = {j.id: j for j in fail_stuck_jobs(shop.engine, batch_kinds)}[job_id]
     assert ended.status == "cancelled"
     # the orders it never reached are not turned into failures a retry would pick up
-    assert retry_failed(shop.engine, job_id, batch_kinds) is None
+    assert retry_failed(shop.engine, job_id, batch_kinds, system=shop.engine) is None
 
 
 def test_an_order_deleted_after_the_request_fails_alone_as_unknown(db):
@@ -597,7 +621,7 @@ def test_an_order_deleted_after_the_request_fails_alone_as_unknown(db):
     # a new order never takes the deleted one's id (SQLite reuses the highest id unless told not to)
     newcomer = shop.add_orders(1)[0]
     assert newcomer != orders[3]
-    job = process_batch_job(shop.engine, job_id, chunk_size=2)
+    job = process_batch_job(shop.engine, job_id, system=shop.engine, chunk_size=2)
     assert (job.status, job.successful_count, job.failed_count) == ("completed_with_errors", 3, 1)
     assert [(e["sales_order_id"], e["code"]) for e in job.errors] == [(orders[3], "unknown_order")]
     assert f"no sales order {orders[3]}" in job.errors[0]["message"]
@@ -615,7 +639,7 @@ def test_the_job_row_keeps_the_first_hundred_failures_in_request_order(db):
     job_id = enqueue_sales_orders(
         shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
     )
-    job = process_batch_job(shop.engine, job_id, chunk_size=40, workers=2)
+    job = process_batch_job(shop.engine, job_id, system=shop.engine, chunk_size=40, workers=2)
     assert (job.failed_count, job.successful_count) == (150, 0)
     assert [e["sales_order_id"] for e in job.errors] == orders[:100]
     assert {e["code"] for e in job.errors} == {"wrong_status"}

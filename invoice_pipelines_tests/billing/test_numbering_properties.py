@@ -75,7 +75,9 @@ def test_numbers_stay_gapless_and_orders_are_invoiced_once(db, specs, concurrent
 
     def run(job_id, chunk_size):
         try:
-            process_batch_job(shop.engine, job_id, chunk_size=chunk_size, workers=workers)
+            process_batch_job(
+                shop.engine, job_id, system=shop.engine, chunk_size=chunk_size, workers=workers
+            )
         except InjectedFailure:
             pass  # the job is failed, its chunk rolled back; re-run below
 
@@ -95,7 +97,9 @@ def test_numbers_stay_gapless_and_orders_are_invoiced_once(db, specs, concurrent
                 run(job_id, size)
     for job_id, size, _, _ in jobs:
         # a re-run (no failures now) continues every failed job where its last commit ended
-        assert process_batch_job(shop.engine, job_id, chunk_size=size, workers=workers).status in (
+        assert process_batch_job(
+            shop.engine, job_id, system=shop.engine, chunk_size=size, workers=workers
+        ).status in (
             "completed",
             "completed_with_errors",
         )

@@ -106,7 +106,7 @@ def test_kill_9_in_the_middle_of_a_chunk_then_resume(pg_database, tmp_path):
 
     # the resume (a re-run of the same job, as the sensor launches for a dead run) finishes it,
     # with chunks in flight all the way: the killed process's transactions are no conflict
-    job = process_batch_job(shop.engine, job_id, chunk_size=200)
+    job = process_batch_job(shop.engine, job_id, system=shop.engine, chunk_size=200)
     assert (job.status, job.successful_count, job.failed_count) == ("completed", 1000, 0)
     assert job.fallbacks == 0, job.fallback_causes
     invoices = shop.invoices()

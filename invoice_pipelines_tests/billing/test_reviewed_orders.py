@@ -139,6 +139,7 @@ def test_a_job_of_all_reviewed_orders_takes_exactly_the_waiting_ones_up_to_its_d
             order_ids=[invoiced],
             created_by="t",
         ),
+        system=shop.engine,
     )
     # a user's loader reviews one order and cancels another, in plain SQL
     loader(shop, "UPDATE sales_orders SET status = 'reviewed' WHERE id = :a", a=earlier)
@@ -153,6 +154,7 @@ def test_a_job_of_all_reviewed_orders_takes_exactly_the_waiting_ones_up_to_its_d
             all_reviewed=True,
             up_to="2026-11-10",
         ),
+        system=shop.engine,
     )
     assert (job.total_count, job.successful_count, job.failed_count) == (2, 2, 0)
     # in order date order, the invoiced, cancelled, pending and later orders left alone
@@ -165,6 +167,7 @@ def test_a_job_of_all_reviewed_orders_takes_exactly_the_waiting_ones_up_to_its_d
         enqueue_sales_orders(
             shop.engine, find_organization(shop.engine, shop.org_id), all_reviewed=True
         ),
+        system=shop.engine,
     )
     assert (job.total_count, job.successful_count) == (1, 1)
     assert [i["sales_order_id"] for i in shop.invoices()][-1] == late
@@ -199,6 +202,7 @@ def test_a_chunk_marks_its_orders_as_heap_only_updates(pg_database, monkeypatch)
         enqueue_sales_orders(
             shop.engine, find_organization(shop.engine, shop.org_id), all_reviewed=True
         ),
+        system=shop.engine,
         chunk_size=25,
     )
     assert job.successful_count == len(orders)

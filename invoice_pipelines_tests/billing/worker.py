@@ -70,7 +70,11 @@ def main(argv: list[str]) -> int:
 
         chunks_in_flight.PipelinedJob._window = window
     job = process_batch_job(
-        engine, args.job_id, chunk_size=args.chunk_size, runner=f"worker-{args.job_id}"
+        engine,
+        args.job_id,
+        system=engine,
+        chunk_size=args.chunk_size,
+        runner=f"worker-{args.job_id}",
     )
     print(
         json.dumps(

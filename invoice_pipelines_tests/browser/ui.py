@@ -71,7 +71,9 @@ def record_runs(home: Path, samples: Path) -> Recorded:
             for name, data in files.items():
                 key = store.put(ORGANIZATION, name, data)
                 os.utime(upload_dir() / key, (settled, settled))
-            scan = scan_uploads(engine, store, ScanState(), only_organizations={ORGANIZATION})
+            scan = scan_uploads(
+                engine, store, ScanState(), system=engine, only_organizations={ORGANIZATION}
+            )
             ids = [doc_id for batch in scan.batches for doc_id in batch.document_ids]
             assert len(ids) == len(files), scan
             result = defs.resolve_job_def("intake_job").execute_in_process(

@@ -95,7 +95,7 @@ def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_ref
             [*ids, bounced],
             created_by="anna",
         )
-        job = run_invoice_job(db.engine, job_id, work, chunk_size=2)
+        job = run_invoice_job(db.engine, job_id, work, system=db.system_engine, chunk_size=2)
         assert (job.status, job.successful_count, job.failed_count) == (
             "completed_with_errors",
             3,
@@ -117,14 +117,17 @@ def test_a_communications_job_sends_each_invoice_once_and_its_retry_only_the_ref
                 created_by="anna",
             ),
             work,
+            system=db.system_engine,
         )
         assert (again.status, again.skipped_count, again.successful_count) == ("completed", 3, 0)
         assert sink.mailbox.count() == 3
 
         # the address is fixed at the server; the retry sends exactly the refused invoice
         sink.mailbox.refused_recipients.clear()
-        retry_id = retry_failed(db.engine, job_id, batch_kinds, created_by="bert")
-        retried = run_invoice_job(db.engine, retry_id, work)
+        retry_id = retry_failed(
+            db.engine, job_id, batch_kinds, system=db.system_engine, created_by="bert"
+        )
+        retried = run_invoice_job(db.engine, retry_id, work, system=db.system_engine)
         assert (retried.total_count, retried.successful_count) == (1, 1)
         arrived = sink.mailbox.by_subject_number()
     assert sorted(arrived.values()) == [1, 1, 1, 1] and len(arrived) == 4
@@ -164,6 +167,7 @@ def test_a_resend_job_resumed_after_its_run_died_does_not_send_twice(db, tmp_pat
                 ids,
             ),
             work,
+            system=db.system_engine,
         )
         job_id = enqueue_invoice_job(
             db.engine,
@@ -172,7 +176,9 @@ def test_a_resend_job_resumed_after_its_run_died_does_not_send_twice(db, tmp_pat
             ids,
             resend=True,
         )
-        assert run_invoice_job(db.engine, job_id, work).successful_count == 2
+        assert (
+            run_invoice_job(db.engine, job_id, work, system=db.system_engine).successful_count == 2
+        )
         assert sink.mailbox.count() == 4
         # as if the run died after sending, before it recorded the items: the job resumes
         with tenant_transaction(db.engine, org["id"], write=True) as conn:
@@ -186,7 +192,7 @@ def test_a_resend_job_resumed_after_its_run_died_does_not_send_twice(db, tmp_pat
                 .where(batch_jobs.c.id == job_id)
                 .values(status="processing", processed_count=0, successful_count=0)
             )
-        resumed = run_invoice_job(db.engine, job_id, work)
+        resumed = run_invoice_job(db.engine, job_id, work, system=db.system_engine)
         assert resumed.status == "completed" and resumed.successful_count == 2
         assert sink.mailbox.count() == 4
     with tenant_transaction(db.engine, org["id"]) as conn:
@@ -220,12 +226,17 @@ def test_an_invoicing_request_with_send_immediately_sends_its_invoices_after_com
     with SmtpSink() as sink:
         work = _work(db, store, sink)
         # queued with the invoicing job; it waits until that job has finished
-        assert run_invoice_job(db.engine, follow_up, work).status == "pending"
-        assert process_batch_job(db.engine, job_id).successful_count == 2
-        sent = run_invoice_job(db.engine, follow_up, work)
+        assert (
+            run_invoice_job(db.engine, follow_up, work, system=db.system_engine).status == "pending"
+        )
+        assert process_batch_job(db.engine, job_id, system=db.system_engine).successful_count == 2
+        sent = run_invoice_job(db.engine, follow_up, work, system=db.system_engine)
         assert (sent.status, sent.successful_count, sent.created_by) == ("completed", 2, "carla")
         # a second run (a crash and a restart) finds the job done and sends nothing
-        assert run_invoice_job(db.engine, follow_up, work).successful_count == 2
+        assert (
+            run_invoice_job(db.engine, follow_up, work, system=db.system_engine).successful_count
+            == 2
+        )
         assert sorted(m["To"] for m in sink.mailbox.messages) == [
             "k1@kunde.example",
             "k2@kunde.example",
@@ -382,20 +393,34 @@ def test_a_follow_up_waits_for_a_failed_invoicing_job_until_its_orders_are_hande
     )
     # the run dies after the first customer's chunk: the job is failed, one customer pending
     with pytest.raises(_RunDied):
-        process_batch_job(db.engine, job_id, chunk_size=1, on_progress=_die_after_first_chunk)
+        process_batch_job(
+            db.engine,
+            job_id,
+            system=db.system_engine,
+            chunk_size=1,
+            on_progress=_die_after_first_chunk,
+        )
     failed = get_batch_job(db.engine, job_id)
     assert (failed.status, failed.successful_count) == ("failed", 1)
 
     store = LocalFiles(str(tmp_path))
     work = documents_work(db.engine, store)
     first = _follow_ups(db, org["id"])[0]
-    assert run_invoice_job(db.engine, first, work, store=store).status == "pending"
-    retry_id = retry_failed(db.engine, job_id, batch_kinds)
-    done = run_invoice_job(db.engine, first, work, store=store)
+    assert (
+        run_invoice_job(db.engine, first, work, system=db.system_engine, store=store).status
+        == "pending"
+    )
+    retry_id = retry_failed(db.engine, job_id, batch_kinds, system=db.system_engine)
+    done = run_invoice_job(db.engine, first, work, system=db.system_engine, store=store)
     assert (done.status, done.total_count, done.successful_count) == ("completed", 1, 1)
-    process_batch_job(db.engine, retry_id)
+    process_batch_job(db.engine, retry_id, system=db.system_engine)
     [_, second] = _follow_ups(db, org["id"])
-    assert run_invoice_job(db.engine, second, work, store=store).successful_count == 1
+    assert (
+        run_invoice_job(
+            db.engine, second, work, system=db.system_engine, store=store
+        ).successful_count
+        == 1
+    )
     assert len(list(tmp_path.rglob("*.pdf"))) == 2
 
 

@@ -84,7 +84,7 @@ def test_the_sending_an_invoicing_job_asked_for_skips_history(db, tmp_path):
         created_by="carla",
         options=follow_up_options(generate_pdf=True, send_immediately=True, channel="email"),
     )
-    assert process_batch_job(db.engine, job_id).successful_count == 2
+    assert process_batch_job(db.engine, job_id, system=db.system_engine).successful_count == 2
     with tenant_transaction(db.engine, org["id"]) as conn:
         [follow_up] = conn.execute(
             select(batch_jobs.c.id).where(
@@ -99,7 +99,9 @@ def test_the_sending_an_invoicing_job_asked_for_skips_history(db, tmp_path):
     _mark_history(db, org["id"], past)
     store = LocalFiles(str(tmp_path))
     with SmtpSink() as sink:
-        sent = run_invoice_job(db.engine, follow_up, _work(db, store, sink))
+        sent = run_invoice_job(
+            db.engine, follow_up, _work(db, store, sink), system=db.system_engine
+        )
         recipients = [m["To"] for m in sink.mailbox.messages]
     assert (sent.status, sent.successful_count, sent.skipped_count) == ("completed", 1, 1)
     assert recipients == ["k2@kunde.example"]

@@ -506,7 +506,7 @@ def test_a_communications_job_sends_over_peppol_and_audits_the_message_id(
             shop.ids,
             created_by="anna",
         )
-        job = run_invoice_job(db.engine, job_id, work)
+        job = run_invoice_job(db.engine, job_id, work, system=db.system_engine)
         [message] = ap.network.take_messages()
         assert len(sink.mailbox.messages) == 3
         # the same invoices in a new job: each was delivered, nothing goes twice
@@ -520,6 +520,7 @@ def test_a_communications_job_sends_over_peppol_and_audits_the_message_id(
                 created_by="anna",
             ),
             work,
+            system=db.system_engine,
         )
         assert ap.network.take_messages() == [] and len(sink.mailbox.messages) == 3
     assert (job.status, job.successful_count) == ("completed", 4)

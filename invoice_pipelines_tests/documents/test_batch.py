@@ -75,6 +75,7 @@ def test_a_documents_job_fails_the_bad_invoice_and_prints_the_rest_in_order(
         db.engine,
         job_id,
         documents_work(db.engine, store),
+        system=db.system_engine,
         store=store,
         chunk_size=2,
         on_progress=lambda j: seen.append((j.processed_count, j.total_count)),
@@ -132,9 +133,12 @@ def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp
         db.engine,
         job_id,
         work,
+        system=db.system_engine,
         store=store,
         chunk_size=2,
-        on_progress=lambda j: cancel_batch_job(db.engine, j.id, cancelled_by="bob"),
+        on_progress=lambda j: cancel_batch_job(
+            db.engine, j.id, system=db.system_engine, cancelled_by="bob"
+        ),
     )
     assert (job.status, job.processed_count, job.successful_count) == ("cancelled", 2, 2)
     assert len(list(tmp_path.rglob("*.pdf"))) == 2
@@ -143,14 +147,18 @@ def test_cancel_stops_at_the_next_chunk_and_retry_redoes_only_the_failed(db, tmp
     job_id = enqueue_invoice_job(
         db.engine, find_organization(db.engine, org["slug"]), batch_kinds[DOCUMENTS], [*ids, bad]
     )
-    job = run_invoice_job(db.engine, job_id, work, store=store, chunk_size=10)
+    job = run_invoice_job(
+        db.engine, job_id, work, system=db.system_engine, store=store, chunk_size=10
+    )
     assert (job.successful_count, job.failed_count) == (5, 1)
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         conn.execute(
             update(customers).where(customers.c.id == town).values(buyer_reference="991-12345-67")
         )
-    retry_id = retry_failed(db.engine, job_id, batch_kinds, created_by="bob")
-    retried = run_invoice_job(db.engine, retry_id, work, store=store)
+    retry_id = retry_failed(
+        db.engine, job_id, batch_kinds, system=db.system_engine, created_by="bob"
+    )
+    retried = run_invoice_job(db.engine, retry_id, work, system=db.system_engine, store=store)
     assert (retried.status, retried.total_count, retried.successful_count) == ("completed", 1, 1)
     assert retried.retry_of_job_id == job_id and retried.created_by == "bob"
     assert len(list(tmp_path.rglob("*.pdf"))) == 6 and len(list(tmp_path.rglob("*.xml"))) == 1
@@ -189,7 +197,12 @@ def test_bad_requests_are_refused_in_one_sentence(db, tmp_path, batch_kinds):
     job_id = enqueue_invoice_job(
         db.engine, find_organization(db.engine, org["slug"]), batch_kinds[DOCUMENTS], [999999]
     )
-    job = run_invoice_job(db.engine, job_id, documents_work(db.engine, LocalFiles(str(tmp_path))))
+    job = run_invoice_job(
+        db.engine,
+        job_id,
+        documents_work(db.engine, LocalFiles(str(tmp_path))),
+        system=db.system_engine,
+    )
     assert (job.status, job.failed_count) == ("completed_with_errors", 1)
     assert job.errors[0]["code"] == "IP-DOC-UNKNOWN"
 
@@ -220,7 +233,10 @@ def test_a_job_whose_runner_died_is_failed_as_stuck_and_its_retry_does_the_rest(
     assert "orders" not in job.failure_reason
     store = LocalFiles(str(tmp_path))
     retried = run_invoice_job(
-        db.engine, retry_failed(db.engine, job_id, batch_kinds), documents_work(db.engine, store)
+        db.engine,
+        retry_failed(db.engine, job_id, batch_kinds, system=db.system_engine),
+        documents_work(db.engine, store),
+        system=db.system_engine,
     )
     assert (retried.status, retried.successful_count) == ("completed", 2)
 
@@ -237,7 +253,7 @@ def test_the_days_stats_count_documents_apart_from_invoices(db, tmp_path, batch_
         db.engine, find_organization(db.engine, org["slug"]), batch_kinds[DOCUMENTS], ids
     )
     store = LocalFiles(str(tmp_path))
-    run_invoice_job(db.engine, job_id, documents_work(db.engine, store))
+    run_invoice_job(db.engine, job_id, documents_work(db.engine, store), system=db.system_engine)
     stats = batch_stats(db.engine, find_organization(db.engine, org["slug"]), batch_kinds)
     assert (stats.orders_requested, stats.invoices_created, stats.orders_per_second) == (0, 0, None)
     assert stats.jobs_by_kind == {DOCUMENTS: 1}
@@ -263,14 +279,14 @@ def test_a_run_that_breaks_fails_the_job_and_a_rerun_does_the_rest(db, batch_kin
         return {invoice_id: SUCCEEDED for invoice_id in invoice_ids}
 
     with pytest.raises(RuntimeError):
-        run_invoice_job(db.engine, job_id, work, chunk_size=2)
+        run_invoice_job(db.engine, job_id, work, system=db.system_engine, chunk_size=2)
     job = get_batch_job(db.engine, job_id)
     assert (job.status, job.successful_count) == ("failed", 2)
     assert job.failure_reason == (
         "processing stopped: RuntimeError: disk full. Finished items stay; run the job again to "
         "continue with the remaining invoices."
     )
-    job = run_invoice_job(db.engine, job_id, work, chunk_size=2)
+    job = run_invoice_job(db.engine, job_id, work, system=db.system_engine, chunk_size=2)
     assert (job.status, job.successful_count) == ("completed", 3)
     assert chunks == [[11, 12], [13], [13]]
 
@@ -322,6 +338,7 @@ def test_two_runners_released_at_the_finish_build_the_combined_pdf_once(
                 db.engine,
                 job_id,
                 documents_work(db.engine, store),
+                system=db.system_engine,
                 store=store,
                 chunk_size=2,
                 runner=name,

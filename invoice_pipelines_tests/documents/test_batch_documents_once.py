@@ -86,7 +86,9 @@ def test_a_batchs_invoices_are_requested_once_by_its_own_documents_job(
     assert _with_documents(db, org["id"]) == {own}
 
     # the batch's job writes the batch's documents; nothing is left for anyone
-    job = run_invoice_job(db.engine, follow_up, documents_work(db.engine, store), store=store)
+    job = run_invoice_job(
+        db.engine, follow_up, documents_work(db.engine, store), system=db.system_engine, store=store
+    )
     assert (job.status, job.successful_count) == ("completed", 3)
     assert _with_documents(db, org["id"]) == {own, *made}
     after = _tick(db, org["slug"])
@@ -100,7 +102,7 @@ def test_a_batch_whose_documents_job_will_not_run_is_the_sensors_again(fresh_db,
 
     # its documents job was cancelled: the sensor writes the invoices like any other
     follow_up, made = _invoiced_with_documents_asked(db, cancelled, 2)
-    assert cancel_batch_job(db.engine, follow_up).status == "cancelled"
+    assert cancel_batch_job(db.engine, follow_up, system=db.system_engine).status == "cancelled"
     [request] = _tick(db, cancelled["slug"])["documents"]
     assert request.run_key == f"documents-{cancelled['slug']}-{max(made)}"
 

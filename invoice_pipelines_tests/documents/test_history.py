@@ -122,7 +122,9 @@ def _invoiced_with_documents_asked(db, org, customers: int) -> tuple[int, list[i
         [{"customer_id": c, "lines": [line]} for c in buyers],
         options=follow_up_options(generate_pdf=True),
     )
-    assert process_batch_job(db.engine, job_id).successful_count == customers
+    assert (
+        process_batch_job(db.engine, job_id, system=db.system_engine).successful_count == customers
+    )
     with tenant_transaction(db.engine, org["id"]) as conn:
         follow_up = conn.execute(
             select(batch_jobs.c.id).where(
@@ -148,7 +150,7 @@ def test_the_documents_after_an_invoicing_job_skip_history_and_a_named_job_write
     store = LocalFiles(str(tmp_path))
     work = documents_work(db.engine, store)
 
-    job = run_invoice_job(db.engine, follow_up, work, store=store)
+    job = run_invoice_job(db.engine, follow_up, work, system=db.system_engine, store=store)
     assert (job.status, job.successful_count, job.skipped_count) == ("completed", 1, 1)
     [skipped] = job_item_outcomes(db.engine, job, statuses=("skipped",))
     assert (skipped["sales_invoice_id"], skipped["error_code"]) == (past, "history")
@@ -162,6 +164,6 @@ def test_the_documents_after_an_invoicing_job_skip_history_and_a_named_job_write
         [past],
         created_by="anna",
     )
-    done = run_invoice_job(db.engine, named, work, store=store)
+    done = run_invoice_job(db.engine, named, work, system=db.system_engine, store=store)
     assert (done.status, done.successful_count) == ("completed", 1)
     assert _with_documents(db, org["id"]) == {today, past}

@@ -149,9 +149,9 @@ def test_a_dunning_fee_invoice_gets_documents_without_vat_ids(db, tmp_path, fmt)
             )
         )
     outcome = run_overdue(db.engine, find_organization(db.engine, org["slug"]), on=today)
-    assert process_batch_job(db.engine, outcome.fee_invoice_job_id, workers=1).status == (
-        "completed"
-    )
+    assert process_batch_job(
+        db.engine, outcome.fee_invoice_job_id, system=db.system_engine, workers=1
+    ).status == ("completed")
     with tenant_transaction(db.engine, org["id"]) as conn:
         fee_invoice = conn.execute(
             select(sales_invoices.c.id).where(

@@ -45,7 +45,7 @@ def test_a_validated_sample_invoice_is_booked_and_becomes_exported(db, tmp_path)
     uploads.put(org["slug"], "einfach.xml", (samples_dir() / EINFACH).read_bytes())
     past = time.time() - 120
     os.utime(tmp_path / "uploads" / org["slug"] / "einfach.xml", (past, past))
-    scan = scan_uploads(db.engine, uploads, ScanState())
+    scan = scan_uploads(db.engine, uploads, ScanState(), system=db.system_engine)
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
     process_documents(db.engine, uploads, org["id"], ids, parser=InProcessParser(), ocr=None)
     mine = incoming_invoices.c.organization_id == org["id"]
@@ -161,7 +161,7 @@ def _text_pdf_organization(db, tmp_path, today):
     uploads.put(org["slug"], name, pdf)
     past = time.time() - 120
     os.utime(root / org["slug"] / name, (past, past))
-    scan = scan_uploads(db.engine, uploads, ScanState())
+    scan = scan_uploads(db.engine, uploads, ScanState(), system=db.system_engine)
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
     process_documents(db.engine, uploads, org["id"], ids, parser=InProcessParser(), ocr=None)
     return org

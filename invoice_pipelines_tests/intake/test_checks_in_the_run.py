@@ -53,7 +53,9 @@ def test_an_intake_run_evaluates_the_checks_that_judge_its_materialization(
             "bad-sums.xml": (samples_dir() / BAD_SUMS).read_bytes(),
         },
     )
-    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    scan = scan_uploads(
+        db.engine, store, ScanState(), system=db.system_engine, only_organizations={org["slug"]}
+    )
     ids = [i for batch in scan.batches for i in batch.document_ids]
     assert len(ids) == 3
 

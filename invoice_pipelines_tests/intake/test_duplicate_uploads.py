@@ -100,7 +100,12 @@ def test_a_duplicate_of_a_file_not_read_yet_says_so(db, tmp_path) -> None:
     data = own_invoice("DU-2")
     _drop(store, org, {"a.xml": data, "b.xml": data})
     scan = scan_uploads(
-        db.engine, store, ScanState(), max_files_per_tick=10, only_organizations={org["slug"]}
+        db.engine,
+        store,
+        ScanState(),
+        system=db.system_engine,
+        max_files_per_tick=10,
+        only_organizations={org["slug"]},
     )
     assert (scan.registered, scan.duplicates) == (1, 1)
     [batch] = [b for b in scan.batches if b.organization_slug == org["slug"]]

@@ -38,7 +38,7 @@ def _intake(db, store: LocalUploads, org: dict, files: dict[str, bytes]) -> dict
         store.put(org["slug"], name, data)
         past = time.time() - 120
         os.utime(os.path.join(store.root, org["slug"], name), (past, past))
-    scan = scan_uploads(db.engine, store, ScanState())
+    scan = scan_uploads(db.engine, store, ScanState(), system=db.system_engine)
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
     process_documents(db.engine, store, org["id"], ids, parser=InProcessParser(), ocr=None)
     with tenant_transaction(db.engine, org["id"]) as conn:

@@ -84,7 +84,7 @@ def tenants(db, tmp_path):
     store = LocalUploads(str(tmp_path))
     secret = own_invoice("BOB-SECRET-1")
     _drop(store, bob["slug"], "bob.xml", secret)
-    assert scan_uploads(db.engine, store, ScanState()).errors == []
+    assert scan_uploads(db.engine, store, ScanState(), system=db.system_engine).errors == []
     (row,) = _rows(db, bob["id"])
     bob_file = tmp_path / row["storage_key"]
     assert bob_file.read_bytes() == secret
@@ -133,7 +133,7 @@ def test_a_file_swapped_for_a_link_after_the_look_is_refused_and_bob_keeps_his_f
     acme, bob, store, secret, bob_file = tenants
     _drop(store, acme["slug"], "x.xml", own_invoice("ACME-1"))
     swapping = SwapAfterListing(root=store.root, swap_name="x.xml", swap_to=str(bob_file))
-    result = scan_uploads(db.engine, swapping, ScanState())
+    result = scan_uploads(db.engine, swapping, ScanState(), system=db.system_engine)
     assert bob_file.read_bytes() == secret  # not moved, not changed
     _acme_never_got(db, acme, store, secret)
     assert result.registered == 0 and _rows(db, acme["id"]) == []
@@ -142,7 +142,7 @@ def test_a_file_swapped_for_a_link_after_the_look_is_refused_and_bob_keeps_his_f
     )
 
     # the next look sees the link itself: skipped and reported again, still nothing recorded
-    again = scan_uploads(db.engine, store, result.state)
+    again = scan_uploads(db.engine, store, result.state, system=db.system_engine)
     assert any("x.xml: skipped" in e and "symbolic link" in e for e in again.errors)
     assert _rows(db, acme["id"]) == [] and bob_file.read_bytes() == secret
 
@@ -151,7 +151,7 @@ def test_a_file_swapped_after_it_was_hashed_is_not_moved_nor_read(db, tenants):
     acme, bob, store, secret, bob_file = tenants
     _drop(store, acme["slug"], "x.xml", own_invoice("ACME-1"))
     swapping = SwapAfterHashing(root=store.root, swap_to=str(bob_file))
-    result = scan_uploads(db.engine, swapping, ScanState())
+    result = scan_uploads(db.engine, swapping, ScanState(), system=db.system_engine)
     assert bob_file.read_bytes() == secret
     # recorded (the bytes hashed were acme's own), but the link is not moved into the archive
     assert any("x.xml: recorded, not yet archived" in e for e in result.errors)
@@ -169,7 +169,7 @@ def test_an_archive_folder_swapped_for_a_link_to_another_tenant_is_not_followed(
     acme, bob, store, secret, bob_file = tenants
     root = Path(store.root)
     _drop(store, acme["slug"], "a.xml", own_invoice("ACME-1"))
-    assert scan_uploads(db.engine, store, ScanState()).errors == []
+    assert scan_uploads(db.engine, store, ScanState(), system=db.system_engine).errors == []
     (doc,) = _rows(db, acme["id"], incoming_invoices)
     (upload,) = _rows(db, acme["id"])
     acme_archive = root / acme["slug"] / ".archive"
@@ -190,7 +190,7 @@ def test_an_archive_folder_swapped_for_a_link_to_another_tenant_is_not_followed(
 
     # a new upload of acme's is not moved through the link into bob's folder
     _drop(store, acme["slug"], "b.xml", own_invoice("ACME-2"))
-    result = scan_uploads(db.engine, store, ScanState())
+    result = scan_uploads(db.engine, store, ScanState(), system=db.system_engine)
     assert any("b.xml: recorded, not yet archived" in e for e in result.errors)
     assert _regular_files(root / bob["slug"]) == bob_before
     assert (root / acme["slug"] / "b.xml").is_file()
@@ -202,7 +202,9 @@ def test_a_tenant_folder_that_is_a_link_to_another_tenant_is_not_scanned(db, tmp
     _drop(store, bob["slug"], "bob.xml", own_invoice("BOB-2"))
     (tmp_path / acme["slug"]).symlink_to(tmp_path / bob["slug"], target_is_directory=True)
     ours = {acme["slug"], bob["slug"]}
-    result = scan_uploads(db.engine, store, ScanState(), only_organizations=ours)
+    result = scan_uploads(
+        db.engine, store, ScanState(), system=db.system_engine, only_organizations=ours
+    )
     assert _rows(db, acme["id"]) == []  # bob's upload is not acme's
     assert [u["filename"] for u in _rows(db, bob["id"])] == ["bob.xml"]  # and bob is served
     assert any(e.startswith(f"{acme['slug']}/: drop zone not read") for e in result.errors)
@@ -216,7 +218,7 @@ def test_a_file_over_the_limit_is_failed_at_registration_without_hashing_and_the
     store = LocalUploads(str(tmp_path))
     _drop(store, org["slug"], "huge-scan.pdf", b"%PDF-1.7\n" + b"\0" * (MiB + MiB // 2))
     _drop(store, org["slug"], "good.xml", own_invoice("OK-1"))
-    result = scan_uploads(db.engine, store, ScanState())
+    result = scan_uploads(db.engine, store, ScanState(), system=db.system_engine)
     assert (result.registered, result.errors) == (2, [])
     assert store.list_inbox(org["slug"]) == []  # both archived; the original is kept
     docs = {d["upload_id"]: d for d in _rows(db, org["id"], incoming_invoices)}
@@ -251,7 +253,9 @@ def test_an_original_that_grew_past_the_limit_fails_alone(db, tmp_path):
     store = LocalUploads(str(tmp_path))
     for n in range(3):
         _drop(store, org["slug"], f"{n}.xml", own_invoice(f"GROW-{n}"))
-    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    scan = scan_uploads(
+        db.engine, store, ScanState(), system=db.system_engine, only_organizations={org["slug"]}
+    )
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
     (grown,) = [u for u in _rows(db, org["id"]) if u["filename"] == "1.xml"]
     # recorded at its small size; by the time the intake reads it, it is 64 KiB
@@ -295,7 +299,12 @@ def test_a_batch_of_large_files_is_not_held_in_memory_at_once(db, tmp_path):
         path.write_bytes(b"%PDF-1.4\n" + i.to_bytes(4, "big") * (size // 4))
         _age(store.root, f"{org['slug']}/{path.name}")
     scan = scan_uploads(
-        db.engine, store, ScanState(), max_files_per_tick=n, only_organizations={org["slug"]}
+        db.engine,
+        store,
+        ScanState(),
+        system=db.system_engine,
+        max_files_per_tick=n,
+        only_organizations={org["slug"]},
     )
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
     assert len(ids) == n
@@ -330,7 +339,13 @@ def test_a_tenant_with_thousands_of_files_keeps_the_cursor_small_and_the_others_
     # the flood arrived just now: every file waits for a second look
     ours = {flood["slug"], other["slug"]}
     first = scan_uploads(
-        db.engine, store, ScanState(), max_files_per_tick=200, only_organizations=ours, now=start
+        db.engine,
+        store,
+        ScanState(),
+        system=db.system_engine,
+        max_files_per_tick=200,
+        only_organizations=ours,
+        now=start,
     )
     share = 100  # 200 per tick, two organizations
     cursor = json.dumps(first.state.to_json())
@@ -344,6 +359,7 @@ def test_a_tenant_with_thousands_of_files_keeps_the_cursor_small_and_the_others_
             db.engine,
             store,
             state,
+            system=db.system_engine,
             max_files_per_tick=200,
             only_organizations=ours,
             now=start + 5 * tick,

@@ -198,7 +198,7 @@ def test_intake_validates_good_fails_bad_and_never_blocks_the_batch(db, tmp_path
             "xxe.xml": b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>',
         },
     )
-    scan = scan_uploads(db.engine, store, ScanState())
+    scan = scan_uploads(db.engine, store, ScanState(), system=db.system_engine)
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
     assert len(ids) == 6
 
@@ -256,7 +256,7 @@ def test_same_invoice_number_from_same_supplier_is_a_duplicate(db, tmp_path):
     data = (samples_dir() / GOOD_CII).read_bytes()
     # different bytes (a trailing comment), same invoice: not caught by the content hash
     _drop(store, org, {"first.xml": data, "resent.xml": data + b"<!-- resent -->"})
-    scan = scan_uploads(db.engine, store, ScanState())
+    scan = scan_uploads(db.engine, store, ScanState(), system=db.system_engine)
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
     assert _run_intake(db, store, org, ids).success
     docs, errors = _documents(db, org)
@@ -276,7 +276,7 @@ def test_scanned_image_goes_through_ocr(db, tmp_path):
     )
     png = next(tmp_path.glob("page*.png")).read_bytes()
     _drop(store, org, {"scan.png": png})
-    scan = scan_uploads(db.engine, store, ScanState())
+    scan = scan_uploads(db.engine, store, ScanState(), system=db.system_engine)
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
     assert _run_intake(db, store, org, ids).success
     docs, _ = _documents(db, org)
@@ -291,7 +291,7 @@ def test_retry_job_moves_failed_back_and_processes_again(db, tmp_path):
     org = db.new_organization()
     store = LocalUploads(str(tmp_path))
     _drop(store, org, {"empty.xml": b""})
-    scan = scan_uploads(db.engine, store, ScanState())
+    scan = scan_uploads(db.engine, store, ScanState(), system=db.system_engine)
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
     _run_intake(db, store, org, ids)
     docs, _ = _documents(db, org)
@@ -332,7 +332,13 @@ def test_materializing_without_ids_processes_every_waiting_document(db, tmp_path
     data = (samples_dir() / GOOD_CII).read_bytes()
     _drop(store, org, {"one.xml": data, "two.xml": b""})
     _drop(store, other, {"theirs.xml": data})
-    scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"], other["slug"]})
+    scan_uploads(
+        db.engine,
+        store,
+        ScanState(),
+        system=db.system_engine,
+        only_organizations={org["slug"], other["slug"]},
+    )
     result = _run("intake_job", db, store, org["slug"])
     assert result.success
     docs, _ = _documents(db, org)
@@ -359,7 +365,9 @@ def test_a_document_the_database_refuses_fails_alone(db, tmp_path):
     store = LocalUploads(str(tmp_path))
     data = (samples_dir() / GOOD_CII).read_bytes()
     _drop(store, org, {"good.xml": data, "odd.xml": data.replace(b"471102", b"471103")})
-    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    scan = scan_uploads(
+        db.engine, store, ScanState(), system=db.system_engine, only_organizations={org["slug"]}
+    )
     ids = scan.batches[0].document_ids
 
     class ParserWithOddText:
@@ -388,7 +396,9 @@ def test_an_invalid_currency_is_not_shortened_into_a_valid_one(db, tmp_path):
     store = LocalUploads(str(tmp_path))
     data = (samples_dir() / GOOD_CII).read_bytes()
     _drop(store, org, {"euro.xml": data.replace(b">EUR<", b">EURO<"), "good.xml": data})
-    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    scan = scan_uploads(
+        db.engine, store, ScanState(), system=db.system_engine, only_organizations={org["slug"]}
+    )
     assert _run_intake(db, store, org, scan.batches[0].document_ids).success
     docs, errors = _documents(db, org)
     assert docs["good.xml"]["status"] == "VALIDATED"
@@ -412,7 +422,9 @@ def test_hand_launched_intake_requests_are_refused_plainly(db, tmp_path):
     result = _run("intake_job", db, store, "no-such-org", {"document_ids": [1]}, False)
     assert _refusal(result) == "There is no organization 'no-such-org' (its partition outlived it)."
     _drop(store, org, {"good.xml": (samples_dir() / GOOD_CII).read_bytes()})
-    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    scan = scan_uploads(
+        db.engine, store, ScanState(), system=db.system_engine, only_organizations={org["slug"]}
+    )
     assert _run_intake(db, store, org, scan.batches[0].document_ids).success
     # retrying a document that is not FAILED
     result = _run(
@@ -501,7 +513,9 @@ def test_groups_are_recorded_beside_the_parsing_and_a_failed_recording_is_raised
     _drop(
         store, org, {f"{n}.xml": data.replace(b"471102", f"4711{n:02}".encode()) for n in range(7)}
     )
-    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    scan = scan_uploads(
+        db.engine, store, ScanState(), system=db.system_engine, only_organizations={org["slug"]}
+    )
     ids = scan.batches[0].document_ids
     assert len(ids) == 7
 
@@ -527,7 +541,9 @@ def test_groups_are_recorded_beside_the_parsing_and_a_failed_recording_is_raised
     _drop(
         store, org, {f"{n}.xml": data.replace(b"471102", f"4712{n:02}".encode()) for n in range(7)}
     )
-    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    scan = scan_uploads(
+        db.engine, store, ScanState(), system=db.system_engine, only_organizations={org["slug"]}
+    )
     ids = scan.batches[0].document_ids
     real = pipeline._write_outcomes
     calls = []
@@ -567,6 +583,7 @@ def _drop_and_register(db, store, org, files: dict[str, bytes]) -> list[int]:
         db.engine,
         store,
         ScanState(),
+        system=db.system_engine,
         max_files_per_tick=len(files) + 1,
         only_organizations={org["slug"]},
     )

@@ -43,7 +43,7 @@ def test_a_validated_invoice_before_the_first_export_month_is_named_with_the_way
     org = db.new_organization(**DATEV)
     store = LocalUploads(str(tmp_path / "uploads"))
     _drop(store, org, {"einfach-2018.xml": (samples_dir() / GOOD_CII).read_bytes()})
-    scan = scan_uploads(db.engine, store, ScanState())
+    scan = scan_uploads(db.engine, store, ScanState(), system=db.system_engine)
     [doc_id] = [i for b in scan.batches for i in b.document_ids]
     result = _run_intake(db, store, org, [doc_id])
 

@@ -126,7 +126,9 @@ def test_an_official_example_received_over_peppol_ends_validated(db, tmp_path, p
     assert message["country"] == "SE" and message["held_document"] is None
 
     # the upload sensor dispatches it as it does a dropped file; the drop zone holds nothing
-    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    scan = scan_uploads(
+        db.engine, store, ScanState(), system=db.system_engine, only_organizations={org["slug"]}
+    )
     assert [b.document_ids for b in scan.batches] == [[document["id"]]]
     assert scan.registered == 0 and scan.waiting == 0 and scan.errors == []
 
@@ -306,7 +308,9 @@ def test_held_messages_are_routed_from_their_copies_once_the_organization_has_th
     assert sorted(d["id"] for d in documents) == sorted(r["document_id"] for r in routed)
 
     # the intake reads them as any received document
-    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={org["slug"]})
+    scan = scan_uploads(
+        db.engine, store, ScanState(), system=db.system_engine, only_organizations={org["slug"]}
+    )
     assert sorted(i for b in scan.batches for i in b.document_ids) == sorted(
         d["id"] for d in documents
     )

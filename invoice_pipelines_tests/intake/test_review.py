@@ -38,7 +38,7 @@ def run_intake(db, tmp_path, org, files: dict[str, bytes]) -> dict[str, dict]:
     store = LocalUploads(str(tmp_path))
     _drop(store, org, files)
     scan = scan_uploads(
-        db.engine, store, ScanState(), max_files_per_tick=len(files) + 1,
+        db.engine, store, ScanState(), system=db.system_engine, max_files_per_tick=len(files) + 1,
         only_organizations={org["slug"]},
     )  # fmt: skip
     ids = [i for b in scan.batches for i in b.document_ids]

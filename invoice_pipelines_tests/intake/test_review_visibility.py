@@ -30,7 +30,7 @@ from invoice_pipelines_tests.intake.test_review import basic_wl, broken_totals, 
 def _register(db, store, org, files: dict[str, bytes]) -> list[int]:
     _drop(store, org, files)
     scan = scan_uploads(
-        db.engine, store, ScanState(), max_files_per_tick=len(files) + 1,
+        db.engine, store, ScanState(), system=db.system_engine, max_files_per_tick=len(files) + 1,
         only_organizations={org["slug"]},
     )  # fmt: skip
     return [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]

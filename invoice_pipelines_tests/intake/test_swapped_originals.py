@@ -26,7 +26,12 @@ def test_originals_swapped_after_registration_are_refused_unread(db, tmp_path) -
     for i in range(n):
         _drop(store, org["slug"], f"small-{i:02d}.pdf", b"%PDF-1.4\n" + bytes([i]) * 100)
     scan = scan_uploads(
-        db.engine, store, ScanState(), max_files_per_tick=n, only_organizations={org["slug"]}
+        db.engine,
+        store,
+        ScanState(),
+        system=db.system_engine,
+        max_files_per_tick=n,
+        only_organizations={org["slug"]},
     )
     ids = [i for b in scan.batches for i in b.document_ids]
     assert len(ids) == n

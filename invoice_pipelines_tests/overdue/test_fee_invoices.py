@@ -47,7 +47,7 @@ def test_fees_and_interest_become_one_invoice_per_customer_once(db):
     ] * 2
     assert {line["vat_category"] for line in entry["lines"]} == {"O"}
 
-    processed = process_batch_job(db.engine, job.id, workers=1)
+    processed = process_batch_job(db.engine, job.id, system=db.system_engine, workers=1)
     assert processed.status == "completed"
     charged = sum(n["fee"] + n["interest"] for n in notices(db, org))
     with tenant_transaction(db.engine, org["id"]) as conn:

@@ -135,6 +135,7 @@ class Books:
             self.qbo.engine,
             self.store,
             ScanState(),
+            system=self.qbo.engine,
             max_files_per_tick=len(files) + 1,
             only_organizations={slug},
         )

@@ -129,7 +129,12 @@ def test_the_scan_records_an_object_over_the_limit_failed_and_goes_on(
     store.put(org["slug"], "huge.pdf", b"%PDF" + b"\0" * (2 * MiB))
     store.put(org["slug"], "good.xml", b"<Invoice n='1'/>")
     result = scan_uploads(
-        db.engine, store, ScanState(), only_organizations={org["slug"]}, now=time.time() + 120
+        db.engine,
+        store,
+        ScanState(),
+        system=db.system_engine,
+        only_organizations={org["slug"]},
+        now=time.time() + 120,
     )
     assert (result.registered, result.errors) == (2, [])
     assert store.list_inbox(org["slug"]) == []

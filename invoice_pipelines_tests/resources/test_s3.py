@@ -156,7 +156,7 @@ def _scan(db, store, state, now, org):
     # and listing all their drop zones under load used up the scan's 20 s budget before this one
     # was registered (CI: `(0, 0, []) == (2, 1, [])`)
     return scan_uploads(
-        db.engine, store, state, settle_seconds=2, quiet_seconds=60, now=now,
+        db.engine, store, state, system=db.system_engine, settle_seconds=2, quiet_seconds=60, now=now,
         only_organizations={org["slug"]},
     )  # fmt: skip
 

@@ -318,6 +318,7 @@ def test_the_offboarding_export_reads_back_complete_and_the_deletion_waits_for_t
         db.engine,
         find_organization(db.engine, org["slug"]),
         folder,
+        system=db.system_engine,
         by="anna",
         stores=Stores(uploads=store),
     )
@@ -355,6 +356,7 @@ def test_the_offboarding_export_reads_back_complete_and_the_deletion_waits_for_t
         delete_organization(
             db.engine,
             find_organization(db.engine, org["slug"]),
+            system=db.system_engine,
             by="anna",
             today=date(2034, 12, 31),
         )
@@ -362,6 +364,7 @@ def test_the_offboarding_export_reads_back_complete_and_the_deletion_waits_for_t
     deleted = delete_organization(
         db.engine,
         find_organization(db.engine, org["slug"]),
+        system=db.system_engine,
         by="anna",
         today=date(2035, 1, 1),
         stores=Stores(uploads=store),
@@ -487,11 +490,19 @@ def test_an_organization_under_a_legal_hold_is_not_deleted_whatever_the_date(db,
     customer_id = customer(db.engine, org["id"], "K-1", "Kunde AG")
     sales_invoice(db.engine, org["id"], customer_id, day=date(2026, 1, 10))
     export_organization(
-        db.engine, find_organization(db.engine, org["slug"]), tmp_path / "handover", by="anna"
+        db.engine,
+        find_organization(db.engine, org["slug"]),
+        tmp_path / "handover",
+        system=db.system_engine,
+        by="anna",
     )
     with pytest.raises(NotYet) as held:
         delete_organization(
-            db.engine, find_organization(db.engine, org["slug"]), by="anna", today=date(2050, 1, 1)
+            db.engine,
+            find_organization(db.engine, org["slug"]),
+            system=db.system_engine,
+            by="anna",
+            today=date(2050, 1, 1),
         )
     assert "legal hold" in str(held.value)
     with system_transaction(db.engine) as conn:

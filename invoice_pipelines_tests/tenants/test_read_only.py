@@ -54,7 +54,11 @@ def _offboarded(db, tmp_path) -> tuple[dict, int]:
             )
         )
     export_organization(
-        db.engine, find_organization(db.engine, org["slug"]), tmp_path / "handover", by="anna"
+        db.engine,
+        find_organization(db.engine, org["slug"]),
+        tmp_path / "handover",
+        system=db.system_engine,
+        by="anna",
     )
     return org, customer_id
 
@@ -147,7 +151,11 @@ def test_what_the_law_does_not_keep_is_gone_after_the_export_and_the_deletion_st
         ).scalar_one()
     assert thinned["removed"]["qbo_connections"] == 1
     deleted = delete_organization(
-        db.engine, find_organization(db.engine, org["slug"]), by="anna", today=date(2035, 1, 1)
+        db.engine,
+        find_organization(db.engine, org["slug"]),
+        system=db.system_engine,
+        by="anna",
+        today=date(2035, 1, 1),
     )
     assert deleted.rows["sales_invoices"] == 1
 

@@ -264,7 +264,9 @@ class PipelinedJob:
     def _report(self, k: int) -> None:
         if self.on_progress is not None:
             ack = threading.Event()
-            self.reports.put((k, batch_job_of(self.engine, self.job.organization_id, self.job.id), ack))
+            self.reports.put(
+                (k, batch_job_of(self.engine, self.job.organization_id, self.job.id), ack)
+            )
             while not ack.wait(0.5):
                 if self.closing:
                     raise _Stop

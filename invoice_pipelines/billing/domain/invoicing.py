@@ -103,7 +103,9 @@ def process_batch_job(
                 on_progress=on_progress,
             )
             pipelined.run()
-            return _processed(batch_job_of(engine, job.organization_id, job_id), pipelined.fallback_causes)
+            return _processed(
+                batch_job_of(engine, job.organization_id, job_id), pipelined.fallback_causes
+            )
         while True:
             finished, after = run_chunk_retrying(engine, job, chunk_size, after)
             if on_progress is not None:

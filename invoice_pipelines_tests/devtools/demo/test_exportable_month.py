@@ -72,7 +72,9 @@ def _intake_the_demo_uploads(db, root: Path) -> None:
     for key in keys:
         os.utime(root / key, (settled, settled))
     store = LocalUploads(str(root))
-    scan = scan_uploads(db.engine, store, ScanState(), only_organizations={ORGANIZATION})
+    scan = scan_uploads(
+        db.engine, store, ScanState(), system=db.system_engine, only_organizations={ORGANIZATION}
+    )
     org = find_organization(db.engine, ORGANIZATION)
     with tenant_transaction(db.engine, org.id) as conn:
         ids = list(

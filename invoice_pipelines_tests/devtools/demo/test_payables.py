@@ -55,7 +55,7 @@ SLUGS = [spec["org"]["slug"] for spec in DEMO_ORGANIZATIONS]
 
 def _read(engine, store, slug: str, organization_id: int) -> None:
     scan = scan_uploads(
-        engine, store, ScanState(), max_files_per_tick=10, only_organizations={slug}
+        engine, store, ScanState(), system=engine, max_files_per_tick=10, only_organizations={slug}
     )
     ids = [i for batch in scan.batches for i in batch.document_ids]
     process_documents(engine, store, organization_id, ids, parser=InProcess(), ocr=None)

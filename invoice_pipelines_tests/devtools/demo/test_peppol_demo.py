@@ -115,7 +115,10 @@ def test_the_demos_access_point_forwards_a_received_invoice_and_takes_brandts_in
         assert again.startswith(REPLAY) and len(_received(db)) == 1
 
         # the queued job invoices the reviewed orders; Wiener's get Peppol BIS documents
-        assert process_batch_job(db.engine, job, runner="test").status == "completed"
+        assert (
+            process_batch_job(db.engine, job, system=db.system_engine, runner="test").status
+            == "completed"
+        )
         store = LocalFiles(str(tmp_path / "documents"))
         documents = generate_documents(db.engine, store, find_organization(db.engine, ORG))
         assert documents.peppol > 0 and not documents.peppol_failed and not documents.failed

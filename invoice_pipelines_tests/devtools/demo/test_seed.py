@@ -70,7 +70,7 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
     require_programs("pdftoppm", "zbarimg")
     engine = _demo_engine(tmp_path)
     [job] = seed_demo(engine)["batch_jobs"]
-    assert process_batch_job(engine, job, runner="test").status == "completed"
+    assert process_batch_job(engine, job, system=engine, runner="test").status == "completed"
     store = LocalFiles(str(tmp_path / "documents"))
     documents = generate_documents(engine, store, find_organization(engine, "brandt-it-service"))
     assert documents.generated > 0 and not documents.failed
