@@ -205,7 +205,7 @@ def test_the_freshness_check_reads_the_execution_log(db):
         defs.resolve_job_def("dunning_job").execute_in_process(
             instance=instance, partition_key=org["slug"]
         )
-        check = last_run_fresh(database=Database(url=db.url))
+        check = last_run_fresh(system_database=SystemDatabase(url=db.url))
     assert check.passed  # a run just ended
 
 

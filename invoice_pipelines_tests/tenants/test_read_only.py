@@ -41,6 +41,7 @@ def _offboarded(db, tmp_path) -> tuple[dict, int]:
     save_connection(
         db.engine,
         org["id"],
+        system=db.system_engine,
         realm_id="9130",
         client_id="client",
         client_secret="secret",

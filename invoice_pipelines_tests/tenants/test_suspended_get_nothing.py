@@ -18,7 +18,7 @@ from dagster import (
 
 from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.housekeeping.schedules import archive_retention_schedule
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.tenants.domain.lifecycle import resume_organization, suspend_organization
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
@@ -74,7 +74,7 @@ def test_the_archive_retention_schedule_leaves_a_suspended_organization_out(db):
     running, paused = db.new_organization(), db.new_organization()
     _suspend(db, paused)
     with build_schedule_context(
-        resources={"database": Database(url=db.url)},
+        resources={"system_database": SystemDatabase(url=db.url)},
         scheduled_execution_time=datetime(2026, 11, 23, 2, 30, tzinfo=UTC),
     ) as context:
         requests = archive_retention_schedule(context)
@@ -104,6 +104,7 @@ def test_a_suspended_organizations_supplier_notices_wait_until_it_is_resumed(db,
         result = intake_jobs.supplier_notices_job.execute_in_process(
             resources={
                 "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
                 "mailer": Smtp(port=sink.port, sender="eingang@buyer.example"),
                 "peppol_access_point": PeppolAccessPoint(base_url="http://127.0.0.1:1"),
             },
