@@ -12,7 +12,7 @@ import json
 def run_seed_demo(args: argparse.Namespace) -> int:
     from sqlalchemy import text
 
-    from invoice_pipelines.db.engine import make_engine, owner_runtime_allowed
+    from invoice_pipelines.db.engine import make_engine, make_system_engine, owner_runtime_allowed
     from invoice_pipelines.db.migrate import upgrade
     from invoice_pipelines.settings import ConfigError, data_dir, upload_dir
     from invoice_pipelines_devtools.demo.payables import (
@@ -32,15 +32,16 @@ def run_seed_demo(args: argparse.Namespace) -> int:
                     "the database has no tables yet: migrate it first as the tables' owner "
                     "(make migrate with OWNER_DB_URL, docs/postgresql-and-scale-out.md)"
                 )
-    summary = seed_demo(engine)
+    system = make_system_engine()  # the system login's where one is configured
+    summary = seed_demo(engine, system=system)
     summary["uploads"] = seed_demo_uploads(upload_dir())
     # the US organization's supplier invoices, which become bills in its QuickBooks, from
     # suppliers the seed confirms
-    summary["suppliers_confirmed"] = register_demo_suppliers(engine)
+    summary["suppliers_confirmed"] = register_demo_suppliers(engine, system)
     summary["uploads_for_bills"] = seed_payables_uploads(upload_dir())
     # the demo organizations' QuickBooks: the simulator `make run` starts (demo/quickbooks.py)
     summary["quickbooks_connected"] = connect_demo_organizations(
-        make_engine(), data_dir(), summary["organizations"]
+        engine, data_dir(), summary["organizations"], system=system
     )
     print(json.dumps(summary, default=str))
     return 0

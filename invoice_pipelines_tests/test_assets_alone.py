@@ -78,10 +78,10 @@ def _workspace(stack: ExitStack, tmp_path: Path, monkeypatch):
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     upgrade(make_engine(url, owner=True))
     engine = make_engine(url)
-    seed_demo(engine, orders_per_org=2)
+    seed_demo(engine, system=engine, orders_per_org=2)
     # the demo's QuickBooks: each organization connected to a simulated company of its own
     data_dir = tmp_path / "data"
-    connect_demo_organizations(engine, data_dir, [ORGANIZATION])
+    connect_demo_organizations(engine, data_dir, [ORGANIZATION], system=engine)
     engine.dispose()
     simulator = stack.enter_context(QboSimulator(port=0, data_dir=data_dir / "qbo"))
     create_demo_companies(simulator, data_dir)

@@ -82,7 +82,7 @@ def test_the_documented_batch_is_queued_as_a_pending_batch_job(tmp_path):
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     upgrade(make_engine(url, owner=True))
     engine = make_engine(url)
-    seed_demo(engine, orders_per_org=1)
+    seed_demo(engine, system=engine, orders_per_org=1)
     said = _bash(_section("Queue a large batch into the running demo"), N="40",
                  INVOICE_PIPELINES_DB_URL=url)  # fmt: skip
     (job_id,) = said.split()  # the job's id, on stdout
@@ -158,7 +158,7 @@ def test_the_documented_peppol_step_sends_the_one_invoice_listed(tmp_path):
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     upgrade(make_engine(url, owner=True))
     engine = make_engine(url)
-    [job] = seed_demo(engine)["batch_jobs"]
+    [job] = seed_demo(engine, system=engine)["batch_jobs"]
     assert process_batch_job(engine, job, system=engine, runner="test").status == "completed"
     documents = tmp_path / "documents"
     found = find_organization(engine, org)

@@ -170,7 +170,7 @@ def seed_payables_uploads(store_root: Path, *, today: date | None = None) -> lis
     return keys
 
 
-def register_demo_suppliers(engine: Engine) -> list[str]:
+def register_demo_suppliers(engine: Engine, system: Engine) -> list[str]:
     """The US organization's three suppliers in its register, confirmed by the seed (what a
     person does once per supplier with `suppliers add` or `suppliers confirm`): so their bills
     reach QuickBooks on the first `make run`. Those the register has already are left as they
@@ -178,7 +178,7 @@ def register_demo_suppliers(engine: Engine) -> list[str]:
     from invoice_pipelines.db.tenancy import tenant_transaction
     from invoice_pipelines.supplier_register import add_supplier, load_register
 
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:  # the organization of the slug
         org_id = conn.execute(
             select(organizations.c.id).where(organizations.c.slug == DEMO_PAYABLES_ORGANIZATION)
         ).scalar()

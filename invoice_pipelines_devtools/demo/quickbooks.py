@@ -111,12 +111,14 @@ def demo_companies(data_dir: Path, slugs: list[str]) -> dict[str, dict]:
     return companies
 
 
-def connect_demo_organizations(engine: Engine, data_dir: Path, slugs: list[str]) -> list[str]:
+def connect_demo_organizations(
+    engine: Engine, data_dir: Path, slugs: list[str], *, system: Engine
+) -> list[str]:
     """Connect the organizations `slugs` that exist and are not connected yet to their simulated
-    company; returns the slugs connected now."""
+    company (found on the system engine `system`); returns the slugs connected now."""
     from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
 
-    with system_transaction(engine) as conn:
+    with system_transaction(system) as conn:
         found = dict(
             conn.execute(
                 select(organizations.c.slug, organizations.c.id).where(
@@ -135,7 +137,7 @@ def connect_demo_organizations(engine: Engine, data_dir: Path, slugs: list[str])
         save_connection(
             engine,
             found[slug],
-            system=engine,  # the demo's one login (SQLite, or PostgreSQL of one login)
+            system=system,
             realm_id=company["realm_id"],
             client_id=company["client_id"],
             client_secret=company["client_secret"],

@@ -334,8 +334,11 @@ DEMO_OVERDUE = [
 ]
 
 
-def seed_demo(engine: Engine, *, orders_per_org: int = 24, today: date | None = None) -> dict:
-    """Create the demo organizations that are missing; returns what exists afterwards.
+def seed_demo(
+    engine: Engine, *, system: Engine, orders_per_org: int = 24, today: date | None = None
+) -> dict:
+    """Create the demo organizations that are missing (on the system engine `system`); returns
+    what exists afterwards.
 
     `today` (default: today where the organization is) dates the overdue invoices."""
     from invoice_pipelines.db.tenancy import find_organization
@@ -343,7 +346,7 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24, today: date | None = 
     created: list[str] = []
     completed: list[str] = []
     for spec in DEMO_ORGANIZATIONS:
-        with system_transaction(engine, write=True) as conn:
+        with system_transaction(system, write=True) as conn:
             exists = conn.execute(
                 select(organizations.c.id, organizations.c.settings).where(
                     organizations.c.slug == spec["org"]["slug"]
@@ -386,13 +389,17 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24, today: date | None = 
         jobs.append(
             enqueue_sales_orders(
                 engine,
-                find_organization(engine, DEMO_BATCH_ORGANIZATION),
+                find_organization(system, DEMO_BATCH_ORGANIZATION),
                 all_reviewed=True,
                 due_days=14,
                 created_by="seed-demo",
             )
         )
-    overdue = _seed_overdue_invoices(engine, today) if DEMO_OVERDUE_ORGANIZATION in created else []
+    overdue = (
+        _seed_overdue_invoices(engine, system, today)
+        if DEMO_OVERDUE_ORGANIZATION in created
+        else []
+    )
     return {
         "created": created,
         "settings_completed": completed,
@@ -402,7 +409,7 @@ def seed_demo(engine: Engine, *, orders_per_org: int = 24, today: date | None = 
     }
 
 
-def _seed_overdue_invoices(engine: Engine, today: date | None) -> list[str]:
+def _seed_overdue_invoices(engine: Engine, system: Engine, today: date | None) -> list[str]:
     """Invoice DEMO_OVERDUE now, dated in the past (one completed batch job per date, processed
     here); returns their numbers."""
     from invoice_pipelines.billing.domain.invoicing import process_batch_job
@@ -411,7 +418,7 @@ def _seed_overdue_invoices(engine: Engine, today: date | None) -> list[str]:
     from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
     from invoice_pipelines.queue.domain.requests import organization_today
 
-    org = find_organization(engine, DEMO_OVERDUE_ORGANIZATION)
+    org = find_organization(system, DEMO_OVERDUE_ORGANIZATION)
     today = today or organization_today(org.timezone)
     with tenant_transaction(engine, org.id) as conn:
         customer_ids = dict(
@@ -441,7 +448,7 @@ def _seed_overdue_invoices(engine: Engine, today: date | None) -> list[str]:
             due_days=DEMO_OVERDUE_DUE_DAYS,
             created_by="seed-demo",
         )
-        process_batch_job(engine, job_id, system=engine, runner="seed-demo")
+        process_batch_job(engine, job_id, system=system, runner="seed-demo")
         jobs.append(job_id)
     with tenant_transaction(engine, org.id) as conn:
         return list(

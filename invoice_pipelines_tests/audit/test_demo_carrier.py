@@ -28,7 +28,9 @@ def _dtd(monkeypatch):
 
 
 def test_every_demo_organization_has_a_carrier_that_reads_back(fresh_db, tmp_path):
-    seeded = seed_demo(fresh_db.engine, orders_per_org=2, today=TODAY)
+    seeded = seed_demo(
+        fresh_db.engine, system=fresh_db.system_engine, orders_per_org=2, today=TODAY
+    )
     stores = stores_in(tmp_path / "stores")
     for slug in seeded["organizations"]:
         org = find_organization(fresh_db.engine, slug)

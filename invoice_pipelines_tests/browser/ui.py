@@ -50,7 +50,7 @@ def record_runs(home: Path, samples: Path) -> Recorded:
     from invoice_pipelines_devtools.demo.seed import seed_demo
 
     engine = make_engine()
-    seed_demo(engine)
+    seed_demo(engine, system=engine)
     defs = build_definitions()
     store = LocalUploads()
     good = (samples / GOOD_CII).read_bytes()

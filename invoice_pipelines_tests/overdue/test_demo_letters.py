@@ -60,7 +60,8 @@ def _mail_server(port: int, folder: Path) -> subprocess.Popen:
 def test_the_demos_overdue_customers_get_their_letters_by_mail(tmp_path):
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     upgrade(make_engine(url, owner=True))
-    seeded = seed_demo(make_engine(url))
+    engine = make_engine(url)
+    seeded = seed_demo(engine, system=engine)
     assert len(seeded["overdue_invoices"]) == 3
     port, folder = _free_port(), tmp_path / "mail"
     folder.mkdir()

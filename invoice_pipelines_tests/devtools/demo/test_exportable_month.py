@@ -98,7 +98,7 @@ def test_a_newcomer_exports_the_demo_month_the_ui_offers(fresh_db, tmp_path, mon
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     monkeypatch.setenv("INVOICE_PIPELINES_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.delenv("INVOICE_PIPELINES_EXPORT_RUNNING_MONTH", raising=False)
-    seed_demo(db.engine)
+    seed_demo(db.engine, system=db.system_engine)
     _intake_the_demo_uploads(db, tmp_path / "data" / "uploads")
 
     defs = build_definitions()

@@ -66,14 +66,17 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
     upgrade(make_engine(url, owner=True))
     engine = make_engine(url)
     data_dir, uploads = tmp_path / "data", tmp_path / "uploads"
-    seed_demo(engine, orders_per_org=2)
-    connect_demo_organizations(engine, data_dir, SLUGS)
+    seed_demo(engine, system=engine, orders_per_org=2)
+    connect_demo_organizations(engine, data_dir, SLUGS, system=engine)
     # dated as the demo dates them, before the day it pays (the simulator's clock is today's): a
     # fixed day let the Skonto's ten days run out from 2026-11-27 on, and it was paid in full
     dropped = seed_payables_uploads(uploads, today=date.today())
     assert len(dropped) == 3 and seed_payables_uploads(uploads) == []  # once
     # their suppliers confirmed by the seed, once: their bills need no person on the first run
-    assert len(register_demo_suppliers(engine)) == 3 and register_demo_suppliers(engine) == []
+    assert (
+        len(register_demo_suppliers(engine, engine)) == 3
+        and register_demo_suppliers(engine, engine) == []
+    )
     store = LocalUploads(str(uploads))
     acme = find_organization(engine, DEMO_PAYABLES_ORGANIZATION)
     # the drop zone takes files a minute old: as if seed-demo ran a while ago

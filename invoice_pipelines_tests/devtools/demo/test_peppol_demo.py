@@ -81,7 +81,7 @@ def test_the_demos_access_point_forwards_a_received_invoice_and_takes_brandts_in
     fresh_db, tmp_path
 ):
     db = fresh_db
-    [job] = seed_demo(db.engine)["batch_jobs"]
+    [job] = seed_demo(db.engine, system=db.system_engine)["batch_jobs"]
     with system_transaction(db.engine) as conn:
         participant = conn.execute(
             select(organizations.c.peppol_participant).where(organizations.c.slug == ORG)

@@ -31,15 +31,15 @@ def test_the_demo_organizations_are_connected_once_and_sync_with_the_demo_simula
     upgrade(make_engine(url, owner=True))
     engine = make_engine(url)
     data_dir = tmp_path / "data"
-    seed_demo(engine, orders_per_org=2)
-    assert connect_demo_organizations(engine, data_dir, SLUGS) == SLUGS
+    seed_demo(engine, system=engine, orders_per_org=2)
+    assert connect_demo_organizations(engine, data_dir, SLUGS, system=engine) == SLUGS
     for name in (KEY_FILE, COMPANIES_FILE):  # secrets: the owner's alone
         assert stat.S_IMODE((data_dir / "qbo" / name).stat().st_mode) == 0o600
     with system_transaction(engine) as conn:
         stored = conn.execute(select(qbo_connections)).mappings().all()
     assert len(stored) == 3 and {row["status"] for row in stored} == {"active"}
     # a second seed-demo leaves the connections (their rotated tokens) alone
-    assert connect_demo_organizations(engine, data_dir, SLUGS) == []
+    assert connect_demo_organizations(engine, data_dir, SLUGS, system=engine) == []
 
     brandt = find_organization(engine, "brandt-it-service")
     seeded = next(s for s in DEMO_ORGANIZATIONS if s["org"]["slug"] == "brandt-it-service")
@@ -79,8 +79,8 @@ def test_the_first_sync_is_recorded_as_materializations_of_qbo_customers_and_qbo
     upgrade(make_engine(url, owner=True))
     engine = make_engine(url)
     data_dir = tmp_path / "data"
-    seed_demo(engine, orders_per_org=2)
-    connect_demo_organizations(engine, data_dir, SLUGS)
+    seed_demo(engine, system=engine, orders_per_org=2)
+    connect_demo_organizations(engine, data_dir, SLUGS, system=engine)
     seeded = next(s for s in DEMO_ORGANIZATIONS if s["org"]["slug"] == "brandt-it-service")
     with (
         instance_for_test() as instance,

@@ -26,12 +26,12 @@ def test_seed_demo_is_idempotent_and_realistic(tmp_path):
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     upgrade(make_engine(url, owner=True))
     engine = make_engine(url)
-    first = seed_demo(engine)
+    first = seed_demo(engine, system=engine)
     assert len(first["created"]) == 3
     assert len(first["batch_jobs"]) == 1  # queued for the batch_jobs_sensor
     counts = _counts(engine)
     assert counts[0] == 3 and counts[1] >= 12 and counts[2] >= 60
-    again = seed_demo(engine)
+    again = seed_demo(engine, system=engine)
     assert again["created"] == [] and again["batch_jobs"] == []
     assert _counts(engine) == counts
     with system_transaction(engine) as conn:
@@ -69,7 +69,7 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
 
     require_programs("pdftoppm", "zbarimg")
     engine = _demo_engine(tmp_path)
-    [job] = seed_demo(engine)["batch_jobs"]
+    [job] = seed_demo(engine, system=engine)["batch_jobs"]
     assert process_batch_job(engine, job, system=engine, runner="test").status == "completed"
     store = LocalFiles(str(tmp_path / "documents"))
     documents = generate_documents(engine, store, find_organization(engine, "brandt-it-service"))
@@ -117,14 +117,14 @@ def test_demo_organizations_seeded_before_the_seller_settings_get_them(tmp_path)
     from sqlalchemy import update
 
     engine = _demo_engine(tmp_path)
-    seed_demo(engine)
+    seed_demo(engine, system=engine)
     with system_transaction(engine, write=True) as conn:
         conn.execute(
             update(organizations)
             .where(organizations.c.slug == "mueller-werkzeugbau")
             .values(settings={"exports": {"close_months": True}})
         )
-    again = seed_demo(engine)
+    again = seed_demo(engine, system=engine)
     assert again["settings_completed"] == ["mueller-werkzeugbau"]
     with system_transaction(engine) as conn:
         settings = conn.execute(
@@ -133,7 +133,7 @@ def test_demo_organizations_seeded_before_the_seller_settings_get_them(tmp_path)
     # what was there stays; what was missing is added
     assert settings["exports"] == {"close_months": True}
     assert settings["seller"]["iban"] == "DE89370400440532013000"
-    assert seed_demo(engine)["settings_completed"] == []
+    assert seed_demo(engine, system=engine)["settings_completed"] == []
 
 
 def test_the_demo_has_overdue_invoices_for_every_dunning_level(tmp_path):
@@ -145,7 +145,7 @@ def test_the_demo_has_overdue_invoices_for_every_dunning_level(tmp_path):
     from invoice_pipelines.overdue.domain.pipeline import run_overdue
 
     engine = _demo_engine(tmp_path)
-    seeded = seed_demo(engine, today=date(2026, 11, 23))
+    seeded = seed_demo(engine, system=engine, today=date(2026, 11, 23))
     assert seeded["overdue_invoices"] == [
         "RE-2026-000001",
         "RE-2026-000002",
@@ -164,4 +164,4 @@ def test_the_demo_has_overdue_invoices_for_every_dunning_level(tmp_path):
         "final_notice": 1,
     }
     assert result.fees > 0 and result.interest > 0
-    assert seed_demo(engine)["overdue_invoices"] == []  # once
+    assert seed_demo(engine, system=engine)["overdue_invoices"] == []  # once
