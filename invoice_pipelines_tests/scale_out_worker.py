@@ -78,8 +78,10 @@ def main(argv: list[str]) -> int:
 
         store = LocalFiles(rest[0], area="documents")
         # the mailer, the kinds and the rest as a command gets them (the areas' one table), the
-        # store given
-        resources = EnvResources(command_resources(), document_store=store)
+        # store and the engines given (the URL is this worker's argument, not the environment's)
+        resources = EnvResources(
+            command_resources(), document_store=store, database=engine, system_database=engine
+        )
         kinds = resources.batch_kinds
         job = get_batch_job(engine, int(rest[1]))
         _wait_for(Path(go))
