@@ -89,7 +89,9 @@ def test_clear_messages_for_bad_requests(cli_db, capsys):
 def _args(db, **values) -> argparse.Namespace:
     """A command's arguments as the console script hands them over: its resources with them (the
     areas' kinds among them)."""
-    resources = EnvResources(database=db.engine, batch_kinds=kinds())
+    resources = EnvResources(
+        database=db.engine, system_database=db.system_engine, batch_kinds=kinds()
+    )
     return argparse.Namespace(created_by="me", resources=resources, **values)
 
 
