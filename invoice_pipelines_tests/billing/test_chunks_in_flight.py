@@ -200,7 +200,7 @@ def test_a_second_runner_of_the_same_job_does_not_count_items_twice(pg_database,
     runner_b = threading.Thread(
         target=process_batch_job,
         args=(shop.engine, job_id),
-        kwargs={"chunk_size": 2, "workers": 1, "on_progress": b_progress},
+        kwargs={"system": shop.engine, "chunk_size": 2, "workers": 1, "on_progress": b_progress},
         name="runner-b",
     )
 
