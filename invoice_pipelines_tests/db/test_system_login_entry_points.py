@@ -23,6 +23,7 @@ from dagster import (
     instance_for_test,
     materialize,
 )
+from invoice_pipelines.overdue.schedules import build_dunning_schedule
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -37,7 +38,6 @@ from invoice_pipelines.intake.checks import no_stuck_documents
 from invoice_pipelines.intake.sensors import upload_sensor
 from invoice_pipelines.overdue.checks import last_run_fresh
 from invoice_pipelines.overdue.domain.scheduling import schedule_settings
-from invoice_pipelines.overdue.schedules import build_dunning_schedule
 from invoice_pipelines.queue.dagster_jobs import batch_job_control_job
 from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
