@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from dagster import Definitions, EnvVar, RunRequest, job, op
 
 from invoice_pipelines.exports.sensors import MONTH_END, previous_month
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import SystemDatabase
 from invoice_pipelines.tenants.partitions import partition_range_tags
 from invoice_pipelines.tenants.sensors import period_runs_sensor
 
@@ -43,5 +43,5 @@ defs = Definitions(
             clock=lambda: datetime(2026, 11, 3, tzinfo=UTC),
         )
     ],
-    resources={"database": Database(url=EnvVar("INVOICE_PIPELINES_DB_URL"))},
+    resources={"system_database": SystemDatabase(url=EnvVar("INVOICE_PIPELINES_DB_URL"))},
 )
