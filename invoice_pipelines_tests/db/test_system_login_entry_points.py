@@ -14,16 +14,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from dagster import (
     build_asset_check_context,
-    build_schedule_context,
     build_sensor_context,
     instance_for_test,
     materialize,
 )
-from invoice_pipelines.overdue.schedules import build_dunning_schedule
 from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
@@ -38,6 +37,7 @@ from invoice_pipelines.intake.checks import no_stuck_documents
 from invoice_pipelines.intake.sensors import upload_sensor
 from invoice_pipelines.overdue.checks import last_run_fresh
 from invoice_pipelines.overdue.domain.scheduling import schedule_settings
+from invoice_pipelines.overdue.sensors import build_dunning_sensor
 from invoice_pipelines.queue.dagster_jobs import batch_job_control_job
 from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
@@ -47,6 +47,7 @@ from invoice_pipelines.tenants.sensors import organizations_sensor
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.db.test_system_scope import login  # noqa: F401 - the fixture
 from invoice_pipelines_tests.queue.kinds import batch_jobs_sensor, invoice_batch_jobs_sensor
+from invoice_pipelines_tests.tenants.period_ticks import tick
 
 
 @pytest.fixture
@@ -192,13 +193,14 @@ def test_billing_and_documents(pg_database, logins, instance, capsys) -> None:
 def test_overdue(pg_database, logins, instance, capsys) -> None:
     _, _, resources, engines = logins
     org = _organization(pg_database, instance)
-    schedule = build_dunning_schedule(schedule_settings({}))
-    moment = datetime(2026, 11, 21, 0, tzinfo=UTC)
-    with build_schedule_context(
-        instance=instance, resources=resources, scheduled_execution_time=moment
-    ) as context:
-        requests = schedule(context)
-    assert any(org["slug"] in str(r.tags) for r in requests)
+    sensor = build_dunning_sensor(
+        schedule_settings({}), clock=lambda: datetime(2026, 11, 21, 8, tzinfo=UTC)
+    )
+    # yesterday's tick was the last taken in hand: today's is due, its organizations found
+    # on the system login
+    latest = datetime(2026, 11, 20, 0, 0, tzinfo=ZoneInfo("Europe/Berlin")).isoformat()
+    result = tick(sensor, instance, engines["system_database"], json.dumps({"latest": latest}))
+    assert any(org["slug"] in str(r.tags) for r in result.run_requests)
     # no run yet, the organization just added
     assert last_run_fresh(system_database=engines["system_database"]).passed
     code, out = _cli(

@@ -19,7 +19,7 @@ from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.schedules import DAILY_SCHEDULES
-from invoice_pipelines.resources.database import Database
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     partition_range_tags,
@@ -70,7 +70,10 @@ def test_the_quickbooks_daily_schedule_requests_nothing_for_a_suspended_organiza
         with build_schedule_context(
             instance=instance,
             scheduled_execution_time=datetime(2026, 11, 23, 1, 0, tzinfo=UTC),
-            resources={"database": Database(url=db.url)},
+            resources={
+                "database": Database(url=db.url),
+                "system_database": SystemDatabase(url=db.url),
+            },
         ) as context:
             requests = DAILY_SCHEDULES["payments"](context)
     asked = {
