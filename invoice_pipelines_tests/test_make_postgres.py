@@ -306,13 +306,14 @@ def test_make_run_on_postgresql_connects_as_the_runtime_role_and_the_system_logi
         assert statuses == DEMO_STATUSES, statuses
         assert jobs and set(jobs) == {"completed"}, jobs
         # every connection the services and runs hold to the database is the runtime role's or,
-        # for the work over every organization, the system login's
+        # for the work over every organization, the system login's (between runs the services
+        # may hold only system connections: their sensors read every organization)
         logins = two_roles.superuser(
             "SELECT usename, count(*) FROM pg_stat_activity WHERE datname = current_database() "
             "AND pid <> pg_backend_pid() GROUP BY usename"
         )
         names = {name for name, _ in logins}
-        assert two_roles.runtime in names and names <= {two_roles.runtime, two_roles.system}, logins
+        assert names and names <= {two_roles.runtime, two_roles.system}, logins
         procs = started_by(proc.pid)
         assert_no_service_ignores_a_stop(procs)
         os.killpg(proc.pid, signal.SIGTERM)  # kill -TERM -- -<its process group>

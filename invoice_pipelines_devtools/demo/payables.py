@@ -202,9 +202,10 @@ def register_demo_suppliers(engine: Engine, system: Engine) -> list[str]:
     return registered
 
 
-def _connected(engine: Engine, realms: set[str]) -> list[tuple[str, int, str]]:
-    """(slug, organization id, realm) of the demo organizations connected to a demo company."""
-    with system_transaction(engine) as conn:
+def _connected(system: Engine, realms: set[str]) -> list[tuple[str, int, str]]:
+    """(slug, organization id, realm) of the demo organizations connected to a demo company,
+    found on the system engine `system`."""
+    with system_transaction(system) as conn:
         return [
             tuple(row)
             for row in conn.execute(
@@ -221,7 +222,9 @@ def _account_id(sim, realm: str, name: str) -> str | None:
     return str(found[0]["Id"]) if found else None
 
 
-def prepare_demo_payables(engine: Engine, sim, realms: set[str]) -> list[str]:
+def prepare_demo_payables(
+    engine: Engine, sim, realms: set[str], system: Engine | None = None
+) -> list[str]:
     """The US organization's payables settings where it has none yet (what a person sets with
     `qbo-payables`): vendors created by the push, the expense account, the sales tax code. The
     slugs prepared now."""
@@ -234,7 +237,7 @@ def prepare_demo_payables(engine: Engine, sim, realms: set[str]) -> list[str]:
     )
 
     prepared = []
-    for slug, organization_id, realm in _connected(engine, realms):
+    for slug, organization_id, realm in _connected(system or engine, realms):
         if slug != DEMO_PAYABLES_ORGANIZATION:
             continue
         settings = read_settings(engine, organization_id)
@@ -322,7 +325,13 @@ def record_pull(instance, slug: str, counts) -> None:
 
 
 def pay_demo_bills(
-    engine: Engine, sim, realms: set[str], settings, instance=None, owed: set | None = None
+    engine: Engine,
+    sim,
+    realms: set[str],
+    settings,
+    instance=None,
+    owed: set | None = None,
+    system: Engine | None = None,
 ) -> dict:
     """One round: each demo organization's open bills paid in QBO and the payments pulled back
     under its lease (a run syncing it now: next round). What happened, per organization.
@@ -338,7 +347,7 @@ def pay_demo_bills(
     from invoice_pipelines.quickbooks.domain.sync.common import RealmBusy, open_client, realm_lease
 
     outcome = {}
-    for slug, organization_id, realm in _connected(engine, realms):
+    for slug, organization_id, realm in _connected(system or engine, realms):
         paid = pay_open_bills(sim, realm)
         if not paid and slug not in owed:
             continue
@@ -360,17 +369,23 @@ def pay_demo_bills(
     return outcome
 
 
-def pay_while_serving(engine_factory, sim, realms: set[str], settings, stop, instance=None):
-    """`serve`'s loop: a round of `pay_demo_bills` every PAY_EVERY_SECONDS until `stop` is set.
+def pay_while_serving(
+    engine_factory, sim, realms: set[str], settings, stop, instance=None, system_factory=None
+):
+    """`serve`'s loop: a round of `pay_demo_bills` every PAY_EVERY_SECONDS until `stop` is set
+    (`system_factory` makes the system login's engine; without one the runtime engine serves).
     A round that fails (the database away, say) is said on stderr and tried again."""
     owed: set[str] = set()  # pulls a busy lease put off
     while not stop.wait(PAY_EVERY_SECONDS):
         engine = engine_factory()
+        system = system_factory() if system_factory is not None else engine
         try:
-            done = pay_demo_bills(engine, sim, realms, settings, instance, owed)
+            done = pay_demo_bills(engine, sim, realms, settings, instance, owed, system=system)
             for slug, what in done.items():
                 print(f"QuickBooks demo: {slug}: {what}", file=sys.stderr, flush=True)
         except Exception as exc:  # the demo goes on; the next round tries again
             print(f"QuickBooks demo: bills not paid: {exc}", file=sys.stderr, flush=True)
         finally:
             engine.dispose()
+            if system is not engine:
+                system.dispose()

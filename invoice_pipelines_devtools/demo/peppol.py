@@ -135,7 +135,7 @@ def demo_instance_identifier(sample: str = RECEIVED_SAMPLE) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"invoice-pipelines-demo:peppol:{sample}"))
 
 
-def forward_received_invoice(engine, uploads, samples_dir: Path = SAMPLES_DIR) -> str:
+def forward_received_invoice(engine, uploads, samples_dir: Path = SAMPLES_DIR, system=None) -> str:
     """Forward the demo's received invoice to the receiving organization's intake, once; one
     line saying what happened."""
     from invoice_pipelines.intake.domain.peppol_inbound import receive_peppol
@@ -148,7 +148,8 @@ def forward_received_invoice(engine, uploads, samples_dir: Path = SAMPLES_DIR) -
         DEMO_PEPPOL_ORGANIZATIONS[RECEIVING_ORGANIZATION],
         demo_instance_identifier(),
     )
-    received = receive_peppol(engine, uploads, data)
+    # received on the system engine (`system`, where `make run` has a system login)
+    received = receive_peppol(system or engine, uploads, data)
     return f"{received.outcome}: {received.message}"
 
 
@@ -177,17 +178,20 @@ def serve(data_dir: Path, port: int, samples_dir: Path) -> int:
     network.on_message = _keep(folder)
 
     def forward() -> None:
-        from invoice_pipelines.db.engine import make_engine
+        from invoice_pipelines.db.engine import make_engine, make_system_engine
         from invoice_pipelines.resources.uploads import LocalUploads
         from invoice_pipelines.settings import upload_dir
 
-        engine = make_engine()
+        engine, system = make_engine(), make_system_engine()
         try:
-            said = forward_received_invoice(engine, LocalUploads(str(upload_dir())), samples_dir)
+            said = forward_received_invoice(
+                engine, LocalUploads(str(upload_dir())), samples_dir, system=system
+            )
         except Exception as exc:  # the demo's database may not be there: the stand-in stays up
             said = f"no received invoice: {exc}"
         finally:
             engine.dispose()
+            system.dispose()
         print(f"Peppol demo: {said}", file=sys.stderr, flush=True)
 
     def start():

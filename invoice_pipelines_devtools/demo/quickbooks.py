@@ -198,7 +198,13 @@ def record_first_sync(instance, slug: str, customers, items) -> None:
 
 
 def first_sync(
-    engine: Engine, data_dir: Path, base_url: str, token_url: str, *, instance=None
+    engine: Engine,
+    data_dir: Path,
+    base_url: str,
+    token_url: str,
+    *,
+    instance=None,
+    system: Engine | None = None,
 ) -> dict[str, str]:
     """The first customers and items sync of each demo organization that has not had one
     (connected to a demo company, its customers' initial import not done); what happened, per
@@ -215,7 +221,8 @@ def first_sync(
     from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 
     realms = demo_realms(data_dir)
-    with system_transaction(engine) as conn:
+    system = system or engine  # the system login's engine where `make run` has one
+    with system_transaction(system) as conn:
         connected = conn.execute(
             select(organizations.c.slug, organizations.c.id)
             .join(qbo_connections, qbo_connections.c.organization_id == organizations.c.id)
@@ -240,11 +247,11 @@ def first_sync(
             continue
         if instance is not None:
             record_first_sync(instance, slug, customers, items)
-            record_customer_checks(instance, engine)
+            record_customer_checks(instance, engine, system)
     return outcome
 
 
-def record_customer_checks(instance, engine: Engine) -> None:
+def record_customer_checks(instance, engine: Engine, system: Engine | None = None) -> None:
     """qbo_customers' checks (tokens_not_expiring, company_switch) evaluated on the first sync's
     materialization, as a run of qbo_customers_job evaluates them: the UI shows them evaluated,
     not "Not evaluated" until the next hourly sync."""
@@ -252,7 +259,7 @@ def record_customer_checks(instance, engine: Engine) -> None:
 
     from invoice_pipelines.quickbooks.checks import check_evaluations
 
-    for event in check_evaluations(engine, engine, AssetKey("qbo_customers")):
+    for event in check_evaluations(engine, system or engine, AssetKey("qbo_customers")):
         instance.report_runless_asset_event(event)
 
 
@@ -285,32 +292,43 @@ def serve(data_dir: Path, port: int) -> int:
     stop = threading.Event()
 
     def sync_once() -> None:
-        from invoice_pipelines.db.engine import make_engine
+        from invoice_pipelines.db.engine import make_engine, make_system_engine
         from invoice_pipelines.quickbooks.domain.sync.common import QboSettings
         from invoice_pipelines_devtools.demo.payables import (
             pay_while_serving,
             prepare_demo_payables,
         )
 
-        engine = make_engine()
+        engine, system = make_engine(), make_system_engine()
         instance = _dagster_instance()
         realms = demo_realms(data_dir)
         try:
-            synced = first_sync(engine, data_dir, sim.base_url, sim.token_url, instance=instance)
+            synced = first_sync(
+                engine, data_dir, sim.base_url, sim.token_url, instance=instance, system=system
+            )
             for slug, what in synced.items():
                 print(f"QuickBooks demo: {slug}: {what}", file=sys.stderr, flush=True)
-            for slug in prepare_demo_payables(engine, sim, realms):
+            for slug in prepare_demo_payables(engine, sim, realms, system=system):
                 print(f"QuickBooks demo: {slug}: bills go to QBO", file=sys.stderr, flush=True)
         except Exception as exc:  # the demo's database may not be there: the simulator stays up
             print(f"QuickBooks demo: first sync not done: {exc}", file=sys.stderr, flush=True)
         finally:
             engine.dispose()
+            system.dispose()
         # then, while it serves: the bills the push makes are paid in QBO and pulled back
         settings = QboSettings(
             base_url=sim.base_url, token_url=sim.token_url, token_key=demo_key(data_dir)
         )
         try:
-            pay_while_serving(make_engine, sim, realms, settings, stop, instance)
+            pay_while_serving(
+                make_engine,
+                sim,
+                realms,
+                settings,
+                stop,
+                instance,
+                system_factory=make_system_engine,
+            )
         finally:
             if instance is not None:
                 instance.dispose()
