@@ -46,6 +46,7 @@ from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.sensors import organizations_sensor
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.db.test_system_scope import login  # noqa: F401 - the fixture
+from invoice_pipelines_tests.intake.test_health import _doc
 from invoice_pipelines_tests.queue.kinds import batch_jobs_sensor, invoice_batch_jobs_sensor
 from invoice_pipelines_tests.tenants.period_ticks import tick
 
@@ -133,8 +134,13 @@ def test_intake(pg_database, logins, instance, tmp_path, capsys) -> None:
         [supplier_register], partition_key=org["slug"], resources=resources, instance=instance
     )
     assert done.success
+    # one document of this organization waits: the check over every organization, on the system
+    # login, sees it (other tests' organizations in this database may wait too)
+    _doc(pg_database, org, "stuck.pdf", minutes_ago=10)
     context = build_asset_check_context()
-    assert no_stuck_documents(context, system_database=engines["system_database"]).passed
+    result = no_stuck_documents(context, system_database=engines["system_database"])
+    assert not result.passed
+    assert result.metadata["by_organization"].value[org["slug"]] == 1
     code, _ = _cli("suppliers", "list", "--org", org["slug"], capsys=capsys)
     assert code == 0
 
