@@ -127,6 +127,20 @@ def _pg_reachable(url: str) -> str | None:
         return str(exc).splitlines()[0]
 
 
+@pytest.fixture(autouse=True)
+def _no_dagster_state_storage_from_an_earlier_test() -> None:
+    """Each test starts without the defs-state storage an entered DagsterInstance sets (a context
+    variable of Dagster's, `dagster._core.storage.defs_state.base`). A `build_*_context()` made
+    without `with` inside an entered instance enters an ephemeral instance of its own and leaves
+    it entered until the garbage collector takes the context, possibly during a later test; that
+    sets the variable back to the first instance's storage, long disposed, and every
+    `Definitions` resolved afterwards on that worker failed with "Attempted to resolve undefined
+    DagsterInstance weakref" (29 tests of one CI run). Tests hand such contexts their instance."""
+    from dagster._core.storage.defs_state import base
+
+    base._current_storage.set(None)
+
+
 @pytest.fixture(scope="session")
 def batch_kinds():
     """The areas' kinds of batch job as the code location and the console script hand them over

@@ -137,7 +137,7 @@ def test_intake(pg_database, logins, instance, tmp_path, capsys) -> None:
     # one document of this organization waits: the check over every organization, on the system
     # login, sees it (other tests' organizations in this database may wait too)
     _doc(pg_database, org, "stuck.pdf", minutes_ago=10)
-    context = build_asset_check_context()
+    context = build_asset_check_context(instance=instance)
     result = no_stuck_documents(context, system_database=engines["system_database"])
     assert not result.passed
     assert result.metadata["by_organization"].value[org["slug"]] == 1
@@ -181,7 +181,7 @@ def test_billing_and_documents(pg_database, logins, instance, capsys) -> None:
     with tenant_transaction(pg_database.engine, shop.org_id) as conn:
         status = conn.execute(select(batch_jobs.c.status).where(batch_jobs.c.id == job_id))
         assert status.scalar_one() == "completed"
-    results = list(sales_invoices_audit(build_asset_check_context(), **engines))
+    results = list(sales_invoices_audit(build_asset_check_context(instance=instance), **engines))
     assert {r.check_name for r in results} >= {"gapless_invoice_numbers_all_organizations"}
     with build_sensor_context(instance=instance, resources=resources) as context:
         documents_sensor(context)
