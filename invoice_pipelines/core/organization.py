@@ -39,6 +39,8 @@ class Organization:
     # suspended (tenants/domain/lifecycle.py): automatic work requests nothing for it until resumed
     suspended_at: datetime | None = None
     suspension_reason: str | None = None
+    # offboarded (tenants/domain/lifecycle.py): its data read-only until deleted (migration 0055)
+    offboarded_at: datetime | None = None
     settings: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -62,6 +64,10 @@ class Organization:
     @property
     def suspended(self) -> bool:
         return self.suspended_at is not None
+
+    @property
+    def offboarded(self) -> bool:
+        return self.offboarded_at is not None
 
     @property
     def seller(self) -> Mapping[str, Any]:

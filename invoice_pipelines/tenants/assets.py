@@ -29,5 +29,7 @@ ORGANIZATIONS_ASSET = "organizations"
 def organizations_asset(context: AssetExecutionContext, system_database: ResourceParam[Engine]):
     # the partition's organization, found once (refused when its partition outlived it)
     system = system_database
-    shown = show_organization(system, known_organization(system, context.partition_key))
+    shown = show_organization(
+        system, known_organization(system, context.partition_key, offboarded=True)
+    )
     return MaterializeResult(metadata=organization_facts(shown))

@@ -150,7 +150,7 @@ def change_organization_op(
     context: OpExecutionContext, config: ChangeConfig, system_database: ResourceParam[Engine]
 ) -> dict:
     given = {n: getattr(config, n) for n in FIELDS[1:] if getattr(config, n) is not None}
-    org = organization_or_refuse(system_database, config.organization)  # found once, here
+    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
     try:
         changes = change_organization(
             system_database,
@@ -181,7 +181,7 @@ class SuspendConfig(Config):
 def suspend_organization_op(
     context: OpExecutionContext, config: SuspendConfig, system_database: ResourceParam[Engine]
 ) -> bool:
-    org = organization_or_refuse(system_database, config.organization)  # found once, here
+    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
     try:
         done = suspend_organization(
             system_database,
@@ -213,7 +213,7 @@ class ResumeConfig(Config):
 def resume_organization_op(
     context: OpExecutionContext, config: ResumeConfig, system_database: ResourceParam[Engine]
 ) -> dict:
-    org = organization_or_refuse(system_database, config.organization)  # found once, here
+    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
     try:
         resumed = resume_organization(
             system_database, org, by=who_asked(config.requested_by, context.run.tags)
@@ -262,7 +262,7 @@ def offboard_organization_op(
         raise refused("Give export_dir (step 1) or delete: true (step 2), one of them.")
     by = who_asked(config.requested_by, context.run.tags)
     stores = Stores(upload_store, document_store, export_store)
-    org = organization_or_refuse(system_database, config.organization)  # found once, here
+    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
     try:
         if config.delete:
             deleted = delete_organization(

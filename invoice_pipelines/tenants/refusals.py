@@ -20,6 +20,7 @@ from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.text import cut
 from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
 from invoice_pipelines.metadata import markdown_table
+from invoice_pipelines.tenants.domain.lifecycle import read_only_sentence
 
 # how many refusals (and partitions done) a run's failure message names before "and N more",
 # and how much of each reason it quotes (a QBO error can carry a long answer); the failure's
@@ -33,23 +34,38 @@ def refused(message: str) -> Failure:
     return Failure(message, allow_retries=False)
 
 
-def organization_or_refuse(system: Engine, organization: str) -> Organization:
+def organization_or_refuse(
+    system: Engine, organization: str, *, offboarded: bool = False
+) -> Organization:
     """The organization a run's config names (slug or id), or a refusal naming it: a run's entry
-    point finds it once (on the system engine, `system_database`) and hands the value down."""
+    point finds it once (on the system engine, `system_database`) and hands the value down. An
+    offboarded organization is refused before any work (its data are read-only), unless the
+    entry point only reads or is the lifecycle's own (`offboarded`)."""
     try:
-        return find_organization(system, organization.strip())
+        org = find_organization(system, organization.strip())
     except UnknownOrganization:
         raise refused(f"There is no organization {organization!r}.") from None
+    return _not_offboarded(org) if not offboarded else org
 
 
-def known_organization(system: Engine, partition_key: str) -> Organization:
-    """The organization of a partition key (or of a launchpad's slug or id), refused when gone."""
+def known_organization(
+    system: Engine, partition_key: str, *, offboarded: bool = False
+) -> Organization:
+    """The organization of a partition key (or of a launchpad's slug or id), refused when gone
+    and, unless `offboarded`, when offboarded (as `organization_or_refuse`)."""
     try:
-        return find_organization(system, partition_key)
+        org = find_organization(system, partition_key)
     except UnknownOrganization:
         raise refused(
             f"There is no organization {partition_key!r} (its partition outlived it)."
         ) from None
+    return _not_offboarded(org) if not offboarded else org
+
+
+def _not_offboarded(org: Organization) -> Organization:
+    if org.offboarded:
+        raise refused(f"{read_only_sentence(org.slug)}.")
+    return org
 
 
 def _named(items: Sequence[str], separator: str) -> str:
@@ -114,7 +130,18 @@ class PartitionRefusals:
         suspended organization's partition undone and unmaterialized, saying why; the run does
         not fail for it, as its sensors and schedules request nothing for it
         (tenants/domain/automation.py). A run of one partition was asked for it alone (the run
-        coordinator cancels a backfill's), and does its work. True: left."""
+        coordinator cancels a backfill's), and does its work. An offboarded organization's
+        partition is left in a run of several and refused in a run of one: its data are
+        read-only. True: not to be done."""
+        if org.offboarded:
+            # read-only until deleted: nothing to do for it, in a run of one partition refused
+            # before any work, in a run of several left like a suspended one's
+            if len(self.keys) < 2:
+                self.refuse(key, read_only_sentence(org.slug))
+                return True
+            log_warning(f"{key}: left as it is, {read_only_sentence(org.slug)}")
+            self.left.append(key)
+            return True
         if len(self.keys) < 2 or not org.suspended:
             return False
         log_warning(
