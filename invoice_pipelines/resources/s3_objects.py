@@ -121,9 +121,23 @@ class S3Files(S3Objects, Files):
                 raise
         return self.location(key)
 
+    def stored_key(self, key: str) -> str:
+        """The object key of a store key, or of a location this store gave (`location`: an
+        export records where its files are, `s3://bucket/prefix/...`), so that what was recorded
+        can be read back and removed (an organization's offboarding)."""
+        own = f"s3://{self.bucket}/"
+        if not key.startswith("s3://"):
+            return self.object_key(key)
+        prefix = self.prefix.strip("/")
+        stored = key[len(own) :] if key.startswith(own) else ""
+        if not stored or (prefix and not stored.startswith(f"{prefix}/")):
+            raise ValueError(f"{key} is not a location of this store (s3://{self.bucket}/{prefix})")
+        check_key(stored[len(prefix) + 1 :] if prefix else stored)
+        return stored
+
     def exists(self, key: str) -> bool:
         try:
-            self._client().head_object(Bucket=self.bucket, Key=self.object_key(key))
+            self._client().head_object(Bucket=self.bucket, Key=self.stored_key(key))
         except Exception as exc:
             if self._missing(exc):
                 return False
@@ -132,15 +146,15 @@ class S3Files(S3Objects, Files):
 
     def read(self, key: str) -> bytes:
         try:
-            body = self._client().get_object(Bucket=self.bucket, Key=self.object_key(key))["Body"]
+            body = self._client().get_object(Bucket=self.bucket, Key=self.stored_key(key))["Body"]
         except Exception as exc:
             if self._missing(exc):
-                raise FileNotFoundError(self.location(key)) from exc
+                raise FileNotFoundError(f"s3://{self.bucket}/{self.stored_key(key)}") from exc
             raise
         return body.read()
 
     def remove(self, key: str) -> None:
-        self._client().delete_object(Bucket=self.bucket, Key=self.object_key(key))
+        self._client().delete_object(Bucket=self.bucket, Key=self.stored_key(key))
 
 
 class S3Uploads(S3Objects, Uploads):

@@ -265,3 +265,65 @@ def test_settings_choose_the_stores_of_the_code_location(monkeypatch, s3_endpoin
         uploads()
     monkeypatch.setenv("INVOICE_PIPELINES_STORAGE", "local")
     assert isinstance(build_definitions().resources["export_store"], LocalFileStore)
+
+
+def test_an_offboarding_hands_over_and_then_deletes_the_exports_in_the_bucket(
+    db, bucket, s3_endpoint, tmp_path
+):
+    """An export records where its files are (`s3://bucket/prefix/...`): the offboarding's
+    export copies them from the bucket into the handover folder, and the deletion removes them
+    from the bucket (issue 75; before, both read the location as a key: not copied, not
+    removed)."""
+    import json
+    from datetime import date
+
+    from invoice_pipelines.tenants.domain.offboarding import (
+        Stores,
+        delete_organization,
+        export_organization,
+    )
+
+    org = db.new_organization(**DATEV, settings={"exports": {}})
+    incoming(
+        db.engine,
+        org["id"],
+        "S3-OFF",
+        taxes=[("S", "19", "100.00", "19.00")],
+        lines=[("Schraube", "1", "100.00", "19")],
+    )
+    files = S3FileStore(bucket=bucket, prefix="exports", endpoint_url=s3_endpoint).files()
+    exported = run_export(
+        db.engine, files, find_organization(db.engine, org["slug"]), "2026-11", "incoming"
+    )
+    in_bucket = _keys(files, f"exports/{org['slug']}/")
+    assert len(in_bucket) == len(exported.files) >= 3
+    stores = Stores(exports=files)
+    handover = tmp_path / "handover"
+    export_organization(
+        db.engine,
+        find_organization(db.engine, org["slug"]),
+        handover,
+        system=db.system_engine,
+        by="anna",
+        stores=stores,
+    )
+    manifest = json.loads((handover / "manifest.json").read_text())
+    assert not [n for n in manifest["not_copied"] if n.startswith("exports")]
+    copied = sorted(p for p in (handover / "exports").rglob("*") if p.is_file())
+    assert sorted(p.relative_to(handover / "exports" / bucket).as_posix() for p in copied) == (
+        in_bucket
+    )
+    assert any("S3-OFF" in p.read_text(errors="replace") for p in copied)
+    deleted = delete_organization(
+        db.engine,
+        find_organization(db.engine, org["slug"]),
+        system=db.system_engine,
+        by="anna",
+        stores=stores,
+        today=date(2040, 1, 1),
+    )
+    assert deleted.files_removed >= len(in_bucket)
+    assert _keys(files, f"exports/{org['slug']}/") == []
+    # a location of another bucket is named, not read from this one
+    with pytest.raises(ValueError, match="not a location of this store"):
+        files.read(f"s3://other-bucket/exports/{org['slug']}/2026-11/x.csv")

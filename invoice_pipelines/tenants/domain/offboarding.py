@@ -122,7 +122,9 @@ def _record(root: Path, relative: str, manifest: Manifest) -> None:
 
 
 def _safe(key: str) -> str:
-    """A store key as a relative path inside the export (no way out of its folder)."""
+    """A store key (or a location, `s3://bucket/...`: bucket first) as a relative path inside
+    the export (no way out of its folder)."""
+    key = key.split("://", 1)[-1]
     parts = [p for p in key.replace("\\", "/").split("/") if p not in ("", ".", "..")]
     return "/".join(parts) or "unnamed"
 
