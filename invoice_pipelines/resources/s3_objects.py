@@ -145,11 +145,12 @@ class S3Files(S3Objects, Files):
         return True
 
     def read(self, key: str) -> bytes:
+        stored = self.stored_key(key)
         try:
-            body = self._client().get_object(Bucket=self.bucket, Key=self.stored_key(key))["Body"]
+            body = self._client().get_object(Bucket=self.bucket, Key=stored)["Body"]
         except Exception as exc:
             if self._missing(exc):
-                raise FileNotFoundError(f"s3://{self.bucket}/{self.stored_key(key)}") from exc
+                raise FileNotFoundError(f"s3://{self.bucket}/{stored}") from exc
             raise
         return body.read()
 
