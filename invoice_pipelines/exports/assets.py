@@ -209,7 +209,7 @@ def _export(
             org = find_organization(system, slug)
             # a run over several organizations (a backfill's chunk, the monthly schedule's
             # batch) leaves a suspended one's month as it is, as its sensors and schedules do
-            if refusals.leave_suspended(key, org, context.log.warning):
+            if refusals.leave_inactive(key, org, context.log.warning):
                 continue
             result = run_export(
                 engine,

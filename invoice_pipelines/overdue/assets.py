@@ -202,7 +202,7 @@ def dunning_notices(context: AssetExecutionContext, config: DunningConfig):
         except UnknownOrganization:
             refusals.refuse(key, "there is no such organization")
             continue
-        if refusals.leave_suspended(key, org, context.log.warning):
+        if refusals.leave_inactive(key, org, context.log.warning):
             continue
         result = run_overdue(
             engine, org, at=at, on=on, dry_run=config.dry_run, run_id=context.run.run_id,

@@ -108,7 +108,7 @@ def _sync(
             continue
         try:
             org = find_organization(system, slug)
-            if refusals.leave_suspended(slug, org, context.log.warning):
+            if refusals.leave_inactive(slug, org, context.log.warning):
                 continue
             client = quickbooks.client(engine, org.id)
         except (UnknownOrganization, NotConnected):

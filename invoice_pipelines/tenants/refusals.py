@@ -111,7 +111,7 @@ class PartitionRefusals:
     ):
         self.keys = list(keys)
         self.refusals: dict[str, str] = {}
-        # partitions left undone on purpose, neither done nor refused (`leave_suspended`)
+        # partitions left undone on purpose, neither done nor refused (`leave_inactive`)
         self.left: list[str] = []
         self._log_error = log_error
         self._noun = noun
@@ -123,11 +123,11 @@ class PartitionRefusals:
             self.keys.append(key)
         self.refusals[key] = f"{self.refusals[key]}; {reason}" if key in self.refusals else reason
 
-    def leave_suspended(
+    def leave_inactive(
         self, key: str, org: Organization, log_warning: Callable[[str], None]
     ) -> bool:
-        """In a run over several partitions (a backfill's range, a schedule's batch), leave a
-        suspended organization's partition undone and unmaterialized, saying why; the run does
+        """In a run over several partitions (a backfill's range, a schedule's batch), leave an
+        inactive (suspended or offboarded) organization's partition undone and unmaterialized, saying why; the run does
         not fail for it, as its sensors and schedules request nothing for it
         (tenants/domain/automation.py). A run of one partition was asked for it alone (the run
         coordinator cancels a backfill's), and does its work. An offboarded organization's
@@ -190,7 +190,7 @@ def materialize_the_done(
     refusals: PartitionRefusals,
     metadata: Mapping[str, Mapping] | None = None,
 ) -> None:
-    """A run over several partitions that left some (`leave_suspended`) materializes the done
+    """A run over several partitions that left some (`leave_inactive`) materializes the done
     ones one by one, each with its metadata, and yields no output (a result for the range would
     materialize the left ones too): the asset has `output_required=False`."""
     for key in refusals.done:
