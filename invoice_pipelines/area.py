@@ -21,7 +21,7 @@ A new area, its `<area>/area.py` (every field but the name may be left out):
         definitions="invoice_pipelines.fax.defs:defs",  # its dagster.Definitions
         kinds=(QueueKind(KindName.FAXES, "invoice_pipelines.fax.domain.batch:FAXES_KIND"),),
         provides={"fax_line": Resource("invoice_pipelines.fax.resources:fax_line")},
-        needs=frozenset({"database", "fax_line"}),
+        needs=DATABASES | {"fax_line"},
     )
 
 then one line in `areas.py`. A new command of an area: one `Command` in its `commands` (its name,
@@ -43,6 +43,11 @@ AddCommands = Callable[[Any], None]
 RunCommand = Callable[[Any], "int | None"]
 # where a part lives: `package.module:name`, the name possibly dotted (`Class.method`)
 PATH = re.compile(r"[A-Za-z_]\w*(?:\.\w+)*:[A-Za-z_]\w*(?:\.\w+)*")
+# the names of resources an area `needs` that go together: the tenant and the system database
+# (every area that runs or reads anything) and the three file stores (what an export, an audit
+# carrier or an organization's handover writes from)
+DATABASES = frozenset({"database", "system_database"})
+FILE_STORES = frozenset({"upload_store", "export_store", "document_store"})
 
 
 def load(path: str) -> Any:

@@ -9,7 +9,7 @@ no area (the export files' names are core/export_files.py's)."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command
+from invoice_pipelines.area import DATABASES, FILE_STORES, Area, Command
 
 AREA = Area(
     "audit",
@@ -29,7 +29,5 @@ AREA = Area(
     ),
     parsers="invoice_pipelines.audit.commands.cli:add_commands",
     definitions="invoice_pipelines.audit.defs:defs",
-    needs=frozenset(
-        {"database", "system_database", "upload_store", "export_store", "document_store"}
-    ),
+    needs=DATABASES | FILE_STORES,
 )

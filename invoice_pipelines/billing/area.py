@@ -5,7 +5,7 @@ invoicing (`sales_orders`, `customer_lines`: run by `batch_invoicing_job`, which
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command, QueueKind
+from invoice_pipelines.area import DATABASES, Area, Command, QueueKind
 from invoice_pipelines.core.batch_kinds import KindName
 
 AREA = Area(
@@ -52,5 +52,5 @@ AREA = Area(
             "invoice_pipelines.billing.domain.credit_note_jobs:CREDIT_NOTES_KIND",
         ),
     ),
-    needs=frozenset({"database", "system_database", "batch_kinds"}),
+    needs=DATABASES | {"batch_kinds"},
 )

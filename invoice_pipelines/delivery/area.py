@@ -6,7 +6,7 @@ delivery/commands/invoice_listing.py and delivery/commands/peppol_commands.py), 
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command, QueueKind
+from invoice_pipelines.area import DATABASES, Area, Command, QueueKind
 from invoice_pipelines.core.batch_kinds import KindName
 
 AREA = Area(
@@ -42,14 +42,5 @@ AREA = Area(
         ),
     ),
     # the channels' resources: resources/channels.py TRANSPORTS
-    needs=frozenset(
-        {
-            "database",
-            "system_database",
-            "document_store",
-            "mailer",
-            "text_messages",
-            "peppol_access_point",
-        }
-    ),
+    needs=DATABASES | {"document_store", "mailer", "text_messages", "peppol_access_point"},
 )

@@ -6,7 +6,7 @@ dunning letters, a supplier invoice printed for QuickBooks)."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command, QueueKind, Resource
+from invoice_pipelines.area import DATABASES, Area, Command, QueueKind, Resource
 from invoice_pipelines.core.batch_kinds import KindName
 
 AREA = Area(
@@ -39,5 +39,5 @@ AREA = Area(
             for_runs="invoice_pipelines.documents.domain.letter_writer:PdfaLetterWriter.of",
         ),
     },
-    needs=frozenset({"database", "system_database", "document_store", "document_renderer"}),
+    needs=DATABASES | {"document_store", "document_renderer"},
 )

@@ -4,7 +4,7 @@ exports/commands/cli.py, what they do exports/commands/run.py) and their assets,
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command
+from invoice_pipelines.area import DATABASES, FILE_STORES, Area, Command
 
 AREA = Area(
     "exports",
@@ -22,7 +22,5 @@ AREA = Area(
     ),
     parsers="invoice_pipelines.exports.commands.cli:add_commands",
     definitions="invoice_pipelines.exports.defs:defs",
-    needs=frozenset(
-        {"database", "system_database", "upload_store", "export_store", "document_store"}
-    ),
+    needs=DATABASES | FILE_STORES,
 )

@@ -3,7 +3,7 @@ what it does history/commands/run.py) and the launchpad's `history_import_job` (
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command
+from invoice_pipelines.area import DATABASES, Area, Command
 
 AREA = Area(
     "history",
@@ -17,5 +17,5 @@ AREA = Area(
     ),
     parsers="invoice_pipelines.history.commands.cli:add_commands",
     definitions="invoice_pipelines.history.defs:defs",
-    needs=frozenset({"database", "system_database"}),
+    needs=DATABASES,
 )

@@ -3,7 +3,7 @@ does housekeeping/commands/run.py), its jobs and schedules (housekeeping/defs.py
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command
+from invoice_pipelines.area import DATABASES, Area, Command
 
 AREA = Area(
     "housekeeping",
@@ -17,5 +17,5 @@ AREA = Area(
     ),
     parsers="invoice_pipelines.housekeeping.commands.cli:add_commands",
     definitions="invoice_pipelines.housekeeping.defs:defs",
-    needs=frozenset({"database", "system_database", "upload_store", "export_store"}),
+    needs=DATABASES | {"upload_store", "export_store"},
 )

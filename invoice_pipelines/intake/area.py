@@ -5,7 +5,7 @@ checks (intake/defs.py), and the `document_parser` its runs parse with."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command, Resource
+from invoice_pipelines.area import DATABASES, Area, Command, Resource
 
 AREA = Area(
     "intake",
@@ -45,15 +45,6 @@ AREA = Area(
             "invoice_pipelines.intake.parser_resource:document_parser", commands=False
         )
     },
-    needs=frozenset(
-        {
-            "database",
-            "system_database",
-            "upload_store",
-            "ocr_engine",
-            "document_parser",
-            "mailer",
-            "peppol_access_point",
-        }
-    ),
+    needs=DATABASES
+    | {"upload_store", "ocr_engine", "document_parser", "mailer", "peppol_access_point"},
 )

@@ -4,7 +4,7 @@ asset, sensor and check (overdue/defs.py)."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command
+from invoice_pipelines.area import DATABASES, Area, Command
 
 AREA = Area(
     "overdue",
@@ -33,14 +33,5 @@ AREA = Area(
     parsers="invoice_pipelines.overdue.commands.cli:add_commands",
     definitions="invoice_pipelines.overdue.defs:defs",
     # the letters are the documents area's `letter_writer`; the channels' resources send them
-    needs=frozenset(
-        {
-            "database",
-            "system_database",
-            "document_store",
-            "letter_writer",
-            "mailer",
-            "text_messages",
-        }
-    ),
+    needs=DATABASES | {"document_store", "letter_writer", "mailer", "text_messages"},
 )

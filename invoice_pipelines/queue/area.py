@@ -5,7 +5,7 @@ kinds (`queue.defs.build_defs`), by definitions.py."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command
+from invoice_pipelines.area import DATABASES, Area, Command
 
 AREA = Area(
     "queue",
@@ -37,5 +37,5 @@ AREA = Area(
         ),
     ),
     parsers="invoice_pipelines.queue.commands.cli:add_commands",
-    needs=frozenset({"database", "system_database", "batch_kinds"}),
+    needs=DATABASES | {"batch_kinds"},
 )

@@ -5,7 +5,7 @@ schedules and sensors (quickbooks/defs.py) and the `quickbooks` resource."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command, Resource
+from invoice_pipelines.area import DATABASES, Area, Command, Resource
 
 AREA = Area(
     "quickbooks",
@@ -56,5 +56,5 @@ AREA = Area(
             for_runs="invoice_pipelines.quickbooks.resources:QuickBooks.of",
         )
     },
-    needs=frozenset({"database", "system_database", "upload_store", "letter_writer", "quickbooks"}),
+    needs=DATABASES | {"upload_store", "letter_writer", "quickbooks"},
 )

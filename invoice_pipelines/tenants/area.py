@@ -5,7 +5,7 @@ tenants/commands/run.py, which alone may import Dagster: the partitions they wri
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command
+from invoice_pipelines.area import DATABASES, FILE_STORES, Area, Command
 
 WRITING = "invoice_pipelines.tenants.commands.run"
 
@@ -25,7 +25,5 @@ AREA = Area(
     ),
     parsers="invoice_pipelines.tenants.commands.cli:add_commands",
     definitions="invoice_pipelines.tenants.defs:defs",
-    needs=frozenset(
-        {"database", "system_database", "upload_store", "document_store", "export_store"}
-    ),
+    needs=DATABASES | FILE_STORES,
 )
