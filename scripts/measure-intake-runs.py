@@ -106,7 +106,7 @@ def main() -> int:
         )
         from sqlalchemy import func, select
 
-        from invoice_pipelines.db.engine import make_engine
+        from invoice_pipelines.db.engine import make_engine, make_system_engine
         from invoice_pipelines.db.migrate import ensure_migrated
         from invoice_pipelines.db.tables import incoming_invoices, organizations
         from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
@@ -115,8 +115,9 @@ def main() -> int:
 
         ensure_migrated(make_engine(owner=True))
         engine = make_engine()
+        system = make_system_engine()
         slug = f"measure-intake-{uuid.uuid4().hex[:6]}"
-        with system_transaction(engine, write=True) as conn:
+        with system_transaction(system, write=True) as conn:
             org_id = conn.execute(
                 organizations.insert()
                 .values(slug=slug, name="Measure intake")
@@ -138,7 +139,7 @@ def main() -> int:
                 engine,
                 store,
                 state,
-                system=engine,
+                system=system,
                 batch_size=args.batch_size,
                 max_files_per_tick=args.docs + 10,
                 only_organizations={slug},

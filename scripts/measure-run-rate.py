@@ -112,14 +112,14 @@ def seed(prefix: str, n: int) -> list[str]:
     20, 5 and 3 days ago and in 10 and 20 days: the dunning run writes four notices for them."""
     from sqlalchemy import text
 
-    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.engine import make_engine, make_system_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tenancy import system_transaction
 
     ensure_migrated(make_engine(owner=True))
-    engine = make_engine()
+    system = make_system_engine()
     like = {"like": f"{prefix}%"}
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         conn.execute(
             text(
                 "INSERT INTO organizations (slug, name, timezone) "
@@ -154,18 +154,18 @@ def seed(prefix: str, n: int) -> list[str]:
                 text("SELECT slug FROM organizations WHERE slug LIKE :like ORDER BY slug"), like
             )
         ]
-    engine.dispose()
+    system.dispose()
     return slugs
 
 
 def notice_counts(prefix: str) -> dict:
     from sqlalchemy import text
 
-    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.engine import make_system_engine
     from invoice_pipelines.db.tenancy import system_transaction
 
-    engine = make_engine()
-    with system_transaction(engine) as conn:
+    system = make_system_engine()
+    with system_transaction(system) as conn:
         notices = conn.execute(
             text(
                 "SELECT count(*) FROM dunning_notices d JOIN organizations o "
@@ -180,7 +180,7 @@ def notice_counts(prefix: str) -> dict:
             ),
             {"like": f"{prefix}%"},
         ).scalar_one()
-    engine.dispose()
+    system.dispose()
     return {"notices_created": notices, "organizations_with_notices": organizations}
 
 

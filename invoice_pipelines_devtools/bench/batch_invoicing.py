@@ -30,7 +30,7 @@ from invoice_pipelines.billing.domain.invoicing import (
 from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines.core.numbering import is_gapless
-from invoice_pipelines.db.engine import make_engine
+from invoice_pipelines.db.engine import make_engine, make_system_engine
 from invoice_pipelines.db.migrate import ensure_migrated
 from invoice_pipelines.db.tables import (
     batch_jobs,
@@ -137,13 +137,14 @@ def run(args: argparse.Namespace) -> dict:
     owner = make_engine(owner=True)
     ensure_migrated(owner)
     engine = make_engine()
+    system = make_system_engine()
     if args.legacy_loop and engine.dialect.name != "postgresql":
         raise SystemExit(
             "--legacy-loop reproduces a PL/pgSQL design: point INVOICE_PIPELINES_DB_URL at PostgreSQL"
         )
     slug = f"bench-{uuid.uuid4().hex[:10]}"
     started = time.perf_counter()
-    org_id = seed(engine, slug, args.orders, args.lines)
+    org_id = seed(engine, system, slug, args.orders, args.lines)
     seed_seconds = time.perf_counter() - started
     _log(
         f"seeded {args.orders:,} orders in {seed_seconds:.2f}s ({engine.dialect.name}, organization {slug})"
@@ -157,12 +158,12 @@ def run(args: argparse.Namespace) -> dict:
     try:
         if args.legacy_loop:
             guarded = not args.no_error_handling
-            job_id, seconds = _run_legacy(engine, slug, guarded=guarded)
+            job_id, seconds = _run_legacy(engine, system, slug, guarded=guarded)
             fallbacks = fallback_causes = None
             mode = "legacy-loop" if guarded else "legacy-loop without per-order error handling"
         else:
             job_id, seconds, fallbacks, fallback_causes = _run_batch(
-                engine, slug, args.chunk_size, args.workers, via_dagster=args.via_dagster
+                engine, system, slug, args.chunk_size, args.workers, via_dagster=args.via_dagster
             )
             mode = "set-based" + (" via dagster" if args.via_dagster else "")
         checks = verify(engine, org_id, args.orders)
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> dict:
     finally:
         if not args.keep:
             cleanup_started = time.perf_counter()
-            drop_organization(engine, org_id)
+            drop_organization(system, org_id)
             settle(owner)
             _log(
                 f"deleted the benchmark organization in {time.perf_counter() - cleanup_started:.2f}s"
@@ -283,9 +284,9 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def seed(engine: Engine, slug: str, n_orders: int, lines_per_order: int) -> int:
+def seed(engine: Engine, system: Engine, slug: str, n_orders: int, lines_per_order: int) -> int:
     """A fresh organization with customers, the catalogue and `n_orders` reviewed orders."""
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         org_id = conn.execute(
             insert(organizations)
             .values(slug=slug, name=f"Benchmark {slug}")
@@ -436,7 +437,13 @@ def _seed_orders_python(conn, org_id: int, n_orders: int, lines_per_order: int) 
 
 
 def _run_batch(
-    engine: Engine, slug: str, chunk_size: int, workers: int, *, via_dagster: bool
+    engine: Engine,
+    system: Engine,
+    slug: str,
+    chunk_size: int,
+    workers: int,
+    *,
+    via_dagster: bool,
 ) -> tuple[int, float, int | None, dict[str, int] | None]:
     """(job id, seconds, fallbacks, their causes); None where the run does not report them."""
     from invoice_pipelines.db.tenancy import find_organization
@@ -489,7 +496,7 @@ def _run_batch(
         return metadata["batch_job_id"].value, seconds, fallbacks, causes
     started = time.perf_counter()
     job_id = enqueue_sales_orders(
-        engine, find_organization(engine, slug), all_reviewed=True, created_by="bench"
+        engine, find_organization(system, slug), all_reviewed=True, created_by="bench"
     )
     last_report = [0.0]
 
@@ -502,7 +509,7 @@ def _run_batch(
     job = process_batch_job(
         engine,
         job_id,
-        system=engine,
+        system=system,
         chunk_size=chunk_size,
         runner="bench",
         on_progress=report,
@@ -606,9 +613,9 @@ def settle(owner: Engine) -> float:
     return time.perf_counter() - started
 
 
-def drop_organization(engine: Engine, org_id: int) -> None:
+def drop_organization(system: Engine, org_id: int) -> None:
     """Remove the benchmark organization and everything in it (ON DELETE CASCADE)."""
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         # jobs and invoices first, so the organization's cascade has less to check row by row
         conn.execute(delete(sales_invoices).where(sales_invoices.c.organization_id == org_id))
         conn.execute(delete(batch_jobs).where(batch_jobs.c.organization_id == org_id))
@@ -724,12 +731,14 @@ $$;
 """
 
 
-def _run_legacy(engine: Engine, slug: str, *, guarded: bool = True) -> tuple[int, float]:
+def _run_legacy(
+    engine: Engine, system: Engine, slug: str, *, guarded: bool = True
+) -> tuple[int, float]:
     from invoice_pipelines.db.tenancy import find_organization
 
     job_id = enqueue_sales_orders(
         engine,
-        find_organization(engine, slug),
+        find_organization(system, slug),
         all_reviewed=True,
         created_by="bench-legacy",
         runner="legacy",

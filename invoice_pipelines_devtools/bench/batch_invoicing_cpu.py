@@ -31,7 +31,7 @@ from invoice_pipelines.billing.domain import chunk_postgres, invoicing
 from invoice_pipelines.billing.domain.chunk_transaction import chunk_context
 from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders
 from invoice_pipelines.cli_args import positive_int
-from invoice_pipelines.db.engine import make_engine
+from invoice_pipelines.db.engine import make_engine, make_system_engine
 from invoice_pipelines.db.migrate import ensure_migrated
 from invoice_pipelines.db.tenancy import scope_to_organization
 from invoice_pipelines.db.types import utcnow
@@ -153,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     if owner.dialect.name != "postgresql":
         raise SystemExit("PostgreSQL only: point INVOICE_PIPELINES_DB_URL at it")
     engine = make_engine()
+    system = make_system_engine()
     slug = f"cpu-{uuid.uuid4().hex[:10]}"
-    org_id = batch_invoicing.seed(engine, slug, args.orders, 3)
+    org_id = batch_invoicing.seed(engine, system, slug, args.orders, 3)
     try:
         job = get_batch_job(
             engine,
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
                 ).items():
                     limit_runs.setdefault(name, []).append(ms)
     finally:
-        batch_invoicing.drop_organization(engine, org_id)
+        batch_invoicing.drop_organization(system, org_id)
     names = [str(v.name) if v else "the job" for v in variants]
     print(f"ms of backend CPU per {args.chunk_size:,} orders, medians of {args.trials} trials")
     print(f"{'statement':<50}" + "".join(f"{n:>16}" for n in names))

@@ -153,7 +153,7 @@ def _seed(engine, org_id: int, n: int) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.engine import make_engine, make_system_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import organizations
     from invoice_pipelines.db.tenancy import find_organization, system_transaction
@@ -167,8 +167,9 @@ def run(args: argparse.Namespace) -> dict:
 
     ensure_migrated(make_engine(owner=True))
     engine = make_engine()
+    system = make_system_engine()
     slug = f"bench-documents-{uuid.uuid4().hex[:8]}"
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         org_id = conn.execute(
             organizations.insert()
             .values(
@@ -192,10 +193,10 @@ def run(args: argparse.Namespace) -> dict:
         workers_before = processes_cpu(pool.process_ids())
         t0 = time.perf_counter()
         if args.through_queue:
-            documents, queue = _documents_job(engine, store, slug, org_id, renderer)
+            documents, queue = _documents_job(engine, system, store, slug, org_id, renderer)
         else:
             documents = generate_documents(
-                engine, store, find_organization(engine, slug), builder=renderer
+                engine, store, find_organization(system, slug), builder=renderer
             )
         document_seconds = time.perf_counter() - t0
         worker_cpu = cpu_spent(workers_before, processes_cpu(pool.process_ids()))
@@ -208,15 +209,15 @@ def run(args: argparse.Namespace) -> dict:
         email_warm_up = time.perf_counter() - t0
         t0 = time.perf_counter()
         if args.through_queue:
-            sent, sending = _communications_job(engine, store, slug, org_id, mailer)
+            sent, sending = _communications_job(engine, system, store, slug, org_id, mailer)
             queue.update(sending)
         else:
             sent = send_invoice_emails(
-                engine, store, mailer, find_organization(engine, slug), max_per_second=100_000
+                engine, store, mailer, find_organization(system, slug), max_per_second=100_000
             )
         email_seconds = time.perf_counter() - t0
     arrived = sink.counts()
-    limit = render_limit(engine, org_id, args.workers)
+    limit = render_limit(engine, system, org_id, args.workers)
     keep = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="ip-bench-sample-"))
     keep.mkdir(parents=True, exist_ok=True)
     sample = None
@@ -325,7 +326,7 @@ def render_in_worker(data: bytes, filename: str, **_options) -> int:
     )
 
 
-def render_limit(engine, org_id: int, workers: int) -> dict:
+def render_limit(engine, system, org_id: int, workers: int) -> dict:
     """Render every invoice of the organization in warm render-only workers: seconds, pages
     rendered, failures and the database the sources came from."""
     import pickle
@@ -337,7 +338,7 @@ def render_limit(engine, org_id: int, workers: int) -> dict:
     from invoice_pipelines.intake.domain.workers import SafeParser
     from invoice_pipelines_devtools.bench.limit import current_database
 
-    org = find_organization(engine, org_id)
+    org = find_organization(system, org_id)
     ids = _invoice_ids(engine, org_id)
     items: list[tuple[bytes, str]] = []
     with tenant_transaction(engine, org_id) as conn:
@@ -384,7 +385,7 @@ def _invoice_ids(engine, org_id: int) -> list[int]:
         )
 
 
-def _documents_job(engine, store, slug: str, org_id: int, renderer):
+def _documents_job(engine, system, store, slug: str, org_id: int, renderer):
     """The documents as one documents job with a combined PDF; a summary like generate_documents'."""
     from invoice_pipelines.db.tenancy import find_organization
     from invoice_pipelines.documents.domain.batch import (
@@ -398,13 +399,13 @@ def _documents_job(engine, store, slug: str, org_id: int, renderer):
 
     job_id = enqueue_invoice_job(
         engine,
-        find_organization(engine, slug),
+        find_organization(system, slug),
         DOCUMENTS_KIND,
         _invoice_ids(engine, org_id),
         combined_pdf=True,
     )
     job = run_invoice_job(
-        engine, job_id, documents_work(engine, store, builder=renderer), system=engine, store=store
+        engine, job_id, documents_work(engine, store, builder=renderer), system=system, store=store
     )
     combined = combined_pdf_of(engine, job) or {}
     summary = DocumentsSummary(slug, requested=job.total_count, generated=job.successful_count)
@@ -423,7 +424,7 @@ def _first_pdf(store) -> str:
     return str(next(p for p in Path(store.root).rglob("*.pdf") if "batches" not in p.parts))
 
 
-def _communications_job(engine, store, slug: str, org_id: int, mailer):
+def _communications_job(engine, system, store, slug: str, org_id: int, mailer):
     from dataclasses import replace
     from types import SimpleNamespace
 
@@ -436,7 +437,7 @@ def _communications_job(engine, store, slug: str, org_id: int, mailer):
     from invoice_pipelines.resources.channels import MailTransport
 
     job_id = enqueue_invoice_job(
-        engine, find_organization(engine, slug), COMMUNICATIONS_KIND, _invoice_ids(engine, org_id)
+        engine, find_organization(system, slug), COMMUNICATIONS_KIND, _invoice_ids(engine, org_id)
     )
     # the queue's communications chunk (documents first), sending without a pace limit
     kind = replace(
@@ -450,7 +451,7 @@ def _communications_job(engine, store, slug: str, org_id: int, mailer):
     )
     kinds = {DOCUMENTS_KIND.name: DOCUMENTS_KIND, kind.name: kind}
     work = chunk_work(engine, kind, kinds, SimpleNamespace(document_store=store), None)
-    job = run_invoice_job(engine, job_id, work, system=engine)
+    job = run_invoice_job(engine, job_id, work, system=system)
     return DeliverySummary(slug, requested=job.total_count, sent=job.successful_count), {
         "communications_job": job.id,
         "communications_job_status": job.status,

@@ -648,7 +648,7 @@ class Tally:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.engine import make_engine, make_system_engine
     from invoice_pipelines.db.migrate import ensure_migrated
 
     if args.n < 1:
@@ -664,25 +664,27 @@ def run(args: argparse.Namespace) -> dict:
         ensure_migrated(make_engine(url, owner=True))
         engine = make_engine(url)
         stack.callback(engine.dispose)
+        system = make_system_engine(url)
+        stack.callback(system.dispose)
         work = Path(tempfile.mkdtemp(prefix="ip-bench-hostile-"))
-        org_id, slug = _organization(engine)
+        org_id, slug = _organization(system)
         t0 = time.perf_counter()
         uploads = list(intake_inputs(n_intake, seed=args.seed, samples=samples))
         seconds["generate"] = time.perf_counter() - t0
         rss: dict[str, float] = {}
         started = time.perf_counter()
         t0 = time.perf_counter()
-        _intake(engine, org_id, slug, uploads, work, args, tally, rss)
+        _intake(engine, system, org_id, slug, uploads, work, args, tally, rss)
         seconds["intake"] = time.perf_counter() - t0
         del uploads
         t0 = time.perf_counter()
-        months = _exports(engine, org_id, slug, work, tally)
+        months = _exports(engine, system, org_id, slug, work, tally)
         seconds["export"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        _sales(engine, org_id, slug, n_sales, work, args, tally, rss)
+        _sales(engine, system, org_id, slug, n_sales, work, args, tally, rss)
         seconds["documents_and_delivery"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        _refusals(engine, slug, tally)
+        _refusals(engine, system, slug, tally)
         seconds["flags_and_tokens"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         categories = _issue_46(engine, url, work, args, tally)
@@ -691,7 +693,7 @@ def run(args: argparse.Namespace) -> dict:
         limit_seconds = parse_floor(n_intake, args, samples)
         database_name = _database_name(engine)
         if not args.keep:
-            _drop_organization(engine, org_id)
+            _drop_organization(system, org_id)
             import shutil
 
             shutil.rmtree(work, ignore_errors=True)
@@ -794,7 +796,7 @@ HOSTILE_ARGV = (
 BLANK_TOKENS = ("", " ", "\t\n", "    ")
 
 
-def _refusals(engine, slug: str, tally: Tally) -> None:
+def _refusals(engine, system, slug: str, tally: Tally) -> None:
     """Hostile flags through the console script, run as a user runs it, and blank webhook tokens
     through the receiver: each one refused with one sentence is a clean failure, anything else a
     crash."""
@@ -815,7 +817,7 @@ def _refusals(engine, slug: str, tally: Tally) -> None:
     for token in BLANK_TOKENS:
         tally.inputs += 1
         try:
-            server = receiver(engine, engine, token)
+            server = receiver(engine, system, token)
         except ConfigError:
             tally.count("blank-webhook-token", "clean_failures")
             continue
@@ -856,12 +858,12 @@ def _database_name(engine) -> str:
         return current_database(conn)
 
 
-def _organization(engine) -> tuple[int, str]:
+def _organization(system) -> tuple[int, str]:
     from invoice_pipelines.db.tables import organizations
     from invoice_pipelines.db.tenancy import system_transaction
 
     slug = f"bench-hostile-{uuid.uuid4().hex[:8]}"
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         org_id = conn.execute(
             organizations.insert()
             .values(
@@ -878,18 +880,18 @@ def _organization(engine) -> tuple[int, str]:
     return org_id, slug
 
 
-def _drop_organization(engine, org_id: int) -> None:
+def _drop_organization(system, org_id: int) -> None:
     from invoice_pipelines.db.tables import organizations
     from invoice_pipelines.db.tenancy import system_transaction
 
     try:
-        with system_transaction(engine, write=True) as conn:
+        with system_transaction(system, write=True) as conn:
             conn.execute(organizations.delete().where(organizations.c.id == org_id))
     except Exception:  # a scratch database is dropped anyway; a shared one keeps a bench org
         pass
 
 
-def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) -> None:
+def _intake(engine, system, org_id, slug, uploads, work, args, tally: Tally, rss: dict) -> None:
     from sqlalchemy import func, select
 
     from invoice_pipelines.db.tables import incoming_invoices, processing_errors
@@ -926,7 +928,7 @@ def _intake(engine, org_id, slug, uploads, work, args, tally: Tally, rss: dict) 
             engine,
             store,
             ScanState(),
-            system=engine,
+            system=system,
             batch_size=args.batch_size,
             max_files_per_tick=len(stored) + 10,
             only_organizations={slug},
@@ -1064,7 +1066,7 @@ def _swap_archived_originals(engine, org_id: int, root: Path, stored: dict) -> s
     return swapped
 
 
-def _exports(engine, org_id, slug, work, tally: Tally) -> int:
+def _exports(engine, system, org_id, slug, work, tally: Tally) -> int:
     from sqlalchemy import select
 
     from invoice_pipelines.db.tables import incoming_invoices
@@ -1087,7 +1089,7 @@ def _exports(engine, org_id, slug, work, tally: Tally) -> int:
             result = run_export(
                 engine,
                 store,
-                find_organization(engine, slug),
+                find_organization(system, slug),
                 period,
                 "incoming",
                 requested_by="bench",
@@ -1241,7 +1243,7 @@ def _seed_sales(engine, org_id: int, n: int, seed: int) -> tuple[list[int], dict
     return ids, refused
 
 
-def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None:
+def _sales(engine, system, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None:
     from invoice_pipelines.db.tenancy import find_organization
     from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails
     from invoice_pipelines.documents.domain.pipeline import generate_documents
@@ -1264,7 +1266,7 @@ def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None
             for chunk in chunks:
                 try:
                     summary = generate_documents(
-                        engine, store, find_organization(engine, slug), chunk, builder=renderer
+                        engine, store, find_organization(system, slug), chunk, builder=renderer
                     )
                 except Exception as exc:
                     tally.crash(f"documents of {len(chunk)} invoices", exc)
@@ -1287,7 +1289,7 @@ def _sales(engine, org_id, slug, n, work, args, tally: Tally, rss: dict) -> None
                     engine,
                     store,
                     mailer,
-                    find_organization(engine, slug),
+                    find_organization(system, slug),
                     chunk,
                     max_per_second=100_000,
                 )

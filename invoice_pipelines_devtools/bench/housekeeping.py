@@ -121,7 +121,7 @@ def _floor(engine, folder: Path, org_ids: list[int], files: int) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from invoice_pipelines.db.engine import make_engine
+    from invoice_pipelines.db.engine import make_engine, make_system_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import organizations
     from invoice_pipelines.db.tenancy import system_transaction
@@ -132,10 +132,11 @@ def run(args: argparse.Namespace) -> dict:
 
     ensure_migrated(make_engine(owner=True))
     engine = make_engine()
+    system = make_system_engine()
     root = Path(tempfile.mkdtemp(prefix="bench-housekeeping-"))
     tag = uuid.uuid4().hex[:8]
     slugs = [f"bench-hk-{tag}-{i}" for i in range(args.orgs)]
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         org_ids = conn.scalars(
             organizations.insert()
             .values([{"slug": s, "name": s} for s in slugs])
@@ -151,12 +152,12 @@ def run(args: argparse.Namespace) -> dict:
 
         t0 = time.perf_counter()
         outcomes = purge_archives(
-            engine, engine, uploads_store, export_store, slugs, requested_by="bench"
+            engine, system, uploads_store, export_store, slugs, requested_by="bench"
         )
         seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         again = purge_archives(
-            engine, engine, uploads_store, export_store, slugs, requested_by="bench"
+            engine, system, uploads_store, export_store, slugs, requested_by="bench"
         )
         second_seconds = time.perf_counter() - t0
         removed = sum(o.uploads_removed for o in outcomes)

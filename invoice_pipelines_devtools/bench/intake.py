@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     from dagster import DagsterInstance, Definitions
 
-    from invoice_pipelines.db.engine import database_url, make_engine
+    from invoice_pipelines.db.engine import database_url, make_engine, make_system_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import incoming_invoices, organizations
     from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
@@ -66,8 +66,9 @@ def run(args: argparse.Namespace) -> dict:
 
     ensure_migrated(make_engine(owner=True))
     engine = make_engine()
+    system = make_system_engine()
     slug = f"bench-intake-{uuid.uuid4().hex[:8]}"
-    with system_transaction(engine, write=True) as conn:
+    with system_transaction(system, write=True) as conn:
         org_id = conn.execute(
             organizations.insert()
             .values(slug=slug, name="Benchmark intake")
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> dict:
                 engine,
                 store,
                 ScanState(),
-                system=engine,
+                system=system,
                 batch_size=args.batch_size,
                 max_files_per_tick=args.n + 10,
                 only_organizations={slug},
@@ -173,7 +174,7 @@ def run(args: argparse.Namespace) -> dict:
     if not args.keep:
         # the benchmark's organization (and, by cascade, its documents) must not linger in the
         # database `make run` shows
-        with system_transaction(engine, write=True) as conn:
+        with system_transaction(system, write=True) as conn:
             conn.execute(organizations.delete().where(organizations.c.id == org_id))
 
     result = {

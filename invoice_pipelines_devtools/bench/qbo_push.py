@@ -36,7 +36,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import delete, insert, select
 
 from invoice_pipelines.cli_args import positive_int, positive_number
-from invoice_pipelines.db.engine import database_url, make_engine
+from invoice_pipelines.db.engine import database_url, make_engine, make_system_engine
 from invoice_pipelines.db.migrate import ensure_migrated
 from invoice_pipelines.db.tables import (
     customers,
@@ -254,12 +254,13 @@ def run(args: argparse.Namespace) -> dict:
     url = database_url(args.db_url)
     ensure_migrated(make_engine(url, owner=True))
     engine = make_engine(url)
+    system = make_system_engine(url)
     key = Fernet.generate_key().decode()
     with QboSimulator(port=0, time_scale=args.time_scale) as sim:
         # DocNumber checks off: only the requestid stands between a retried batch and duplicates
         company = sim.create_company(custom_txn_numbers=False)
         slug = f"bench-qbo-{uuid.uuid4().hex[:8]}"
-        with system_transaction(engine, write=True) as conn:
+        with system_transaction(system, write=True) as conn:
             org_id = conn.execute(
                 insert(organizations)
                 .values(slug=slug, name="Bench QBO")
@@ -268,7 +269,7 @@ def run(args: argparse.Namespace) -> dict:
         save_connection(
             engine,
             org_id,
-            system=engine,  # the bench's one login
+            system=system,
             realm_id=company.realm_id,
             client_id=company.client_id,
             client_secret=company.client_secret,
@@ -316,11 +317,12 @@ def run(args: argparse.Namespace) -> dict:
             ).all()
         )
     if not args.keep:
-        with system_transaction(engine, write=True) as conn:
+        with system_transaction(system, write=True) as conn:
             # its invoices, mappings and connection go with it (ON DELETE CASCADE)
             conn.execute(delete(organizations).where(organizations.c.id == org_id))
     dialect = engine.dialect.name
     engine.dispose()
+    system.dispose()
     simulated = seconds * args.time_scale
     allowed = 500 * (int(simulated // 60) + 1)
     limits = client.limiter.limits
