@@ -33,16 +33,10 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.export_months import month_state
-from invoice_pipelines.core.organization import Organization
-from invoice_pipelines.db.tenancy import (
-    UnknownOrganization,
-    find_organization,
-    tenant_transaction,
-)
+from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
 from invoice_pipelines.exports.domain.documents import DocumentStores
 from invoice_pipelines.exports.domain.export_settings import ExportSettingsError
 from invoice_pipelines.exports.domain.pipeline import run_export
-from invoice_pipelines.exports.domain.reads import in_review_in_month
 from invoice_pipelines.exports.domain.result import ExportResult, skipped_by_reason, totals_text
 from invoice_pipelines.exports.partitions import MONTH_DIMENSION, export_partitions
 from invoice_pipelines.metadata import markdown_table
@@ -128,7 +122,8 @@ def _outcome(result: ExportResult) -> str:
     return f"version {result.version} written"
 
 
-def _metadata(results: list[ExportResult], in_review: int = 0) -> dict:
+def _metadata(results: list[ExportResult]) -> dict:
+    in_review = sum(r.in_review for r in results)
     if len(results) == 1:
         r = results[0]
         metadata = {
@@ -198,7 +193,6 @@ def _export(
     who = who_asked(config.requested_by, context.run.tags)
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
     results: dict[str, ExportResult] = {}
-    in_review: dict[str, int] = {}
     # a run over several partitions (a backfill's chunk, the monthly schedule's batch) materializes
     # each one as it is done (the asset's output is not required); a run of one, at its end
     live = len(context.partition_keys) > 1
@@ -237,13 +231,11 @@ def _export(
         if result.skipped:
             context.log.warning(_skipped_line(slug, period, result))
         results[key] = result
-        if direction == "incoming":
-            in_review[key] = _in_review(engine, org, period)
-            if in_review[key]:
-                context.log.info(
-                    f"{slug} {period}: {in_review[key]} supplier invoice(s) wait for review "
-                    "(NEEDS_REVIEW); booked once a person confirms them"
-                )
+        if result.in_review:
+            context.log.info(
+                f"{slug} {period}: {result.in_review} supplier invoice(s) wait for review "
+                "(NEEDS_REVIEW); booked once a person confirms them"
+            )
         if live:
             # the partition is materialized when its export is done, not when the run ends: the
             # backfill page and the partitions' status follow the exports as they are written
@@ -251,28 +243,22 @@ def _export(
                 AssetMaterialization(
                     context.asset_key,
                     partition=key,
-                    metadata=_metadata([result], in_review.get(key, 0)),
+                    metadata=_metadata([result]),
                 )
             )
     if refusals:
         fail_keeping_the_done(
             context,
             refusals,
-            metadata={key: _metadata([r], in_review.get(key, 0)) for key, r in results.items()},
-            checks={
-                key: [_booked_check([r], check_name, in_review.get(key, 0))]
-                for key, r in results.items()
-            },
+            metadata={key: _metadata([r]) for key, r in results.items()},
+            checks={key: [_booked_check([r], check_name)] for key, r in results.items()},
             materialized=live,
         )
-    waiting = sum(in_review.values())
-    check = _booked_check(list(results.values()), check_name, waiting)
+    check = _booked_check(list(results.values()), check_name)
     if live:
         yield check
         return
-    yield MaterializeResult(
-        metadata=_metadata(list(results.values()), waiting), check_results=[check]
-    )
+    yield MaterializeResult(metadata=_metadata(list(results.values())), check_results=[check])
 
 
 SKIPPED_NAMED = 10
@@ -292,18 +278,11 @@ def _skipped_line(slug: str, period: str, result: ExportResult) -> str:
     )
 
 
-def _in_review(engine, org: Organization, period: str) -> int:
-    """The month's supplier invoices waiting in NEEDS_REVIEW."""
-    with tenant_transaction(engine, org) as conn:
-        return in_review_in_month(conn, org.id, period)
-
-
-def _booked_check(
-    results: list[ExportResult], check_name: str, in_review: int = 0
-) -> AssetCheckResult:
+def _booked_check(results: list[ExportResult], check_name: str) -> AssetCheckResult:
     """Skipped invoices fail the check. Supplier invoices waiting in NEEDS_REVIEW do not: they are
     not booked on purpose until a person confirms them; the check says how many there are."""
     skipped = sum(r.skipped_count for r in results)
+    in_review = sum(r.in_review for r in results)
     waiting = (
         f" {in_review} supplier invoice(s) of the month wait for review (NEEDS_REVIEW) and are "
         "booked once confirmed."

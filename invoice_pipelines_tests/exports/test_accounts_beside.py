@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 
 from invoice_pipelines.db.tables import partner_accounts
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
+from invoice_pipelines.exports.domain import beside as connection_beside
 from invoice_pipelines.exports.domain import lines_beside, pipeline
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.supplier_register import add_supplier
@@ -120,13 +121,13 @@ def test_accounts_and_files_are_those_of_the_one_connection_export(
     alone = _organization(db, "twin-alone-")  # the same length: the same header
     store = LocalFiles(str(tmp_path))
     numbered_beside = []
-    real_number = pipeline.number_accounts
+    real_number = connection_beside.number_accounts
 
     def number_accounts(*args, **kwargs):
         numbered_beside.append(args[0].slug)
         return real_number(*args, **kwargs)
 
-    monkeypatch.setattr(pipeline, "number_accounts", number_accounts)
+    monkeypatch.setattr(connection_beside, "number_accounts", number_accounts)
 
     def no_connection(*args, **kwargs):
         raise OperationalError("connect", {}, Exception("too many clients already"))

@@ -20,7 +20,7 @@ from invoice_pipelines.db.tables import (
     incoming_invoices,
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.exports.domain import lines_beside, pipeline, writing
+from invoice_pipelines.exports.domain import beside, lines_beside, pipeline, writing
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
@@ -32,7 +32,7 @@ def test_a_document_changed_while_the_month_is_exported(pg_database, tmp_path, m
     keep = incoming(db.engine, org["id"], "KEEP-1")
     moved = incoming(db.engine, org["id"], "MOVED-2")
     read_done, change_done = threading.Event(), threading.Event()
-    real_snapshot, real_records = lines_beside.export_snapshot, pipeline.invoice_records
+    real_snapshot, real_records = lines_beside.export_snapshot, beside.invoice_records
     calls = []
 
     def snapshot_then_wait(conn):
@@ -50,7 +50,7 @@ def test_a_document_changed_while_the_month_is_exported(pg_database, tmp_path, m
         return found
 
     monkeypatch.setattr(lines_beside, "export_snapshot", snapshot_then_wait)
-    monkeypatch.setattr(pipeline, "invoice_records", records)
+    monkeypatch.setattr(beside, "invoice_records", records)
     outcome = {}
     exporter = threading.Thread(
         target=lambda: outcome.update(

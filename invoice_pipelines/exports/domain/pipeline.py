@@ -32,9 +32,8 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -48,12 +47,9 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.domain import lines_beside
 from invoice_pipelines.exports.domain.accounts import (
     assign_accounts,
-    given_query,
-    kind_of,
-    number_accounts,
-    registered_query,
     write_accounts,
 )
+from invoice_pipelines.exports.domain.beside import beside_or_here, read_beside, start_beside
 from invoice_pipelines.exports.domain.documents import (
     DocumentStores,
     DocumentUnreadable,
@@ -61,29 +57,25 @@ from invoice_pipelines.exports.domain.documents import (
     plan_package,
 )
 from invoice_pipelines.exports.domain.export_settings import enabled_directions, load_settings
-from invoice_pipelines.exports.domain.files import discard, remove_leftover
+from invoice_pipelines.exports.domain.files import discard
 from invoice_pipelines.exports.domain.fingerprints import same_before_packages, same_month
 from invoice_pipelines.exports.domain.job import Job, check_period
 from invoice_pipelines.exports.domain.payments import link_payments, load_payments, plan_payments
 from invoice_pipelines.exports.domain.plan import plan
 from invoice_pipelines.exports.domain.reads import (
     attach_vat_rows,
-    booked_lines_query,
-    invoice_records,
-    invoices_query,
+    in_review_in_month,
     load_invoices,
     vat_rows_query,
 )
 from invoice_pipelines.exports.domain.rendering import render
 from invoice_pipelines.exports.domain.result import Clock, ExportResult
 from invoice_pipelines.exports.domain.versions import (
-    EarlyRecord,
     files_gone,
     items_before,
     items_by_invoice,
     items_query,
     latest_version,
-    new_version_likely,
     record_early,
 )
 from invoice_pipelines.exports.domain.writing import write_version
@@ -190,9 +182,12 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
     ):
         latest = latest_version(conn, settings.organization_id, direction, period)
         snapshot = lines_beside.export_snapshot(conn)
+        if direction == "incoming":
+            # the month's supplier invoices that wait for a person, in the export's snapshot
+            result.in_review = in_review_in_month(conn, settings.organization_id, period)
         version = (latest.version if latest is not None else 0) + 1
         keys = file_keys(settings.slug, period, direction, version, provisional=job.provisional)
-        early_lines, beside = _start_beside(conn, engine, store, pool, job, snapshot, latest, keys)
+        early_lines, beside = start_beside(conn, engine, store, pool, job, snapshot, latest, keys)
         vat_rows = beside.vat_rows if beside is not None else None
         # incoming, a new version likely: the invoices and the accounts given so far come from
         # the connection beside
@@ -208,7 +203,7 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
                 # thread numbers the new suppliers' accounts and plans; the counts are checked
                 # before the savepoint is kept, and the new accounts are written after it
                 early = record_early(conn, store, pool, job, version, keys)
-                invoices, partners, new_accounts, early = _read_beside(
+                invoices, partners, new_accounts, early = read_beside(
                     conn, job, beside, early_lines, early
                 )
             else:
@@ -231,7 +226,7 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
                     before = items_before(conn, latest)
                     early = record_early(conn, store, pool, job, version, keys, invoices)
             if vat_rows is not None:
-                rows = _beside_or_here(
+                rows = beside_or_here(
                     vat_rows,
                     early_lines,
                     early,
@@ -242,7 +237,7 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
             if beside is not None and beside.before is not None:
                 # read beside after the VAT rows: only the version's notes need them
                 before = items_by_invoice(
-                    _beside_or_here(beside.before, early_lines, early, conn, items_query(latest))
+                    beside_or_here(beside.before, early_lines, early, conn, items_query(latest))
                 )
             clock.lap("read")
             booked = unlinked = plan(settings, direction, period, invoices, partners, result)
@@ -317,101 +312,3 @@ def _export(engine: Engine, store: Files, job: Job) -> ExportResult:
     result.files = files
     result.notes = notes
     return result
-
-
-@dataclass
-class _Beside:
-    """What the connection beside reads for the export, in its snapshot, before the lines file:
-    each a Future of its rows (None where not read there)."""
-
-    vat_rows: Future  # the month's VAT rows
-    invoices: Future | None = None  # incoming: the month's invoices,
-    given: Future | None = None  # the suppliers' accounts given so far,
-    registered: Future | None = None  # the supplier register's accounts,
-    before: Future | None = None  # the latest version's items (when there is one)
-
-
-def _start_beside(conn, engine: Engine, store: Files, pool, job: Job, snapshot, latest, keys):
-    """On PostgreSQL the lines file is written by a second connection in the export's own
-    snapshot (PostgreSQL's exported snapshot: the same rows, whatever commits meanwhile), from the
-    start when a new version is likely (documents of the month wait in VALIDATED; sales invoices:
-    the month was never exported and has some), while the export's connection reads and plans:
-    the lines of every invoice of the month. Should the plan skip an invoice, it is written again
-    without them; should no version be written after all, it is removed.
-
-    That connection first reads the month's VAT rows for the export's (the same snapshot), and,
-    for incoming invoices, before them the month's invoices and the accounts its suppliers may
-    have (and after them the latest version's items): the export's connection then records the
-    version from the start, and the recording (the items' foreign-key checks and the status
-    changes, the longest part of an export) waits for no read.
-
-    Returns the lines file's future and a `_Beside` of the rows' futures (None, None where not
-    started)."""
-    settings, period, direction = job.settings, job.period, job.direction
-    org = settings.organization_id
-    if snapshot is None or not new_version_likely(conn, org, period, direction, latest):
-        return None, None
-    remove_leftover(store, keys["csv_lines"])
-    beside = _Beside(Future())
-    reads = []
-    if direction == "incoming":
-        beside.invoices, beside.given, beside.registered = Future(), Future(), Future()
-        reads += [
-            (beside.invoices, invoices_query(org, period, direction)),
-            (beside.given, given_query(org, kind_of(direction))),
-            (beside.registered, registered_query(org)),
-        ]
-    reads.append((beside.vat_rows, vat_rows_query(org, period, direction)))
-    if direction == "incoming" and latest is not None:
-        beside.before = Future()
-        reads.append((beside.before, items_query(latest)))
-    early_lines = pool.submit(
-        lines_beside.write_lines_beside,
-        engine,
-        snapshot,
-        org,
-        store,
-        keys["csv_lines"],
-        booked_lines_query(org, period, direction, skipped=()),
-        first=lines_beside.read_into(*reads),
-    )
-    return early_lines, beside
-
-
-def _read_beside(conn, job: Job, beside: _Beside, early_lines: Future, early: EarlyRecord):
-    """The month's incoming invoices read beside, their suppliers' accounts (the new ones
-    numbered from the accounts given so far, read beside too: the rows to write once the
-    recording is done) and the early record, which stays unless the connection beside failed
-    before it had the invoices: this one would then read the version being recorded, so that is
-    undone, the invoices are read here, their new suppliers get their accounts at once and the
-    version is recorded after the plan. (invoices, partners, new accounts' rows, early record)"""
-    settings, period, direction = job.settings, job.period, job.direction
-    org = settings.organization_id
-    rows = lines_beside.rows_beside(beside.invoices, early_lines)
-    if rows is None:
-        early.undo()
-        invoices = invoice_records(conn.execute(invoices_query(org, period, direction)).all())
-        return invoices, assign_accounts(conn, settings, direction, invoices), [], None
-    invoices = invoice_records(rows)
-    partners, new_accounts = number_accounts(
-        settings,
-        direction,
-        invoices,
-        _beside_or_here(
-            beside.given, early_lines, early, conn, given_query(org, kind_of(direction))
-        ),
-        lambda: _beside_or_here(beside.registered, early_lines, early, conn, registered_query(org)),
-    )
-    return invoices, partners, new_accounts, early
-
-
-def _beside_or_here(rows: Future, beside: Future, early, conn, query) -> list:
-    """The rows the connection beside read into `rows`, or, when it failed before it had them,
-    those of `query` read on this connection once the recording is done with it."""
-    found = lines_beside.rows_beside(rows, beside)
-    if found is not None:
-        return found
-    if early is not None:
-        wait([early.recording])
-        early.recording.result()
-    return conn.execute(query).all()

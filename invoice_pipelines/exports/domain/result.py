@@ -44,6 +44,9 @@ class ExportResult:
     # sales: the month's payments and their bookings (exports/domain/payments.py), rendered after the
     # invoices' bookings
     payments: list = field(default_factory=list)
+    # incoming: the month's supplier invoices waiting in NEEDS_REVIEW, neither booked nor skipped
+    # (booked once a person confirms them), counted in the export's snapshot
+    in_review: int = 0
 
     @property
     def skipped_count(self) -> int:
