@@ -62,43 +62,46 @@ class VerifyReport:
 
 
 def _stored(conn, organization: Organization, year: int | None):
-    u, d, si = uploads, sales_invoice_documents, sales_invoices
-    upload_where = [u.c.organization_id == organization.id, u.c.purged_at.is_(None)]
-    document_where = [
-        d.c.organization_id == organization.id,
-        d.c.status == "generated",
-        d.c.storage_key.is_not(None),
-    ]
+    u, d, n = uploads, sales_invoice_documents, dunning_notices
     if year is not None:
         zone = ZoneInfo(organization.timezone or "Europe/Berlin")
         start, end = datetime(year, 1, 1, tzinfo=zone), datetime(year + 1, 1, 1, tzinfo=zone)
-        upload_where.append(and_(u.c.created_at >= start, u.c.created_at < end))
-        document_where.append(and_(d.c.created_at >= start, d.c.created_at < end))
+
+    def where(table, *conditions):
+        """The organization's rows of `table` that meet `conditions`, stored in the year if one."""
+        if year is not None:
+            conditions += (and_(table.c.created_at >= start, table.c.created_at < end),)
+        return (table.c.organization_id == organization.id, *conditions)
+
+    def of_invoices(table, conditions, *columns):
+        """Rows of `table` (each naming a sales invoice): id, the invoice's number, `columns`."""
+        si = sales_invoices
+        return conn.execute(
+            select(table.c.id, si.c.invoice_number, *columns)
+            .select_from(table.join(si, si.c.id == table.c.sales_invoice_id))
+            .where(*conditions)
+            .order_by(table.c.id)
+        ).all()
+
     originals = conn.execute(
         select(u.c.id, u.c.filename, u.c.storage_key, u.c.content_hash)
-        .where(*upload_where)
+        .where(*where(u, u.c.purged_at.is_(None)))
         .order_by(u.c.id)
     ).all()
-    documents = conn.execute(
-        select(d.c.id, si.c.invoice_number, d.c.kind, d.c.storage_key, d.c.sha256)
-        .select_from(d.join(si, si.c.id == d.c.sales_invoice_id))
-        .where(*document_where)
-        .order_by(d.c.id)
-    ).all()
-    n = dunning_notices
-    letter_where = [
-        n.c.organization_id == organization.id,
-        n.c.letter_status == "written",
-        n.c.letter_key.is_not(None),
-    ]
-    if year is not None:
-        letter_where.append(and_(n.c.created_at >= start, n.c.created_at < end))
-    letters = conn.execute(
-        select(n.c.id, si.c.invoice_number, n.c.level, n.c.letter_key, n.c.letter_sha256)
-        .select_from(n.join(si, si.c.id == n.c.sales_invoice_id))
-        .where(*letter_where)
-        .order_by(n.c.id)
-    ).all()
+    documents = of_invoices(
+        d,
+        where(d, d.c.status == "generated", d.c.storage_key.is_not(None)),
+        d.c.kind,
+        d.c.storage_key,
+        d.c.sha256,
+    )
+    letters = of_invoices(
+        n,
+        where(n, n.c.letter_status == "written", n.c.letter_key.is_not(None)),
+        n.c.level,
+        n.c.letter_key,
+        n.c.letter_sha256,
+    )
     return originals, documents, letters
 
 
