@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -105,17 +106,24 @@ def _stored(conn, organization: Organization, year: int | None):
     return originals, documents, letters
 
 
-def _check_written(report: VerifyReport, store, what: str, key: str, recorded: str | None):
+def _check(report: VerifyReport, what: str, digest, recorded: str | None, done: str):
+    """One file: `digest()` its SHA-256 now, `recorded` the one recorded when it was `done`
+    ("stored", "written"); a file without a recorded hash is listed apart."""
     report.files_checked += 1
     try:
-        data = store.read(key)
+        found = digest()
     except (FileNotFoundError, OSError):
         report.problems.append(f"{what} is missing")
         return
     if not recorded:
         report.not_recorded.append(what)
-    elif hashlib.sha256(data).hexdigest() != recorded:
-        report.problems.append(f"{what} changed: not the SHA-256 recorded when it was written")
+    elif found != recorded:
+        report.problems.append(f"{what} changed: not the SHA-256 recorded when it was {done}")
+
+
+def _sha256_of(store, key: str):
+    """The SHA-256 of a file of a store without a digest of its own, read whole."""
+    return lambda: hashlib.sha256(store.read(key)).hexdigest()
 
 
 def verify_archive(
@@ -135,14 +143,8 @@ def verify_archive(
     upload_store, document_store = stores["upload_store"], stores["document_store"]
     for upload_id, filename, key, recorded in originals:
         what = f"original {key} (upload {upload_id}, {filename})"
-        report.files_checked += 1
-        try:
-            digest = upload_store.digest(key)
-        except (FileNotFoundError, OSError):
-            report.problems.append(f"{what} is missing")
-            continue
-        if digest != recorded:
-            report.problems.append(f"{what} changed: not the SHA-256 recorded when it was stored")
+        # uploads.content_hash is NOT NULL: every original has its hash recorded
+        _check(report, what, partial(upload_store.digest, key), recorded, "stored")
     written = [
         (f"document {key} ({kind} of invoice {number}, document {document_id})", key, recorded)
         for document_id, number, kind, key, recorded in documents
@@ -151,7 +153,7 @@ def verify_archive(
         for notice_id, number, level, key, recorded in letters
     ]
     for what, key, recorded in written:
-        _check_written(report, document_store, what, key, recorded)
+        _check(report, what, _sha256_of(document_store, key), recorded, "written")
     with tenant_transaction(engine, organization, write=seal) as conn:
         report.chain = check_chain(conn, organization.id)
         if seal and not report.chain.problems:
