@@ -515,6 +515,52 @@ def _t(url: str, description: str, columns: tuple[Column, ...], *keys: ForeignKe
     return TableDescription(f"{url}.csv", url, description, columns, key, tuple(keys))
 
 
+def _invoice_lines(
+    url: str,
+    description: str,
+    invoice: ForeignKey,
+    label: str,
+    table,
+    ids: Callable,
+    *,
+    unit_code: bool = False,
+) -> CarrierTable:
+    """The lines of one direction's invoices, of the year's invoices (`invoice`: the key to them,
+    `label` its column's meaning); the incoming ones carry their unit (`unit_code`)."""
+    [parent] = invoice.columns
+    unit = (text("unit_code", "unit (UN/ECE rec. 20)"),) if unit_code else ()
+    columns = (
+        number("id", "line id"),
+        number(parent, label),
+        number("line_no", "position"),
+        text("description", "item"),
+        number("quantity", "quantity", 4),
+        *unit,
+        number("unit_price", "net unit price", 4),
+        money("net_amount", "net line amount"),
+        text("vat_category", "VAT category code"),
+        number("vat_rate", "VAT rate, percent", 2),
+    )
+    return _same_names(_t(url, description, columns, invoice), table, ids, parent)
+
+
+def _vat_breakdown(
+    url: str, description: str, invoice: ForeignKey, label: str, table, ids: Callable
+) -> CarrierTable:
+    """The VAT breakdown of one direction's invoices, of the year's invoices (`invoice`: the key to
+    them, `label` its column's meaning)."""
+    [parent] = invoice.columns
+    columns = (
+        number("id", "breakdown id"),
+        number(parent, label),
+        text("vat_category", "VAT category code"),
+        number("vat_rate", "VAT rate, percent", 2),
+        money("basis", "taxable amount"),
+        money("amount", "VAT amount"),
+    )
+    return _same_names(_t(url, description, columns, invoice), table, ids, parent)
+
+
 CARRIER_TABLES: tuple[CarrierTable, ...] = (
     CarrierTable(
         _t(
@@ -565,45 +611,22 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
         received_at="created_at",
         content_sha256="content_hash",
     ),
-    _same_names(
-        _t(
-            "incoming_invoice_lines",
-            "Lines of the incoming invoices (BG-25).",
-            (
-                number("id", "line id"),
-                number("incoming_invoice_id", "incoming invoice"),
-                number("line_no", "position"),
-                text("description", "item"),
-                number("quantity", "quantity", 4),
-                text("unit_code", "unit (UN/ECE rec. 20)"),
-                number("unit_price", "net unit price", 4),
-                money("net_amount", "net line amount"),
-                text("vat_category", "VAT category code"),
-                number("vat_rate", "VAT rate, percent", 2),
-            ),
-            _INCOMING,
-        ),
+    _invoice_lines(
+        "incoming_invoice_lines",
+        "Lines of the incoming invoices (BG-25).",
+        _INCOMING,
+        "incoming invoice",
         incoming_invoice_lines,
         _incoming_ids,
-        "incoming_invoice_id",
+        unit_code=True,
     ),
-    _same_names(
-        _t(
-            "incoming_invoice_vat",
-            "VAT breakdown of the incoming invoices (BG-23).",
-            (
-                number("id", "breakdown id"),
-                number("incoming_invoice_id", "incoming invoice"),
-                text("vat_category", "VAT category code"),
-                number("vat_rate", "VAT rate, percent", 2),
-                money("basis", "taxable amount"),
-                money("amount", "VAT amount"),
-            ),
-            _INCOMING,
-        ),
+    _vat_breakdown(
+        "incoming_invoice_vat",
+        "VAT breakdown of the incoming invoices (BG-23).",
+        _INCOMING,
+        "incoming invoice",
         incoming_invoice_taxes,
         _incoming_ids,
-        "incoming_invoice_id",
     ),
     CarrierTable(
         _t(
@@ -675,44 +698,21 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
         _sales_ids,
         "id",
     ),
-    _same_names(
-        _t(
-            "sales_invoice_lines",
-            "Lines of the sales invoices and credit notes.",
-            (
-                number("id", "line id"),
-                number("sales_invoice_id", "sales invoice"),
-                number("line_no", "position"),
-                text("description", "item"),
-                number("quantity", "quantity", 4),
-                number("unit_price", "net unit price", 4),
-                money("net_amount", "net line amount"),
-                text("vat_category", "VAT category code"),
-                number("vat_rate", "VAT rate, percent", 2),
-            ),
-            _SALES,
-        ),
+    _invoice_lines(
+        "sales_invoice_lines",
+        "Lines of the sales invoices and credit notes.",
+        _SALES,
+        "sales invoice",
         sales_invoice_lines,
         _sales_ids,
-        "sales_invoice_id",
     ),
-    _same_names(
-        _t(
-            "sales_invoice_vat",
-            "VAT breakdown of the sales invoices and credit notes.",
-            (
-                number("id", "breakdown id"),
-                number("sales_invoice_id", "sales invoice"),
-                text("vat_category", "VAT category code"),
-                number("vat_rate", "VAT rate, percent", 2),
-                money("basis", "taxable amount"),
-                money("amount", "VAT amount"),
-            ),
-            _SALES,
-        ),
+    _vat_breakdown(
+        "sales_invoice_vat",
+        "VAT breakdown of the sales invoices and credit notes.",
+        _SALES,
+        "sales invoice",
         sales_invoice_taxes,
         _sales_ids,
-        "sales_invoice_id",
     ),
     CarrierTable(
         _t(
