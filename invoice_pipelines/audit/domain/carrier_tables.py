@@ -263,22 +263,20 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
+def _of_year(r: Reading, table, in_year, *names: str):
+    """The columns `names` of the organization's rows of `table` that `in_year` places in the
+    year, by id."""
+    return r.conn.execute(
+        select(*(table.c[name] for name in names))
+        .where(table.c.organization_id == r.organization.id, in_year)
+        .order_by(table.c.id)
+    )
+
+
 def _read_supplier_changes(r: Reading) -> Iterator[tuple]:
     sc = supplier_changes
-    for row in r.conn.execute(
-        select(
-            sc.c.id,
-            sc.c.supplier_id,
-            sc.c.action,
-            sc.c.changed_by,
-            sc.c.changed_at,
-            sc.c.reason,
-            sc.c.before,
-            sc.c.after,
-        )
-        .where(sc.c.organization_id == r.organization.id, r.year.instants(sc.c.changed_at))
-        .order_by(sc.c.id)
-    ):
+    names = ("id", "supplier_id", "action", "changed_by", "changed_at", "reason", "before", "after")
+    for row in _of_year(r, sc, r.year.instants(sc.c.changed_at), *names):
         yield (*row[:6], _json(row[6]), _json(row[7]))
 
 
@@ -406,57 +404,34 @@ def _belegdatum(ttmm: str, period: str) -> date | None:
 
 def _read_payments(r: Reading) -> Iterator[tuple]:
     sp, ip = sales_invoice_payments, incoming_invoice_payments
-    org = r.organization.id
-    for row in r.conn.execute(
-        select(
-            sp.c.id,
-            sp.c.sales_invoice_id,
-            sp.c.qbo_payment_id,
-            sp.c.paid_on,
-            sp.c.amount,
-            sp.c.source,
-        )
-        .where(sp.c.organization_id == org, r.year.days(sp.c.paid_on))
-        .order_by(sp.c.id)
-    ):
+    rest = ("qbo_payment_id", "paid_on", "amount", "source")
+    for row in _of_year(r, sp, r.year.days(sp.c.paid_on), "id", "sales_invoice_id", *rest):
         yield (f"S{row[0]}", "received", row[1], None, *row[2:])
-    for row in r.conn.execute(
-        select(
-            ip.c.id,
-            ip.c.incoming_invoice_id,
-            ip.c.qbo_payment_id,
-            ip.c.paid_on,
-            ip.c.amount,
-            ip.c.source,
-        )
-        .where(ip.c.organization_id == org, r.year.days(ip.c.paid_on))
-        .order_by(ip.c.id)
-    ):
+    for row in _of_year(r, ip, r.year.days(ip.c.paid_on), "id", "incoming_invoice_id", *rest):
         yield (f"I{row[0]}", "paid", None, row[1], *row[2:])
 
 
 def _read_dunning(r: Reading) -> Iterator[tuple]:
     n = dunning_notices
-    for row in r.conn.execute(
-        select(
-            n.c.id,
-            n.c.sales_invoice_id,
-            n.c.customer_id,
-            n.c.level,
-            n.c.level_name,
-            n.c.as_of,
-            n.c.days_overdue,
-            n.c.currency,
-            n.c.amount_open,
-            n.c.fee,
-            n.c.interest,
-            n.c.total_claimed,
-            n.c.delivery_status,
-            n.c.letter_status,
-            n.c.letter_key,
-        )
-        .where(n.c.organization_id == r.organization.id, r.year.days(n.c.as_of))
-        .order_by(n.c.id)
+    for row in _of_year(
+        r,
+        n,
+        r.year.days(n.c.as_of),
+        "id",
+        "sales_invoice_id",
+        "customer_id",
+        "level",
+        "level_name",
+        "as_of",
+        "days_overdue",
+        "currency",
+        "amount_open",
+        "fee",
+        "interest",
+        "total_claimed",
+        "delivery_status",
+        "letter_status",
+        "letter_key",
     ):
         path = None
         if row.letter_status == "written" and row.letter_key:
@@ -467,19 +442,8 @@ def _read_dunning(r: Reading) -> Iterator[tuple]:
 
 def _read_audit(r: Reading) -> Iterator[tuple]:
     a = audit_log
-    for row in r.conn.execute(
-        select(
-            a.c.id,
-            a.c.created_at,
-            a.c.created_by,
-            a.c.action,
-            a.c.entity_type,
-            a.c.entity_id,
-            a.c.details,
-        )
-        .where(a.c.organization_id == r.organization.id, r.year.instants(a.c.created_at))
-        .order_by(a.c.id)
-    ):
+    names = ("id", "created_at", "created_by", "action", "entity_type", "entity_id", "details")
+    for row in _of_year(r, a, r.year.instants(a.c.created_at), *names):
         yield (*row[:6], _json(row[6]))
 
 
@@ -513,6 +477,52 @@ _UTC = "when, UTC (YYYY-MM-DD hh:mm:ss)"
 
 def _t(url: str, description: str, columns: tuple[Column, ...], *keys: ForeignKey, key: int = 1):
     return TableDescription(f"{url}.csv", url, description, columns, key, tuple(keys))
+
+
+def _invoice_lines(
+    url: str,
+    description: str,
+    invoice: ForeignKey,
+    label: str,
+    table,
+    ids: Callable,
+    *,
+    unit_code: bool = False,
+) -> CarrierTable:
+    """The lines of one direction's invoices, of the year's invoices (`invoice`: the key to them,
+    `label` its column's meaning); the incoming ones carry their unit (`unit_code`)."""
+    [parent] = invoice.columns
+    unit = (text("unit_code", "unit (UN/ECE rec. 20)"),) if unit_code else ()
+    columns = (
+        number("id", "line id"),
+        number(parent, label),
+        number("line_no", "position"),
+        text("description", "item"),
+        number("quantity", "quantity", 4),
+        *unit,
+        number("unit_price", "net unit price", 4),
+        money("net_amount", "net line amount"),
+        text("vat_category", "VAT category code"),
+        number("vat_rate", "VAT rate, percent", 2),
+    )
+    return _same_names(_t(url, description, columns, invoice), table, ids, parent)
+
+
+def _vat_breakdown(
+    url: str, description: str, invoice: ForeignKey, label: str, table, ids: Callable
+) -> CarrierTable:
+    """The VAT breakdown of one direction's invoices, of the year's invoices (`invoice`: the key to
+    them, `label` its column's meaning)."""
+    [parent] = invoice.columns
+    columns = (
+        number("id", "breakdown id"),
+        number(parent, label),
+        text("vat_category", "VAT category code"),
+        number("vat_rate", "VAT rate, percent", 2),
+        money("basis", "taxable amount"),
+        money("amount", "VAT amount"),
+    )
+    return _same_names(_t(url, description, columns, invoice), table, ids, parent)
 
 
 CARRIER_TABLES: tuple[CarrierTable, ...] = (
@@ -565,45 +575,22 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
         received_at="created_at",
         content_sha256="content_hash",
     ),
-    _same_names(
-        _t(
-            "incoming_invoice_lines",
-            "Lines of the incoming invoices (BG-25).",
-            (
-                number("id", "line id"),
-                number("incoming_invoice_id", "incoming invoice"),
-                number("line_no", "position"),
-                text("description", "item"),
-                number("quantity", "quantity", 4),
-                text("unit_code", "unit (UN/ECE rec. 20)"),
-                number("unit_price", "net unit price", 4),
-                money("net_amount", "net line amount"),
-                text("vat_category", "VAT category code"),
-                number("vat_rate", "VAT rate, percent", 2),
-            ),
-            _INCOMING,
-        ),
+    _invoice_lines(
+        "incoming_invoice_lines",
+        "Lines of the incoming invoices (BG-25).",
+        _INCOMING,
+        "incoming invoice",
         incoming_invoice_lines,
         _incoming_ids,
-        "incoming_invoice_id",
+        unit_code=True,
     ),
-    _same_names(
-        _t(
-            "incoming_invoice_vat",
-            "VAT breakdown of the incoming invoices (BG-23).",
-            (
-                number("id", "breakdown id"),
-                number("incoming_invoice_id", "incoming invoice"),
-                text("vat_category", "VAT category code"),
-                number("vat_rate", "VAT rate, percent", 2),
-                money("basis", "taxable amount"),
-                money("amount", "VAT amount"),
-            ),
-            _INCOMING,
-        ),
+    _vat_breakdown(
+        "incoming_invoice_vat",
+        "VAT breakdown of the incoming invoices (BG-23).",
+        _INCOMING,
+        "incoming invoice",
         incoming_invoice_taxes,
         _incoming_ids,
-        "incoming_invoice_id",
     ),
     CarrierTable(
         _t(
@@ -675,44 +662,21 @@ CARRIER_TABLES: tuple[CarrierTable, ...] = (
         _sales_ids,
         "id",
     ),
-    _same_names(
-        _t(
-            "sales_invoice_lines",
-            "Lines of the sales invoices and credit notes.",
-            (
-                number("id", "line id"),
-                number("sales_invoice_id", "sales invoice"),
-                number("line_no", "position"),
-                text("description", "item"),
-                number("quantity", "quantity", 4),
-                number("unit_price", "net unit price", 4),
-                money("net_amount", "net line amount"),
-                text("vat_category", "VAT category code"),
-                number("vat_rate", "VAT rate, percent", 2),
-            ),
-            _SALES,
-        ),
+    _invoice_lines(
+        "sales_invoice_lines",
+        "Lines of the sales invoices and credit notes.",
+        _SALES,
+        "sales invoice",
         sales_invoice_lines,
         _sales_ids,
-        "sales_invoice_id",
     ),
-    _same_names(
-        _t(
-            "sales_invoice_vat",
-            "VAT breakdown of the sales invoices and credit notes.",
-            (
-                number("id", "breakdown id"),
-                number("sales_invoice_id", "sales invoice"),
-                text("vat_category", "VAT category code"),
-                number("vat_rate", "VAT rate, percent", 2),
-                money("basis", "taxable amount"),
-                money("amount", "VAT amount"),
-            ),
-            _SALES,
-        ),
+    _vat_breakdown(
+        "sales_invoice_vat",
+        "VAT breakdown of the sales invoices and credit notes.",
+        _SALES,
+        "sales invoice",
         sales_invoice_taxes,
         _sales_ids,
-        "sales_invoice_id",
     ),
     CarrierTable(
         _t(

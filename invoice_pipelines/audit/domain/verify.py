@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -62,57 +63,67 @@ class VerifyReport:
 
 
 def _stored(conn, organization: Organization, year: int | None):
-    u, d, si = uploads, sales_invoice_documents, sales_invoices
-    upload_where = [u.c.organization_id == organization.id, u.c.purged_at.is_(None)]
-    document_where = [
-        d.c.organization_id == organization.id,
-        d.c.status == "generated",
-        d.c.storage_key.is_not(None),
-    ]
+    u, d, n = uploads, sales_invoice_documents, dunning_notices
     if year is not None:
         zone = ZoneInfo(organization.timezone or "Europe/Berlin")
         start, end = datetime(year, 1, 1, tzinfo=zone), datetime(year + 1, 1, 1, tzinfo=zone)
-        upload_where.append(and_(u.c.created_at >= start, u.c.created_at < end))
-        document_where.append(and_(d.c.created_at >= start, d.c.created_at < end))
+
+    def where(table, *conditions):
+        """The organization's rows of `table` that meet `conditions`, stored in the year if one."""
+        if year is not None:
+            conditions += (and_(table.c.created_at >= start, table.c.created_at < end),)
+        return (table.c.organization_id == organization.id, *conditions)
+
+    def of_invoices(table, conditions, *columns):
+        """Rows of `table` (each naming a sales invoice): id, the invoice's number, `columns`."""
+        si = sales_invoices
+        return conn.execute(
+            select(table.c.id, si.c.invoice_number, *columns)
+            .select_from(table.join(si, si.c.id == table.c.sales_invoice_id))
+            .where(*conditions)
+            .order_by(table.c.id)
+        ).all()
+
     originals = conn.execute(
         select(u.c.id, u.c.filename, u.c.storage_key, u.c.content_hash)
-        .where(*upload_where)
+        .where(*where(u, u.c.purged_at.is_(None)))
         .order_by(u.c.id)
     ).all()
-    documents = conn.execute(
-        select(d.c.id, si.c.invoice_number, d.c.kind, d.c.storage_key, d.c.sha256)
-        .select_from(d.join(si, si.c.id == d.c.sales_invoice_id))
-        .where(*document_where)
-        .order_by(d.c.id)
-    ).all()
-    n = dunning_notices
-    letter_where = [
-        n.c.organization_id == organization.id,
-        n.c.letter_status == "written",
-        n.c.letter_key.is_not(None),
-    ]
-    if year is not None:
-        letter_where.append(and_(n.c.created_at >= start, n.c.created_at < end))
-    letters = conn.execute(
-        select(n.c.id, si.c.invoice_number, n.c.level, n.c.letter_key, n.c.letter_sha256)
-        .select_from(n.join(si, si.c.id == n.c.sales_invoice_id))
-        .where(*letter_where)
-        .order_by(n.c.id)
-    ).all()
+    documents = of_invoices(
+        d,
+        where(d, d.c.status == "generated", d.c.storage_key.is_not(None)),
+        d.c.kind,
+        d.c.storage_key,
+        d.c.sha256,
+    )
+    letters = of_invoices(
+        n,
+        where(n, n.c.letter_status == "written", n.c.letter_key.is_not(None)),
+        n.c.level,
+        n.c.letter_key,
+        n.c.letter_sha256,
+    )
     return originals, documents, letters
 
 
-def _check_written(report: VerifyReport, store, what: str, key: str, recorded: str | None):
+def _check(report: VerifyReport, what: str, digest, recorded: str | None, done: str):
+    """One file: `digest()` its SHA-256 now, `recorded` the one recorded when it was `done`
+    ("stored", "written"); a file without a recorded hash is listed apart."""
     report.files_checked += 1
     try:
-        data = store.read(key)
+        found = digest()
     except (FileNotFoundError, OSError):
         report.problems.append(f"{what} is missing")
         return
     if not recorded:
         report.not_recorded.append(what)
-    elif hashlib.sha256(data).hexdigest() != recorded:
-        report.problems.append(f"{what} changed: not the SHA-256 recorded when it was written")
+    elif found != recorded:
+        report.problems.append(f"{what} changed: not the SHA-256 recorded when it was {done}")
+
+
+def _sha256_of(store, key: str):
+    """The SHA-256 of a file of a store without a digest of its own, read whole."""
+    return lambda: hashlib.sha256(store.read(key)).hexdigest()
 
 
 def verify_archive(
@@ -132,14 +143,8 @@ def verify_archive(
     upload_store, document_store = stores["upload_store"], stores["document_store"]
     for upload_id, filename, key, recorded in originals:
         what = f"original {key} (upload {upload_id}, {filename})"
-        report.files_checked += 1
-        try:
-            digest = upload_store.digest(key)
-        except (FileNotFoundError, OSError):
-            report.problems.append(f"{what} is missing")
-            continue
-        if digest != recorded:
-            report.problems.append(f"{what} changed: not the SHA-256 recorded when it was stored")
+        # uploads.content_hash is NOT NULL: every original has its hash recorded
+        _check(report, what, partial(upload_store.digest, key), recorded, "stored")
     written = [
         (f"document {key} ({kind} of invoice {number}, document {document_id})", key, recorded)
         for document_id, number, kind, key, recorded in documents
@@ -148,7 +153,7 @@ def verify_archive(
         for notice_id, number, level, key, recorded in letters
     ]
     for what, key, recorded in written:
-        _check_written(report, document_store, what, key, recorded)
+        _check(report, what, _sha256_of(document_store, key), recorded, "written")
     with tenant_transaction(engine, organization, write=seal) as conn:
         report.chain = check_chain(conn, organization.id)
         if seal and not report.chain.problems:

@@ -6,11 +6,11 @@ The one status-change function, `change_status`, and the names that go with it l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import Row, and_, func, insert, select
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.lifecycle import Status, check_transition
@@ -84,21 +84,12 @@ def register_uploads(
     if not files:
         return []
     earlier: dict[str, tuple[int, int | None]] = {}  # content hash -> (document id, upload id)
+    ii = incoming_invoices
     hashes = sorted({f.content_hash for f in files})
-    for chunk in _chunks(hashes, 1000):
-        for row in conn.execute(
-            select(
-                incoming_invoices.c.id,
-                incoming_invoices.c.upload_id,
-                incoming_invoices.c.content_hash,
-            )
-            .where(
-                incoming_invoices.c.organization_id == organization_id,
-                incoming_invoices.c.content_hash.in_(chunk),
-            )
-            .order_by(incoming_invoices.c.id)
-        ):
-            earlier.setdefault(row.content_hash, (row.id, row.upload_id))
+    for row in _among(
+        conn, organization_id, ii.c.content_hash, hashes, ii.c.id, ii.c.upload_id, ii.c.content_hash
+    ):
+        earlier.setdefault(row.content_hash, (row.id, row.upload_id))
     first_in_batch: dict[str, int] = {}  # content hash -> index of the file that brings it
     upload_rows = []
     for index, f in enumerate(files):
@@ -195,8 +186,23 @@ def _link_uploads(conn: Connection, links: list[dict]) -> None:
     )
 
 
-def _chunks(values: list, size: int) -> list[list]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
+def _among(
+    conn: Connection, organization_id: int, key, values: list, *columns, for_update: bool = False
+) -> Iterator[Row]:
+    """`columns` of the organization's incoming invoices whose `key` is among `values`, asked for
+    1000 values at a time (each statement's rows by id; with `for_update`, locked)."""
+    for start in range(0, len(values), 1000):
+        query = (
+            select(*columns)
+            .where(
+                incoming_invoices.c.organization_id == organization_id,
+                key.in_(values[start : start + 1000]),
+            )
+            .order_by(incoming_invoices.c.id)
+        )
+        if for_update:
+            query = query.with_for_update()
+        yield from conn.execute(query)
 
 
 def fail_registered(
@@ -253,23 +259,18 @@ def change_statuses(
             raise ValueError(f"incoming invoice {change.ref.id} is changed twice in one call")
         paths[change.ref.id] = (current, change.ref.processing_version + len(path))
     organization_id = changes[0].ref.organization_id
-    found: dict[int, tuple[str, int]] = {}
-    ids = sorted(paths)
-    for chunk in _chunks(ids, 1000):
-        rows = conn.execute(
-            select(
-                incoming_invoices.c.id,
-                incoming_invoices.c.status,
-                incoming_invoices.c.processing_version,
-            )
-            .where(
-                incoming_invoices.c.organization_id == organization_id,
-                incoming_invoices.c.id.in_(chunk),
-            )
-            .order_by(incoming_invoices.c.id)
-            .with_for_update()
-        )
-        found.update((r.id, (r.status, r.processing_version)) for r in rows)
+    ii = incoming_invoices
+    rows = _among(
+        conn,
+        organization_id,
+        ii.c.id,
+        sorted(paths),
+        ii.c.id,
+        ii.c.status,
+        ii.c.processing_version,
+        for_update=True,
+    )
+    found: dict[int, tuple[str, int]] = {r.id: (r.status, r.processing_version) for r in rows}
     now = now or utcnow()
     moved: dict[int, DocumentRef] = {}
     stale: dict[int, str] = {}

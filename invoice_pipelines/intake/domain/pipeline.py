@@ -36,6 +36,7 @@ from collections import Counter, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy import Engine, delete, insert, select, update
@@ -487,34 +488,34 @@ class _Recorder:
                 return
             if self._error is not None:
                 continue
-            group, outcomes, per_doc = item
             try:
-                _record_group(
-                    self.engine, self.organization_id, group, outcomes, per_doc, self.summary
-                )
+                self._record_group(*item)
             except BaseException as exc:  # raised again in the caller's thread
                 self._error = exc
 
-
-def _record_group(
-    engine: Engine,
-    organization_id: int,
-    work: list[DocumentRef],
-    outcomes: dict[int, ParseOutcome],
-    per_doc: float,
-    summary: IntakeSummary,
-) -> None:
-    try:
-        _write_outcomes(engine, organization_id, work, outcomes, per_doc, summary, savepoints=False)
-    except Exception as exc:
-        # some document's values do not fit the database (or recording them raised anything
-        # else): redo the group with one savepoint per document, so that document fails with the
-        # reason and the others are recorded
-        log.warning(
-            "recording the batch failed (%s); recording document by document",
-            getattr(exc, "orig", None) or f"{type(exc).__name__}: {exc}",
+    def _record_group(
+        self, work: list[DocumentRef], outcomes: dict[int, ParseOutcome], per_doc: float
+    ) -> None:
+        write = partial(
+            _write_outcomes,
+            self.engine,
+            self.organization_id,
+            work,
+            outcomes,
+            per_doc,
+            self.summary,
         )
-        _write_outcomes(engine, organization_id, work, outcomes, per_doc, summary, savepoints=True)
+        try:
+            write(savepoints=False)
+        except Exception as exc:
+            # some document's values do not fit the database (or recording them raised anything
+            # else): redo the group with one savepoint per document, so that document fails with
+            # the reason and the others are recorded
+            log.warning(
+                "recording the batch failed (%s); recording document by document",
+                getattr(exc, "orig", None) or f"{type(exc).__name__}: {exc}",
+            )
+            write(savepoints=True)
 
 
 def _read_ahead_groups(work: list[DocumentRef], sources: dict[int, tuple]) -> list[list]:

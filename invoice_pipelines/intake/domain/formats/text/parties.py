@@ -21,6 +21,7 @@ than guessed (a wrong seller passes the rules, an empty one does not).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import invoice_pipelines.intake.domain.formats.text.labels as L
@@ -186,6 +187,22 @@ def _legal_names(text: str) -> list[str]:
     return found
 
 
+def _cells_below(
+    lines: list[str], index: int, cell: re.Match[str], within: int, most: int
+) -> Iterator[tuple[int, re.Match[str]]]:
+    """The first `most` cells in `cell`'s column on the `within` lines below line `index`, each
+    with the index of its line."""
+    seen = 0
+    for following in range(index + 1, min(len(lines), index + within + 1)):
+        value = _overlapping(lines[following], cell.start(), cell.end())
+        if value is None:
+            continue
+        seen += 1
+        if seen > most:
+            return
+        yield following, value
+
+
 def _addressed(lines: list[str], index: int, start: int, end: int) -> list[int]:
     """The lines of the address block whose name is on line `index` (column [start, end)), or []
     when no street or postcode follows it within ADDRESS_LINES lines."""
@@ -220,14 +237,7 @@ def _label_value(lines: list[str], index: int, cell: re.Match[str], end: int) ->
     if re.search(r"[^\W\d_]{3}", rest):
         name = _clean_name(rest)
         return None if name is None else Named(name, index, lines[index].strip(), "label")
-    below = 0
-    for following in range(index + 1, min(len(lines), index + 6)):
-        value = _overlapping(lines[following], cell.start(), cell.end())
-        if value is None:
-            continue
-        below += 1
-        if below > 4:
-            break
+    for below, (following, value) in enumerate(_cells_below(lines, index, cell, 5, 4), 1):
         text = value.group(0)
         named = re.match(r"(?:name|firma|company|raison\s+sociale)\s*:\s*", text, re.I)
         if named:
@@ -289,14 +299,7 @@ def _sender_line(lines: list[str]) -> tuple[Named, re.Match[str]] | None:
 def _block_under(lines: list[str], index: int, cell: re.Match[str]) -> Named | None:
     """The address block right under a sender line: its first name line, in the sender line's
     column, within the next two lines, followed by a street or a postcode."""
-    seen = 0
-    for following in range(index + 1, min(len(lines), index + 8)):
-        value = _overlapping(lines[following], cell.start(), cell.end())
-        if value is None:
-            continue
-        seen += 1
-        if seen > 2:
-            break
+    for following, value in _cells_below(lines, index, cell, 7, 2):
         text = value.group(0)
         if _SALUTATION.match(text.strip()):
             continue
