@@ -274,3 +274,57 @@ def test_an_organization_that_texts_gets_its_notices_sent_by_sms_by_the_run(db):
     (event,) = result.get_asset_materialization_events()
     metadata = event.event_specific_data.materialization.metadata
     assert (metadata["notices_created"].value, metadata["notices_sent"].value) == (1, 1)
+
+
+def test_a_batched_run_reads_the_organizations_partition_keys_as_often_whatever_its_size(
+    db, monkeypatch
+):
+    """Issue 76: each partition of a run over many organizations is materialized with its own
+    metadata without reading every organization's partition key again (Dagster's
+    add_asset_metadata(partition_key=...) did, once a partition: at 10,000 organizations 10 s of
+    a run over 100). The run over eight reads them as often as the run over two."""
+    from dagster._core.instance import DagsterInstance
+
+    orgs = [db.new_organization(timezone="UTC") for _ in range(8)]
+    slugs = sorted(org["slug"] for org in orgs)
+    reads = []
+    real = DagsterInstance.get_dynamic_partitions
+
+    def counted(self, *args, **kwargs):
+        reads.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(DagsterInstance, "get_dynamic_partitions", counted)
+
+    def run(first: str, last: str) -> tuple[int, dict]:
+        with instance_for_test() as instance:
+            instance.add_dynamic_partitions("organizations", slugs)
+            reads.clear()
+            result = (
+                _defs(db)
+                .resolve_job_def("dunning_job")
+                .execute_in_process(
+                    instance=instance,
+                    tags={RANGE_START: first, RANGE_END: last},
+                    run_config={
+                        "ops": {"dunning_notices": {"config": {"as_of": TICK.isoformat()}}}
+                    },
+                )
+            )
+            assert result.success
+            done = len(reads)
+            metadata = {
+                record.partition_key: record.asset_materialization.metadata
+                for record in instance.fetch_materializations(
+                    AssetKey("dunning_notices"), limit=20
+                ).records
+            }
+        return done, metadata
+
+    two, two_metadata = run(slugs[0], slugs[1])
+    eight, eight_metadata = run(slugs[0], slugs[-1])
+    # every partition materialized with its own organization's figures
+    assert set(two_metadata) == set(slugs[:2])
+    assert set(eight_metadata) == set(slugs)
+    assert all(m["status"].value == "SUCCESS" for m in eight_metadata.values())
+    assert eight == two
