@@ -605,6 +605,23 @@ class TwoWaySync:
                 fresh.append(record)
         return fresh
 
+    def _record_conflict(
+        self, conn, row: dict, qbo: dict | None, *, decision: str, reason: str, local_version: dict
+    ) -> None:
+        """`record_conflict` of one of our records (`row`) and QBO's (`qbo`, None where QBO has
+        none to name): the sync's `decision`, or a person's to take (manual_review)."""
+        record_conflict(
+            conn,
+            self.organization_id,
+            self.ENTITY,
+            local_id=row["id"],
+            qbo_id=str(qbo["Id"]) if qbo else None,
+            reason=reason,
+            decision=decision,
+            local_version=local_version,
+            qbo_version=qbo,
+        )
+
     def pull(self) -> None:
         started = datetime.now(UTC)
         state = read_cursor(self.engine, self.organization_id, self.ENTITY)
