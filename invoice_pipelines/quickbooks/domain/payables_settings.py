@@ -22,13 +22,13 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from invoice_pipelines.core.suppliers import vat_id_key
 from invoice_pipelines.db.tables import qbo_connections, qbo_expense_accounts
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.quickbooks.domain.errors import NotConnected
+from invoice_pipelines.quickbooks.domain.inserts import insert_into
 
 CREATE_VENDORS = "create_vendors"
 EXCHANGE_RATES = "exchange_rates"
@@ -171,9 +171,8 @@ def set_expense_account(
                 )
             )
             return
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(
-            dialect.insert(table)
+            insert_into(conn, table)
             .values(
                 organization_id=organization_id,
                 supplier_key=supplier_key,

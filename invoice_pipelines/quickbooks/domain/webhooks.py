@@ -36,13 +36,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, and_, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from invoice_pipelines import limits
 from invoice_pipelines.core.qbo_entities import PULL_FOR
 from invoice_pipelines.db.tables import qbo_connections, qbo_webhook_receipts
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.quickbooks.domain.inserts import insert_new
 from invoice_pipelines.quickbooks.domain.sync.common import write_cursor
 from invoice_pipelines.resources.http_receiver import (
     Answer,
@@ -123,13 +123,11 @@ def _first_receipt(conn, organization_id: int, delivery: str, now: datetime) -> 
             )
         )
     )
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     # two receivers given the same body at once: the second waits for the first's row and skips
     # RETURNING, not rowcount: psycopg 3 under SQLAlchemy 2.1 reports -1 rows for an INSERT
     inserted = conn.execute(
-        dialect.insert(qbo_webhook_receipts)
+        insert_new(conn, qbo_webhook_receipts, ["organization_id", "body_sha256"])
         .values(organization_id=organization_id, body_sha256=delivery, received_at=now)
-        .on_conflict_do_nothing(index_elements=["organization_id", "body_sha256"])
         .returning(qbo_webhook_receipts.c.organization_id)
     ).first()
     return inserted is not None

@@ -36,7 +36,6 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, String, and_, cast, exists, literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from invoice_pipelines.core.money import ZERO, round_cents
 from invoice_pipelines.db.tables import (
@@ -49,6 +48,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import Outbox, claim, finish, refuse
 from invoice_pipelines.quickbooks.domain.client import QboClient, quote
 from invoice_pipelines.quickbooks.domain.errors import DuplicateDocNumber, QboError
+from invoice_pipelines.quickbooks.domain.inserts import insert_new, insert_selected
 from invoice_pipelines.quickbooks.domain.payables import (
     Applied,
     BillPaymentDraft,
@@ -59,8 +59,8 @@ from invoice_pipelines.quickbooks.domain.sync.bill_queue import SENDING_STALE_AF
 from invoice_pipelines.quickbooks.domain.sync.common import (
     SyncCounts,
     held_lease,
+    hold_for_review,
     mark_dead_sending,
-    record_conflict,
 )
 
 CREDIT, APPLY = "credit", "apply"
@@ -118,16 +118,8 @@ def enqueue_bill_discounts(conn: Connection, organization_id: int) -> int:
         ),
         ~exists().where(d.incoming_invoice_id == s.incoming_invoice_id, d.action == CREDIT),
     )
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(qbo_bill_discounts)
-        .from_select(
-            ["organization_id", "incoming_invoice_id", "action", "status", "request_id", "amount"],
-            chosen,
-        )
-        .on_conflict_do_nothing(index_elements=["incoming_invoice_id", "action"])
-    )
-    return len(conn.execute(statement.returning(qbo_bill_discounts.c.id)).all())
+    columns = ["organization_id", "incoming_invoice_id", "action", "status", "request_id", "amount"]
+    return insert_selected(conn, qbo_bill_discounts, DISCOUNTS.key, columns, chosen)
 
 
 @dataclass
@@ -371,10 +363,8 @@ class DiscountCloser:
     def _credited(self, conn, closing: Closing, credit_id: str) -> None:
         """The VendorCredit is the discount's: the row pushed, its application queued."""
         finish(conn, DISCOUNTS, self._where(closing), "pushed", qbo_id=credit_id, error_code=None)
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(
-            dialect.insert(qbo_bill_discounts)
-            .values(
+            insert_new(conn, qbo_bill_discounts, DISCOUNTS.key).values(
                 organization_id=self.organization_id,
                 incoming_invoice_id=closing.document_id,
                 action=APPLY,
@@ -382,7 +372,6 @@ class DiscountCloser:
                 request_id=closing.request_id.removesuffix(CREDIT) + APPLY,
                 amount=closing.amount,
             )
-            .on_conflict_do_nothing(index_elements=["incoming_invoice_id", "action"])
         )
 
     def _closed_in_qbo(self, closing: Closing, bill: dict, still_open: Decimal) -> None:
@@ -402,18 +391,19 @@ class DiscountCloser:
             self._conflict(conn, closing, bill, reason, "open_balance")
 
     def _conflict(self, conn, closing: Closing, qbo: dict | None, reason: str, code: str) -> None:
-        record_conflict(
+        hold_for_review(
             conn,
             self.organization_id,
+            DISCOUNTS,
+            self._where(closing),
             "bill",
             local_id=closing.document_id,
             qbo_id=str(qbo["Id"]) if qbo else closing.bill_id,
             reason=reason,
-            decision="manual_review",
             local_version={"invoice": closing.number, "discount": str(closing.amount)},
             qbo_version=qbo,
+            error_code=code,
         )
-        finish(conn, DISCOUNTS, self._where(closing), "conflict", error=reason, error_code=code)
         self.counts.conflicts += 1
 
     def _resolve_doc_number(self, closing: Closing) -> None:

@@ -31,7 +31,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from invoice_pipelines.core.money import CENT, ZERO, round_cents
 from invoice_pipelines.core.skonto import DiscountTerm, SkontoError, settlement
@@ -44,6 +43,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.domain.client import QboClient, quote
+from invoice_pipelines.quickbooks.domain.inserts import insert_into
 from invoice_pipelines.quickbooks.domain.payables import QboBill, QboBillPayment, QboVendorCredit
 from invoice_pipelines.quickbooks.domain.sync.bill_discounts import (
     close_bill_discounts,
@@ -276,10 +276,9 @@ class BillPaymentPull:
                     t.c.incoming_invoice_id == document_id, t.c.qbo_payment_id.in_(gone)
                 )
             )
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         for pid, (day, amount) in money.items():
             conn.execute(
-                dialect.insert(t)
+                insert_into(conn, t)
                 .values(
                     organization_id=self.organization_id,
                     incoming_invoice_id=document_id,

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import Engine, String, and_, cast, exists, literal, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_status import in_intake, validated
@@ -32,6 +31,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import Outbox
+from invoice_pipelines.quickbooks.domain.inserts import insert_selected
 
 # the seller's e-mail as the intake read it (incoming_invoices.raw_json)
 SELLER_EMAIL = incoming_invoices.c.raw_json[("invoice", "seller_email")].as_string()
@@ -122,42 +122,38 @@ def enqueue_bills(engine: Engine, organization_id: int, documents: list[int] | N
     # a person pushed it, is deleted like any other when the document goes back to review)
     todays = [t.history.is_(False)] if documents is None else []
     with tenant_transaction(engine, organization_id, write=True) as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
 
         def insert(action: str, *conditions) -> int:
-            statement = (
-                dialect.insert(qbo_bill_queue)
-                .from_select(
-                    [
-                        "organization_id",
-                        "incoming_invoice_id",
-                        "version",
-                        "action",
-                        "status",
-                        "request_id",
-                    ],
-                    select(
-                        t.organization_id,
-                        t.id,
-                        t.processing_version,
-                        literal(action),
-                        literal("pending"),
-                        request_id_sql(action),
-                    ).where(
-                        t.organization_id == organization_id,
-                        ~exists().where(
-                            queued.c.incoming_invoice_id == t.id,
-                            queued.c.version == t.processing_version,
-                            queued.c.action == action,
-                        ),
-                        *chosen,
-                        *conditions,
+            return insert_selected(
+                conn,
+                qbo_bill_queue,
+                BILLS.key,
+                [
+                    "organization_id",
+                    "incoming_invoice_id",
+                    "version",
+                    "action",
+                    "status",
+                    "request_id",
+                ],
+                select(
+                    t.organization_id,
+                    t.id,
+                    t.processing_version,
+                    literal(action),
+                    literal("pending"),
+                    request_id_sql(action),
+                ).where(
+                    t.organization_id == organization_id,
+                    ~exists().where(
+                        queued.c.incoming_invoice_id == t.id,
+                        queued.c.version == t.processing_version,
+                        queued.c.action == action,
                     ),
-                )
-                # two runs enqueueing at once: the rows the first inserted are skipped
-                .on_conflict_do_nothing(index_elements=["incoming_invoice_id", "version", "action"])
+                    *chosen,
+                    *conditions,
+                ),
             )
-            return len(conn.execute(statement.returning(qbo_bill_queue.c.id)).all())
 
         pushes = insert(PUSH, validated(organization_id=organization_id), *todays)
         deletes = insert(

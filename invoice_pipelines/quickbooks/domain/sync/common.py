@@ -18,7 +18,7 @@ from invoice_pipelines.db import locks
 from invoice_pipelines.db.locks import Lease, LeaseName, LockBusy
 from invoice_pipelines.db.tables import qbo_cursors, qbo_mappings, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.outbox import Outbox, mark_unknown
+from invoice_pipelines.outbox import Outbox, finish, mark_unknown
 from invoice_pipelines.quickbooks.domain.client import (
     MAX_PAGE,
     QboClient,
@@ -339,6 +339,44 @@ def record_conflict(
     ).scalar_one()
 
 
+def hold_for_review(
+    conn: Connection,
+    organization_id: int,
+    box: Outbox,
+    where: ColumnElement[bool],
+    entity: str,
+    *,
+    local_id: int | None,
+    qbo_id: str | None,
+    reason: str,
+    local_version: dict,
+    qbo_version: dict | None,
+    error: str | None = None,
+    error_code: str,
+) -> None:
+    """A conflict for a person (`reason`, our version and QBO's) and the outbox row of `box` it
+    is about (`where`) `conflict`, with `error` (the reason unless given) and `error_code`."""
+    record_conflict(
+        conn,
+        organization_id,
+        entity,
+        local_id=local_id,
+        qbo_id=qbo_id,
+        reason=reason,
+        decision="manual_review",
+        local_version=local_version,
+        qbo_version=qbo_version,
+    )
+    finish(
+        conn,
+        box,
+        where,
+        "conflict",
+        error=reason if error is None else error,
+        error_code=error_code,
+    )
+
+
 def held_local_ids(conn: Connection, organization_id: int, entity: str) -> set[int]:
     """Records with an open manual-review conflict: no sync touches them until it is resolved."""
     return _held_ids(conn, organization_id, entity, sync_conflicts.c.local_id)
@@ -566,6 +604,23 @@ class TwoWaySync:
                 self._seen[key] = token
                 fresh.append(record)
         return fresh
+
+    def _record_conflict(
+        self, conn, row: dict, qbo: dict | None, *, decision: str, reason: str, local_version: dict
+    ) -> None:
+        """`record_conflict` of one of our records (`row`) and QBO's (`qbo`, None where QBO has
+        none to name): the sync's `decision`, or a person's to take (manual_review)."""
+        record_conflict(
+            conn,
+            self.organization_id,
+            self.ENTITY,
+            local_id=row["id"],
+            qbo_id=str(qbo["Id"]) if qbo else None,
+            reason=reason,
+            decision=decision,
+            local_version=local_version,
+            qbo_version=qbo,
+        )
 
     def pull(self) -> None:
         started = datetime.now(UTC)

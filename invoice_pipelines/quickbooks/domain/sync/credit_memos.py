@@ -36,7 +36,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from sqlalchemy import Engine, and_, exists, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from invoice_pipelines import sales_ledger
 from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue
@@ -44,12 +43,13 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import claim, finish, refuse
 from invoice_pipelines.quickbooks.domain.client import QboClient, quote
 from invoice_pipelines.quickbooks.domain.errors import DuplicateDocNumber, QboError
+from invoice_pipelines.quickbooks.domain.inserts import insert_new, insert_selected
 from invoice_pipelines.quickbooks.domain.sync.common import (
     SyncCounts,
     held_lease,
+    hold_for_review,
     mappings_by_local_id,
     mark_dead_sending,
-    record_conflict,
     save_mapping,
 )
 from invoice_pipelines.quickbooks.domain.sync.push_queue import (
@@ -73,22 +73,34 @@ CUSTOMER_MEMO_MAX = 1000
 
 
 @dataclass
-class CreditNote:
-    """One queue row of a credit note, with what its step needs."""
+class MemoRow:
+    """What `MemoPusher` reads of a queue row of a CreditMemo's two steps (a credit note's, a
+    discount's); `doc_number` is the CreditMemo's DocNumber."""
 
     queue_id: int
     action: str
     request_id: str
+    invoice_qbo_id: str | None  # the invoice in QBO it credits (None: not pushed yet)
+    invoice_state: str | None  # that mapping's qbo_state (active | voided | deleted)
+    memo_qbo_id: str | None  # the CreditMemo, once pushed
+
+
+@dataclass
+class CreditNote(MemoRow):
+    """One queue row of a credit note, with what its step needs; the invoice is the one it
+    corrects."""
+
     note: dict  # the credit note's NOTE_FIELDS
     corrects_number: str  # the corrected invoice's number
-    invoice_qbo_id: str | None  # the corrected invoice in QBO (None: not pushed yet)
-    invoice_state: str | None  # that mapping's qbo_state (active | voided | deleted)
-    memo_qbo_id: str | None  # the CreditMemo pushed for the credit note
     lines: list  # its sales_invoice_lines rows, in line order
 
     @property
     def number(self) -> str:
         return self.note["invoice_number"]
+
+    @property
+    def doc_number(self) -> str:
+        return self.number
 
 
 def enqueue_credit_notes(engine: Engine, organization_id: int) -> dict:
@@ -96,29 +108,24 @@ def enqueue_credit_notes(engine: Engine, organization_id: int) -> dict:
     CreditMemo pushed (`apply`): two set-based inserts."""
     queued = qbo_push_queue.alias("queued")
     with tenant_transaction(engine, organization_id, write=True) as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-
         ledger = sales_ledger.field
 
         def insert(action: str, *conditions) -> int:
-            statement = (
-                dialect.insert(qbo_push_queue)
-                .from_select(
-                    QUEUE_COLUMNS,
-                    enqueueable(action).where(
-                        ledger("organization_id") == organization_id,
-                        ledger("corrects_invoice_id").is_not(None),
-                        ~exists().where(
-                            queued.c.sales_invoice_id == ledger("id"),
-                            queued.c.action == action,
-                        ),
-                        *conditions,
+            return insert_selected(
+                conn,
+                qbo_push_queue,
+                PUSHES.key,
+                QUEUE_COLUMNS,
+                enqueueable(action).where(
+                    ledger("organization_id") == organization_id,
+                    ledger("corrects_invoice_id").is_not(None),
+                    ~exists().where(
+                        queued.c.sales_invoice_id == ledger("id"),
+                        queued.c.action == action,
                     ),
-                )
-                # two runs enqueueing at once: the rows the first inserted are skipped
-                .on_conflict_do_nothing(index_elements=["sales_invoice_id", "action"])
+                    *conditions,
+                ),
             )
-            return len(conn.execute(statement.returning(qbo_push_queue.c.id)).all())
 
         # a migration's history is not pushed as if it were new
         credits = insert(CREDIT, ledger("status") != "cancelled", sales_ledger.not_history())
@@ -293,7 +300,14 @@ def applied_credit(payment: dict, invoice_qbo_id: str, memo_qbo_ids: set[str]) -
 
 class MemoPusher:
     """What pushing CreditMemos through the queue shares (credit notes here, early-payment
-    discounts in discounts.py): one organization's rows, one at a time, through one client."""
+    discounts in discounts.py): one organization's rows, one at a time, through one client.
+
+    A subclass names its two `ACTIONS` (the CreditMemo's, the application's) and brings `_rows`
+    (the queue rows a condition selects, with the customers' mappings), `_match` (the CreditMemo
+    QBO has that is the row's), `_doc_number_taken`, `_link`, `_applied` and
+    `_application_failed`."""
+
+    ACTIONS: tuple[str, str]
 
     def __init__(
         self,
@@ -356,17 +370,14 @@ class MemoPusher:
         save_mapping(conn, self.organization_id, "credit_memo", local_id, record, details=details)
         finish(conn, PUSHES, self._where(row), "pushed", qbo_id=str(record["Id"]), error_code=None)
         action, then = step
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         conn.execute(
-            dialect.insert(qbo_push_queue)
-            .values(
+            insert_new(conn, qbo_push_queue, PUSHES.key).values(
                 organization_id=self.organization_id,
                 sales_invoice_id=local_id,
                 action=then,
                 status="pending",
                 request_id=row.request_id.removesuffix(f"-{action}") + f"-{then}",
             )
-            .on_conflict_do_nothing(index_elements=["sales_invoice_id", "action"])
         )
 
     def _dead(self, actions: tuple[str, ...]) -> list[int]:
@@ -402,6 +413,57 @@ class MemoPusher:
                 payment, amount = found
                 self._applied(conn, row, payment, amount)
 
+    def _resolve_doc_number(self, row: MemoRow, customers: dict) -> None:
+        """QBO refused the CreditMemo's DocNumber (6140): the CreditMemo QBO has with it is linked
+        when it is the row's (`_match`), else a person decides (`_doc_number_taken`)."""
+        existing = find_credit_memos(self.client, [row.doc_number]).get(row.doc_number, [])
+        match = self._match(existing, row, customers)
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            if match is not None:
+                self._link(conn, row, match, linked=True)
+                self.counts.linked += 1
+                return
+            self._doc_number_taken(conn, row, existing)
+
+    def _apply(self, row: MemoRow, day: date, note: str) -> None:
+        """The row's application, once claimed: its CreditMemo applied to its invoice on `day`
+        with `note` (`apply_credit`); QBO's refusal is the subclass's `_application_failed`."""
+        if not self._claim(row):
+            return
+        try:
+            payment, amount = apply_credit(
+                self.client,
+                str(row.invoice_qbo_id),
+                str(row.memo_qbo_id),
+                day,
+                note,
+                row.request_id,
+            )
+        except QboError as exc:
+            self._application_failed(row, exc)
+            return
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            self._applied(conn, row, payment, amount)
+
+    def reconcile_unknown(self) -> None:
+        """A CreditMemo or application QBO has (the answer was lost) is linked; anything else is
+        pending again and sent with the same requestid."""
+        dead = self._dead(self.ACTIONS)
+        if not dead:
+            return
+        rows, customers = self._rows(
+            and_(qbo_push_queue.c.id.in_(dead), qbo_push_queue.c.status == "sending")
+        )
+        memo_action = self.ACTIONS[0]
+        memos = find_credit_memos(
+            self.client, [row.doc_number for row in rows if row.action == memo_action]
+        )
+        for row in rows:
+            memo = None
+            if row.action == memo_action:
+                memo = self._match(memos.get(row.doc_number, []), row, customers)
+            self._settle_unknown(row, memo_action, memo)
+
     def _application_pushed(self, conn, row, payment: dict | None, note: str | None) -> None:
         """The application's row pushed, under the payment's id; `note`: what was not applied."""
         qbo_id = str(payment["Id"]) if payment else None
@@ -427,6 +489,8 @@ class MemoPusher:
 
 class CreditMemoPusher(MemoPusher):
     """Pushes one organization's credit notes through one client."""
+
+    ACTIONS = CREDIT_ACTIONS
 
     def run(self) -> SyncCounts:
         self.lease = held_lease(self.organization_id)
@@ -459,6 +523,13 @@ class CreditMemoPusher(MemoPusher):
             "linked": linked,
         }
         self._link_memo(conn, credit, credit.note["id"], record, details, (CREDIT, APPLY))
+
+    def _application_failed(self, credit: CreditNote, exc: QboError) -> None:
+        if exc.temporary:
+            self.counts.errors.append(f"{credit.number} (application): {exc}")
+            return
+        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
+            self._fail(conn, credit, f"applying it failed: {exc}", exc.code)
 
     def _applied(self, conn, credit: CreditNote, payment: dict | None, amount: Decimal) -> None:
         """The application is done (or there was nothing to apply): the row pushed, the amount
@@ -544,90 +615,44 @@ class CreditMemoPusher(MemoPusher):
             return None
         return next((r for r in records if same_invoice(r, credit.note, customer["qbo_id"])), None)
 
-    def _resolve_doc_number(self, credit: CreditNote, customers: dict) -> None:
-        existing = find_credit_memos(self.client, [credit.number]).get(credit.number, [])
-        match = self._match(existing, credit, customers)
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            if match is not None:
-                self._link(conn, credit, match, linked=True)
-                self.counts.linked += 1
-                return
-            record_conflict(
-                conn,
-                self.organization_id,
-                "credit_memo",
-                local_id=credit.note["id"],
-                qbo_id=str(existing[0]["Id"]) if existing else None,
-                reason=f"DocNumber {credit.number} already exists in QuickBooks as a credit memo "
-                "for another customer or amount",
-                decision="manual_review",
-                local_version={
-                    "credit_note": credit.number,
-                    "corrects": credit.corrects_number,
-                    "customer_id": credit.note["customer_id"],
-                    "gross_total": credit.note["gross_total"],
-                },
-                qbo_version=existing[0] if existing else None,
-            )
-            finish(
-                conn,
-                PUSHES,
-                self._where(credit),
-                "conflict",
-                error=f"DocNumber {credit.number} exists in QuickBooks as another credit memo",
-                error_code="6140",
-            )
+    def _doc_number_taken(self, conn, credit: CreditNote, existing: list[dict]) -> None:
+        hold_for_review(
+            conn,
+            self.organization_id,
+            PUSHES,
+            self._where(credit),
+            "credit_memo",
+            local_id=credit.note["id"],
+            qbo_id=str(existing[0]["Id"]) if existing else None,
+            reason=f"DocNumber {credit.number} already exists in QuickBooks as a credit memo "
+            "for another customer or amount",
+            local_version={
+                "credit_note": credit.number,
+                "corrects": credit.corrects_number,
+                "customer_id": credit.note["customer_id"],
+                "gross_total": credit.note["gross_total"],
+            },
+            qbo_version=existing[0] if existing else None,
+            error=f"DocNumber {credit.number} exists in QuickBooks as another credit memo",
+            error_code="6140",
+        )
         self.counts.conflicts += 1
 
     # -- step 2: the application -----------------------------------------------------------
 
     def push_applications(self) -> None:
         for credit, _customers, _items in self._pushable(APPLY, with_lines=False):
-            if not self._claim(credit):
-                continue
-            try:
-                payment, amount = apply_credit(
-                    self.client,
-                    str(credit.invoice_qbo_id),
-                    str(credit.memo_qbo_id),
-                    credit.note["issue_date"],
-                    f"invoice-pipelines: credit note {credit.number} applied to invoice "
-                    f"{credit.corrects_number}",
-                    credit.request_id,
-                )
-            except QboError as exc:
-                if exc.temporary:
-                    self.counts.errors.append(f"{credit.number} (application): {exc}")
-                    continue
-                with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-                    self._fail(conn, credit, f"applying it failed: {exc}", exc.code)
-                continue
-            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-                self._applied(conn, credit, payment, max(amount, ZERO))
+            note = (
+                f"invoice-pipelines: credit note {credit.number} applied to invoice "
+                f"{credit.corrects_number}"
+            )
+            self._apply(credit, credit.note["issue_date"], note)
 
-    # -- rows a dead run left `sending` ------------------------------------------------------
+    # -- rows a dead run left `sending` (`reconcile_unknown`) ---------------------------------
 
-    def reconcile_unknown(self) -> None:
-        """A CreditMemo or application QBO has (the answer was lost) is linked; anything else is
-        pending again and sent with the same requestid."""
-        dead = self._dead(CREDIT_ACTIONS)
-        if not dead:
-            return
-        credits, customers, _ = _load(
-            self.engine,
-            self.organization_id,
-            and_(
-                qbo_push_queue.c.id.in_(dead),
-                qbo_push_queue.c.status == "sending",
-            ),
-            with_lines=False,
-        )
-        memos = find_credit_memos(self.client, [c.number for c in credits if c.action == CREDIT])
-        for credit in credits:
-            memo = None
-            if credit.action == CREDIT:
-                memo = self._match(memos.get(credit.number, []), credit, customers)
-            self._settle_unknown(credit, CREDIT, memo)
+    def _rows(self, wanted) -> tuple[list[CreditNote], dict]:
+        credits, customers, _ = _load(self.engine, self.organization_id, wanted, with_lines=False)
+        return credits, customers
 
 
 def push_credit_memos(

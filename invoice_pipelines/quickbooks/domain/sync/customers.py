@@ -56,7 +56,6 @@ from invoice_pipelines.quickbooks.domain.sync.common import (
     held_local_ids,
     held_qbo_ids,
     mappings_by_local_id,
-    record_conflict,
     save_mapping,
 )
 
@@ -378,16 +377,13 @@ class CustomerSync(TwoWaySync):
             )
         else:
             decision, reason = "local_won", f"changed on both sides; ours ({local_time}) is later"
-        record_conflict(
+        self._record_conflict(
             conn,
-            self.organization_id,
-            "customer",
-            local_id=row["id"],
-            qbo_id=str(record["Id"]),
-            reason=reason,
+            row,
+            record,
             decision=decision,
+            reason=reason,
             local_version=local_fields(row) | {"updated_at": local_time},
-            qbo_version=record,
         )
         self.counts.conflicts += 1
         return decision
@@ -505,31 +501,25 @@ class CustomerSync(TwoWaySync):
             )
             if match is not None:
                 self._map(conn, row["id"], match, fp)
-                record_conflict(
+                self._record_conflict(
                     conn,
-                    self.organization_id,
-                    "customer",
-                    local_id=row["id"],
-                    qbo_id=str(match["Id"]),
+                    row,
+                    match,
+                    decision="linked",
                     reason=f"DisplayName {row['name']!r} exists in QBO with the same e-mail or VAT "
                     "id: linked to it",
-                    decision="linked",
                     local_version=local_fields(row),
-                    qbo_version=match,
                 )
                 self.counts.linked += 1
                 return
-            record_conflict(
+            self._record_conflict(
                 conn,
-                self.organization_id,
-                "customer",
-                local_id=row["id"],
-                qbo_id=str(found[0]["Id"]) if found else None,
+                row,
+                found[0] if found else None,
+                decision="manual_review",
                 reason=f"DisplayName {row['name']!r} is used in QBO by another party "
                 "(different e-mail and VAT id)",
-                decision="manual_review",
                 local_version=local_fields(row),
-                qbo_version=found[0] if found else None,
             )
             self.counts.conflicts += 1
             self.counts.held += 1

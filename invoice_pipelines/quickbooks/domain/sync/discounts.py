@@ -45,7 +45,6 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import Connection, Engine, and_, exists, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from invoice_pipelines import sales_ledger
 from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue, sales_invoice_discounts
@@ -53,16 +52,17 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import finish
 from invoice_pipelines.quickbooks.domain.client import QboClient
 from invoice_pipelines.quickbooks.domain.errors import DuplicateDocNumber, QboError
+from invoice_pipelines.quickbooks.domain.inserts import insert_selected
 from invoice_pipelines.quickbooks.domain.sync.common import (
     SyncCounts,
     held_lease,
+    hold_for_review,
     mappings_by_local_id,
     record_conflict,
 )
 from invoice_pipelines.quickbooks.domain.sync.credit_memos import (
     MemoPusher,
-    apply_credit,
-    find_credit_memos,
+    MemoRow,
 )
 from invoice_pipelines.quickbooks.domain.sync.push_queue import (
     DOC_NUMBER_MAX,
@@ -109,32 +109,24 @@ def enqueue_discounts(
         if not invoice_ids:
             return 0
         conditions.append(invoice("id").in_(list(invoice_ids)))
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(qbo_push_queue)
-        .from_select(QUEUE_COLUMNS, enqueueable(DISCOUNT).where(*conditions))
-        # two runs enqueueing at once: the rows the first inserted are skipped
-        .on_conflict_do_nothing(index_elements=["sales_invoice_id", "action"])
-    )
-    return len(conn.execute(statement.returning(qbo_push_queue.c.id)).all())
+    rows = enqueueable(DISCOUNT).where(*conditions)
+    return insert_selected(conn, qbo_push_queue, PUSHES.key, QUEUE_COLUMNS, rows)
 
 
 @dataclass
-class Discount:
+class Discount(MemoRow):
     """One queue row of an invoice's discount, with what its step needs."""
 
-    queue_id: int
-    action: str
-    request_id: str
     invoice: dict  # id, invoice_number, status, customer_id
-    invoice_qbo_id: str | None
-    invoice_state: str | None
-    memo_qbo_id: str | None  # the discount's CreditMemo, once pushed
     shares: list[dict]  # its sales_invoice_discounts rows, highest VAT rate first
 
     @property
     def number(self) -> str:
         return self.invoice["invoice_number"]
+
+    @property
+    def doc_number(self) -> str:
+        return doc_number(self.number)
 
     @property
     def total(self) -> Decimal:
@@ -272,6 +264,8 @@ def same_credit(record: dict, customer_qbo_id: str, total: Decimal) -> bool:
 class DiscountPusher(MemoPusher):
     """Pushes one organization's settled discounts through one client."""
 
+    ACTIONS = DISCOUNT_ACTIONS
+
     def run(self) -> SyncCounts:
         self.lease = held_lease(self.organization_id)
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
@@ -290,6 +284,9 @@ class DiscountPusher(MemoPusher):
     def _finish(self, discount: Discount, status: str, note: str | None = None, **values):
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
             finish(conn, PUSHES, self._where(discount), status, error=note, **values)
+
+    def _application_failed(self, discount: Discount, exc: QboError) -> None:
+        self._failed(discount, exc, " (application)")
 
     def _failed(self, discount: Discount, exc: QboError, what: str = "") -> None:
         """QBO refused for good (`failed`); a refusal for now leaves the row `sending` (an unknown
@@ -405,18 +402,19 @@ class DiscountPusher(MemoPusher):
         self, conn, discount: Discount, entity: str, qbo: dict | None, reason: str, code: str
     ) -> None:
         """A conflict for a person (`reason`, with QBO's record `qbo`), and the row `conflict`."""
-        record_conflict(
+        hold_for_review(
             conn,
             self.organization_id,
+            PUSHES,
+            self._where(discount),
             entity,
             local_id=discount.invoice["id"],
             qbo_id=str(qbo["Id"]) if qbo else None,
             reason=reason,
-            decision="manual_review",
             local_version={"invoice": discount.number, "discount": str(discount.total)},
             qbo_version=qbo,
+            error_code=code,
         )
-        finish(conn, PUSHES, self._where(discount), "conflict", error=reason, error_code=code)
         self.counts.conflicts += 1
 
     def _closed_in_qbo(self, discount: Discount, invoice: dict, still_open: Decimal) -> None:
@@ -438,80 +436,33 @@ class DiscountPusher(MemoPusher):
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
             self._held(conn, discount, "invoice", invoice, reason, "open_balance")
 
-    def _resolve_doc_number(self, discount: Discount, customers: dict) -> None:
-        number = doc_number(discount.number)
-        existing = find_credit_memos(self.client, [number]).get(number, [])
+    def _match(self, records: list[dict], discount: Discount, customers: dict) -> dict | None:
         customer = customers.get(discount.invoice["customer_id"]) or {}
-        match = next(
-            (r for r in existing if same_credit(r, customer.get("qbo_id"), discount.total)), None
+        return next(
+            (r for r in records if same_credit(r, customer.get("qbo_id"), discount.total)), None
         )
-        with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-            if match is not None:
-                self._link(conn, discount, match, linked=True)
-                self.counts.linked += 1
-                return
-            reason = (
-                f"DocNumber {number} already exists in QuickBooks as a credit memo for another "
-                "customer or amount"
-            )
-            self._held(
-                conn, discount, "credit_memo", existing[0] if existing else None, reason, "6140"
-            )
+
+    def _doc_number_taken(self, conn, discount: Discount, existing: list[dict]) -> None:
+        reason = (
+            f"DocNumber {discount.doc_number} already exists in QuickBooks as a credit memo for "
+            "another customer or amount"
+        )
+        self._held(conn, discount, "credit_memo", existing[0] if existing else None, reason, "6140")
 
     # -- step 2: the application -----------------------------------------------------------
 
     def push_applications(self) -> None:
         for discount, _customers in self._waiting(DAPPLY):
-            if not self._claim(discount):
-                continue
-            try:
-                payment, amount = apply_credit(
-                    self.client,
-                    str(discount.invoice_qbo_id),
-                    str(discount.memo_qbo_id),
-                    discount.paid_on,
-                    f"invoice-pipelines: early-payment discount (Skonto) applied to invoice "
-                    f"{discount.number}",
-                    discount.request_id,
-                )
-            except QboError as exc:
-                self._failed(discount, exc, " (application)")
-                continue
-            with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
-                self._applied(conn, discount, payment, amount)
+            note = (
+                "invoice-pipelines: early-payment discount (Skonto) applied to invoice "
+                f"{discount.number}"
+            )
+            self._apply(discount, discount.paid_on, note)
 
-    # -- rows a dead run left `sending`, discounts taken back ---------------------------------
+    # -- rows a dead run left `sending` (`reconcile_unknown`), discounts taken back -------------
 
-    def reconcile_unknown(self) -> None:
-        """A CreditMemo or application QBO has (the answer was lost) is linked; anything else is
-        pending again and sent with the same requestid."""
-        dead = self._dead(DISCOUNT_ACTIONS)
-        if not dead:
-            return
-        discounts, customers = _load(
-            self.engine,
-            self.organization_id,
-            and_(
-                qbo_push_queue.c.id.in_(dead),
-                qbo_push_queue.c.status == "sending",
-            ),
-        )
-        memos = find_credit_memos(
-            self.client, [doc_number(d.number) for d in discounts if d.action == DISCOUNT]
-        )
-        for discount in discounts:
-            memo = None
-            if discount.action == DISCOUNT:
-                customer = customers.get(discount.invoice["customer_id"]) or {}
-                memo = next(
-                    (
-                        r
-                        for r in memos.get(doc_number(discount.number), [])
-                        if same_credit(r, customer.get("qbo_id"), discount.total)
-                    ),
-                    None,
-                )
-            self._settle_unknown(discount, DISCOUNT, memo)
+    def _rows(self, wanted) -> tuple[list[Discount], dict]:
+        return _load(self.engine, self.organization_id, wanted)
 
     def flag_taken_back(self) -> None:
         """A discount whose CreditMemo is in QBO but which is no longer what it grants (a payment

@@ -47,7 +47,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, and_, case, exists, func, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from invoice_pipelines import sales_ledger
 from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue
@@ -62,12 +61,13 @@ from invoice_pipelines.quickbooks.domain.client import (
 )
 from invoice_pipelines.quickbooks.domain.company import import_pending
 from invoice_pipelines.quickbooks.domain.errors import DuplicateDocNumber, QboError, StaleObject
+from invoice_pipelines.quickbooks.domain.inserts import insert_selected
 from invoice_pipelines.quickbooks.domain.sync.common import (
     SyncCounts,
     held_lease,
+    hold_for_review,
     mappings_by_local_id,
     mark_dead_sending,
-    record_conflict,
     save_mapping,
     save_mappings,
 )
@@ -103,66 +103,51 @@ def enqueue(engine: Engine, organization_id: int, named: Sequence[int] | None = 
     migration brought in to be pushed (`qbo-sync --what invoices --invoice ID`)."""
     queued = qbo_push_queue.alias("queued")
     with tenant_transaction(engine, organization_id, write=True) as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
 
-        def insert_new():
-            # two runs enqueueing at once: the second's rows that the first inserted are skipped
-            return dialect.insert(qbo_push_queue).on_conflict_do_nothing(
-                index_elements=["sales_invoice_id", "action"]
-            )
-
-        def inserted(statement) -> int:
-            # counted from RETURNING: psycopg 3 under SQLAlchemy 2.1 reports no row count for an
-            # INSERT (-1), which showed every enqueue as 0
-            return len(conn.execute(statement.returning(qbo_push_queue.c.id)).all())
+        def insert(rows) -> int:
+            return insert_selected(conn, qbo_push_queue, PUSHES.key, QUEUE_COLUMNS, rows)
 
         ledger = sales_ledger.field
-        creates = inserted(
-            insert_new().from_select(
-                QUEUE_COLUMNS,
-                enqueueable("create").where(
-                    ledger("organization_id") == organization_id,
-                    ledger("status") != "cancelled",
-                    # a credit note is a QBO CreditMemo (credit_memos.py), not an Invoice: pushed
-                    # as an invoice it would charge the customer a second time
-                    ledger("corrects_invoice_id").is_(None),
-                    # a migration's history is not pushed as if it were new, unless named
-                    sales_ledger.not_history() if named is None else ledger("id").in_(named),
-                    # OFFSET 0 keeps it a probe of the queue's unique index per invoice: PostgreSQL
-                    # otherwise makes it an anti-join, which on a queue it has no statistics of
-                    # (a new database: empty when planned, 5,000 rows when done) and under the
-                    # tenant policy it planned as a scan of every `create` key per invoice, the
-                    # ones this statement inserts included: 1.1-2.3 s for 5,000 invoices instead
-                    # of 0.08 (issue 59). With statistics both take 0.01-0.02 s when all are queued
-                    ~exists(
-                        select(queued.c.id)
-                        .where(
-                            queued.c.sales_invoice_id == ledger("id"),
-                            queued.c.action == "create",
-                        )
-                        .offset(0)
-                    ),
-                ),
-            )
-        )
-        voids = inserted(
-            insert_new().from_select(
-                QUEUE_COLUMNS,
-                enqueueable("void").where(
-                    ledger("organization_id") == organization_id,
-                    ledger("status") == "cancelled",
-                    true() if named is None else ledger("id").in_(named),
-                    exists().where(
+        creates = insert(
+            enqueueable("create").where(
+                ledger("organization_id") == organization_id,
+                ledger("status") != "cancelled",
+                # a credit note is a QBO CreditMemo (credit_memos.py), not an Invoice: pushed
+                # as an invoice it would charge the customer a second time
+                ledger("corrects_invoice_id").is_(None),
+                # a migration's history is not pushed as if it were new, unless named
+                sales_ledger.not_history() if named is None else ledger("id").in_(named),
+                # OFFSET 0 keeps it a probe of the queue's unique index per invoice: PostgreSQL
+                # otherwise makes it an anti-join, which on a queue it has no statistics of
+                # (a new database: empty when planned, 5,000 rows when done) and under the
+                # tenant policy it planned as a scan of every `create` key per invoice, the
+                # ones this statement inserts included: 1.1-2.3 s for 5,000 invoices instead
+                # of 0.08 (issue 59). With statistics both take 0.01-0.02 s when all are queued
+                ~exists(
+                    select(queued.c.id)
+                    .where(
                         queued.c.sales_invoice_id == ledger("id"),
                         queued.c.action == "create",
-                        queued.c.status == "pushed",
-                    ),
-                    ~exists().where(
-                        queued.c.sales_invoice_id == ledger("id"),
-                        queued.c.action == "void",
-                    ),
+                    )
+                    .offset(0)
                 ),
-            )
+            ),
+        )
+        voids = insert(
+            enqueueable("void").where(
+                ledger("organization_id") == organization_id,
+                ledger("status") == "cancelled",
+                true() if named is None else ledger("id").in_(named),
+                exists().where(
+                    queued.c.sales_invoice_id == ledger("id"),
+                    queued.c.action == "create",
+                    queued.c.status == "pushed",
+                ),
+                ~exists().where(
+                    queued.c.sales_invoice_id == ledger("id"),
+                    queued.c.action == "void",
+                ),
+            ),
         )
     return {"queued_creates": creates, "queued_voids": voids}
 
@@ -550,27 +535,22 @@ class InvoicePusher:
                 with self._lock:
                     self.counts.linked += 1
                 return
-            record_conflict(
+            hold_for_review(
                 conn,
                 self.organization_id,
+                PUSHES,
+                qbo_push_queue.c.id == candidate.queue_id,
                 "invoice",
                 local_id=candidate.sales_invoice_id,
                 qbo_id=str(existing[0]["Id"]) if existing else None,
                 reason=f"DocNumber {number} already exists in QuickBooks for another customer "
                 "or amount",
-                decision="manual_review",
                 local_version={
                     "invoice_number": number,
                     "customer_id": candidate.invoice["customer_id"],
                     "gross_total": candidate.invoice["gross_total"],
                 },
                 qbo_version=existing[0] if existing else None,
-            )
-            finish(
-                conn,
-                PUSHES,
-                qbo_push_queue.c.id == candidate.queue_id,
-                "conflict",
                 error=f"DocNumber {number} exists in QuickBooks as another invoice",
                 error_code="6140",
             )

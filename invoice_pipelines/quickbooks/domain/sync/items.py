@@ -29,7 +29,6 @@ from invoice_pipelines.quickbooks.domain.sync.common import (
     create_batch,
     fingerprint,
     mappings_by_local_id,
-    record_conflict,
     save_mapping,
 )
 
@@ -219,16 +218,13 @@ class ItemSync(TwoWaySync):
                 continue
             with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
                 save_mapping(conn, self.organization_id, "item", row["id"], found[0])
-                record_conflict(
+                self._record_conflict(
                     conn,
-                    self.organization_id,
-                    "item",
-                    local_id=row["id"],
-                    qbo_id=str(found[0]["Id"]),
-                    reason=f"item name {row['name']!r} exists in QBO: linked to it",
+                    row,
+                    found[0],
                     decision="linked",
+                    reason=f"item name {row['name']!r} exists in QBO: linked to it",
                     local_version=owned_by_us(row),
-                    qbo_version=found[0],
                 )
             self.counts.linked += 1
 

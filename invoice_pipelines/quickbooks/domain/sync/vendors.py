@@ -47,7 +47,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, and_, exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from invoice_pipelines.core.suppliers import (
     Claim,
@@ -69,6 +68,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.domain.client import QboClient, parse_qbo_time, quote, request_id
 from invoice_pipelines.quickbooks.domain.company import import_pending
 from invoice_pipelines.quickbooks.domain.errors import DuplicateName, ObjectNotFound, QboError
+from invoice_pipelines.quickbooks.domain.inserts import insert_into
 from invoice_pipelines.quickbooks.domain.names import qbo_display_name
 from invoice_pipelines.quickbooks.domain.payables import QboVendor, VendorDraft
 from invoice_pipelines.quickbooks.domain.payables_settings import name_key, read_settings, vat_key
@@ -238,13 +238,12 @@ def save_vendor(
     """Insert or refresh our copy of a QBO vendor; the row as stored. `vat_id` is given only for
     a vendor we create (the registered supplier's full VAT id); a pull keeps the one we have."""
     values = _vendor_values(record)
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     # to the microsecond: the bill sensor's run key moves with every change
     changes = {**values, "updated_at": datetime.now(UTC)}
     if vat_id:
         changes["vat_id"] = vat_id
     conn.execute(
-        dialect.insert(qbo_vendors)
+        insert_into(conn, qbo_vendors)
         .values(
             organization_id=organization_id,
             qbo_id=str(record["Id"]),
