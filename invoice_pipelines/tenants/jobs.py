@@ -4,7 +4,9 @@ organizations ...` (tenants/domain/lifecycle.py, tenants/domain/offboarding.py).
 in the same run (one call for all the keys it adds) and records the organizations it changed on
 the `organizations` asset. A request a person can correct fails with its sentences, no retry."""
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from dagster import (
     AssetMaterialization,
@@ -15,7 +17,7 @@ from dagster import (
     job,
     op,
 )
-from pydantic import Field
+from pydantic import Field, create_model
 from sqlalchemy import Engine
 
 from invoice_pipelines.core.organization import Organization
@@ -48,10 +50,27 @@ from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 RECORDED = 100
 NAMED = 10
 
+T = TypeVar("T")
+
 
 def _refuse(problems: list[str]) -> Exception:
     more = f" and {len(problems) - NAMED} more" if len(problems) > NAMED else ""
     return refused("; ".join(problems[:NAMED]) + more)
+
+
+def _lifecycle(
+    context: OpExecutionContext,
+    config: Config,
+    system_database: Engine,
+    change: Callable[[Organization, str], T],
+) -> tuple[Organization, T]:
+    """The organization `config.organization` names (an offboarded one too: the lifecycle's step
+    says what it may do) and what `change(organization, by)` gives; its `Refused`, the run's."""
+    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
+    try:
+        return org, change(org, who_asked(config.requested_by, context.run.tags))
+    except Refused as exc:
+        raise _refuse(exc.problems) from None
 
 
 def _record(context: OpExecutionContext, engine: Engine, orgs: list[Organization]) -> None:
@@ -65,22 +84,34 @@ def _record(context: OpExecutionContext, engine: Engine, orgs: list[Organization
         )
 
 
-class AddConfig(Config):
-    csv: str = Field(
-        default="",
-        description="An onboarding CSV on the run's machine: " + ",".join(FIELDS) + " (or the "
-        "values of one organization below)",
-    )
-    slug: str = Field(default="", description="Its key: lower-case letters, digits, dashes.")
-    name: str = Field(default="", description="Its name as documents and exports write it.")
-    country: str = Field(default="", description="ISO country code (default DE).")
-    vat_id: str = Field(default="", description="Its VAT id, checked by its country's check digit.")
-    tax_number: str = Field(default="", description="Its tax number (Steuernummer).")
-    datev_berater_nr: str = Field(default="", description="DATEV Beraternummer (1001..9999999).")
-    datev_mandant_nr: str = Field(default="", description="DATEV Mandantennummer (1..99999).")
-    datev_chart: str = Field(default="", description="DATEV chart: SKR03 or SKR04.")
-    invoice_number_format: str = Field(default="", description="e.g. RE-{year}-{counter:06d}.")
-    requested_by: str = Field(default="", description="Who adds them. " + REQUESTED_BY_HELP)
+# the values of one organization (FIELDS, in the CSV's order) as the launchpad's config describes
+# them: AddConfig takes each, ChangeConfig each but the slug as its "New value: "
+VALUE_DESCRIPTIONS = {
+    "slug": "Its key: lower-case letters, digits, dashes.",
+    "name": "Its name as documents and exports write it.",
+    "country": "ISO country code (default DE).",
+    "vat_id": "Its VAT id, checked by its country's check digit.",
+    "tax_number": "Its tax number (Steuernummer).",
+    "datev_berater_nr": "DATEV Beraternummer (1001..9999999).",
+    "datev_mandant_nr": "DATEV Mandantennummer (1..99999).",
+    "datev_chart": "DATEV chart: SKR03 or SKR04.",
+    "invoice_number_format": "e.g. RE-{year}-{counter:06d}.",
+}
+
+AddConfig = create_model(
+    "AddConfig",
+    __base__=Config,
+    csv=(
+        str,
+        Field(
+            default="",
+            description="An onboarding CSV on the run's machine: " + ",".join(FIELDS) + " (or "
+            "the values of one organization below)",
+        ),
+    ),
+    **{name: (str, Field(default="", description=VALUE_DESCRIPTIONS[name])) for name in FIELDS},
+    requested_by=(str, Field(default="", description="Who adds them. " + REQUESTED_BY_HELP)),
+)
 
 
 @op(description="Adds organizations (one, or a CSV's), all or none, and their partitions.")
@@ -115,34 +146,20 @@ def organizations_add_job():
     add_organizations_op()
 
 
-class ChangeConfig(Config):
-    organization: str = Field(description="The organization's slug or id.")
-    why: str = Field(description="Why, for the audit.")
-    name: str | None = Field(
-        default=None, description="New value: Its name as documents and exports write it."
-    )
-    country: str | None = Field(
-        default=None, description="New value: ISO country code (default DE)."
-    )
-    vat_id: str | None = Field(
-        default=None, description="New value: Its VAT id, checked by its country's check digit."
-    )
-    tax_number: str | None = Field(
-        default=None, description="New value: Its tax number (Steuernummer)."
-    )
-    datev_berater_nr: str | None = Field(
-        default=None, description="New value: DATEV Beraternummer (1001..9999999)."
-    )
-    datev_mandant_nr: str | None = Field(
-        default=None, description="New value: DATEV Mandantennummer (1..99999)."
-    )
-    datev_chart: str | None = Field(
-        default=None, description="New value: DATEV chart: SKR03 or SKR04."
-    )
-    invoice_number_format: str | None = Field(
-        default=None, description="New value: e.g. RE-{year}-{counter:06d}."
-    )
-    requested_by: str = Field(default="", description="Who changes it. " + REQUESTED_BY_HELP)
+ChangeConfig = create_model(
+    "ChangeConfig",
+    __base__=Config,
+    organization=(str, Field(description="The organization's slug or id.")),
+    why=(str, Field(description="Why, for the audit.")),
+    **{
+        name: (
+            str | None,
+            Field(default=None, description=f"New value: {VALUE_DESCRIPTIONS[name]}"),
+        )
+        for name in FIELDS[1:]
+    },
+    requested_by=(str, Field(default="", description="Who changes it. " + REQUESTED_BY_HELP)),
+)
 
 
 @op(description="Changes an organization's values through the checks of `add`, audited.")
@@ -150,17 +167,12 @@ def change_organization_op(
     context: OpExecutionContext, config: ChangeConfig, system_database: ResourceParam[Engine]
 ) -> dict:
     given = {n: getattr(config, n) for n in FIELDS[1:] if getattr(config, n) is not None}
-    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
-    try:
-        changes = change_organization(
-            system_database,
-            org,
-            given,
-            by=who_asked(config.requested_by, context.run.tags),
-            why=config.why,
-        )
-    except Refused as exc:
-        raise _refuse(exc.problems) from None
+    org, changes = _lifecycle(
+        context,
+        config,
+        system_database,
+        lambda org, by: change_organization(system_database, org, given, by=by, why=config.why),
+    )
     context.log.info(f"changed: {', '.join(changes) or 'nothing'}")
     _record(context, system_database, [org])
     return {name: [str(old), str(new)] for name, (old, new) in changes.items()}
@@ -181,16 +193,12 @@ class SuspendConfig(Config):
 def suspend_organization_op(
     context: OpExecutionContext, config: SuspendConfig, system_database: ResourceParam[Engine]
 ) -> bool:
-    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
-    try:
-        done = suspend_organization(
-            system_database,
-            org,
-            reason=config.reason,
-            by=who_asked(config.requested_by, context.run.tags),
-        )
-    except Refused as exc:
-        raise _refuse(exc.problems) from None
+    org, done = _lifecycle(
+        context,
+        config,
+        system_database,
+        lambda org, by: suspend_organization(system_database, org, reason=config.reason, by=by),
+    )
     _record(context, system_database, [org])
     return done
 
@@ -213,13 +221,12 @@ class ResumeConfig(Config):
 def resume_organization_op(
     context: OpExecutionContext, config: ResumeConfig, system_database: ResourceParam[Engine]
 ) -> dict:
-    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
-    try:
-        resumed = resume_organization(
-            system_database, org, by=who_asked(config.requested_by, context.run.tags)
-        )
-    except Refused as exc:
-        raise _refuse(exc.problems) from None
+    org, resumed = _lifecycle(
+        context,
+        config,
+        system_database,
+        lambda org, by: resume_organization(system_database, org, by=by),
+    )
     _record(context, system_database, [org])
     return resumed or {}
 
