@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy import Engine, or_, select, update
 
 from invoice_pipelines.core.export_files import file_keys
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.retention import HOLDS, RecordClass, kept_through
 from invoice_pipelines.db.tables import (
-    audit_log,
     exports,
     incoming_invoices,
     organizations,
@@ -57,6 +56,7 @@ from invoice_pipelines.housekeeping.domain.retention import (
 )
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.tenants.audit_log import record_audit_entry
 
 # an incoming invoice in one of these states is finished with; any other state is work in progress
 # (FAILED included: it can be retried, and the retry needs the original)
@@ -408,13 +408,12 @@ def _mark(engine, organization_id: int, table, results: dict[str, list[int]], no
 
 def _audit(engine, organization_id: int, outcome, now, run_id, requested_by) -> None:
     with tenant_transaction(engine, organization_id, write=True) as conn:
-        conn.execute(
-            insert(audit_log).values(
-                organization_id=organization_id,
-                created_by=requested_by,
-                action=AUDIT_ACTION,
-                entity_type="organization",
-                entity_id=str(organization_id),
-                details={**outcome.as_dict(), "run_id": run_id, "as_of": now.isoformat()},
-            )
+        details = {**outcome.as_dict(), "run_id": run_id, "as_of": now.isoformat()}
+        record_audit_entry(
+            conn,
+            organization_id,
+            requested_by,
+            AUDIT_ACTION,
+            ("organization", organization_id),
+            details,
         )

@@ -25,9 +25,10 @@ from sqlalchemy.engine import Connection
 # what a batch request the user must fix raises (a kind's own request checks in core raise it too)
 from invoice_pipelines.core.batch_requests import BatchRequestError
 from invoice_pipelines.core.organization import Organization
-from invoice_pipelines.db.tables import audit_log, batch_jobs
+from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization, tenant_transaction
 from invoice_pipelines.queue.domain.job_kind import FollowUps
+from invoice_pipelines.tenants.audit_log import record_audit_entry
 
 # payment terms when the organization's settings give none (`settings.payment_terms_days`); the
 # same default the schema gives a customer's payment terms
@@ -85,16 +86,7 @@ def lookup_organization(system: Engine, organization_id: int) -> Organization:
 def record_audit(
     conn: Connection, org_id: int, who: str, action: str, job_id: int, details: dict
 ) -> None:
-    conn.execute(
-        insert(audit_log).values(
-            organization_id=org_id,
-            created_by=who,
-            action=action,
-            entity_type="batch_job",
-            entity_id=str(job_id),
-            details=details,
-        )
-    )
+    record_audit_entry(conn, org_id, who, action, ("batch_job", job_id), details)
 
 
 def insert_job(
