@@ -4,9 +4,7 @@ organizations ...` (tenants/domain/lifecycle.py, tenants/domain/offboarding.py).
 in the same run (one call for all the keys it adds) and records the organizations it changed on
 the `organizations` asset. A request a person can correct fails with its sentences, no retry."""
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 from dagster import (
     AssetMaterialization,
@@ -50,27 +48,10 @@ from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 RECORDED = 100
 NAMED = 10
 
-T = TypeVar("T")
-
 
 def _refuse(problems: list[str]) -> Exception:
     more = f" and {len(problems) - NAMED} more" if len(problems) > NAMED else ""
     return refused("; ".join(problems[:NAMED]) + more)
-
-
-def _lifecycle(
-    context: OpExecutionContext,
-    config: Config,
-    system_database: Engine,
-    change: Callable[[Organization, str], T],
-) -> tuple[Organization, T]:
-    """The organization `config.organization` names (an offboarded one too: the lifecycle's step
-    says what it may do) and what `change(organization, by)` gives; its `Refused`, the run's."""
-    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
-    try:
-        return org, change(org, who_asked(config.requested_by, context.run.tags))
-    except Refused as exc:
-        raise _refuse(exc.problems) from None
 
 
 def _record(context: OpExecutionContext, engine: Engine, orgs: list[Organization]) -> None:
@@ -167,12 +148,17 @@ def change_organization_op(
     context: OpExecutionContext, config: ChangeConfig, system_database: ResourceParam[Engine]
 ) -> dict:
     given = {n: getattr(config, n) for n in FIELDS[1:] if getattr(config, n) is not None}
-    org, changes = _lifecycle(
-        context,
-        config,
-        system_database,
-        lambda org, by: change_organization(system_database, org, given, by=by, why=config.why),
-    )
+    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
+    try:
+        changes = change_organization(
+            system_database,
+            org,
+            given,
+            by=who_asked(config.requested_by, context.run.tags),
+            why=config.why,
+        )
+    except Refused as exc:
+        raise _refuse(exc.problems) from None
     context.log.info(f"changed: {', '.join(changes) or 'nothing'}")
     _record(context, system_database, [org])
     return {name: [str(old), str(new)] for name, (old, new) in changes.items()}
@@ -193,12 +179,16 @@ class SuspendConfig(Config):
 def suspend_organization_op(
     context: OpExecutionContext, config: SuspendConfig, system_database: ResourceParam[Engine]
 ) -> bool:
-    org, done = _lifecycle(
-        context,
-        config,
-        system_database,
-        lambda org, by: suspend_organization(system_database, org, reason=config.reason, by=by),
-    )
+    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
+    try:
+        done = suspend_organization(
+            system_database,
+            org,
+            reason=config.reason,
+            by=who_asked(config.requested_by, context.run.tags),
+        )
+    except Refused as exc:
+        raise _refuse(exc.problems) from None
     _record(context, system_database, [org])
     return done
 
@@ -221,12 +211,13 @@ class ResumeConfig(Config):
 def resume_organization_op(
     context: OpExecutionContext, config: ResumeConfig, system_database: ResourceParam[Engine]
 ) -> dict:
-    org, resumed = _lifecycle(
-        context,
-        config,
-        system_database,
-        lambda org, by: resume_organization(system_database, org, by=by),
-    )
+    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
+    try:
+        resumed = resume_organization(
+            system_database, org, by=who_asked(config.requested_by, context.run.tags)
+        )
+    except Refused as exc:
+        raise _refuse(exc.problems) from None
     _record(context, system_database, [org])
     return resumed or {}
 

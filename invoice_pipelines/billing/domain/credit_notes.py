@@ -65,7 +65,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.limits import CREDIT_NOTE_MAX_DAYS_AHEAD
 from invoice_pipelines.queue.domain.requests import organization_today
-from invoice_pipelines.tenants.audit_log import record_audit_entry
+from invoice_pipelines.tenants.domain.audit_log import record_audit_entry
 
 CREDIT_NOTE = "381"
 SEQUENCE_NAME = CREDIT_NOTE_SERIES

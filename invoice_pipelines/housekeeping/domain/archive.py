@@ -56,7 +56,7 @@ from invoice_pipelines.housekeeping.domain.retention import (
 )
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
-from invoice_pipelines.tenants.audit_log import record_audit_entry
+from invoice_pipelines.tenants.domain.audit_log import record_audit_entry
 
 # an incoming invoice in one of these states is finished with; any other state is work in progress
 # (FAILED included: it can be retried, and the retry needs the original)
