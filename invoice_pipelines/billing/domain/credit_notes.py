@@ -65,7 +65,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.limits import CREDIT_NOTE_MAX_DAYS_AHEAD
 from invoice_pipelines.queue.domain.requests import organization_today
-from invoice_pipelines.tenants.domain.audit_log import record_audit_entry
+from invoice_pipelines.tenants.domain.audit_log import record_audit_entries
 
 CREDIT_NOTE = "381"
 SEQUENCE_NAME = CREDIT_NOTE_SERIES
@@ -742,12 +742,13 @@ def _audit_credit_note(
         "invoice_amount_due": str(amount_due),
         **({"batch_job_id": note.batch_job_id} if note.batch_job_id is not None else {}),
     }
-    record_audit_entry(
+    record_audit_entries(
         conn,
         organization_id,
         note.created_by,
         "credit_note.issue",
-        ("sales_invoice", credit_id),
+        "sales_invoice",
+        [credit_id],
         details,
     )
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, update
 from invoice_pipelines.core.skonto import steps_from_text
 from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.tenants.domain.audit_log import record_audit_entry
+from invoice_pipelines.tenants.domain.audit_log import record_audit_entries
 
 DEFAULT = "default"
 
@@ -43,7 +43,7 @@ def set_customer_skonto(
         if found is None:
             raise UnknownCustomer(f"there is no customer {customer_number!r} in this organization")
         details = {"customer_number": customer_number, "skonto": value}
-        record_audit_entry(
-            conn, organization_id, requested_by, "customer.skonto", ("customer", found), details
+        record_audit_entries(
+            conn, organization_id, requested_by, "customer.skonto", "customer", [found], details
         )
     return value

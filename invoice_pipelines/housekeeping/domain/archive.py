@@ -56,7 +56,7 @@ from invoice_pipelines.housekeeping.domain.retention import (
 )
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
-from invoice_pipelines.tenants.domain.audit_log import record_audit_entry
+from invoice_pipelines.tenants.domain.audit_log import record_audit_entries
 
 # an incoming invoice in one of these states is finished with; any other state is work in progress
 # (FAILED included: it can be retried, and the retry needs the original)
@@ -409,11 +409,12 @@ def _mark(engine, organization_id: int, table, results: dict[str, list[int]], no
 def _audit(engine, organization_id: int, outcome, now, run_id, requested_by) -> None:
     with tenant_transaction(engine, organization_id, write=True) as conn:
         details = {**outcome.as_dict(), "run_id": run_id, "as_of": now.isoformat()}
-        record_audit_entry(
+        record_audit_entries(
             conn,
             organization_id,
             requested_by,
             AUDIT_ACTION,
-            ("organization", organization_id),
+            "organization",
+            [organization_id],
             details,
         )

@@ -28,7 +28,7 @@ from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization, tenant_transaction
 from invoice_pipelines.queue.domain.job_kind import FollowUps
-from invoice_pipelines.tenants.domain.audit_log import record_audit_entry
+from invoice_pipelines.tenants.domain.audit_log import record_audit_entries
 
 # payment terms when the organization's settings give none (`settings.payment_terms_days`); the
 # same default the schema gives a customer's payment terms
@@ -86,7 +86,7 @@ def lookup_organization(system: Engine, organization_id: int) -> Organization:
 def record_audit(
     conn: Connection, org_id: int, who: str, action: str, job_id: int, details: dict
 ) -> None:
-    record_audit_entry(conn, org_id, who, action, ("batch_job", job_id), details)
+    record_audit_entries(conn, org_id, who, action, "batch_job", [job_id], details)
 
 
 def insert_job(
