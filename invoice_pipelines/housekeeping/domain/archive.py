@@ -64,6 +64,17 @@ DONE = (Status.EXPORTED.value,)
 CHUNK = 500  # rows marked per transaction
 ID_CHUNK = 5000  # ids per IN list (SQLite allows 32,766 variables per statement)
 AUDIT_ACTION = "archive_retention"
+# what a run counts of each organization, in the order its audit entry and the run's metadata
+# name them (OrganizationOutcome's fields)
+COUNTED = (
+    "uploads_removed",
+    "uploads_missing",
+    "uploads_kept_in_work",
+    "uploads_kept_failed",
+    "exports_removed",
+    "exports_missing",
+    "files_removed",
+)
 
 
 @dataclass
@@ -99,13 +110,7 @@ class OrganizationOutcome:
             "organization": self.slug,
             "uploads_years": self.uploads_years,
             "exports_years": self.exports_years,
-            "uploads_removed": self.uploads_removed,
-            "uploads_missing": self.uploads_missing,
-            "uploads_kept_in_work": self.uploads_kept_in_work,
-            "uploads_kept_failed": self.uploads_kept_failed,
-            "exports_removed": self.exports_removed,
-            "exports_missing": self.exports_missing,
-            "files_removed": self.files_removed,
+            **{name: getattr(self, name) for name in COUNTED},
             "refused": self.refused,
             "errors": self.errors[:20],
             "dry_run": self.dry_run,
