@@ -64,8 +64,7 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.limits import CREDIT_NOTE_MAX_DAYS_AHEAD
-from invoice_pipelines.queue.domain.requests import organization_today
-from invoice_pipelines.tenants.domain.audit_log import record_audit_entries
+from invoice_pipelines.queue.domain.requests import organization_today, record_audit_entries
 
 CREDIT_NOTE = "381"
 SEQUENCE_NAME = CREDIT_NOTE_SERIES

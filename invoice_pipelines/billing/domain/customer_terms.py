@@ -14,7 +14,7 @@ from sqlalchemy import Engine, update
 from invoice_pipelines.core.skonto import steps_from_text
 from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.tenants.domain.audit_log import record_audit_entries
+from invoice_pipelines.queue.domain.requests import record_audit_entries
 
 DEFAULT = "default"
 

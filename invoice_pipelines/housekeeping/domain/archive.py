@@ -54,9 +54,9 @@ from invoice_pipelines.housekeeping.domain.retention import (
     may_remove,
     retention_settings,
 )
+from invoice_pipelines.queue.domain.requests import record_audit_entries
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
-from invoice_pipelines.tenants.domain.audit_log import record_audit_entries
 
 # an incoming invoice in one of these states is finished with; any other state is work in progress
 # (FAILED included: it can be retried, and the retry needs the original)

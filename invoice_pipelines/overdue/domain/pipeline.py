@@ -68,8 +68,7 @@ from invoice_pipelines.db.tenancy import (
 )
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.overdue.domain.fee_invoices import queue_fee_invoices
-from invoice_pipelines.queue.domain.requests import BatchRequestError
-from invoice_pipelines.tenants.domain.audit_log import record_audit_entries
+from invoice_pipelines.queue.domain.requests import BatchRequestError, record_audit_entries
 
 UNPAID = ("open", "partially_paid")
 CHUNK_SIZE = 5000
