@@ -16,7 +16,11 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from invoice_pipelines.housekeeping.dagster_runs import purge_runs
-from invoice_pipelines.housekeeping.domain.archive import OrganizationOutcome, purge_archives
+from invoice_pipelines.housekeeping.domain.archive import (
+    COUNTED,
+    OrganizationOutcome,
+    purge_archives,
+)
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
@@ -41,16 +45,9 @@ class ArchiveRetentionConfig(Config):
 
 
 def _metadata(outcomes: list[OrganizationOutcome]) -> dict:
-    total = lambda name: sum(getattr(o, name) for o in outcomes)  # noqa: E731
     metadata = {
         "organizations": MetadataValue.int(len(outcomes)),
-        "uploads_removed": MetadataValue.int(total("uploads_removed")),
-        "uploads_missing": MetadataValue.int(total("uploads_missing")),
-        "uploads_kept_in_work": MetadataValue.int(total("uploads_kept_in_work")),
-        "uploads_kept_failed": MetadataValue.int(total("uploads_kept_failed")),
-        "exports_removed": MetadataValue.int(total("exports_removed")),
-        "exports_missing": MetadataValue.int(total("exports_missing")),
-        "files_removed": MetadataValue.int(total("files_removed")),
+        **{name: MetadataValue.int(sum(getattr(o, name) for o in outcomes)) for name in COUNTED},
         "refused": MetadataValue.int(sum(1 for o in outcomes if o.refused)),
         "failed": MetadataValue.int(sum(1 for o in outcomes if o.errors)),
     }

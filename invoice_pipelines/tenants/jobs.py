@@ -15,7 +15,7 @@ from dagster import (
     job,
     op,
 )
-from pydantic import Field
+from pydantic import Field, create_model
 from sqlalchemy import Engine
 
 from invoice_pipelines.core.organization import Organization
@@ -65,22 +65,34 @@ def _record(context: OpExecutionContext, engine: Engine, orgs: list[Organization
         )
 
 
-class AddConfig(Config):
-    csv: str = Field(
-        default="",
-        description="An onboarding CSV on the run's machine: " + ",".join(FIELDS) + " (or the "
-        "values of one organization below)",
-    )
-    slug: str = Field(default="", description="Its key: lower-case letters, digits, dashes.")
-    name: str = Field(default="", description="Its name as documents and exports write it.")
-    country: str = Field(default="", description="ISO country code (default DE).")
-    vat_id: str = Field(default="", description="Its VAT id, checked by its country's check digit.")
-    tax_number: str = Field(default="", description="Its tax number (Steuernummer).")
-    datev_berater_nr: str = Field(default="", description="DATEV Beraternummer (1001..9999999).")
-    datev_mandant_nr: str = Field(default="", description="DATEV Mandantennummer (1..99999).")
-    datev_chart: str = Field(default="", description="DATEV chart: SKR03 or SKR04.")
-    invoice_number_format: str = Field(default="", description="e.g. RE-{year}-{counter:06d}.")
-    requested_by: str = Field(default="", description="Who adds them. " + REQUESTED_BY_HELP)
+# the values of one organization (FIELDS, in the CSV's order) as the launchpad's config describes
+# them: AddConfig takes each, ChangeConfig each but the slug as its "New value: "
+VALUE_DESCRIPTIONS = {
+    "slug": "Its key: lower-case letters, digits, dashes.",
+    "name": "Its name as documents and exports write it.",
+    "country": "ISO country code (default DE).",
+    "vat_id": "Its VAT id, checked by its country's check digit.",
+    "tax_number": "Its tax number (Steuernummer).",
+    "datev_berater_nr": "DATEV Beraternummer (1001..9999999).",
+    "datev_mandant_nr": "DATEV Mandantennummer (1..99999).",
+    "datev_chart": "DATEV chart: SKR03 or SKR04.",
+    "invoice_number_format": "e.g. RE-{year}-{counter:06d}.",
+}
+
+AddConfig = create_model(
+    "AddConfig",
+    __base__=Config,
+    csv=(
+        str,
+        Field(
+            default="",
+            description="An onboarding CSV on the run's machine: " + ",".join(FIELDS) + " (or "
+            "the values of one organization below)",
+        ),
+    ),
+    **{name: (str, Field(default="", description=VALUE_DESCRIPTIONS[name])) for name in FIELDS},
+    requested_by=(str, Field(default="", description="Who adds them. " + REQUESTED_BY_HELP)),
+)
 
 
 @op(description="Adds organizations (one, or a CSV's), all or none, and their partitions.")
@@ -115,34 +127,20 @@ def organizations_add_job():
     add_organizations_op()
 
 
-class ChangeConfig(Config):
-    organization: str = Field(description="The organization's slug or id.")
-    why: str = Field(description="Why, for the audit.")
-    name: str | None = Field(
-        default=None, description="New value: Its name as documents and exports write it."
-    )
-    country: str | None = Field(
-        default=None, description="New value: ISO country code (default DE)."
-    )
-    vat_id: str | None = Field(
-        default=None, description="New value: Its VAT id, checked by its country's check digit."
-    )
-    tax_number: str | None = Field(
-        default=None, description="New value: Its tax number (Steuernummer)."
-    )
-    datev_berater_nr: str | None = Field(
-        default=None, description="New value: DATEV Beraternummer (1001..9999999)."
-    )
-    datev_mandant_nr: str | None = Field(
-        default=None, description="New value: DATEV Mandantennummer (1..99999)."
-    )
-    datev_chart: str | None = Field(
-        default=None, description="New value: DATEV chart: SKR03 or SKR04."
-    )
-    invoice_number_format: str | None = Field(
-        default=None, description="New value: e.g. RE-{year}-{counter:06d}."
-    )
-    requested_by: str = Field(default="", description="Who changes it. " + REQUESTED_BY_HELP)
+ChangeConfig = create_model(
+    "ChangeConfig",
+    __base__=Config,
+    organization=(str, Field(description="The organization's slug or id.")),
+    why=(str, Field(description="Why, for the audit.")),
+    **{
+        name: (
+            str | None,
+            Field(default=None, description=f"New value: {VALUE_DESCRIPTIONS[name]}"),
+        )
+        for name in FIELDS[1:]
+    },
+    requested_by=(str, Field(default="", description="Who changes it. " + REQUESTED_BY_HELP)),
+)
 
 
 @op(description="Changes an organization's values through the checks of `add`, audited.")

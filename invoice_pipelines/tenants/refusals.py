@@ -7,7 +7,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import NoReturn
 
 from dagster import (
-    AssetCheckEvaluation,
     AssetCheckResult,
     AssetExecutionContext,
     AssetMaterialization,
@@ -20,6 +19,7 @@ from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.text import cut
 from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
 from invoice_pipelines.metadata import markdown_table
+from invoice_pipelines.scheduled_checks import evaluation
 from invoice_pipelines.tenants.domain.lifecycle import read_only_sentence
 
 # how many refusals (and partitions done) a run's failure message names before "and N more",
@@ -221,15 +221,5 @@ def fail_keeping_the_done(
         materialize_the_done(context, refusals, metadata)
     for key in refusals.done:
         for check in (checks or {}).get(key, ()):
-            context.log_event(
-                AssetCheckEvaluation(
-                    asset_key=context.asset_key,
-                    check_name=check.check_name,
-                    passed=check.passed,
-                    severity=check.severity,
-                    description=check.description,
-                    metadata=check.metadata,
-                    partition=key,
-                )
-            )
+            context.log_event(evaluation(check, context.asset_key, key))
     raise refusals.failure()

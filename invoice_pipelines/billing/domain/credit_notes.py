@@ -56,7 +56,6 @@ from invoice_pipelines.core.totals import vat_amount
 from invoice_pipelines.db.sequences import CREDIT_NOTES as CREDIT_NOTE_SERIES
 from invoice_pipelines.db.sequences import lock_sequence, set_sequence
 from invoice_pipelines.db.tables import (
-    audit_log,
     customers,
     sales_invoice_lines,
     sales_invoice_taxes,
@@ -65,7 +64,7 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.limits import CREDIT_NOTE_MAX_DAYS_AHEAD
-from invoice_pipelines.queue.domain.requests import organization_today
+from invoice_pipelines.queue.domain.requests import organization_today, record_audit_entries
 
 CREDIT_NOTE = "381"
 SEQUENCE_NAME = CREDIT_NOTE_SERIES
@@ -731,29 +730,25 @@ def _audit_credit_note(
     note: _Written,
     amount_due: Decimal,
 ) -> None:
-    conn.execute(
-        insert(audit_log).values(
-            organization_id=organization_id,
-            created_by=note.created_by,
-            action="credit_note.issue",
-            entity_type="sales_invoice",
-            entity_id=str(credit_id),
-            details={
-                "credit_note": note.number,
-                "corrects": source.invoice["invoice_number"],
-                "reason": note.reason,
-                "full": credit.full and source.credited.gross == 0,
-                "lines": [{"line_no": n, "quantity": _quantity(q)} for n, q in credit.line_credits],
-                **(
-                    {"amounts": amounts_json(credit.amount_credits)}
-                    if credit.amount_credits
-                    else {}
-                ),
-                "gross_total": str(credit.gross_total),
-                "invoice_amount_due": str(amount_due),
-                **({"batch_job_id": note.batch_job_id} if note.batch_job_id is not None else {}),
-            },
-        )
+    details = {
+        "credit_note": note.number,
+        "corrects": source.invoice["invoice_number"],
+        "reason": note.reason,
+        "full": credit.full and source.credited.gross == 0,
+        "lines": [{"line_no": n, "quantity": _quantity(q)} for n, q in credit.line_credits],
+        **({"amounts": amounts_json(credit.amount_credits)} if credit.amount_credits else {}),
+        "gross_total": str(credit.gross_total),
+        "invoice_amount_due": str(amount_due),
+        **({"batch_job_id": note.batch_job_id} if note.batch_job_id is not None else {}),
+    }
+    record_audit_entries(
+        conn,
+        organization_id,
+        note.created_by,
+        "credit_note.issue",
+        "sales_invoice",
+        [credit_id],
+        details,
     )
 
 

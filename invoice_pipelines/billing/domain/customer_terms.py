@@ -9,11 +9,12 @@ log.
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, insert, update
+from sqlalchemy import Engine, update
 
 from invoice_pipelines.core.skonto import steps_from_text
-from invoice_pipelines.db.tables import audit_log, customers
+from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.queue.domain.requests import record_audit_entries
 
 DEFAULT = "default"
 
@@ -41,14 +42,8 @@ def set_customer_skonto(
         ).scalar()
         if found is None:
             raise UnknownCustomer(f"there is no customer {customer_number!r} in this organization")
-        conn.execute(
-            insert(audit_log).values(
-                organization_id=organization_id,
-                created_by=requested_by,
-                action="customer.skonto",
-                entity_type="customer",
-                entity_id=str(found),
-                details={"customer_number": customer_number, "skonto": value},
-            )
+        details = {"customer_number": customer_number, "skonto": value}
+        record_audit_entries(
+            conn, organization_id, requested_by, "customer.skonto", "customer", [found], details
         )
     return value

@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy import Engine, or_, select, update
 
 from invoice_pipelines.core.export_files import file_keys
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.retention import HOLDS, RecordClass, kept_through
 from invoice_pipelines.db.tables import (
-    audit_log,
     exports,
     incoming_invoices,
     organizations,
@@ -55,6 +54,7 @@ from invoice_pipelines.housekeeping.domain.retention import (
     may_remove,
     retention_settings,
 )
+from invoice_pipelines.queue.domain.requests import record_audit_entries
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
 
@@ -64,6 +64,17 @@ DONE = (Status.EXPORTED.value,)
 CHUNK = 500  # rows marked per transaction
 ID_CHUNK = 5000  # ids per IN list (SQLite allows 32,766 variables per statement)
 AUDIT_ACTION = "archive_retention"
+# what a run counts of each organization, in the order its audit entry and the run's metadata
+# name them (OrganizationOutcome's fields)
+COUNTED = (
+    "uploads_removed",
+    "uploads_missing",
+    "uploads_kept_in_work",
+    "uploads_kept_failed",
+    "exports_removed",
+    "exports_missing",
+    "files_removed",
+)
 
 
 @dataclass
@@ -99,13 +110,7 @@ class OrganizationOutcome:
             "organization": self.slug,
             "uploads_years": self.uploads_years,
             "exports_years": self.exports_years,
-            "uploads_removed": self.uploads_removed,
-            "uploads_missing": self.uploads_missing,
-            "uploads_kept_in_work": self.uploads_kept_in_work,
-            "uploads_kept_failed": self.uploads_kept_failed,
-            "exports_removed": self.exports_removed,
-            "exports_missing": self.exports_missing,
-            "files_removed": self.files_removed,
+            **{name: getattr(self, name) for name in COUNTED},
             "refused": self.refused,
             "errors": self.errors[:20],
             "dry_run": self.dry_run,
@@ -408,13 +413,13 @@ def _mark(engine, organization_id: int, table, results: dict[str, list[int]], no
 
 def _audit(engine, organization_id: int, outcome, now, run_id, requested_by) -> None:
     with tenant_transaction(engine, organization_id, write=True) as conn:
-        conn.execute(
-            insert(audit_log).values(
-                organization_id=organization_id,
-                created_by=requested_by,
-                action=AUDIT_ACTION,
-                entity_type="organization",
-                entity_id=str(organization_id),
-                details={**outcome.as_dict(), "run_id": run_id, "as_of": now.isoformat()},
-            )
+        details = {**outcome.as_dict(), "run_id": run_id, "as_of": now.isoformat()}
+        record_audit_entries(
+            conn,
+            organization_id,
+            requested_by,
+            AUDIT_ACTION,
+            "organization",
+            [organization_id],
+            details,
         )

@@ -55,7 +55,6 @@ from invoice_pipelines.core.dunning import (
 from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import (
-    audit_log,
     customers,
     dunning_notices,
     dunning_runs,
@@ -69,7 +68,7 @@ from invoice_pipelines.db.tenancy import (
 )
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.overdue.domain.fee_invoices import queue_fee_invoices
-from invoice_pipelines.queue.domain.requests import BatchRequestError
+from invoice_pipelines.queue.domain.requests import BatchRequestError, record_audit_entries
 
 UNPAID = ("open", "partially_paid")
 CHUNK_SIZE = 5000
@@ -575,19 +574,9 @@ def set_dunning_block(
             else ("dunning.dispute" if blocked else "dunning.undispute")
         )
         if found:
-            conn.execute(
-                insert(audit_log),
-                [
-                    {
-                        "organization_id": organization_id,
-                        "created_by": requested_by,
-                        "action": action,
-                        "entity_type": entity,
-                        "entity_id": str(i),
-                        "details": {"reason": reason, column.name: blocked},
-                    }
-                    for i in sorted(found)
-                ],
+            details = {"reason": reason, column.name: blocked}
+            record_audit_entries(
+                conn, organization_id, requested_by, action, entity, sorted(found), details
             )
     return sorted(found), [i for i in ids if i not in found]
 
@@ -615,19 +604,15 @@ def set_customer_kind(
             ).scalars()
         )
         if found:
-            conn.execute(
-                insert(audit_log),
-                [
-                    {
-                        "organization_id": organization_id,
-                        "created_by": requested_by,
-                        "action": "customer.kind",
-                        "entity_type": "customer",
-                        "entity_id": str(i),
-                        "details": {"kind": kind},
-                    }
-                    for i in sorted(found)
-                ],
+            details = {"kind": kind}
+            record_audit_entries(
+                conn,
+                organization_id,
+                requested_by,
+                "customer.kind",
+                "customer",
+                sorted(found),
+                details,
             )
     return sorted(found), [i for i in ids if i not in found]
 

@@ -82,19 +82,38 @@ def lookup_organization(system: Engine, organization_id: int) -> Organization:
         raise BatchRequestError(str(exc)) from exc
 
 
+def record_audit_entries(
+    conn: Connection,
+    organization_id: int,
+    who: str,
+    action: str,
+    entity_type: str,
+    entity_ids: Iterable[object],
+    details: dict,
+) -> None:
+    """Entries of the organization's audit log, in the caller's transaction (they commit with the
+    change they record or not at all): who did what (`action`) to each of `entity_ids` (at least
+    one; an id is kept as text) of `entity_type`, each saying `details`; one statement."""
+    conn.execute(
+        insert(audit_log),
+        [
+            {
+                "organization_id": organization_id,
+                "created_by": who,
+                "action": action,
+                "entity_type": entity_type,
+                "entity_id": str(entity_id),
+                "details": details,
+            }
+            for entity_id in entity_ids
+        ],
+    )
+
+
 def record_audit(
     conn: Connection, org_id: int, who: str, action: str, job_id: int, details: dict
 ) -> None:
-    conn.execute(
-        insert(audit_log).values(
-            organization_id=org_id,
-            created_by=who,
-            action=action,
-            entity_type="batch_job",
-            entity_id=str(job_id),
-            details=details,
-        )
-    )
+    record_audit_entries(conn, org_id, who, action, "batch_job", [job_id], details)
 
 
 def insert_job(
