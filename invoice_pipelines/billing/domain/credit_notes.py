@@ -53,6 +53,7 @@ from invoice_pipelines.core.money import CENT, ZERO, MoneyError, round_cents, to
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.totals import vat_amount
+from invoice_pipelines.db.audit_log import record_audit_entries
 from invoice_pipelines.db.sequences import CREDIT_NOTES as CREDIT_NOTE_SERIES
 from invoice_pipelines.db.sequences import lock_sequence, set_sequence
 from invoice_pipelines.db.tables import (
@@ -64,7 +65,7 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.limits import CREDIT_NOTE_MAX_DAYS_AHEAD
-from invoice_pipelines.queue.domain.requests import organization_today, record_audit_entries
+from invoice_pipelines.queue.domain.requests import organization_today
 
 CREDIT_NOTE = "381"
 SEQUENCE_NAME = CREDIT_NOTE_SERIES

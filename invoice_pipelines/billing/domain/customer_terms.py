@@ -12,9 +12,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, update
 
 from invoice_pipelines.core.skonto import steps_from_text
+from invoice_pipelines.db.audit_log import record_audit_entries
 from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.queue.domain.requests import record_audit_entries
 
 DEFAULT = "default"
 

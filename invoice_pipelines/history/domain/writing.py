@@ -15,11 +15,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.numbering import reserve_block
 from invoice_pipelines.core.suppliers import name_skeleton, vat_id_key
+from invoice_pipelines.db.inserts import insert_new
 from invoice_pipelines.db.sequences import INVOICES, lock_sequence, set_sequence
 from invoice_pipelines.db.tables import (
     customers,
@@ -268,7 +268,9 @@ def write_supplier(
     # (ON CONFLICT DO NOTHING) and the rest come back with their ids
     ids = dict(
         conn.execute(
-            _insert_new(conn, incoming_invoices).returning(t.content_hash, t.id),
+            insert_new(conn, incoming_invoices, ("organization_id", "content_hash")).returning(
+                t.content_hash, t.id
+            ),
             [_incoming_row(organization_id, key, i, created_by, now) for key, i in new.items()],
         ).all()
     )
@@ -295,14 +297,6 @@ def write_supplier(
         conn.execute(insert(incoming_invoice_lines), lines)
     written.imported = len(new)
     return written
-
-
-def _insert_new(conn: Connection, table):
-    """INSERT ... ON CONFLICT (organization_id, content_hash) DO NOTHING, on either database."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing(
-        index_elements=["organization_id", "content_hash"]
-    )
 
 
 def _incoming_row(

@@ -37,6 +37,7 @@ from sqlalchemy import Engine, or_, select, update
 from invoice_pipelines.core.export_files import file_keys
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.retention import HOLDS, RecordClass, kept_through
+from invoice_pipelines.db.audit_log import record_audit_entries
 from invoice_pipelines.db.tables import (
     exports,
     incoming_invoices,
@@ -54,7 +55,6 @@ from invoice_pipelines.housekeeping.domain.retention import (
     may_remove,
     retention_settings,
 )
-from invoice_pipelines.queue.domain.requests import record_audit_entries
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
 

@@ -54,6 +54,7 @@ from invoice_pipelines.core.dunning import (
 )
 from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.core.organization import Organization
+from invoice_pipelines.db.audit_log import record_audit_entries
 from invoice_pipelines.db.tables import (
     customers,
     dunning_notices,
@@ -68,7 +69,7 @@ from invoice_pipelines.db.tenancy import (
 )
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.overdue.domain.fee_invoices import queue_fee_invoices
-from invoice_pipelines.queue.domain.requests import BatchRequestError, record_audit_entries
+from invoice_pipelines.queue.domain.requests import BatchRequestError
 
 UNPAID = ("open", "partially_paid")
 CHUNK_SIZE = 5000

@@ -25,7 +25,8 @@ from sqlalchemy.engine import Connection
 # what a batch request the user must fix raises (a kind's own request checks in core raise it too)
 from invoice_pipelines.core.batch_requests import BatchRequestError
 from invoice_pipelines.core.organization import Organization
-from invoice_pipelines.db.tables import audit_log, batch_jobs
+from invoice_pipelines.db.audit_log import record_audit_entries
+from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization, tenant_transaction
 from invoice_pipelines.queue.domain.job_kind import FollowUps
 
@@ -80,34 +81,6 @@ def lookup_organization(system: Engine, organization_id: int) -> Organization:
         return find_organization(system, organization_id)
     except UnknownOrganization as exc:
         raise BatchRequestError(str(exc)) from exc
-
-
-def record_audit_entries(
-    conn: Connection,
-    organization_id: int,
-    who: str,
-    action: str,
-    entity_type: str,
-    entity_ids: Iterable[object],
-    details: dict,
-) -> None:
-    """Entries of the organization's audit log, in the caller's transaction (they commit with the
-    change they record or not at all): who did what (`action`) to each of `entity_ids` (at least
-    one; an id is kept as text) of `entity_type`, each saying `details`; one statement."""
-    conn.execute(
-        insert(audit_log),
-        [
-            {
-                "organization_id": organization_id,
-                "created_by": who,
-                "action": action,
-                "entity_type": entity_type,
-                "entity_id": str(entity_id),
-                "details": details,
-            }
-            for entity_id in entity_ids
-        ],
-    )
 
 
 def record_audit(

@@ -24,11 +24,11 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import Engine, delete, select, update
 
 from invoice_pipelines.core.suppliers import vat_id_key
+from invoice_pipelines.db.inserts import insert_into
 from invoice_pipelines.db.tables import qbo_connections, qbo_expense_accounts
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.quickbooks.domain.errors import NotConnected
-from invoice_pipelines.quickbooks.domain.inserts import insert_into
 
 CREATE_VENDORS = "create_vendors"
 EXCHANGE_RATES = "exchange_rates"

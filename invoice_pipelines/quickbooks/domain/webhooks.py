@@ -40,9 +40,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from invoice_pipelines import limits
 from invoice_pipelines.core.qbo_entities import PULL_FOR
+from invoice_pipelines.db.inserts import insert_new
 from invoice_pipelines.db.tables import qbo_connections, qbo_webhook_receipts
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
-from invoice_pipelines.quickbooks.domain.inserts import insert_new
 from invoice_pipelines.quickbooks.domain.sync.common import write_cursor
 from invoice_pipelines.resources.http_receiver import (
     Answer,

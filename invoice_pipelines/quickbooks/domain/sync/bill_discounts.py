@@ -38,6 +38,7 @@ from decimal import Decimal
 from sqlalchemy import Connection, Engine, String, and_, cast, exists, literal, select, update
 
 from invoice_pipelines.core.money import ZERO, round_cents
+from invoice_pipelines.db.inserts import insert_new, insert_selected
 from invoice_pipelines.db.tables import (
     incoming_invoice_settlements,
     incoming_invoices,
@@ -48,7 +49,6 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import Outbox, claim, finish, refuse
 from invoice_pipelines.quickbooks.domain.client import QboClient, quote
 from invoice_pipelines.quickbooks.domain.errors import DuplicateDocNumber, QboError
-from invoice_pipelines.quickbooks.domain.inserts import insert_new, insert_selected
 from invoice_pipelines.quickbooks.domain.payables import (
     Applied,
     BillPaymentDraft,

@@ -34,6 +34,7 @@ from sqlalchemy import Engine, delete, insert, select, update
 
 from invoice_pipelines.core.money import CENT, ZERO, round_cents
 from invoice_pipelines.core.skonto import DiscountTerm, SkontoError, settlement
+from invoice_pipelines.db.inserts import insert_into
 from invoice_pipelines.db.tables import (
     incoming_discounts,
     incoming_invoice_payments,
@@ -43,7 +44,6 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.domain.client import QboClient, quote
-from invoice_pipelines.quickbooks.domain.inserts import insert_into
 from invoice_pipelines.quickbooks.domain.payables import QboBill, QboBillPayment, QboVendorCredit
 from invoice_pipelines.quickbooks.domain.sync.bill_discounts import (
     close_bill_discounts,

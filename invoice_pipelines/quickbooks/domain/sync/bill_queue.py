@@ -20,6 +20,7 @@ from sqlalchemy import Engine, String, and_, cast, exists, literal, or_, select
 
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_status import in_intake, validated
+from invoice_pipelines.db.inserts import insert_selected
 from invoice_pipelines.db.tables import (
     incoming_discounts,
     incoming_invoice_lines,
@@ -31,7 +32,6 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import Outbox
-from invoice_pipelines.quickbooks.domain.inserts import insert_selected
 
 # the seller's e-mail as the intake read it (incoming_invoices.raw_json)
 SELLER_EMAIL = incoming_invoices.c.raw_json[("invoice", "seller_email")].as_string()

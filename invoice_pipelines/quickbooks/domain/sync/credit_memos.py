@@ -38,12 +38,12 @@ from decimal import Decimal
 from sqlalchemy import Engine, and_, exists, select, update
 
 from invoice_pipelines import sales_ledger
+from invoice_pipelines.db.inserts import insert_new, insert_selected
 from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import claim, finish, refuse
 from invoice_pipelines.quickbooks.domain.client import QboClient, quote
 from invoice_pipelines.quickbooks.domain.errors import DuplicateDocNumber, QboError
-from invoice_pipelines.quickbooks.domain.inserts import insert_new, insert_selected
 from invoice_pipelines.quickbooks.domain.sync.common import (
     SyncCounts,
     held_lease,

@@ -47,12 +47,12 @@ from decimal import Decimal
 from sqlalchemy import Connection, Engine, and_, exists, select, update
 
 from invoice_pipelines import sales_ledger
+from invoice_pipelines.db.inserts import insert_selected
 from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue, sales_invoice_discounts
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import finish
 from invoice_pipelines.quickbooks.domain.client import QboClient
 from invoice_pipelines.quickbooks.domain.errors import DuplicateDocNumber, QboError
-from invoice_pipelines.quickbooks.domain.inserts import insert_selected
 from invoice_pipelines.quickbooks.domain.sync.common import (
     SyncCounts,
     held_lease,

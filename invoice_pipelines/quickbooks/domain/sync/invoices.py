@@ -49,6 +49,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, and_, case, exists, func, select, true, update
 
 from invoice_pipelines import sales_ledger
+from invoice_pipelines.db.inserts import insert_selected
 from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import claim, finish, refuse
@@ -61,7 +62,6 @@ from invoice_pipelines.quickbooks.domain.client import (
 )
 from invoice_pipelines.quickbooks.domain.company import import_pending
 from invoice_pipelines.quickbooks.domain.errors import DuplicateDocNumber, QboError, StaleObject
-from invoice_pipelines.quickbooks.domain.inserts import insert_selected
 from invoice_pipelines.quickbooks.domain.sync.common import (
     SyncCounts,
     held_lease,

@@ -57,6 +57,7 @@ from invoice_pipelines.core.suppliers import (
     vat_id_key,
 )
 from invoice_pipelines.db.incoming_status import validated
+from invoice_pipelines.db.inserts import insert_into
 from invoice_pipelines.db.tables import (
     incoming_invoices,
     organizations,
@@ -68,7 +69,6 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.domain.client import QboClient, parse_qbo_time, quote, request_id
 from invoice_pipelines.quickbooks.domain.company import import_pending
 from invoice_pipelines.quickbooks.domain.errors import DuplicateName, ObjectNotFound, QboError
-from invoice_pipelines.quickbooks.domain.inserts import insert_into
 from invoice_pipelines.quickbooks.domain.names import qbo_display_name
 from invoice_pipelines.quickbooks.domain.payables import QboVendor, VendorDraft
 from invoice_pipelines.quickbooks.domain.payables_settings import name_key, read_settings, vat_key

@@ -1,6 +1,6 @@
-"""The INSERTs of the QuickBooks tables that meet a row already there (ON CONFLICT), on either
-database the project runs on (PostgreSQL, SQLite in tests), and the count of what an
-INSERT ... SELECT added."""
+"""INSERTs that may meet a row already there (ON CONFLICT), on either database the project runs
+on (PostgreSQL, SQLite), and the count of what an INSERT ... SELECT added (the QuickBooks
+tables' so far)."""
 
 from __future__ import annotations
 
