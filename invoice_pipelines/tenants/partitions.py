@@ -58,9 +58,14 @@ MAX_RUNS_PER_PERIOD = 100
 # Runs a sensor submits a tick (issue 76): submitting one run over 100 organizations costs
 # Dagster 0.4-1.5 s of Python at 10,000 organizations, under the GIL (submit threads do not
 # help), so 100 at once made a 100-125 s tick; 8 a tick took 3.5-11.9 s there (load 6-10), 5 keep
-# a tick to a few seconds. The 100 runs of a period take 20 ticks (about 12 minutes at 30 s),
-# while the first ones run: faster than 2 cores work through them.
+# a tick to a few seconds.
 RUNS_PER_TICK = 5
+# Seconds between a period sensor's ticks: the 100 runs of a period take 20 ticks. At 30 s (10
+# runs a minute) the runs, once a dunning run over 100 organizations took 13 s, waited for their
+# requests: at 10,000 organizations the month-end's 200 runs took 20 minutes to request alone,
+# 1.4 times the work done in one process (bench month-end, issue 76). At 15 s a tick (5 runs, 2-3
+# s) leaves the daemon's sensor threads room for the intake's ticks.
+PERIOD_SENSOR_INTERVAL_SECONDS = 15
 
 
 def organizations_per_run(organizations: int, at_least: int = ORGANIZATIONS_PER_RUN) -> int:

@@ -25,6 +25,7 @@ from invoice_pipelines.tenants.domain.automation import automatic_organizations
 from invoice_pipelines.tenants.domain.periods import Cadence, Chunk, Progress, step
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
+    PERIOD_SENSOR_INTERVAL_SECONDS,
     RUNS_PER_TICK,
     organizations_partitions,
     organizations_per_run,
@@ -130,7 +131,7 @@ def period_runs_sensor(
     organizations_per_run_at_least: int,
     description: str,
     runs_per_tick: int = RUNS_PER_TICK,
-    minimum_interval_seconds: int = 30,
+    minimum_interval_seconds: int = PERIOD_SENSOR_INTERVAL_SECONDS,
     clock: Callable[[], datetime] | None = None,
 ) -> SensorDefinition:
     """A sensor that requests each due period's runs over every working organization, at most
