@@ -21,6 +21,7 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     PARTITION_RANGE_START_TAG,
+    PERIOD_SENSOR_INTERVAL_SECONDS,
 )
 from invoice_pipelines_tests.tenants.period_location import SENSOR
 
@@ -82,7 +83,7 @@ def test_the_daemon_launches_each_run_of_the_period_once_even_from_an_old_cursor
 
         def tick() -> list[str]:
             nonlocal moment
-            moment += timedelta(seconds=31)  # past the sensor's 30 s
+            moment += timedelta(seconds=PERIOD_SENSOR_INTERVAL_SECONDS + 1)  # past its interval
             with freeze_time(moment):
                 list(execute_sensor_iteration(context, log, None, None))
             return _run_keys(instance)
