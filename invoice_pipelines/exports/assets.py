@@ -195,8 +195,8 @@ def _export(
     results: dict[str, ExportResult] = {}
     # a run over several partitions (a backfill's chunk, the monthly schedule's batch) materializes
     # each one as it is done (the asset's output is not required); a run of one, at its end
-    live = len(context.partition_keys) > 1
-    for key in context.partition_keys:
+    live = len(refusals.keys) > 1
+    for key in refusals.keys:
         slug, period = _partition(key)
         try:
             # the partition's organization, found once: the export and the review count use it

@@ -196,7 +196,7 @@ def dunning_notices(context: AssetExecutionContext, config: DunningConfig):
     who = who_asked(config.requested_by, context.run.tags)
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
     metadata_by_key = {}
-    for key in context.partition_keys:
+    for key in refusals.keys:
         try:
             org = find_organization(resources.system_database, key)  # the partition's, once
         except UnknownOrganization:
@@ -234,7 +234,7 @@ def dunning_notices(context: AssetExecutionContext, config: DunningConfig):
         )
     if refusals:
         fail_keeping_the_done(context, refusals, metadata=metadata_by_key)
-    if len(context.partition_keys) > 1:
+    if len(refusals.keys) > 1:
         # each partition done materialized by an event of its own, with its metadata: a result
         # would materialize the range, a left (suspended) organization's partition too, and
         # Dagster's add_asset_metadata(partition_key=...) reads every organization's partition

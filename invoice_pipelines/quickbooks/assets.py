@@ -103,7 +103,7 @@ def _sync(
     paid: list[tuple] = []
     skipped = []
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
-    for slug in context.partition_keys:
+    for slug in refusals.keys:
         if wanted and slug not in wanted:
             continue
         try:
