@@ -30,11 +30,15 @@ ENTRY_POINT_MODULES = {
     "queue/domain/jobs.py": "a retry asked for by job id",
     "queue/dagster_jobs.py": "the batch op's config naming the organization of a new request",
     "billing/domain/credit_note_jobs.py": "a credit notes job, run from its id",
-    "delivery/assets.py": "the delivery assets' shared bodies (_deliver, the Peppol assets' "
-    "_read), from the partition key",
-    "exports/assets.py": "the export assets' shared body (_export), per partition key",
     "quickbooks/assets.py": "the sync assets' shared body (_sync), per partition key",
 }
+
+# how a Dagster definition asks for its organization without handling the slug: its config
+# (`OrganizationConfig.named_organization`) or its run's partition key (`partition_organization`,
+# `PartitionRefusals.organizations`), all three in tenants/refusals.py
+FROM_DAGSTER = frozenset({"named_organization", "partition_organization"})
+# the modules of Dagster definitions, the only ones that have a config or a partition key to give
+DAGSTER_MODULES = ("assets.py", "jobs.py", "checks.py", "sensors.py", "schedules.py")
 
 # Dagster's decorators that make a function an entry point
 DEFINITIONS = frozenset(
@@ -168,3 +172,30 @@ def test_the_check_sees_a_lookup_below_an_entry_point():
         "    return find_organization(engine, slug)\n"
     )
     assert _lookups_outside_definitions(tree) == [(6, "find_organization", "below")]
+
+
+def _calls(tree: ast.AST, names: frozenset[str]) -> list[int]:
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and _name(node.func) in names
+    ]
+
+
+def test_the_organization_is_looked_up_in_at_most_twelve_modules():
+    """Counted as issue 74 counts it: every module that turns a slug or id into the
+    organization, Dagster definitions' own bodies included. The areas' assets and jobs ask
+    tenants/refusals.py for it (FROM_DAGSTER) instead."""
+    looking = sorted(m for m, tree in _modules().items() if _calls(tree, LOOKUPS))
+    assert len(looking) <= 12, looking
+    assert "tenants/refusals.py" in looking
+
+
+def test_a_config_or_partition_key_becomes_the_organization_only_in_dagster_modules():
+    below = [
+        f"invoice_pipelines/{module}:{line}"
+        for module, tree in _modules().items()
+        if not module.endswith(DAGSTER_MODULES) and module != "tenants/refusals.py"
+        for line in _calls(tree, FROM_DAGSTER)
+    ]
+    assert not below, "\n".join(below)

@@ -29,11 +29,11 @@ from sqlalchemy import Engine
 from invoice_pipelines.audit.domain.carrier import CarrierResult, write_carrier
 from invoice_pipelines.audit.partitions import YEAR_DIMENSION, audit_partitions
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.tenants.refusals import partition_organization
 
 CHECK = "carrier_complete"
 
@@ -129,7 +129,10 @@ with warnings.catch_warnings():
             "export_store": export_store,
         }
         slug, year = _partition(context.partition_key)
-        organization = find_organization(system_database, slug)
+        # its data stay open to the auditor after offboarding, for the retention's years
+        organization = partition_organization(
+            system_database, context, offboarded=True, slug_of=lambda key: _partition(key)[0]
+        )
         with tempfile.TemporaryDirectory(prefix="carrier-") as scratch:
             folder = Path(scratch) / "carrier"
             result = write_carrier(database, stores, organization, year, folder)

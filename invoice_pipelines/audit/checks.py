@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.audit.assets import audit_data_carrier
 from invoice_pipelines.audit.domain.verify import verify_archive
-from invoice_pipelines.db.tenancy import active_organization_slugs, find_organization
+from invoice_pipelines.db.tenancy import active_organizations
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.scheduled_checks import scheduled_checks
@@ -48,8 +48,8 @@ def archive_unchanged(
     problems: list[str] = []
     heads: dict[str, dict] = {}
     checked = 0
-    for slug in active_organization_slugs(system_database):
-        organization = find_organization(system_database, slug)
+    for organization in active_organizations(system_database):
+        slug = organization.slug
         for year in (this_year - 1, this_year):
             report = verify_archive(database, stores, organization, year, seal=year == this_year)
             checked += report.files_checked

@@ -83,7 +83,7 @@ from invoice_pipelines.tenants.partitions import (
     organizations_partitions,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import known_organization, refused
+from invoice_pipelines.tenants.refusals import partition_organization, refused
 
 
 class LineType(Enum):
@@ -376,7 +376,7 @@ def sales_invoices(
 ):
     engine = database
     _check_settings(config)
-    org = known_organization(system_database, context.partition_key)
+    org = partition_organization(system_database, context)
     if isinstance(config.request, QueuedJobRequest):
         job_id = _queued_job(system_database, org, config.request)
     else:

@@ -31,7 +31,7 @@ from invoice_pipelines.tenants.partitions import (
     REQUESTED_BY_HELP,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import known_organization, refused
+from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
 
 # One process: the run is one step (its chunks use threads and database connections), and a step
 # subprocess would only add start-up time. The organization is the partition key.
@@ -67,8 +67,7 @@ def credit_request(config: CreditNoteItemConfig) -> dict:
     }
 
 
-class CreditNoteConfig(CreditNoteItemConfig):
-    organization: str = Field(description="Organization slug (or id).")
+class CreditNoteConfig(OrganizationConfig, CreditNoteItemConfig):
     requested_by: str | None = Field(
         default=None,
         description="Who asked, for the audit log. " + REQUESTED_BY_HELP,
@@ -86,7 +85,7 @@ def issue_credit_note_op(
     system_database: ResourceParam[Engine],
 ) -> dict:
     engine = database
-    org = known_organization(system_database, config.organization)
+    org = config.named_organization(system_database)
     try:
         note = issue_credit_note(
             engine,

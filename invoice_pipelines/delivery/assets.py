@@ -70,7 +70,7 @@ from invoice_pipelines.tenants.partitions import (
     organizations_partitions,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+from invoice_pipelines.tenants.refusals import partition_organization, refused
 
 CHECK = "no_unknown_deliveries"
 PEPPOL_GROUP = "peppol"
@@ -116,7 +116,7 @@ def _deliver(context, config, databases, document_store, channel, peppol=None):
     if config.resend and not config.invoice_ids:
         raise refused("resend needs the invoice_ids to send again.")
     engine, system = databases
-    org = organization_or_refuse(system, context.partition_key)
+    org = partition_organization(system, context)
     try:
         summary = send_invoices(
             engine,
@@ -274,7 +274,7 @@ def peppol_participants(
     database: ResourceParam[Engine],
     system_database: ResourceParam[Engine],
 ):
-    found = _read(database, system_database, context.partition_key, participants)
+    found = _read(database, system_database, context, participants)
     return MaterializeResult(
         metadata={
             "organization_participant": MetadataValue.text(found.organization or "not on Peppol"),
@@ -303,7 +303,7 @@ def peppol_sent_documents(
     database: ResourceParam[Engine],
     system_database: ResourceParam[Engine],
 ):
-    found = _read(database, system_database, context.partition_key, sent_documents)
+    found = _read(database, system_database, context, sent_documents)
     table = markdown_table(
         ("invoice", "attempt", "receiver", "outcome", "AS4 message id", "sent at", "report"),
         (
@@ -351,7 +351,7 @@ def peppol_received_documents(
     database: ResourceParam[Engine],
     system_database: ResourceParam[Engine],
 ):
-    found = _read(database, system_database, context.partition_key, received_documents)
+    found = _read(database, system_database, context, received_documents)
     table = markdown_table(
         ("InstanceIdentifier", "sender", "type", "number", "status", "class", "answer"),
         found.rows,
@@ -368,10 +368,15 @@ def peppol_received_documents(
 
 
 def _read(
-    engine: Engine, system: Engine, organization: str, read: Callable[[Connection, int], Any]
+    engine: Engine,
+    system: Engine,
+    context: AssetExecutionContext,
+    read: Callable[[Connection, int], Any],
+    slug_of: Callable[[str], str] | None = None,
 ) -> Any:
-    """`read(conn, organization_id)` in the organization's transaction (refused when unknown)."""
-    org = organization_or_refuse(system, organization)
+    """`read(conn, organization_id)` in the transaction of the partition's organization (refused
+    when unknown; `slug_of` as `partition_organization`'s)."""
+    org = partition_organization(system, context, slug_of=slug_of)
     with tenant_transaction(engine, org.id) as conn:
         return read(conn, org.id)
 
@@ -399,9 +404,13 @@ def peppol_monthly_report(
     database: ResourceParam[Engine],
     system_database: ResourceParam[Engine],
 ):
-    slug, month = _partition(context.partition_key)
+    month = _partition(context.partition_key)[1]
     counts = _read(
-        database, system_database, slug, lambda conn, org_id: monthly_counts(conn, month, org_id)
+        database,
+        system_database,
+        context,
+        lambda conn, org_id: monthly_counts(conn, month, org_id),
+        slug_of=lambda key: _partition(key)[0],
     )
     rows = sorted(counts.rows.items())
     return MaterializeResult(

@@ -28,7 +28,7 @@ from invoice_pipelines.documents.domain.renderer import DocumentRenderer
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.tenants.partitions import organizations_partitions
-from invoice_pipelines.tenants.refusals import organization_or_refuse
+from invoice_pipelines.tenants.refusals import partition_organization
 
 CHECK = DOCUMENTS_VALID
 
@@ -96,7 +96,7 @@ def sales_invoice_documents_asset(
     document_renderer: DocumentRenderer,
 ):
     engine = database
-    org = organization_or_refuse(system_database, context.partition_key)
+    org = partition_organization(system_database, context)
     summary = generate_documents(
         engine,
         document_store,

@@ -33,7 +33,6 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.export_months import month_state
-from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
 from invoice_pipelines.exports.domain.documents import DocumentStores
 from invoice_pipelines.exports.domain.export_settings import ExportSettingsError
 from invoice_pipelines.exports.domain.pipeline import run_export
@@ -61,6 +60,10 @@ class ExportConfig(Config):
         "organization's setting exports.close_months.",
     )
     requested_by: str = Field(default="", description="Who asked for it (audit log).")
+
+
+def _slug(key: str) -> str:
+    return _partition(key)[0]
 
 
 def _partition(key: str) -> tuple[str, str]:
@@ -196,15 +199,12 @@ def _export(
     # a run over several partitions (a backfill's chunk, the monthly schedule's batch) materializes
     # each one as it is done (the asset's output is not required); a run of one, at its end
     live = len(refusals.keys) > 1
-    for key in refusals.keys:
-        slug, period = _partition(key)
+    # each partition's organization, found once (the export and the review count use it); a run
+    # over several organizations (a backfill's chunk, the monthly schedule's batch) leaves a
+    # suspended one's month as it is, as its sensors and schedules do
+    for key, org in refusals.organizations(system, context.log.warning, _slug):
+        slug, period = org.slug, _partition(key)[1]
         try:
-            # the partition's organization, found once: the export and the review count use it
-            org = find_organization(system, slug)
-            # a run over several organizations (a backfill's chunk, the monthly schedule's
-            # batch) leaves a suspended one's month as it is, as its sensors and schedules do
-            if refusals.leave_inactive(key, org, context.log.warning):
-                continue
             result = run_export(
                 engine,
                 export_store,
@@ -218,7 +218,7 @@ def _export(
                 provisional=month_state(period) != "over",
                 documents=documents,
             )
-        except (ExportSettingsError, UnknownOrganization) as exc:
+        except ExportSettingsError as exc:
             refusals.refuse(key, str(exc))
             continue
         except Exception as exc:  # one partition's failure is that partition's alone

@@ -3,7 +3,6 @@ schedule launches) and `reopen_exported_invoices_job` (the launchpad's correctio
 
 from dagster import (
     AssetSelection,
-    Config,
     OpExecutionContext,
     ResourceParam,
     define_asset_job,
@@ -17,7 +16,7 @@ from sqlalchemy import Engine
 from invoice_pipelines.exports.assets import incoming_invoice_exports, sales_invoice_exports
 from invoice_pipelines.exports.domain.corrections import reopen_exported
 from invoice_pipelines.tenants.partitions import who_asked
-from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
 
 export_job = define_asset_job(
     "export_job",
@@ -26,8 +25,7 @@ export_job = define_asset_job(
 )
 
 
-class ReopenConfig(Config):
-    organization: str = Field(description="Organization slug or id.")
+class ReopenConfig(OrganizationConfig):
     document_ids: list[int] = Field(description="Ids of EXPORTED incoming invoices to correct.")
     reason: str = Field(description="Why they are reopened (kept in the audit log).")
     requested_by: str = Field(default="", description="Who asked for it (audit log).")
@@ -44,7 +42,7 @@ def reopen_exported_invoices(
     system_database: ResourceParam[Engine],
 ):
     engine = database
-    org = organization_or_refuse(system_database, config.organization)
+    org = config.named_organization(system_database)
     if not config.document_ids:
         raise refused("Name at least one document to reopen (document_ids).")
     if not config.reason.strip():

@@ -7,7 +7,6 @@ runs."""
 from pathlib import Path
 
 from dagster import (
-    Config,
     Failure,
     MetadataValue,
     OpExecutionContext,
@@ -21,14 +20,13 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.history.domain.importing import import_history
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
-from invoice_pipelines.tenants.refusals import organization_or_refuse
+from invoice_pipelines.tenants.refusals import OrganizationConfig
 
 SHOWN = 50  # refusals listed in the failure's metadata
 NAMED = 10  # refusals named in its message
 
 
-class HistoryImportConfig(Config):
-    organization: str = Field(description="The organization's slug or id.")
+class HistoryImportConfig(OrganizationConfig):
     sales: list[str] = Field(
         default_factory=list, description="Sales invoice CSV files (docs/exports.md layout)."
     )
@@ -57,7 +55,7 @@ def import_history_files(
 ) -> dict:
     report = import_history(
         database,
-        organization_or_refuse(system_database, config.organization),
+        config.named_organization(system_database),
         sales=[_path(p) for p in config.sales],
         supplier=[_path(p) for p in config.supplier],
         einvoices=[_path(p) for p in config.einvoices],

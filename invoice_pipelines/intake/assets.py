@@ -66,7 +66,7 @@ from invoice_pipelines.tenants.partitions import (
     organizations_partitions,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import known_organization, organization_or_refuse, refused
+from invoice_pipelines.tenants.refusals import partition_organization, refused
 
 uploads = AssetSpec(
     "uploads",
@@ -224,7 +224,7 @@ def incoming_invoices(
     document_parser: DocumentParser,
 ):
     engine = database
-    org = known_organization(system_database, context.partition_key)
+    org = partition_organization(system_database, context)
     retried = 0
     if config.retry_failed:
         who = who_asked(config.requested_by, context.run.tags)
@@ -314,7 +314,7 @@ def supplier_register(
     system_database: ResourceParam[Engine],
 ):
     engine = database
-    org = organization_or_refuse(system_database, context.partition_key)
+    org = partition_organization(system_database, context)
     with tenant_transaction(engine, org.id) as conn:
         metadata = register_metadata(conn, org.id)
         checks = register_checks(conn, org.id)

@@ -7,7 +7,6 @@ ops and configs."""
 
 from dagster import (
     AssetSelection,
-    Config,
     OpExecutionContext,
     ResourceParam,
     RunConfig,
@@ -47,7 +46,7 @@ from invoice_pipelines.supplier_register import (
     confirm_supplier,
 )
 from invoice_pipelines.tenants.domain.lifecycle import suspended_by_id
-from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
 
 # The asset and the checks it evaluates itself; not the scheduled checks (no_stuck_documents,
 # discounts_not_expiring), which an asset job would otherwise run along with every intake run.
@@ -76,8 +75,7 @@ retry_failed_invoices_job = define_asset_job(
 )
 
 
-class ReviewConfig(Config):
-    organization: str = Field(description="Organization slug or id.")
+class ReviewConfig(OrganizationConfig):
     document_id: int = Field(
         description="Id of the incoming invoice in NEEDS_REVIEW (or VALIDATED, to reopen it)."
     )
@@ -119,7 +117,7 @@ def review_incoming_invoice(
     system_database: ResourceParam[Engine],
 ):
     engine = database
-    org = organization_or_refuse(system_database, config.organization)
+    org = config.named_organization(system_database)
     try:
         result = review_document(
             engine,
@@ -213,8 +211,7 @@ def supplier_notices_job():
     send_supplier_notices_op()
 
 
-class SupplierChangeConfig(Config):
-    organization: str = Field(description="Organization slug or id.")
+class SupplierChangeConfig(OrganizationConfig):
     supplier_id: int | None = Field(
         default=None, description="The supplier to change; none: register a new one."
     )
@@ -252,7 +249,7 @@ def change_supplier_register(
     database: ResourceParam[Engine],
     system_database: ResourceParam[Engine],
 ):
-    org = organization_or_refuse(system_database, config.organization)
+    org = config.named_organization(system_database)
     supplier_id = _in_register(
         database, org, lambda conn, org_id: _register_change(conn, org_id, config)
     )
@@ -310,8 +307,7 @@ def change_supplier_register_job():
     change_supplier_register()
 
 
-class SupplierConfirmConfig(Config):
-    organization: str = Field(description="Organization slug or id.")
+class SupplierConfirmConfig(OrganizationConfig):
     supplier_id: int = Field(description="The supplier its first invoice registered.")
     expected_version: int = Field(description="The supplier's version you looked at.")
     despite_lookalike: bool = Field(
@@ -334,7 +330,7 @@ def confirm_supplier_op(
     database: ResourceParam[Engine],
     system_database: ResourceParam[Engine],
 ):
-    org = organization_or_refuse(system_database, config.organization)
+    org = config.named_organization(system_database)
     _in_register(
         database,
         org,

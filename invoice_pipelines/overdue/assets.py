@@ -24,7 +24,6 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS, defined_here
-from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.overdue.domain import scheduling
 from invoice_pipelines.overdue.domain.letter import LetterSummary, write_letters
@@ -196,14 +195,8 @@ def dunning_notices(context: AssetExecutionContext, config: DunningConfig):
     who = who_asked(config.requested_by, context.run.tags)
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
     metadata_by_key = {}
-    for key in refusals.keys:
-        try:
-            org = find_organization(resources.system_database, key)  # the partition's, once
-        except UnknownOrganization:
-            refusals.refuse(key, "there is no such organization")
-            continue
-        if refusals.leave_inactive(key, org, context.log.warning):
-            continue
+    # each partition's organization, found once; a gone one refused, an inactive one left
+    for key, org in refusals.organizations(resources.system_database, context.log.warning):
         result = run_overdue(
             engine, org, at=at, on=on, dry_run=config.dry_run, run_id=context.run.run_id,
             requested_by=who,

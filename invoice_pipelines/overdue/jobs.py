@@ -3,7 +3,6 @@ launches) and `dunning_block_job` (the launchpad's dunning block or disputed fla
 
 from dagster import (
     AssetSelection,
-    Config,
     OpExecutionContext,
     ResourceParam,
     define_asset_job,
@@ -17,7 +16,7 @@ from sqlalchemy import Engine
 from invoice_pipelines.overdue.assets import dunning_notices
 from invoice_pipelines.overdue.domain.pipeline import set_dunning_block
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
-from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
 
 dunning_job = define_asset_job(
     "dunning_job",
@@ -27,8 +26,7 @@ dunning_job = define_asset_job(
 )
 
 
-class DunningBlockConfig(Config):
-    organization: str = Field(description="Organization slug or id.")
+class DunningBlockConfig(OrganizationConfig):
     customer_ids: list[int] = Field(
         default_factory=list, description="Customers whose dunning block (Mahnsperre) changes."
     )
@@ -53,7 +51,7 @@ def change_dunning_block(
     system_database: ResourceParam[Engine],
 ):
     engine = database
-    org = organization_or_refuse(system_database, config.organization)
+    org = config.named_organization(system_database)
     if bool(config.customer_ids) == bool(config.invoice_ids):
         raise refused("Name either customer_ids or invoice_ids (one of the two).")
     if not config.reason.strip():

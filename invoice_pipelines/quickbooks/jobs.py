@@ -3,7 +3,6 @@ resolution of a conflict held for a person and its push of chosen supplier invoi
 
 from dagster import (
     AssetSelection,
-    Config,
     OpExecutionContext,
     ResourceParam,
     define_asset_job,
@@ -27,7 +26,7 @@ from invoice_pipelines.quickbooks.domain.sync.customers import resolve_conflict
 from invoice_pipelines.resources.letter_types import Letters
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.partitions import who_asked
-from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
 
 
 def _job(name: str, target, description: str):
@@ -40,8 +39,7 @@ SYNC_JOBS = {
 }
 
 
-class ResolveConflictConfig(Config):
-    organization: str = Field(description="Organization slug or id.")
+class ResolveConflictConfig(OrganizationConfig):
     conflict_id: int = Field(description="The open sync_conflicts row (qbo-conflicts lists them).")
     keep: str = Field(
         description="local: our version goes to QuickBooks; qbo: QuickBooks' version is taken."
@@ -60,7 +58,7 @@ def resolve_qbo_conflict(
     if config.keep not in ("local", "qbo"):
         raise refused(f"keep must be 'local' or 'qbo', not {config.keep!r}.")
     engine = database
-    org = organization_or_refuse(system_database, config.organization)
+    org = config.named_organization(system_database)
     who = who_asked(config.resolved_by, context.run.tags)
     try:
         with quickbooks.client(engine, org.id) as client:
@@ -86,8 +84,7 @@ def qbo_resolve_conflict_job():
     resolve_qbo_conflict()
 
 
-class PushBillsConfig(Config):
-    organization: str = Field(description="Organization slug or id.")
+class PushBillsConfig(OrganizationConfig):
     document_ids: list[int] = Field(
         description="Ids of incoming invoices to push to QuickBooks as bills now (VALIDATED "
         "ones, or FAILED ones whose bill is to be deleted)."
@@ -117,7 +114,7 @@ def push_chosen_bills(
     if not config.document_ids:
         raise refused("Name at least one incoming invoice id (document_ids).")
     engine = database
-    org = organization_or_refuse(system_database, config.organization)
+    org = config.named_organization(system_database)
     try:
         with (
             realm_lease(engine, org.id, context.run.run_id),

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.tenants.domain.listing import organization_facts, show_organization
 from invoice_pipelines.tenants.partitions import organizations_partitions
-from invoice_pipelines.tenants.refusals import known_organization
+from invoice_pipelines.tenants.refusals import partition_organization
 
 ORGANIZATIONS_ASSET = "organizations"
 
@@ -29,7 +29,5 @@ ORGANIZATIONS_ASSET = "organizations"
 def organizations_asset(context: AssetExecutionContext, system_database: ResourceParam[Engine]):
     # the partition's organization, found once (refused when its partition outlived it)
     system = system_database
-    shown = show_organization(
-        system, known_organization(system, context.partition_key, offboarded=True)
-    )
+    shown = show_organization(system, partition_organization(system, context, offboarded=True))
     return MaterializeResult(metadata=organization_facts(shown))

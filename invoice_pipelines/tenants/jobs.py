@@ -41,7 +41,7 @@ from invoice_pipelines.tenants.domain.offboarding import (
 from invoice_pipelines.tenants.domain.organizations_csv import CsvProblem, read_organizations_csv
 from invoice_pipelines.tenants.domain.partition_keys import sync_partitions
 from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
-from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
+from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
 
 # organizations whose partition a run records on the asset; an onboarding of thousands records
 # the count in the run's metadata instead (Materialize shows each one's partition)
@@ -129,8 +129,7 @@ def organizations_add_job():
 
 ChangeConfig = create_model(
     "ChangeConfig",
-    __base__=Config,
-    organization=(str, Field(description="The organization's slug or id.")),
+    __base__=OrganizationConfig,
     why=(str, Field(description="Why, for the audit.")),
     **{
         name: (
@@ -148,7 +147,7 @@ def change_organization_op(
     context: OpExecutionContext, config: ChangeConfig, system_database: ResourceParam[Engine]
 ) -> dict:
     given = {n: getattr(config, n) for n in FIELDS[1:] if getattr(config, n) is not None}
-    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
+    org = config.named_organization(system_database, offboarded=True)  # once
     try:
         changes = change_organization(
             system_database,
@@ -169,8 +168,7 @@ def organizations_change_job():
     change_organization_op()
 
 
-class SuspendConfig(Config):
-    organization: str = Field(description="The organization's slug or id.")
+class SuspendConfig(OrganizationConfig):
     reason: str = Field(description="Why: shown on it and in the sensors' skip messages.")
     requested_by: str = Field(default="", description="Who suspends it. " + REQUESTED_BY_HELP)
 
@@ -179,7 +177,7 @@ class SuspendConfig(Config):
 def suspend_organization_op(
     context: OpExecutionContext, config: SuspendConfig, system_database: ResourceParam[Engine]
 ) -> bool:
-    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
+    org = config.named_organization(system_database, offboarded=True)  # once
     try:
         done = suspend_organization(
             system_database,
@@ -202,8 +200,7 @@ def organizations_suspend_job():
     suspend_organization_op()
 
 
-class ResumeConfig(Config):
-    organization: str = Field(description="The organization's slug or id.")
+class ResumeConfig(OrganizationConfig):
     requested_by: str = Field(default="", description="Who resumes it. " + REQUESTED_BY_HELP)
 
 
@@ -211,7 +208,7 @@ class ResumeConfig(Config):
 def resume_organization_op(
     context: OpExecutionContext, config: ResumeConfig, system_database: ResourceParam[Engine]
 ) -> dict:
-    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
+    org = config.named_organization(system_database, offboarded=True)  # once
     try:
         resumed = resume_organization(
             system_database, org, by=who_asked(config.requested_by, context.run.tags)
@@ -230,8 +227,7 @@ def organizations_resume_job():
     resume_organization_op()
 
 
-class OffboardConfig(Config):
-    organization: str = Field(description="The organization's slug or id.")
+class OffboardConfig(OrganizationConfig):
     export_dir: str = Field(
         default="", description="Step 1: a new or empty folder on the run's machine."
     )
@@ -260,7 +256,7 @@ def offboard_organization_op(
         raise refused("Give export_dir (step 1) or delete: true (step 2), one of them.")
     by = who_asked(config.requested_by, context.run.tags)
     stores = Stores(upload_store, document_store, export_store)
-    org = organization_or_refuse(system_database, config.organization, offboarded=True)  # once
+    org = config.named_organization(system_database, offboarded=True)  # once
     try:
         if config.delete:
             deleted = delete_organization(

@@ -3,16 +3,18 @@ retry), and the partitions a run over several of them cannot do (`PartitionRefus
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import NoReturn
 
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
     AssetMaterialization,
+    Config,
     Failure,
     MetadataValue,
 )
+from pydantic import Field
 from sqlalchemy import Engine
 
 from invoice_pipelines.core.organization import Organization
@@ -56,10 +58,37 @@ def known_organization(
     try:
         org = find_organization(system, partition_key)
     except UnknownOrganization:
-        raise refused(
-            f"There is no organization {partition_key!r} (its partition outlived it)."
-        ) from None
+        raise refused(_outlived(partition_key)) from None
     return _not_offboarded(org) if not offboarded else org
+
+
+def _outlived(slug: str) -> str:
+    return f"There is no organization {slug!r} (its partition outlived it)."
+
+
+class OrganizationConfig(Config):
+    """A run config that names one organization, as the launchpad, a command or the run
+    coordinator writes it (`organization` at the top of the op's config). The op asks it once for
+    the value (`named_organization`) and hands that down; no op reads the slug itself."""
+
+    organization: str = Field(description="The organization's slug or id.")
+
+    def named_organization(self, system: Engine, *, offboarded: bool = False) -> Organization:
+        """The organization named, or the run's refusal (`organization_or_refuse`)."""
+        return organization_or_refuse(system, self.organization, offboarded=offboarded)
+
+
+def partition_organization(
+    system: Engine,
+    context: AssetExecutionContext,
+    *,
+    offboarded: bool = False,
+    slug_of: Callable[[str], str] | None = None,
+) -> Organization:
+    """The organization of a run of one partition, or the run's refusal (`known_organization`).
+    `slug_of`: the organization's part of a key with more dimensions (a month, a year)."""
+    key = context.partition_key
+    return known_organization(system, slug_of(key) if slug_of else key, offboarded=offboarded)
 
 
 def _not_offboarded(org: Organization) -> Organization:
@@ -150,6 +179,25 @@ class PartitionRefusals:
         )
         self.left.append(key)
         return True
+
+    def organizations(
+        self,
+        system: Engine,
+        log_warning: Callable[[str], None],
+        slug_of: Callable[[str], str] | None = None,
+    ) -> Iterator[tuple[str, Organization]]:
+        """Each partition key of the run with its organization, found once: a key whose
+        organization is gone is refused, an inactive one's left (`leave_inactive`), and the
+        others are the run's work. `slug_of`: as `partition_organization`'s."""
+        for key in self.keys:
+            slug = slug_of(key) if slug_of else key
+            try:
+                org = find_organization(system, slug)
+            except UnknownOrganization:
+                self.refuse(key, _outlived(slug))
+                continue
+            if not self.leave_inactive(key, org, log_warning):
+                yield key, org
 
     @property
     def done(self) -> list[str]:
