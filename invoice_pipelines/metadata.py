@@ -83,6 +83,11 @@ class Markdown(str):
     sends it as text (resources/dagster_ui.py)."""
 
 
+class Location(str):
+    """A metadata value that is a file's place (a path or a store's URL): a run records it as
+    `MetadataValue.path` (tenants/asset_metadata.py), a command's report sends it as text."""
+
+
 @dataclass(frozen=True)
 class CheckFinding:
     """What an asset check found, as plain values built without Dagster: the one rule a run's

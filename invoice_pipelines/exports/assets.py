@@ -12,8 +12,6 @@ asset's check, `every_invoice_booked`, is evaluated by the asset's run itself.
 import warnings
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
@@ -22,7 +20,6 @@ from dagster import (
     BetaWarning,
     Config,
     MaterializeResult,
-    MetadataValue,
     MultiPartitionKey,
     MultiToSingleDimensionPartitionMapping,
     ResourceParam,
@@ -35,12 +32,13 @@ from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.export_months import month_state
 from invoice_pipelines.exports.domain.documents import DocumentStores
 from invoice_pipelines.exports.domain.export_settings import ExportSettingsError
+from invoice_pipelines.exports.domain.figures import booked_finding, export_figures, skipped_line
 from invoice_pipelines.exports.domain.pipeline import run_export
-from invoice_pipelines.exports.domain.result import ExportResult, skipped_by_reason, totals_text
+from invoice_pipelines.exports.domain.result import ExportResult
 from invoice_pipelines.exports.partitions import MONTH_DIMENSION, export_partitions
-from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.tenants.asset_metadata import as_metadata, check_result
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, who_asked
 from invoice_pipelines.tenants.refusals import PartitionRefusals, fail_keeping_the_done
 
@@ -74,115 +72,6 @@ def _partition(key: str) -> tuple[str, str]:
     return dims[ORGANIZATIONS_PARTITIONS_NAME], dims[MONTH_DIMENSION]
 
 
-def _preview(result: ExportResult) -> str:
-    if not result.preview:
-        return "(no bookings)"
-    return markdown_table(
-        (
-            "Umsatz",
-            "S/H",
-            "WKZ",
-            "Konto",
-            "Gegenkonto",
-            "BU",
-            "Belegdatum",
-            "Belegfeld 1",
-            "Buchungstext",
-        ),
-        (
-            (
-                b.amount,
-                b.side,
-                b.currency,
-                b.account,
-                b.contra_account,
-                b.tax_key,
-                b.document_date.isoformat(),
-                b.document_number,
-                b.text,
-            )
-            for b in result.preview
-        ),
-        align="rllrr",
-    )
-
-
-def _skipped_table(result: ExportResult, limit: int = 50) -> str:
-    return markdown_table(
-        ("invoice id", "number", "reason"), result.skipped, align="r", limit=limit
-    )
-
-
-def _outcome(result: ExportResult) -> str:
-    if result.disabled:
-        return "direction disabled in the organization's settings"
-    if result.empty:
-        return "no invoices in this month"
-    if result.unchanged:
-        return f"unchanged since version {result.version}"
-    if result.rewritten:
-        return f"version {result.version} written again: {result.rewritten}"
-    return f"version {result.version} written"
-
-
-def _metadata(results: list[ExportResult]) -> dict:
-    in_review = sum(r.in_review for r in results)
-    if len(results) == 1:
-        r = results[0]
-        metadata = {
-            "organization": r.organization,
-            "month": r.period,
-            "outcome": _outcome(r),
-            "version": r.version or 0,
-            "invoices": r.invoice_count,
-            "bookings": r.booking_count,
-            "skipped": r.skipped_count,
-            "closed": r.closed,
-            "provisional": r.provisional,
-            "totals": MetadataValue.json(totals_text(r.totals)),
-            "preview": MetadataValue.md(_preview(r)),
-        }
-        if r.documents_packed is not None and (
-            "datev_documents" in r.files or r.notes.get("documents_left_out")
-        ):
-            metadata["documents_packaged"] = r.documents_packed
-            metadata["documents_left_out"] = len(r.notes.get("documents_left_out", []))
-        for kind, location in sorted(r.files.items()):
-            metadata[f"{kind}_file"] = MetadataValue.path(location)
-        if r.skipped:
-            metadata["skipped_invoices"] = MetadataValue.md(_skipped_table(r))
-            metadata["skipped_by_reason"] = MetadataValue.json(skipped_by_reason(r))
-        if r.notes:
-            metadata["changes"] = MetadataValue.json(r.notes)
-        if in_review:
-            # not booked and not skipped: held until a person reviews them (intake)
-            metadata["in_review"] = in_review
-        return metadata
-    table = markdown_table(
-        ("organization", "month", "outcome", "invoices", "skipped", "DATEV file"),
-        (
-            (
-                r.organization,
-                r.period,
-                _outcome(r),
-                r.invoice_count,
-                r.skipped_count,
-                r.files.get("datev", ""),
-            )
-            for r in results
-        ),
-        align="lllrr",
-    )
-    return {
-        "partitions": len(results),
-        "invoices": sum(r.invoice_count for r in results),
-        "bookings": sum(r.booking_count for r in results),
-        "skipped": sum(r.skipped_count for r in results),
-        **({"in_review": in_review} if in_review else {}),
-        "exports": MetadataValue.md(table),
-    }
-
-
 def _export(
     context: AssetExecutionContext,
     config: ExportConfig,
@@ -196,6 +85,7 @@ def _export(
     who = who_asked(config.requested_by, context.run.tags)
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
     results: dict[str, ExportResult] = {}
+    shown: dict[str, dict] = {}  # each partition's metadata, as its materialization shows it
     # a run over several partitions (a backfill's chunk, the monthly schedule's batch) materializes
     # each one as it is done (the asset's output is not required); a run of one, at its end
     live = len(refusals.keys) > 1
@@ -229,8 +119,10 @@ def _export(
             refusals.refuse(key, f"the export failed ({type(exc).__name__}: {first})")
             continue
         if result.skipped:
-            context.log.warning(_skipped_line(slug, period, result))
+            context.log.warning(skipped_line(slug, period, result))
         results[key] = result
+        figures = export_figures([result])
+        shown[key] = as_metadata(figures)
         if result.in_review:
             context.log.info(
                 f"{slug} {period}: {result.in_review} supplier invoice(s) wait for review "
@@ -243,71 +135,26 @@ def _export(
                 AssetMaterialization(
                     context.asset_key,
                     partition=key,
-                    metadata=_metadata([result]),
+                    metadata=shown[key],
                 )
             )
     if refusals:
         fail_keeping_the_done(
             context,
             refusals,
-            metadata={key: _metadata([r]) for key, r in results.items()},
-            checks={key: [_booked_check([r], check_name)] for key, r in results.items()},
+            metadata=shown,
+            checks={
+                key: [check_result(booked_finding([r]), check_name=check_name)]
+                for key, r in results.items()
+            },
             materialized=live,
         )
-    check = _booked_check(list(results.values()), check_name)
+    check = check_result(booked_finding(list(results.values())), check_name=check_name)
     if live:
         yield check
         return
-    yield MaterializeResult(metadata=_metadata(list(results.values())), check_results=[check])
-
-
-SKIPPED_NAMED = 10
-
-
-def _skipped_line(slug: str, period: str, result: ExportResult) -> str:
-    """One warning per partition for its skipped invoices, naming the first ten: a month of
-    thousands of skipped invoices wrote one event each, which nobody reads in the run's log (the
-    materialization's metadata lists every one of them)."""
-    named = "; ".join(
-        f"invoice {invoice_id} ({number}): {reason}"
-        for invoice_id, number, reason in result.skipped[:SKIPPED_NAMED]
-    )
-    more = len(result.skipped) - SKIPPED_NAMED
-    return f"{slug} {period}: {len(result.skipped)} invoice(s) skipped: {named}" + (
-        f"; and {more} more (the materialization lists them)" if more > 0 else ""
-    )
-
-
-def _booked_check(results: list[ExportResult], check_name: str) -> AssetCheckResult:
-    """Skipped invoices fail the check. Supplier invoices waiting in NEEDS_REVIEW do not: they are
-    not booked on purpose until a person confirms them; the check says how many there are."""
-    skipped = sum(r.skipped_count for r in results)
-    in_review = sum(r.in_review for r in results)
-    waiting = (
-        f" {in_review} supplier invoice(s) of the month wait for review (NEEDS_REVIEW) and are "
-        "booked once confirmed."
-        if in_review
-        else ""
-    )
-    return AssetCheckResult(
-        check_name=check_name,
-        passed=skipped == 0,
-        severity=AssetCheckSeverity.ERROR,
-        description=(
-            "Every invoice of the month was booked."
-            if skipped == 0
-            else f"{skipped} invoice(s) could not be booked and stay out of the export."
-        )
-        + waiting,
-        metadata={
-            "skipped": skipped,
-            **({"in_review": in_review} if in_review else {}),
-            **(
-                {"reasons": MetadataValue.md(_skipped_table(results[0]))}
-                if skipped and len(results) == 1
-                else {}
-            ),
-        },
+    yield MaterializeResult(
+        metadata=as_metadata(export_figures(list(results.values()))), check_results=[check]
     )
 
 

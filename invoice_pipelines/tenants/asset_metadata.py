@@ -8,13 +8,16 @@ from collections.abc import Mapping
 
 from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
 
-from invoice_pipelines.metadata import CheckFinding, Markdown
+from invoice_pipelines.metadata import CheckFinding, Location, Markdown
 
 
 def typed(value: object) -> MetadataValue:
-    """One plain value as the UI types it: a `Markdown` table, a number, a JSON value, text."""
+    """One plain value as the UI types it: a `Markdown` table, a file's `Location`, a number, a
+    JSON value, text."""
     if isinstance(value, Markdown):
         return MetadataValue.md(str(value))
+    if isinstance(value, Location):
+        return MetadataValue.path(str(value))
     if isinstance(value, bool):
         return MetadataValue.bool(value)
     if isinstance(value, int):

@@ -17,7 +17,7 @@ from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_status import change_status, load_refs
 from invoice_pipelines.db.tables import exports, incoming_invoices, sales_invoice_documents, uploads
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.exports.assets import _metadata
+from invoice_pipelines.exports.domain.figures import export_figures
 from invoice_pipelines.exports.domain import datev_documents
 from invoice_pipelines.exports.domain.documents import DocumentStores
 from invoice_pipelines.exports.domain.pipeline import run_export
@@ -235,7 +235,7 @@ def test_an_unchanged_month_writes_nothing_and_a_correction_links_the_same_docum
     # the run that found the month unchanged reports the package of the version it kept, as the
     # asset's metadata shows it (it said 0 documents packaged beside that version's zip)
     assert v1.documents_packed == 2 == again.documents_packed
-    assert _metadata([again])["documents_packaged"] == 2
+    assert export_figures([again])["documents_packaged"] == 2
     assert sorted(p.name for p in Path(v1.files["datev"]).parent.glob("*.zip")) == [
         Path(v1.files["datev_documents"]).name
     ]

@@ -11,9 +11,9 @@ from invoice_pipelines.core.export_months import month_state
 from invoice_pipelines.exports.domain.corrections import reopen_exported
 from invoice_pipelines.exports.domain.documents import DocumentStores
 from invoice_pipelines.exports.domain.export_settings import DIRECTIONS, ExportSettingsError
+from invoice_pipelines.exports.domain.figures import totals_text
 from invoice_pipelines.exports.domain.job import RUNNING_MONTH_SETTING, check_period
 from invoice_pipelines.exports.domain.pipeline import run_export
-from invoice_pipelines.exports.domain.result import totals_text
 
 
 def run_export_command(args: argparse.Namespace) -> int:

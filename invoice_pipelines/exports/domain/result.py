@@ -4,7 +4,6 @@ JSON show it), and seconds per phase."""
 from __future__ import annotations
 
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -64,22 +63,3 @@ class Clock:
         now = time.perf_counter()
         self.into[phase] = round(self.into.get(phase, 0.0) + now - self.last, 4)
         self.last = now
-
-
-def totals_text(totals: dict[str, list[Decimal]]) -> dict[str, dict[str, str]]:
-    """{currency: {net, tax, gross}} as exact decimal strings (metadata, JSON)."""
-    return {
-        currency: {
-            "net": format(values[0], "f"),
-            "tax": format(values[1], "f"),
-            "gross": format(values[2], "f"),
-        }
-        for currency, values in sorted(totals.items())
-    }
-
-
-def skipped_by_reason(result: ExportResult) -> dict[str, int]:
-    counts: dict[str, int] = defaultdict(int)
-    for _, _, reason in result.skipped:
-        counts[reason] += 1
-    return dict(counts)
