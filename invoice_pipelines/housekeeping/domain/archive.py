@@ -27,7 +27,7 @@ rows (`purged_at`, `purge_result`), keeping the rows and content hashes for the 
 from __future__ import annotations
 
 from calendar import monthrange
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -328,16 +328,16 @@ def _purge_uploads(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
     if dry_run:
         outcome.uploads_removed = len(candidates)
         return
-    for first in range(0, len(candidates), CHUNK):
-        results: dict[str, list[int]] = {"removed": [], "missing": []}
-        for row in candidates[first : first + CHUNK]:
-            try:
-                gone = store.remove(row.storage_key)
-            except Exception as exc:  # reported; the row stays for the next run
-                outcome.errors.append(f"upload {row.id} ({row.storage_key}): {exc}")
-                continue
-            results["removed" if gone else "missing"].append(row.id)
-        _mark(engine, org["id"], uploads, results, now)
+
+    def remove(row) -> str | None:
+        try:
+            gone = store.remove(row.storage_key)
+        except Exception as exc:  # reported; the row stays for the next run
+            outcome.errors.append(f"upload {row.id} ({row.storage_key}): {exc}")
+            return None
+        return "removed" if gone else "missing"
+
+    for results in _removed_and_marked(engine, org["id"], uploads, candidates, remove, now):
         outcome.uploads_removed += len(results["removed"])
         outcome.uploads_missing += len(results["missing"])
         outcome.files_removed += len(results["removed"])
@@ -362,30 +362,30 @@ def _purge_exports(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
     if dry_run:
         outcome.exports_removed = len(candidates)
         return
-    for first in range(0, len(candidates), CHUNK):
-        results: dict[str, list[int]] = {"removed": [], "missing": []}
-        for row in candidates[first : first + CHUNK]:
-            # a provisional version (the running month, exported on request) has files of its own
-            provisional = bool((row.notes or {}).get("provisional"))
-            keys = file_keys(
-                org["slug"], row.period, row.direction, row.version, provisional=provisional
-            )
-            recorded = set(row.files or {})
-            removed = 0
-            try:
-                for kind, key in keys.items():
-                    if recorded and kind not in recorded:
-                        continue
-                    if store.exists(key):
-                        store.remove(key)
-                        removed += 1
-            except Exception as exc:
-                outcome.errors.append(f"export {row.id} ({row.period} v{row.version}): {exc}")
-                outcome.files_removed += removed
-                continue
+
+    def remove(row) -> str | None:
+        # a provisional version (the running month, exported on request) has files of its own
+        provisional = bool((row.notes or {}).get("provisional"))
+        keys = file_keys(
+            org["slug"], row.period, row.direction, row.version, provisional=provisional
+        )
+        recorded = set(row.files or {})
+        removed = 0
+        try:
+            for kind, key in keys.items():
+                if recorded and kind not in recorded:
+                    continue
+                if store.exists(key):
+                    store.remove(key)
+                    removed += 1
+        except Exception as exc:
+            outcome.errors.append(f"export {row.id} ({row.period} v{row.version}): {exc}")
             outcome.files_removed += removed
-            results["removed" if removed else "missing"].append(row.id)
-        _mark(engine, org["id"], exports, results, now)
+            return None
+        outcome.files_removed += removed
+        return "removed" if removed else "missing"
+
+    for results in _removed_and_marked(engine, org["id"], exports, candidates, remove, now):
         outcome.exports_removed += len(results["removed"])
         outcome.exports_missing += len(results["missing"])
 
@@ -394,6 +394,23 @@ def _month_end(period: str) -> date:
     """The last day of a YYYY-MM month (the booking period's own date)."""
     year, month = int(period[:4]), int(period[5:7])
     return date(year, month, monthrange(year, month)[1])
+
+
+def _removed_and_marked(
+    engine, organization_id: int, table, candidates: list, remove, now
+) -> Iterator[dict[str, list[int]]]:
+    """The candidates' files removed and their rows marked, CHUNK rows per transaction: each
+    chunk's ids by result once they are marked (so the counts stay true if a later chunk fails).
+    `remove(row)` removes one row's files: "removed", "missing" (none was there any more), or
+    None where the store failed (it reports that; the row stays unmarked for the next run)."""
+    for first in range(0, len(candidates), CHUNK):
+        results: dict[str, list[int]] = {"removed": [], "missing": []}
+        for row in candidates[first : first + CHUNK]:
+            result = remove(row)
+            if result is not None:
+                results[result].append(row.id)
+        _mark(engine, organization_id, table, results, now)
+        yield results
 
 
 def _mark(engine, organization_id: int, table, results: dict[str, list[int]], now) -> None:
