@@ -270,7 +270,7 @@ def map_cross_industry(
         seller_email=read.text(
             seller, "ram:DefinedTradeContact/ram:EmailURIUniversalCommunication/ram:URIID"
         )
-        or _email_address(read, seller, "ram:URIUniversalCommunication/ram:URIID"),
+        or read.email_address(seller, "ram:URIUniversalCommunication/ram:URIID"),
         seller_address=_address(read, seller),
         buyer_name=read.text(buyer, "ram:Name"),
         buyer_vat_id=_vat_id(read, buyer),
@@ -369,14 +369,6 @@ def _whole_days(text: str) -> int | None:
         return None
     days = int(measure)
     return days if days <= MAX_DAYS else None
-
-
-def _email_address(read, party, path: str) -> str | None:
-    """An electronic address (BT-34) that is an e-mail address (scheme EM)."""
-    node = read.element(party, path)
-    if node is None or (node.get("schemeID") or "").upper() != "EM":
-        return None
-    return read.text(party, path)
 
 
 def parse_cii(root: etree._Element) -> tuple[Invoice, list[Finding]]:

@@ -140,14 +140,6 @@ def _lines(read: ValueReader, root: etree._Element, credit_note: bool) -> tuple[
     return tuple(lines)
 
 
-def _email_address(read, party) -> str | None:
-    """The party's electronic address (BT-34) when it is an e-mail address (scheme EM)."""
-    node = read.element(party, "cbc:EndpointID")
-    if node is None or (node.get("schemeID") or "").upper() != "EM":
-        return None
-    return read.text(party, "cbc:EndpointID")
-
-
 def parse_ubl(root: etree._Element) -> tuple[Invoice, list[Finding]]:
     """Map a UBL Invoice or CreditNote root element; findings name values that could not be read."""
     credit_note = etree.QName(root).namespace == UBL_CREDITNOTE_NS
@@ -205,7 +197,7 @@ def parse_ubl(root: etree._Element) -> tuple[Invoice, list[Finding]]:
         seller_vat_id=_vat_id(read, seller),
         seller_tax_number=_vat_id(read, seller, vat=False),
         seller_email=read.text(seller, "cac:Contact/cbc:ElectronicMail")
-        or _email_address(read, seller),
+        or read.email_address(seller, "cbc:EndpointID"),
         seller_address=_address(read, seller),
         buyer_name=_party_name(read, buyer),
         buyer_vat_id=_vat_id(read, buyer),

@@ -194,6 +194,14 @@ class ValueReader:
         found = self.element(node, path)
         return None if found is None else clean_text(found.text)
 
+    def email_address(self, party: etree._Element | None, path: str) -> str | None:
+        """The party's electronic address (BT-34) at `path` when it is an e-mail address (scheme
+        EM), else None: CII and UBL state the scheme alike."""
+        found = self.element(party, path)
+        if found is None or (found.get("schemeID") or "").upper() != "EM":
+            return None
+        return clean_text(found.text)
+
     def decimal_of(self, found: etree._Element | None, term: str) -> Decimal | None:
         if found is None:
             return None
