@@ -21,13 +21,14 @@ dunning) or its own state about one (a queue row, a sync mapping) does so where 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from sqlalchemy import Select, select
 from sqlalchemy.engine import Connection, Row, RowMapping
 from sqlalchemy.sql.elements import ColumnElement, Label
 from sqlalchemy.sql.expression import FromClause
 
+from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.db.tables import (
     customers,
     sales_invoice_lines,
@@ -102,12 +103,6 @@ def joined_to(source: FromClause, invoice_id: ColumnElement, *names: str) -> Fro
     return source.join(joined(*names), sales_invoices.c.id == invoice_id)
 
 
-def _chunks(ids: Iterable[int]) -> Iterator[list[int]]:
-    ids = list(ids)
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
-
-
 def select_invoices(*names: str, **renamed: str) -> Select:
     """SELECT of the fields (as `fields` labels them) from what they need joined; the reader adds
     its conditions and order."""
@@ -144,7 +139,7 @@ def _read_where(conn, organization_id, column, ids, names, renamed) -> list[Row]
     query = select_invoices(*names, **renamed)
     return [
         row
-        for chunk in _chunks(ids)
+        for chunk in chunked(ids, CHUNK)
         for row in conn.execute(
             query.where(sales_invoices.c.organization_id == organization_id, column.in_(chunk))
         ).all()
@@ -154,7 +149,7 @@ def _read_where(conn, organization_id, column, ids, names, renamed) -> list[Row]
 def read_lines(conn: Connection, invoice_ids: Iterable[int]) -> dict[int, list[RowMapping]]:
     """Each invoice's `sales_invoice_lines` rows in line order; one query per CHUNK ids."""
     lines: dict[int, list[RowMapping]] = defaultdict(list)
-    for chunk in _chunks(invoice_ids):
+    for chunk in chunked(invoice_ids, CHUNK):
         for row in conn.execute(
             select(sales_invoice_lines)
             .where(sales_invoice_lines.c.sales_invoice_id.in_(chunk))
@@ -169,7 +164,7 @@ def read_vat_breakdowns(conn: Connection, invoice_ids: Iterable[int]) -> dict[in
     one query per CHUNK ids."""
     t = sales_invoice_taxes.c
     taxes: dict[int, list[tuple]] = defaultdict(list)
-    for chunk in _chunks(invoice_ids):
+    for chunk in chunked(invoice_ids, CHUNK):
         for invoice_id, category, rate, basis, amount in conn.execute(
             select(t.sales_invoice_id, t.vat_category, t.vat_rate, t.basis, t.amount)
             .where(t.sales_invoice_id.in_(chunk))

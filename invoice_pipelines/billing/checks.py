@@ -17,7 +17,7 @@ on its schedule (both at the end of this module).
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -34,6 +34,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.billing.domain.credit_notes import SEQUENCE_NAME as CREDIT_NOTES
+from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.money import CENT
 from invoice_pipelines.core.numbering import find_gaps
 from invoice_pipelines.core.totals import LineAmounts, compute_totals, line_net, vat_amount
@@ -230,11 +231,6 @@ def _credit_note_problems(conn: Connection, note, lines: list, taxes: list) -> l
     return problems
 
 
-def _chunks(values: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for i in range(0, len(values), size):
-        yield values[i : i + size]
-
-
 def totals_problems(
     conn: Connection, organization_id: int, batch_job_id: int | None = None
 ) -> dict:
@@ -244,7 +240,7 @@ def totals_problems(
         query = query.where(sales_invoices.c.batch_job_id == batch_job_id)
     ids = list(conn.execute(query.order_by(sales_invoices.c.id)).scalars())
     wrong: list[dict] = []
-    for chunk in _chunks(ids, TOTALS_BATCH):
+    for chunk in chunked(ids, TOTALS_BATCH):
         invoices = conn.execute(
             select(
                 sales_invoices.c.id,

@@ -11,13 +11,14 @@ line; nothing is dropped without a word. What `invoice-pipelines history import`
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 
+from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.numbering import number_regex
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.sequences import INVOICES, read_sequence
@@ -86,7 +87,7 @@ def import_history(
     read["sales"].sort(key=lambda i: (i.issue_date, i.number))
     imported_sales: list[PastInvoice] = []
     for direction, write in (("sales", write_sales), ("supplier", write_supplier)):
-        for part in _chunks(read[direction], chunk):
+        for part in chunked(read[direction], chunk):
             with tenant_transaction(engine, org.id, write=True) as conn:
                 written: Written = write(conn, org.id, part, by, datetime.now(UTC))
             report.imported[direction] += written.imported
@@ -97,11 +98,6 @@ def import_history(
         report.warnings += numbers_handed_out_again(engine, org.id, imported_sales)
     report.seconds = time.monotonic() - started
     return report
-
-
-def _chunks(items: list, size: int) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def numbers_handed_out_again(

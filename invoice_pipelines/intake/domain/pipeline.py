@@ -42,6 +42,7 @@ from typing import Protocol
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.lifecycle import Status, can_process
 from invoice_pipelines.core.rules import (
     Finding,
@@ -299,7 +300,7 @@ def _duplicates(conn, organization_id: int, batch: dict[int, ParseOutcome]) -> d
     if not wanted:
         return {}
     seen: dict[tuple[str, str], int] = {}
-    for key_chunk in _chunks(sorted({k[0] for k in wanted.values()}), 500):
+    for key_chunk in chunked(sorted({k[0] for k in wanted.values()}), 500):
         rows = conn.execute(
             select(
                 incoming_invoices.c.id,
@@ -334,10 +335,6 @@ def _duplicates(conn, organization_id: int, batch: dict[int, ParseOutcome]) -> d
         else:
             seen[key] = doc_id
     return found
-
-
-def _chunks(values: list, size: int) -> list[list]:
-    return [values[i : i + size] for i in range(0, len(values), size)]
 
 
 def process_documents(
@@ -420,11 +417,11 @@ def _take_up(conn, waiting: list[DocumentRef], summary: IntakeSummary) -> list[D
         return []
     t = incoming_invoices.c
     attempts: dict[int, int] = {}
-    for chunk in _chunks([ref.id for ref in waiting], 1000):
+    for chunk in chunked([ref.id for ref in waiting], 1000):
         attempts.update(conn.execute(select(t.id, t.intake_attempts).where(t.id.in_(chunk))).all())
     spent = [ref for ref in waiting if attempts.get(ref.id, 0) >= MAX_INTAKE_ATTEMPTS]
     work = [ref for ref in waiting if attempts.get(ref.id, 0) < MAX_INTAKE_ATTEMPTS]
-    for chunk in _chunks([ref.id for ref in work], 1000):
+    for chunk in chunked([ref.id for ref in work], 1000):
         conn.execute(
             update(incoming_invoices)
             .where(t.organization_id == waiting[0].organization_id, t.id.in_(chunk))
@@ -978,7 +975,7 @@ class _BatchRows:
         self.discounts.extend(discounts)
 
     def write(self, conn) -> None:
-        for chunk in _chunks(self.documents, 1000):
+        for chunk in chunked(self.documents, 1000):
             for table in (
                 incoming_invoice_taxes,
                 incoming_invoice_lines,
@@ -1019,7 +1016,7 @@ def retry_documents(
         retried, refused = change_chosen(
             conn, organization_id, document_ids, Status.FAILED, Status.CREATED, verb="retried"
         )
-        for chunk in _chunks(retried, 1000):
+        for chunk in chunked(retried, 1000):
             conn.execute(
                 update(incoming_invoices)
                 .where(

@@ -35,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select
 
+from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_status import in_intake
 from invoice_pipelines.db.tables import incoming_invoices, organizations, uploads
@@ -230,12 +231,11 @@ def _record_files(engine: Engine, store: Uploads, org_id: int, files: list[Store
     with tenant_transaction(engine, org_id, write=True) as conn:
         known: set[str] = set()
         targets = [target for _, target, _, _ in hashed]
-        for i in range(0, len(targets), 1000):
+        for chunk in chunked(targets, 1000):
             known.update(
                 conn.execute(
                     select(uploads.c.storage_key).where(
-                        uploads.c.organization_id == org_id,
-                        uploads.c.storage_key.in_(targets[i : i + 1000]),
+                        uploads.c.organization_id == org_id, uploads.c.storage_key.in_(chunk)
                     )
                 ).scalars()
             )

@@ -22,8 +22,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.engine import Connection
 
-# what a batch request the user must fix raises (a kind's own request checks in core raise it too)
 from invoice_pipelines.core.batch_requests import BatchRequestError
+
+# what a batch request the user must fix raises (a kind's own request checks in core raise it too)
+from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.audit_log import record_audit_entries
 from invoice_pipelines.db.tables import batch_jobs
@@ -198,12 +200,11 @@ def missing_ids(
     wanted = sorted(set(ids))
     found: set[int] = set()
     with tenant_transaction(engine, organization_id) as conn:
-        for start in range(0, len(wanted), 5000):
+        for chunk in chunked(wanted, 5000):
             found.update(
                 conn.execute(
                     select(table.c.id).where(
-                        table.c.organization_id == organization_id,
-                        table.c.id.in_(wanted[start : start + 5000]),
+                        table.c.organization_id == organization_id, table.c.id.in_(chunk)
                     )
                 ).scalars()
             )

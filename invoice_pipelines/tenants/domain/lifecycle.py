@@ -10,13 +10,14 @@ Every write runs as the runtime login's system transaction (db/tenancy.py), neve
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.numbering import number_regex
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS, check_values
@@ -81,11 +82,6 @@ def _audit(
     }
 
 
-def _chunks(items: Sequence, size: int = CHUNK) -> Iterable[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def add_organizations(
     system: Engine,
     rows: Sequence[tuple[str, Mapping[str, str | None]]],
@@ -130,7 +126,7 @@ def add_organizations(
         if report.problems:
             report.unchanged = []
             return report
-        for chunk in _chunks(new):
+        for chunk in chunked(new, CHUNK):
             added = [
                 Organization.from_row(row)
                 for row in conn.execute(
@@ -156,7 +152,7 @@ def _json(values: Mapping[str, Any]) -> dict:
 
 def _existing(conn: Connection, slugs: Sequence[str]) -> dict[str, dict]:
     found: dict[str, dict] = {}
-    for chunk in _chunks(slugs):
+    for chunk in chunked(slugs, CHUNK):
         for row in conn.execute(
             select(*(organizations.c[name] for name in FIELDS)).where(
                 organizations.c.slug.in_(chunk)
