@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from concurrent.futures import wait
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.exc import DBAPIError
 
-from invoice_pipelines.db.tables import audit_log, exports
+from invoice_pipelines.db.audit_log import record_audit_entries
+from invoice_pipelines.db.tables import exports
 from invoice_pipelines.exports.domain import fingerprints, lines_beside
 from invoice_pipelines.exports.domain.accounts import write_accounts
 from invoice_pipelines.exports.domain.csv import LINE_COLUMNS, query_file
@@ -149,22 +150,21 @@ def write_version(
             **{**values, "booking_count": len(rendered.bookings)},
         )
     )
-    conn.execute(
-        insert(audit_log).values(
-            organization_id=settings.organization_id,
-            created_by=job.requested_by,
-            action="export",
-            entity_type="export",
-            entity_id=str(export_id),
-            details={
-                "direction": direction,
-                "period": period,
-                "version": version,
-                "invoices": len(booked),
-                "skipped": len(result.skipped),
-                "documents": len(package.packed) if package is not None else 0,
-                "dagster_run_id": job.run_id,
-            },
-        )
+    record_audit_entries(
+        conn,
+        settings.organization_id,
+        job.requested_by,
+        "export",
+        "export",
+        [export_id],
+        {
+            "direction": direction,
+            "period": period,
+            "version": version,
+            "invoices": len(booked),
+            "skipped": len(result.skipped),
+            "documents": len(package.packed) if package is not None else 0,
+            "dagster_run_id": job.run_id,
+        },
     )
     return files, export_id, notes

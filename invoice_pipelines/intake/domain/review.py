@@ -47,6 +47,7 @@ from invoice_pipelines.core.money import ZERO, round_cents
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.rules import check_invoice, invoice_number_key, seller_key
 from invoice_pipelines.core.suppliers import NEVER_CONFIRMED, Claim, Comparison, compare
+from invoice_pipelines.db.audit_log import record_audit_entries
 from invoice_pipelines.db.incoming_status import (
     DocumentRef,
     ErrorRecord,
@@ -56,7 +57,6 @@ from invoice_pipelines.db.incoming_status import (
 )
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
-    audit_log,
     incoming_invoice_taxes,
     incoming_invoices,
     incoming_reviews,
@@ -446,22 +446,21 @@ def review_document(
                 )
             if log.rows:
                 conn.execute(insert(incoming_reviews), log.rows)
-            conn.execute(
-                insert(audit_log).values(
-                    organization_id=org.id,
-                    created_by=reviewed_by,
-                    action="intake.reopen" if reopen else "intake.review",
-                    entity_type="incoming_invoice",
-                    entity_id=str(row["id"]),
-                    details={
-                        "status": result.status,
-                        "corrected": {k: list(v) for k, v in result.corrected.items()},
-                        **_refused_details(result),
-                        "problems": result.problems,
-                        "rejected": reject,
-                        **({"reopened_from": row["status"], "reason": reason} if reopen else {}),
-                    },
-                )
+            record_audit_entries(
+                conn,
+                org.id,
+                reviewed_by,
+                "intake.reopen" if reopen else "intake.review",
+                "incoming_invoice",
+                [row["id"]],
+                {
+                    "status": result.status,
+                    "corrected": {k: list(v) for k, v in result.corrected.items()},
+                    **_refused_details(result),
+                    "problems": result.problems,
+                    "rejected": reject,
+                    **({"reopened_from": row["status"], "reason": reason} if reopen else {}),
+                },
             )
     except DataError:
         # every value is bounded above; should one still not fit its column, the person gets a
