@@ -204,6 +204,19 @@ def _until(condition, what: str):
     return found
 
 
+def _waiting_inserts(conn) -> list:
+    """The backends whose INSERT INTO peppol_received waits on a lock. Inside a transaction
+    PostgreSQL answers pg_stat_activity from a snapshot taken at its first read, so each look
+    drops it first: a first look before the INSERT waited would otherwise be the answer for good
+    (under load the test waited 60 s for what had long happened)."""
+    conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+    return conn.exec_driver_sql(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+        "AND wait_event_type = 'Lock' "
+        "AND query ILIKE 'INSERT INTO peppol_received%%'"
+    ).all()
+
+
 def test_a_connection_lost_between_archive_and_record_answers_503_and_the_resend_records_once(
     pg_database, tmp_path
 ):
@@ -230,12 +243,7 @@ def test_a_connection_lost_between_archive_and_record_answers_503_and_the_resend
             archive = root / org["slug"] / ".archive"
             _until(lambda: archive.is_dir() and list(archive.iterdir()), "nothing archived")
             [(waiting,)] = _until(
-                lambda: blocker.exec_driver_sql(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' "
-                    "AND query ILIKE 'INSERT INTO peppol_received%%'"
-                ).all(),
-                "the receiver's INSERT is not waiting",
+                lambda: _waiting_inserts(blocker), "the receiver's INSERT is not waiting"
             )
             blocker.exec_driver_sql(f"SELECT pg_terminate_backend({int(waiting)})")
             post.join()
