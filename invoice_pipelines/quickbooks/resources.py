@@ -54,7 +54,7 @@ class QuickBooks(OfPlain, ConfigurableResource):
 
     def settings(self) -> QboSettings:
         """The plain settings these make: the same names."""
-        return QboSettings(**{name: getattr(self, name) for name in type(self).model_fields})
+        return self._plain(QboSettings)
 
     def create_resource(self, context: InitResourceContext) -> QboSettings:  # type: ignore[override]
         return self.settings()

@@ -40,7 +40,7 @@ class SmtpMailer(OfPlain, ConfigurableResource):
 
     def smtp(self) -> Smtp:
         """The plain server these settings make: its settings by the same names."""
-        return Smtp(**{name: getattr(self, name) for name in type(self).model_fields})
+        return self._plain(Smtp)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         # a run that would send refuses a wrong setting when it starts, before any message

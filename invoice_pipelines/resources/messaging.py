@@ -35,7 +35,7 @@ class TextMessageProvider(OfPlain, ConfigurableResource):
 
     def provider(self) -> TextMessages:
         """The plain provider these settings make: its settings by the same names."""
-        return TextMessages(**{name: getattr(self, name) for name in type(self).model_fields})
+        return self._plain(TextMessages)
 
     def create_resource(self, context: InitResourceContext) -> TextMessages:  # type: ignore[override]
         return self.provider()

@@ -25,9 +25,10 @@ from invoice_pipelines.resources.ocr_readers import (  # noqa: F401
     available_cores,
     rasterise_pdf,
 )
+from invoice_pipelines.resources.plain_settings import OfPlain
 
 
-class OcrEngine(dg.ConfigurableResource, abc.ABC):
+class OcrEngine(OfPlain, dg.ConfigurableResource, abc.ABC):
     """Reads text from page images and PDFs. Subclasses pick the engine; callers never need to know."""
 
     pdf_page_workers: int | None = None
@@ -40,10 +41,6 @@ class OcrEngine(dg.ConfigurableResource, abc.ABC):
     def create_resource(self, context: dg.InitResourceContext) -> OcrReader:  # type: ignore[override]
         return self.reader()
 
-    def _settings(self) -> dict:
-        """The resource's fields as its reader's settings (the same names)."""
-        return {name: getattr(self, name) for name in type(self).model_fields}
-
 
 class TesseractOcrEngine(OcrEngine):
     """Tesseract on this machine, the default engine (`resources.ocr_readers.TesseractReader`)."""
@@ -54,7 +51,7 @@ class TesseractOcrEngine(OcrEngine):
     tesseract_cmd: str = "tesseract"
 
     def reader(self) -> TesseractReader:
-        return TesseractReader(**self._settings())
+        return self._plain(TesseractReader)
 
 
 class GoogleVisionOcrEngine(OcrEngine):
@@ -77,7 +74,7 @@ class GoogleVisionOcrEngine(OcrEngine):
     def reader(self) -> GoogleVisionReader:
         with self._reader_lock:
             if self._reader is None:
-                self._reader = GoogleVisionReader(**self._settings())
+                self._reader = self._plain(GoogleVisionReader)
             return self._reader
 
 
@@ -86,4 +83,4 @@ def ocr_engine(reader: OcrReader) -> OcrEngine:
     location: the engine of its kind, with its settings (an endpoint or credentials file it holds
     as an `EnvVar` stays one)."""
     kind = TesseractOcrEngine if isinstance(reader, TesseractReader) else GoogleVisionOcrEngine
-    return kind(**{name: getattr(reader, name) for name in kind.model_fields})
+    return kind.of(reader)

@@ -34,7 +34,7 @@ class PeppolAccessPoint(OfPlain, ConfigurableResource):
 
     def transport(self) -> PeppolTransport:
         """The plain transport these settings make: its settings by the same names."""
-        return PeppolTransport(**{name: getattr(self, name) for name in type(self).model_fields})
+        return self._plain(PeppolTransport)
 
     def create_resource(self, context: InitResourceContext) -> PeppolTransport:  # type: ignore[override]
         return self.transport()

@@ -6,7 +6,10 @@ for its object and the code location for the object its Dagster resource wraps
 
 from __future__ import annotations
 
-from typing import Any, Self
+from collections.abc import Callable
+from typing import Any, Self, TypeVar
+
+P = TypeVar("P")
 
 
 class OfPlain:
@@ -17,3 +20,9 @@ class OfPlain:
         """The resource configured as `plain` is (an `EnvVar` it holds stays one)."""
         fields = cls.model_fields  # type: ignore[attr-defined]  (pydantic's, of the resource)
         return cls(**{name: getattr(plain, name) for name in fields})
+
+    def _plain(self, make: Callable[..., P]) -> P:
+        """The plain object `make` builds from these settings: `of`'s way back, by the same
+        names."""
+        fields = type(self).model_fields  # type: ignore[attr-defined]  (as in `of`)
+        return make(**{name: getattr(self, name) for name in fields})

@@ -95,6 +95,17 @@ class S3Objects:
         code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
         return code in ("404", "NoSuchKey", "NotFound")
 
+    def _holds(self, client: Any, stored: str) -> bool:
+        """Whether the bucket has the object `stored` (an object key), asked of `client` (HEAD):
+        a missing one is no error."""
+        try:
+            client.head_object(Bucket=self.bucket, Key=stored)
+        except Exception as exc:
+            if self._missing(exc):
+                return False
+            raise
+        return True
+
 
 class S3Files(S3Objects, Files):
     """Exports and documents as objects under `s3://bucket/prefix/`, written once."""
@@ -136,13 +147,7 @@ class S3Files(S3Objects, Files):
         return stored
 
     def exists(self, key: str) -> bool:
-        try:
-            self._client().head_object(Bucket=self.bucket, Key=self.stored_key(key))
-        except Exception as exc:
-            if self._missing(exc):
-                return False
-            raise
-        return True
+        return self._holds(self._client(), self.stored_key(key))
 
     def read(self, key: str) -> bytes:
         stored = self.stored_key(key)
@@ -239,11 +244,7 @@ class S3Uploads(S3Objects, Uploads):
         # DELETE answers 204 whether or not the object existed: ask first, so a file that was
         # already gone is reported as such (housekeeping records it)
         client, target = self._client(), self.object_key(key)
-        try:
-            client.head_object(Bucket=self.bucket, Key=target)
-        except Exception as exc:
-            if self._missing(exc):
-                return False
-            raise
+        if not self._holds(client, target):
+            return False
         client.delete_object(Bucket=self.bucket, Key=target)
         return True

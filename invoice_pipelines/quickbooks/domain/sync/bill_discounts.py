@@ -300,6 +300,12 @@ class DiscountCloser:
         self._finish(closing, "failed", str(exc), error_code=(exc.code or "error")[:16])
         self.counts.failed += 1
 
+    def _invalid(self, closing: Closing, problem: str) -> None:
+        """Our own check refused what would go (`problem`): `failed`, nothing sent."""
+        self._finish(closing, "failed", problem, error_code="validation")
+        self.counts.failed += 1
+        self.counts.errors.append(f"{closing.label}: {problem}")
+
     def _waiting(self, action: str) -> list[Closing]:
         """The claimable rows of `action`; one that must not go is refused on the way."""
         d = qbo_bill_discounts.c
@@ -346,9 +352,7 @@ class DiscountCloser:
                 return
             draft = credit_draft(closing, bill)
             if isinstance(draft, str):
-                self._finish(closing, "failed", draft, error_code="validation")
-                self.counts.failed += 1
-                self.counts.errors.append(f"{closing.label}: {draft}")
+                self._invalid(closing, draft)
                 return
             credit_id = self.client.create_vendor_credit(draft, requestid=closing.request_id).id
         except DuplicateDocNumber:
@@ -451,9 +455,7 @@ class DiscountCloser:
                 return
             draft = self._application(closing, bill, amount)
             if isinstance(draft, str):
-                self._finish(closing, "failed", draft, error_code="validation")
-                self.counts.failed += 1
-                self.counts.errors.append(f"{closing.label}: {draft}")
+                self._invalid(closing, draft)
                 return
             payment = self.client.create_bill_payment(draft, requestid=closing.request_id)
         except QboError as exc:

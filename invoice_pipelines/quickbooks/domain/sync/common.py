@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import ColumnElement, Connection, Engine, Row, and_, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Row, Table, and_, insert, select, update
 
 from invoice_pipelines.db import locks
 from invoice_pipelines.db.locks import Lease, LeaseName, LockBusy
@@ -579,11 +579,13 @@ class TwoWaySync:
 
     A subclass names its entity (`ENTITY` ours, `QBO_ENTITY` QBO's) and brings `_apply_records`
     (QBO's records onto ours in one transaction; it returns the (row, record) pairs whose newer
-    local version must be pushed with `_push_update`), `_failed` and `push`.
+    local version must be pushed with `_push_update`), `_failed` and `push`; one that reads our
+    records with `_local_rows` names their table (`TABLE`: customers, items).
     """
 
     ENTITY: str
     QBO_ENTITY: str
+    TABLE: Table
 
     def __init__(self, engine: Engine, organization_id: int, client: QboClient, progress=None):
         self.engine = engine
@@ -592,6 +594,16 @@ class TwoWaySync:
         self.counts = SyncCounts()
         self.progress = progress  # called with the records read so far by the initial import
         self._seen: dict[str, str] = {}  # QBO id -> SyncToken this run applied (`not_seen`)
+
+    def _local_rows(self, conn) -> dict[int, dict]:
+        """The organization's records of `TABLE` by id."""
+        table = self.TABLE
+        return {
+            row["id"]: dict(row)
+            for row in conn.execute(
+                select(table).where(table.c.organization_id == self.organization_id)
+            ).mappings()
+        }
 
     def not_seen(self, records: list[dict]) -> list[dict]:
         """The records this run has not applied at their SyncToken yet. The first pull after

@@ -189,6 +189,7 @@ def _same_party(local: dict, record: dict) -> bool:
 class CustomerSync(TwoWaySync):
     ENTITY = "customer"
     QBO_ENTITY = "Customer"
+    TABLE = customers
 
     def __init__(
         self,
@@ -237,14 +238,6 @@ class CustomerSync(TwoWaySync):
             local_fingerprint=local_fingerprint,
             details=notes_details(record),
         )
-
-    def _local_rows(self, conn) -> dict[int, dict]:
-        return {
-            row["id"]: dict(row)
-            for row in conn.execute(
-                select(customers).where(customers.c.organization_id == self.organization_id)
-            ).mappings()
-        }
 
     def _qbo_participant(
         self, record: dict, current: dict | None, mapping: dict | None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, update
 
 from invoice_pipelines.db.tables import items
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -51,6 +51,7 @@ def to_qbo(row: dict, settings: dict) -> dict:
 class ItemSync(TwoWaySync):
     ENTITY = "item"
     QBO_ENTITY = "Item"
+    TABLE = items
 
     def __init__(
         self, engine: Engine, organization_id: int, client: QboClient, progress=None
@@ -58,16 +59,8 @@ class ItemSync(TwoWaySync):
         super().__init__(engine, organization_id, client, progress)
         self.settings = getattr(client, "connection_settings", {}) or {}
 
-    def _local(self, conn) -> dict[int, dict]:
-        return {
-            r["id"]: dict(r)
-            for r in conn.execute(
-                select(items).where(items.c.organization_id == self.organization_id)
-            ).mappings()
-        }
-
     def _apply_records(self, conn, records: list[dict]) -> list:
-        local = self._local(conn)
+        local = self._local_rows(conn)
         by_local = mappings_by_local_id(conn, self.organization_id, "item")
         by_qbo = {m["qbo_id"]: m for m in by_local.values()}
         unmapped_by_name = {
@@ -146,7 +139,7 @@ class ItemSync(TwoWaySync):
 
     def push(self) -> None:
         with tenant_transaction(self.engine, self.organization_id) as conn:
-            local = self._local(conn)
+            local = self._local_rows(conn)
             by_local = mappings_by_local_id(conn, self.organization_id, "item")
         new = [r for i, r in local.items() if i not in by_local and r["active"]]
         changed = [
