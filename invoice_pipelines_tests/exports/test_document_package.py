@@ -17,9 +17,9 @@ from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.db.incoming_status import change_status, load_refs
 from invoice_pipelines.db.tables import exports, incoming_invoices, sales_invoice_documents, uploads
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
-from invoice_pipelines.exports.domain.figures import export_figures
 from invoice_pipelines.exports.domain import datev_documents
 from invoice_pipelines.exports.domain.documents import DocumentStores
+from invoice_pipelines.exports.domain.figures import export_figures
 from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.uploads import LocalUploads
