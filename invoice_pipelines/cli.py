@@ -131,28 +131,32 @@ def _assemble(args: argparse.Namespace) -> None:
     args.resources = EnvResources(command_resources)
 
 
-def _org_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> bool:
-    """Whether the command that runs takes one organization: `--org`, or the `organizations`
-    commands' positional `org` (they lock it by the id found here); housekeeping's `--org` is a
-    list it finds with its query of every organization."""
+def _org_option(parser: argparse.ArgumentParser, args: argparse.Namespace) -> type | None:
+    """How the command that runs takes organizations: one (`--org`, or the `organizations`
+    commands' positional `org`, which they lock by the id found here: a store action), many
+    (housekeeping's repeatable `--org`: an append action), or none (None)."""
     while sub := next(
         (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
     ):
         parser = sub.choices.get(getattr(args, sub.dest, None))
         if parser is None:
-            return False
-    return any(isinstance(a, argparse._StoreAction) and a.dest == "org" for a in parser._actions)
+            return None
+    kinds = (argparse._StoreAction, argparse._AppendAction)
+    return next((type(a) for a in parser._actions if a.dest == "org" and type(a) in kinds), None)
 
 
-def _find_organization(args: argparse.Namespace) -> None:
-    """A command's `--org` (slug or id) found once, here: the command reads `args.organization`,
-    the value (None without `--org`), and hands it down. An unknown one raises
-    UnknownOrganization, which `main` says in one sentence."""
-    args.organization = None
-    if args.org is not None:
-        from invoice_pipelines.db.tenancy import find_organization
+def _find_organizations(args: argparse.Namespace, kind: type) -> None:
+    """A command's `--org` found once, here, and handed down as values: one slug or id as
+    `args.organization` (None without `--org`; an unknown one raises UnknownOrganization, which
+    `main` says in one sentence), a repeatable one as `args.organizations`, the organizations
+    named (every one without `--org`) and the names that are none, which the command reports."""
+    from invoice_pipelines.db.tenancy import find_organization, find_organizations
 
-        args.organization = find_organization(args.resources.system_database, args.org)
+    system = args.resources.system_database
+    if kind is argparse._AppendAction:
+        args.organizations = find_organizations(system, args.org)
+        return
+    args.organization = None if args.org is None else find_organization(system, args.org)
 
 
 def _quiet_broken_pipe() -> int:
@@ -182,8 +186,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         _assemble(args)
-        if _org_option(parser, args):
-            _find_organization(args)
+        if kind := _org_option(parser, args):
+            _find_organizations(args, kind)
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe is found here, not at exit
         return code
@@ -193,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"invoice-pipelines: configuration error: {exc}", file=sys.stderr)
         return 2
     except UnknownOrganization as exc:
-        # `_find_organization` finds every command's --org; a mistyped one is the user's error,
+        # `_find_organizations` finds every command's --org; a mistyped one is the user's error,
         # not ours: one sentence, like a refused request
         print(
             f"invoice-pipelines {args.command}: there is no organization {exc.key!r}",

@@ -17,12 +17,19 @@ PACKAGE = Path(__file__).resolve().parents[1] / "invoice_pipelines"
 
 # what turns a slug or id into the organization
 LOOKUPS = frozenset(
-    {"find_organization", "organization_or_refuse", "known_organization", "lookup_organization"}
+    {
+        "find_organization",
+        "find_organizations",
+        "organization_or_refuse",
+        "known_organization",
+        "lookup_organization",
+    }
 )
 
 # the entry points that are no Dagster definition's function, and why each one is
 ENTRY_POINT_MODULES = {
-    "cli.py": "a command's --org, found once for every command (args.organization)",
+    "cli.py": "a command's --org, found once for every command (args.organization, or "
+    "args.organizations for a repeatable one)",
     "tenants/refusals.py": "a run's partition key or config: the value, or a refusal",
     "tenants/run_coordinator.py": "a launched run's organization, for its tags",
     "queue/domain/requests.py": "a queued job's organization id (lookup_organization)",

@@ -11,10 +11,10 @@ runtime engine; the entry points get both from what made them (the `database` an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, or_, select, text
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.organization import Organization
@@ -115,6 +115,23 @@ def find_organization(system: Engine, key: str | int) -> Organization:
     if row is None:
         raise UnknownOrganization(key)
     return Organization.from_row(row)
+
+
+def find_organizations(
+    system: Engine, keys: Iterable[object] | None
+) -> tuple[list[Organization], list[str]]:
+    """The organizations of many slugs or ids in one query (a run or command over the
+    organizations it names), by id, and the keys that are none, in the order given; `None`: every
+    organization, deactivated ones included. The lookup of `find_organization`, for many."""
+    query = select(organizations).order_by(organizations.c.id)
+    names = None if keys is None else [str(k).strip() for k in keys if str(k).strip()]
+    if names is not None:
+        ids = [int(n) for n in names if n.isdigit()]
+        query = query.where(or_(organizations.c.slug.in_(names), organizations.c.id.in_(ids)))
+    with system_transaction(system) as conn:
+        found = [Organization.from_row(row) for row in conn.execute(query).mappings()]
+    known = {o.slug for o in found} | {str(o.id) for o in found}
+    return found, [name for name in dict.fromkeys(names or []) if name not in known]
 
 
 def active_organizations(system: Engine) -> list[Organization]:

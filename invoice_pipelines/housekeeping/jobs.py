@@ -15,6 +15,7 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import Engine
 
+from invoice_pipelines.db.tenancy import find_organizations
 from invoice_pipelines.housekeeping.dagster_runs import purge_runs
 from invoice_pipelines.housekeeping.domain.archive import (
     COUNTED,
@@ -97,12 +98,15 @@ def purge_archived_files(
     upload_store: ResourceParam[Uploads],
     export_store: ResourceParam[Files],
 ) -> dict:
+    # the organizations named (all of them when none is), found once
+    found, unknown = find_organizations(system_database, config.organizations or None)
     outcomes = purge_archives(
         database,
         system_database,
         upload_store,
         export_store,
-        config.organizations or None,
+        found,
+        unknown=unknown,
         dry_run=config.dry_run,
         run_id=context.run.run_id,
         requested_by=who_asked(config.requested_by, context.run.tags),

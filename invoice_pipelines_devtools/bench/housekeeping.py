@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.engine import make_engine, make_system_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import organizations
-    from invoice_pipelines.db.tenancy import system_transaction
+    from invoice_pipelines.db.tenancy import find_organizations, system_transaction
     from invoice_pipelines.housekeeping.domain.archive import purge_archives
     from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines.resources.uploads import LocalUploads
@@ -151,14 +151,17 @@ def run(args: argparse.Namespace) -> dict:
         export_store = LocalFiles(str(root / "exports"))
 
         t0 = time.perf_counter()
+        # as the job and the command do: the organizations found once, then their retention
         outcomes = purge_archives(
-            engine, system, uploads_store, export_store, slugs, requested_by="bench"
-        )
+            engine, system, uploads_store, export_store, find_organizations(system, slugs)[0],
+            requested_by="bench",
+        )  # fmt: skip
         seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         again = purge_archives(
-            engine, system, uploads_store, export_store, slugs, requested_by="bench"
-        )
+            engine, system, uploads_store, export_store, find_organizations(system, slugs)[0],
+            requested_by="bench",
+        )  # fmt: skip
         second_seconds = time.perf_counter() - t0
         removed = sum(o.uploads_removed for o in outcomes)
         left = sum(1 for _ in root.glob("*/.archive/*"))

@@ -59,7 +59,11 @@ def test_a_month_whose_files_retention_removed_is_written_again(db, tmp_path):
         )
     uploads_root = str(tmp_path / "uploads")
     [purged] = purge_archives(
-        db.engine, db.system_engine, LocalUploads(uploads_root), store, [org["slug"]]
+        db.engine,
+        db.system_engine,
+        LocalUploads(uploads_root),
+        store,
+        [find_organization(db.system_engine, org["slug"])],
     )
     assert purged.exports_removed == 1
     assert not any(Path(p).exists() for p in first.files.values())

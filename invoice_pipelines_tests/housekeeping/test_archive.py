@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from invoice_pipelines.housekeeping.domain.archive import purge_archives
+from invoice_pipelines.db.tenancy import find_organizations
+from invoice_pipelines.housekeeping.domain import archive
 from invoice_pipelines.resources.files import LocalFiles
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.housekeeping.helpers import (
@@ -19,6 +20,14 @@ from invoice_pipelines_tests.housekeeping.helpers import (
     old_upload,
     upload_row,
 )
+
+
+def purge_archives(engine, system, upload_store, export_store, names, **options):
+    """Archive retention for the organizations of `names`, found as its entry points find them."""
+    found, unknown = find_organizations(system, names)
+    return archive.purge_archives(
+        engine, system, upload_store, export_store, found, unknown=unknown, **options
+    )
 
 
 @pytest.fixture

@@ -14,12 +14,15 @@ from invoice_pipelines.housekeeping.domain.archive import purge_archives
 def run_housekeeping_command(args: argparse.Namespace) -> int:
     # the plain stores the runs' resources wrap: the same files, without Dagster
     resources = args.resources
+    # the organizations of the --org options (all of them without one), found once by cli.py
+    found, unknown = args.organizations
     outcomes = purge_archives(
         resources.database,
         resources.system_database,
         resources.upload_store,
         resources.export_store,
-        args.org,
+        found,
+        unknown=unknown,
         dry_run=args.dry_run,
         requested_by="cli",
     )

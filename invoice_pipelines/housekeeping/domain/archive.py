@@ -32,16 +32,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Engine, or_, select, update
+from sqlalchemy import Engine, select, update
 
 from invoice_pipelines.core.export_files import file_keys
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.retention import HOLDS, RecordClass, kept_through
 from invoice_pipelines.db.audit_log import record_audit_entries
 from invoice_pipelines.db.tables import (
     exports,
     incoming_invoices,
-    organizations,
     uploads,
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
@@ -171,14 +171,17 @@ def purge_archives(
     system: Engine,
     upload_store: Uploads,
     export_store: Files,
-    organizations_: Iterable[str] | None = None,
+    organizations_: Iterable[Organization],
     *,
+    unknown: Iterable[str] = (),
     dry_run: bool = False,
     run_id: str | None = None,
     requested_by: str = "housekeeping",
 ) -> list[OrganizationOutcome]:
-    """Apply archive retention to the named organizations (slugs or ids; None: all of them,
-    deactivated ones included: their archives age like the others).
+    """Apply archive retention to the organizations (the entry point finds them by the names
+    asked, `db/tenancy.find_organizations`: all of them when none is named, deactivated ones
+    included, as their archives age like the others); each of `unknown`, a name that is no
+    organization, is an outcome refused.
 
     There is deliberately no "as of" date: the clock is the real one, so no run can remove anything
     before its time. `system`: the system engine, which finds the organizations and which of them
@@ -186,8 +189,12 @@ def purge_archives(
     """
     now = datetime.now(UTC)
     outcomes = []
-    found = list(_organizations(system, organizations_))
-    busy = _with_old_rows(system, [org["id"] for org, _ in found if org is not None], now)
+    found = [(org, OrganizationOutcome(org.slug, org.id)) for org in organizations_]
+    found += [
+        (None, OrganizationOutcome(name, refused=f"There is no organization {name!r}."))
+        for name in unknown
+    ]
+    busy = _with_old_rows(system, [org.id for org, _ in found if org is not None], now)
     for org, outcome in found:
         outcome.dry_run = dry_run
         outcomes.append(outcome)
@@ -196,7 +203,7 @@ def purge_archives(
         try:
             settings = _settings(org, outcome, now)
             # under a legal hold nothing goes; with nothing old enough anywhere, nothing is read
-            if settings.legal_hold or org["id"] not in busy:
+            if settings.legal_hold or org.id not in busy:
                 continue
             _purge_organization(engine, upload_store, export_store, org, outcome, now, dry_run)
         except RetentionSettingsError as exc:
@@ -205,29 +212,10 @@ def purge_archives(
             outcome.errors.append(f"{type(exc).__name__}: {exc}")
         if (outcome.changed or outcome.refused or outcome.errors) and not dry_run:
             try:
-                _audit(engine, org["id"], outcome, now, run_id, requested_by)
+                _audit(engine, org.id, outcome, now, run_id, requested_by)
             except Exception as exc:
                 outcome.errors.append(f"audit log not written: {type(exc).__name__}: {exc}")
     return outcomes
-
-
-def _organizations(system: Engine, wanted: Iterable[str] | None):
-    query = select(
-        organizations.c.id, organizations.c.slug, organizations.c.timezone, organizations.c.settings
-    ).order_by(organizations.c.id)
-    names = None if wanted is None else [str(w).strip() for w in wanted if str(w).strip()]
-    if names is not None:
-        ids = [int(n) for n in names if n.isdigit()]
-        query = query.where(or_(organizations.c.slug.in_(names), organizations.c.id.in_(ids)))
-    with system_transaction(system) as conn:
-        rows = [dict(r) for r in conn.execute(query).mappings()]
-    found = set()
-    for row in rows:
-        found.update({row["slug"], str(row["id"])})
-        yield row, OrganizationOutcome(row["slug"], row["id"])
-    for name in names or []:
-        if name not in found:
-            yield None, OrganizationOutcome(name, refused=f"There is no organization {name!r}.")
 
 
 def _with_old_rows(system: Engine, org_ids: list[int], now: datetime) -> set[int]:
@@ -263,21 +251,21 @@ def _today(now: datetime, timezone: str):
 
 
 def _settings(org, outcome: OrganizationOutcome, now: datetime) -> RetentionSettings:
-    settings = retention_settings(org["slug"], org["settings"])
+    settings = retention_settings(org.slug, org.settings)
     outcome.uploads_years, outcome.exports_years = settings.uploads_years, settings.exports_years
-    outcome.legal_hold, outcome.today = settings.legal_hold, _today(now, org["timezone"])
+    outcome.legal_hold, outcome.today = settings.legal_hold, _today(now, org.timezone)
     return settings
 
 
 def _purge_organization(engine, upload_store, export_store, org, outcome, now, dry_run) -> None:
-    settings = retention_settings(org["slug"], org["settings"])
+    settings = retention_settings(org.slug, org.settings)
     today = outcome.today
     _purge_uploads(
-        engine, upload_store, org, cutoff(today, settings.uploads_years, org["timezone"]),
+        engine, upload_store, org, cutoff(today, settings.uploads_years, org.timezone),
         outcome, now, dry_run,
     )  # fmt: skip
     _purge_exports(
-        engine, export_store, org, cutoff(today, settings.exports_years, org["timezone"]),
+        engine, export_store, org, cutoff(today, settings.exports_years, org.timezone),
         outcome, now, dry_run,
     )  # fmt: skip
 
@@ -287,11 +275,11 @@ def _purge_uploads(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
     # two range reads joined here rather than a join in SQL: without fresh statistics (after a bulk
     # load) PostgreSQL planned the join as a loop over the organization's invoices per upload
     # (quadratic: 10,000 uploads took minutes); these two plans do not depend on statistics
-    with tenant_transaction(engine, org["id"]) as conn:
+    with tenant_transaction(engine, org.id) as conn:
         old = conn.execute(
             select(u.c.id, u.c.storage_key, u.c.created_at, u.c.incoming_invoice_id)
             .where(
-                u.c.organization_id == org["id"],
+                u.c.organization_id == org.id,
                 u.c.purged_at.is_(None),
                 u.c.created_at < limit.instant,
             )
@@ -304,7 +292,7 @@ def _purge_uploads(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
         for first in range(0, len(wanted), ID_CHUNK):
             for row in conn.execute(
                 select(ii.c.id, ii.c.status, ii.c.issue_date, ii.c.status_changed_at).where(
-                    ii.c.organization_id == org["id"],
+                    ii.c.organization_id == org.id,
                     ii.c.id.in_(wanted[first : first + ID_CHUNK]),
                 )
             ):
@@ -337,7 +325,7 @@ def _purge_uploads(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
             return None
         return "removed" if gone else "missing"
 
-    for results in _removed_and_marked(engine, org["id"], uploads, candidates, remove, now):
+    for results in _removed_and_marked(engine, org.id, uploads, candidates, remove, now):
         outcome.uploads_removed += len(results["removed"])
         outcome.uploads_missing += len(results["missing"])
         outcome.files_removed += len(results["removed"])
@@ -345,13 +333,13 @@ def _purge_uploads(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
 
 def _purge_exports(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> None:
     e = exports
-    with tenant_transaction(engine, org["id"]) as conn:
+    with tenant_transaction(engine, org.id) as conn:
         candidates = conn.execute(
             select(
                 e.c.id, e.c.direction, e.c.period, e.c.version, e.c.files, e.c.notes, e.c.created_at
             )
             .where(
-                e.c.organization_id == org["id"],
+                e.c.organization_id == org.id,
                 e.c.purged_at.is_(None),
                 e.c.created_at < limit.instant,
                 e.c.period < f"{limit.day.year:04d}-01",
@@ -366,9 +354,7 @@ def _purge_exports(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
     def remove(row) -> str | None:
         # a provisional version (the running month, exported on request) has files of its own
         provisional = bool((row.notes or {}).get("provisional"))
-        keys = file_keys(
-            org["slug"], row.period, row.direction, row.version, provisional=provisional
-        )
+        keys = file_keys(org.slug, row.period, row.direction, row.version, provisional=provisional)
         recorded = set(row.files or {})
         removed = 0
         try:
@@ -385,7 +371,7 @@ def _purge_exports(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
         outcome.files_removed += removed
         return "removed" if removed else "missing"
 
-    for results in _removed_and_marked(engine, org["id"], exports, candidates, remove, now):
+    for results in _removed_and_marked(engine, org.id, exports, candidates, remove, now):
         outcome.exports_removed += len(results["removed"])
         outcome.exports_missing += len(results["missing"])
 

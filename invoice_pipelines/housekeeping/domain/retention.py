@@ -17,6 +17,7 @@ zone; where a document has several dates (received, invoice date, booked), the l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -46,7 +47,7 @@ class RetentionSettings:
     legal_hold: bool = False
 
 
-def retention_settings(organization: str, settings: dict | None) -> RetentionSettings:
+def retention_settings(organization: str, settings: Mapping | None) -> RetentionSettings:
     """The retention of `organization` from its settings JSON (`{"retention": {...}}`).
 
     Missing values are the class's legal period; anything else that is not a whole number of years
