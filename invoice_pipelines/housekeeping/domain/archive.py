@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Engine, select, update
 
+from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.export_files import file_keys
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.organization import Organization
@@ -228,12 +229,12 @@ def _with_old_rows(system: Engine, org_ids: list[int], now: datetime) -> set[int
     busy: set[int] = set()
     with system_transaction(system) as conn:
         for table in (uploads, exports):
-            for first in range(0, len(org_ids), ID_CHUNK):
+            for chunk in chunked(org_ids, ID_CHUNK):
                 busy.update(
                     conn.scalars(
                         select(table.c.organization_id)
                         .where(
-                            table.c.organization_id.in_(org_ids[first : first + ID_CHUNK]),
+                            table.c.organization_id.in_(chunk),
                             table.c.purged_at.is_(None),
                             table.c.created_at < bound,
                         )
@@ -289,11 +290,10 @@ def _purge_uploads(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
             return
         wanted = sorted({row.incoming_invoice_id for row in old if row.incoming_invoice_id})
         invoices = {}
-        for first in range(0, len(wanted), ID_CHUNK):
+        for chunk in chunked(wanted, ID_CHUNK):
             for row in conn.execute(
                 select(ii.c.id, ii.c.status, ii.c.issue_date, ii.c.status_changed_at).where(
-                    ii.c.organization_id == org.id,
-                    ii.c.id.in_(wanted[first : first + ID_CHUNK]),
+                    ii.c.organization_id == org.id, ii.c.id.in_(chunk)
                 )
             ):
                 invoices[row.id] = row
@@ -389,9 +389,9 @@ def _removed_and_marked(
     chunk's ids by result once they are marked (so the counts stay true if a later chunk fails).
     `remove(row)` removes one row's files: "removed", "missing" (none was there any more), or
     None where the store failed (it reports that; the row stays unmarked for the next run)."""
-    for first in range(0, len(candidates), CHUNK):
+    for chunk in chunked(candidates, CHUNK):
         results: dict[str, list[int]] = {"removed": [], "missing": []}
-        for row in candidates[first : first + CHUNK]:
+        for row in chunk:
             result = remove(row)
             if result is not None:
                 results[result].append(row.id)

@@ -311,9 +311,7 @@ def _batches(
     batches = []
     for slug, ids in fresh.items():
         state.dispatched[slug] = ids[-1]
-        batches += [
-            IntakeBatch(slug, ids[i : i + batch_size]) for i in range(0, len(ids), batch_size)
-        ]
+        batches += [IntakeBatch(slug, chunk) for chunk in chunked(ids, batch_size)]
     # a window is relative to its own start, not to the clock's multiples of redispatch_after: a
     # tick just before such a multiple and one just after would otherwise send the same documents
     # twice within a second
@@ -323,8 +321,5 @@ def _batches(
         start = state.redispatched.get(slug)
         if start is None or now - start >= redispatch_after.total_seconds():
             start = state.redispatched[slug] = int(now)
-        batches += [
-            IntakeBatch(slug, ids[i : i + batch_size], f"r{start}")
-            for i in range(0, len(ids), batch_size)
-        ]
+        batches += [IntakeBatch(slug, chunk, f"r{start}") for chunk in chunked(ids, batch_size)]
     return batches
