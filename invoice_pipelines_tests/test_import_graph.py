@@ -79,6 +79,10 @@ SHARED_RANK = {
     # change it: a model of several areas, above the tables
     "supplier_register": 5,
     "resources": 6,
+    # the queue's state and its changes (plain Python and SQL, no Dagster): below the
+    # organizations' area, whose offboarding ends an organization's jobs through it; the queue's
+    # Dagster modules (its job, sensors, schedules) stay above tenants/, whose kit they use
+    "queue.domain": 6,
     "outbox": 7,
     "tenants": 7,
     "queue": 8,
@@ -336,7 +340,11 @@ def import_graph() -> list[Edge]:
 
 
 def top(module: str) -> str:
+    """The layer or area of a module of ours: its top folder, or a sub-package that is a layer of
+    its own (`queue.domain`); "" outside the package."""
     parts = module.split(".")
+    if len(parts) > 2 and parts[0] == PACKAGE and ".".join(parts[1:3]) in SHARED_RANK:
+        return ".".join(parts[1:3])
     return parts[1] if len(parts) > 1 and parts[0] == PACKAGE else ""
 
 
