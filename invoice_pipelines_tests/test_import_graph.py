@@ -2,7 +2,7 @@
 
 The rule (docs/architecture.md, "The import rule"): an area may import the shared layers below it
 (core, db, resources, einvoice, queue, outbox, tenants and the top-level settings, limits,
-metadata, cli_args, catalog, scheduled_checks, area); nothing imports an area except the list of
+metadata, cli_args, catalog, scheduled_checks, area_parts); nothing imports an area except the list of
 areas (`areas.py`), which imports each one's assembly object (`<area>/area.py`: its commands,
 definitions, kinds and resources, each loaded by the area itself); the two assemblies,
 `definitions.py` and the console script, take the areas from that list alone, and nothing else
@@ -63,7 +63,7 @@ SHARED_RANK = {
     # the fence around Dagster's internals: Dagster and the standard library, nothing of ours
     "dagster_internals": 0,
     # what an area gives the assemblies (`Area`, `Command`, ...): plain dataclasses
-    "area": 0,
+    "area_parts": 0,
     "catalog": 0,
     # the job and schedule of checks evaluated apart from their assets' runs (Dagster only)
     "scheduled_checks": 0,
@@ -124,7 +124,7 @@ ONE_AREA_ALLOWED = {
 DYNAMIC_IMPORTS = {
     f"{PACKAGE}.resources.worker_pool": "runs a `module:function` string: read where written",
     # each area's parts are `module:name` strings in its area.py, read there as its imports
-    f"{PACKAGE}.area": "loads the `module:name` paths of the areas' tables: read where written",
+    f"{PACKAGE}.area_parts": "loads the `module:name` paths of the areas' tables: read where written",
     f"{PACKAGE}.housekeeping.dead_runs": "imports the classes dagster.yaml names (Dagster's)",
 }
 # Holes of issue 48 another change is closing right now (the e-invoice library, the commands

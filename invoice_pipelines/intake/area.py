@@ -6,7 +6,7 @@ peppol_commands.py), its assets, jobs, sensors and checks (intake/defs.py), and 
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, Area, Command, Resource
+from invoice_pipelines.area_parts import DATABASES, Area, Command, Resource
 
 AREA = Area(
     "intake",
