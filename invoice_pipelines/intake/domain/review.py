@@ -741,23 +741,23 @@ def _account_findings(current: dict) -> list:
     return payment_account_problems(_stored_invoice(current))
 
 
+# what a review takes of a document's stored reading, not of its corrected columns
+_STORED_READING = ("seller_email", "seller_tax_number", "iban", "payment_means_code")
+
+
 def _stored_invoice(current: dict) -> Invoice:
     """What a review judges of the document beside its amounts: its seller as the document stands
     (with the person's corrections) and its payment accounts as its reading stored them."""
     read = ((current.get("raw_json") or {}).get("invoice")) or {}
+    accounts = tuple(
+        PaymentAccount(str(a["iban"]), a.get("bic"))
+        for a in read.get("payment_accounts") or ()
+        if a.get("iban")
+    )
+    as_read = {name: read.get(name) for name in _STORED_READING}
+    corrected = {name: current.get(name) for name in ("seller_name", "seller_vat_id")}
     return Invoice(
-        seller_name=current.get("seller_name"),
-        seller_vat_id=current.get("seller_vat_id"),
-        seller_email=read.get("seller_email"),
-        seller_tax_number=read.get("seller_tax_number"),
-        iban=read.get("iban"),
-        payment_accounts=tuple(
-            PaymentAccount(str(a["iban"]), a.get("bic"))
-            for a in read.get("payment_accounts") or ()
-            if a.get("iban")
-        ),
-        payment_means_code=read.get("payment_means_code"),
-        origin=read.get("origin") or "xml",
+        **as_read, **corrected, payment_accounts=accounts, origin=read.get("origin") or "xml"
     )
 
 
