@@ -14,7 +14,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from invoice_pipelines.area import Area, Command, QueueKind, Resource, load
+from invoice_pipelines.area_parts import Area, Command, QueueKind, Resource, load
 from invoice_pipelines.audit.area import AREA as AUDIT
 from invoice_pipelines.billing.area import AREA as BILLING
 from invoice_pipelines.core.batch_kinds import KINDS_RESOURCE, KindName

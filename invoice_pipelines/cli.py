@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from invoice_pipelines.area import Area, Command, add_to_group
+from invoice_pipelines.area_parts import Area, Command, add_to_group
 from invoice_pipelines.areas import AREAS, command_resources
 from invoice_pipelines.resources.for_commands import EnvResources
 from invoice_pipelines.settings import ConfigError

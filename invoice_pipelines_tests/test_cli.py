@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import insert
 
-from invoice_pipelines.area import load
+from invoice_pipelines.area_parts import load
 from invoice_pipelines.cli import EXIT_BROKEN_PIPE, build_parser, main
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -134,7 +134,7 @@ def test_every_area_adds_its_own_commands_from_its_cli_py():
     the console script is the commands of the areas' tables (`areas.AREAS`, then
     devtools'), in their order, each added by the cli.py of its own area."""
     from invoice_pipelines import cli
-    from invoice_pipelines.area import Deferred
+    from invoice_pipelines.area_parts import Deferred
     from invoice_pipelines.areas import AREAS
 
     assembled: list[str] = []

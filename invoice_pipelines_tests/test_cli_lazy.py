@@ -412,6 +412,7 @@ NO_READER_LOADS = (
 )
 EVERY_COMMAND = {
     "invoice_pipelines",
+    "invoice_pipelines.area_parts",
     "invoice_pipelines.areas",
     "invoice_pipelines.cli",
     "invoice_pipelines.cli_args",

@@ -17,7 +17,7 @@ import sys
 import pytest
 
 from invoice_pipelines import cli
-from invoice_pipelines.area import Area, Command, Deferred, load
+from invoice_pipelines.area_parts import Area, Command, Deferred, load
 from invoice_pipelines.areas import AREAS
 
 

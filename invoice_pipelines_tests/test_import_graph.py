@@ -2,7 +2,7 @@
 
 The rule (docs/architecture.md, "The import rule"): an area may import the shared layers below it
 (core, db, resources, einvoice, queue, outbox, tenants and the top-level settings, limits,
-metadata, cli_args, catalog, scheduled_checks, area); nothing imports an area except the list of
+metadata, cli_args, catalog, scheduled_checks, area_parts); nothing imports an area except the list of
 areas (`areas.py`), which imports each one's assembly object (`<area>/area.py`: its commands,
 definitions, kinds and resources, each loaded by the area itself); the two assemblies,
 `definitions.py` and the console script, take the areas from that list alone, and nothing else
@@ -63,7 +63,7 @@ SHARED_RANK = {
     # the fence around Dagster's internals: Dagster and the standard library, nothing of ours
     "dagster_internals": 0,
     # what an area gives the assemblies (`Area`, `Command`, ...): plain dataclasses
-    "area": 0,
+    "area_parts": 0,
     "catalog": 0,
     # the job and schedule of checks evaluated apart from their assets' runs (Dagster only)
     "scheduled_checks": 0,
@@ -79,6 +79,10 @@ SHARED_RANK = {
     # change it: a model of several areas, above the tables
     "supplier_register": 5,
     "resources": 6,
+    # the queue's state and its changes (plain Python and SQL, no Dagster): below the
+    # organizations' area, whose offboarding ends an organization's jobs through it; the queue's
+    # Dagster modules (its job, sensors, schedules) stay above tenants/, whose kit they use
+    "queue.domain": 6,
     "outbox": 7,
     "tenants": 7,
     "queue": 8,
@@ -120,7 +124,7 @@ ONE_AREA_ALLOWED = {
 DYNAMIC_IMPORTS = {
     f"{PACKAGE}.resources.worker_pool": "runs a `module:function` string: read where written",
     # each area's parts are `module:name` strings in its area.py, read there as its imports
-    f"{PACKAGE}.area": "loads the `module:name` paths of the areas' tables: read where written",
+    f"{PACKAGE}.area_parts": "loads the `module:name` paths of the areas' tables: read where written",
     f"{PACKAGE}.housekeeping.dead_runs": "imports the classes dagster.yaml names (Dagster's)",
 }
 # Holes of issue 48 another change is closing right now (the e-invoice library, the commands
@@ -336,7 +340,11 @@ def import_graph() -> list[Edge]:
 
 
 def top(module: str) -> str:
+    """The layer or area of a module of ours: its top folder, or a sub-package that is a layer of
+    its own (`queue.domain`); "" outside the package."""
     parts = module.split(".")
+    if len(parts) > 2 and parts[0] == PACKAGE and ".".join(parts[1:3]) in SHARED_RANK:
+        return ".".join(parts[1:3])
     return parts[1] if len(parts) > 1 and parts[0] == PACKAGE else ""
 
 

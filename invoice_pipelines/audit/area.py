@@ -9,7 +9,7 @@ no area (the export files' names are core/export_files.py's)."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, FILE_STORES, Area, Command
+from invoice_pipelines.area_parts import DATABASES, FILE_STORES, Area, Command
 
 AREA = Area(
     "audit",

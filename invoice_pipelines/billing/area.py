@@ -5,7 +5,7 @@ invoicing (`sales_orders`, `customer_lines`: run by `batch_invoicing_job`, which
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, Area, Command, QueueKind
+from invoice_pipelines.area_parts import DATABASES, Area, Command, QueueKind
 from invoice_pipelines.core.batch_kinds import KindName
 
 AREA = Area(

@@ -3,7 +3,7 @@ db/commands/run.py)."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Command
+from invoice_pipelines.area_parts import Area, Command
 
 AREA = Area(
     "db",

@@ -6,7 +6,7 @@ delivery/commands/invoice_listing.py and delivery/commands/peppol_commands.py), 
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, Area, Command, QueueKind
+from invoice_pipelines.area_parts import DATABASES, Area, Command, QueueKind
 from invoice_pipelines.core.batch_kinds import KindName
 
 AREA = Area(

@@ -6,7 +6,7 @@ dunning letters, a supplier invoice printed for QuickBooks)."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, Area, Command, QueueKind, Resource
+from invoice_pipelines.area_parts import DATABASES, Area, Command, QueueKind, Resource
 from invoice_pipelines.core.batch_kinds import KindName
 
 AREA = Area(

@@ -4,7 +4,7 @@ exports/commands/cli.py, what they do exports/commands/run.py) and their assets,
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, FILE_STORES, Area, Command
+from invoice_pipelines.area_parts import DATABASES, FILE_STORES, Area, Command
 
 AREA = Area(
     "exports",

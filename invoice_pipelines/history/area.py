@@ -3,7 +3,7 @@ what it does history/commands/run.py) and the launchpad's `history_import_job` (
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, Area, Command
+from invoice_pipelines.area_parts import DATABASES, Area, Command
 
 AREA = Area(
     "history",

@@ -3,7 +3,7 @@ does housekeeping/commands/run.py), its jobs and schedules (housekeeping/defs.py
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, Area, Command
+from invoice_pipelines.area_parts import DATABASES, Area, Command
 
 AREA = Area(
     "housekeeping",

@@ -1,11 +1,12 @@
 """The intake as the assemblies see it: `parse`, `incoming`, `suppliers` and its `peppol` verbs
-(their parsers intake/commands/cli.py, what they do intake/commands/parse_command.py, commands.py,
-review_command.py, supplier_commands.py and peppol_commands.py), its assets, jobs, sensors and
-checks (intake/defs.py), and the `document_parser` its runs parse with."""
+(their parsers intake/commands/cli.py, cli_suppliers.py and cli_peppol.py, what they do
+intake/commands/parse_command.py, run.py, review_command.py, supplier_commands.py and
+peppol_commands.py), its assets, jobs, sensors and checks (intake/defs.py), and the
+`document_parser` its runs parse with."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, Area, Command, Resource
+from invoice_pipelines.area_parts import DATABASES, Area, Command, Resource
 
 AREA = Area(
     "intake",

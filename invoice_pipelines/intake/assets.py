@@ -30,7 +30,6 @@ from invoice_pipelines.db.tables import incoming_invoices as incoming_invoices_t
 from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
-from invoice_pipelines.einvoice.classes import POLICY_SETTING, PolicyError, checked_policy
 from invoice_pipelines.intake.checks import (
     INTAKE_RUN_CHECKS,
     SUPPLIER_REGISTER,
@@ -112,21 +111,24 @@ def _waiting(engine, organization_id: int) -> list[int]:
         )
 
 
-def _policy_metadata(context: AssetExecutionContext, org: Organization) -> dict:
-    """The intake policy this run applied; a stored policy that names an unknown class or action
-    (written past `incoming policy`, which refuses it) is said, and the defaults applied."""
-    stored = org.settings.get(POLICY_SETTING)
-    try:
-        return {"intake_policy": MetadataValue.json(checked_policy(stored))}
-    except PolicyError as exc:
+def _policy_metadata(
+    context: AssetExecutionContext, org: Organization, summary: IntakeSummary
+) -> dict:
+    """The intake policy the run judged its documents by, as the pipeline read it (none when it
+    judged none); a stored policy that names an unknown class or action (written past `incoming
+    policy`, which refuses it) is said, and the defaults applied."""
+    if summary.policy is None:
+        return {}
+    shown = {"intake_policy": MetadataValue.json(summary.policy)}
+    if summary.policy_error:
         context.log.warning(
-            f"organization {org.slug}: {exc}; the default intake policy applied (fix it with "
-            f"invoice-pipelines incoming policy --org {org.slug} --set CLASS=ACTION)"
+            f"organization {org.slug}: {summary.policy_error}; the default intake policy applied "
+            f"(fix it with invoice-pipelines incoming policy --org {org.slug} --set CLASS=ACTION)"
         )
-        return {
-            "intake_policy": MetadataValue.json(checked_policy(None)),
-            "intake_policy_error": MetadataValue.text(f"{exc}; the defaults applied"),
-        }
+        shown["intake_policy_error"] = MetadataValue.text(
+            f"{summary.policy_error}; the defaults applied"
+        )
+    return shown
 
 
 def _metadata(
@@ -275,7 +277,7 @@ def incoming_invoices(
     not_exportable = (outside_count, outside, not_exportable_table(outside, first, last))
     in_review = (judged.in_review, judged.in_review_docs)
     metadata = _metadata(summary, stats, failed, retried, not_exportable, in_review, rejected)
-    metadata.update(_policy_metadata(context, org))
+    metadata.update(_policy_metadata(context, org, summary))
     if summary.registered:
         # the first-invoice policy registered suppliers: the register's asset shows them
         for event in register_events(engine, org):

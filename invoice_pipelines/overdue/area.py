@@ -4,7 +4,7 @@ asset, sensor and check (overdue/defs.py)."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, Area, Command
+from invoice_pipelines.area_parts import DATABASES, Area, Command
 
 AREA = Area(
     "overdue",

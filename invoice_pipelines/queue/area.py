@@ -5,7 +5,7 @@ kinds (`queue.defs.build_defs`), by definitions.py."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, Area, Command
+from invoice_pipelines.area_parts import DATABASES, Area, Command
 
 AREA = Area(
     "queue",

@@ -5,7 +5,7 @@ schedules and sensors (quickbooks/defs.py) and the `quickbooks` resource."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, Area, Command, Resource
+from invoice_pipelines.area_parts import DATABASES, Area, Command, Resource
 
 AREA = Area(
     "quickbooks",

@@ -10,7 +10,7 @@ Each is imported when an assembly asks for it, so listing them loads nothing."""
 
 from __future__ import annotations
 
-from invoice_pipelines.area import Area, Resource
+from invoice_pipelines.area_parts import Area, Resource
 
 # the delivery channels' resources (resources/channels.py: each transport's `resource`), which
 # the supplier notices and the dunning notices use too

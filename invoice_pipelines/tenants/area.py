@@ -5,7 +5,7 @@ tenants/commands/run.py, which alone may import Dagster: the partitions they wri
 
 from __future__ import annotations
 
-from invoice_pipelines.area import DATABASES, FILE_STORES, Area, Command
+from invoice_pipelines.area_parts import DATABASES, FILE_STORES, Area, Command
 
 WRITING = "invoice_pipelines.tenants.commands.run"
 

@@ -223,15 +223,8 @@ def test_a_stored_policy_naming_an_unknown_action_is_said_and_the_defaults_apply
     db, tmp_path
 ) -> None:
     """Written past `incoming policy` (which refuses it), e.g. by hand in the database."""
-    from invoice_pipelines.db.tables import organizations
-
     org = db.new_organization()
-    with tenant_transaction(db.engine, org["id"], write=True) as conn:
-        conn.execute(
-            update(organizations)
-            .where(organizations.c.id == org["id"])
-            .values(settings={"intake_policy": {"einvoice_with_errors": "reveiw"}})
-        )
+    _store_broken_policy(db, org)
     store = LocalUploads(str(tmp_path))
     ids = _register(db, store, org, {"e.xml": broken_totals("T-1")})
     result = _run_intake(db, store, org, ids)
@@ -239,3 +232,25 @@ def test_a_stored_policy_naming_an_unknown_action_is_said_and_the_defaults_apply
     assert "einvoice_with_errors is 'reveiw'" in shown["intake_policy_error"]
     assert shown["intake_policy"]["einvoice_with_errors"] == "reject"
     assert shown["rejected"] == 1
+
+
+def test_the_policy_shown_is_the_one_the_documents_were_judged_by(db, tmp_path) -> None:
+    """The run shows the policy as the pipeline read and applied it, once: a run that judged no
+    document applied none and shows none, not even a broken one."""
+    org = db.new_organization()
+    _store_broken_policy(db, org)
+    shown = _materialization(_run_intake(db, LocalUploads(str(tmp_path)), org, []))
+    assert shown["processed"] == 0
+    assert "intake_policy" not in shown and "intake_policy_error" not in shown
+
+
+def _store_broken_policy(db, org) -> None:
+    """A policy naming an unknown action, written past `incoming policy` (which refuses it)."""
+    from invoice_pipelines.db.tables import organizations
+
+    with tenant_transaction(db.engine, org["id"], write=True) as conn:
+        conn.execute(
+            update(organizations)
+            .where(organizations.c.id == org["id"])
+            .values(settings={"intake_policy": {"einvoice_with_errors": "reveiw"}})
+        )

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from invoice_pipelines.area import Area, QueueKind
+from invoice_pipelines.area_parts import Area, QueueKind
 from invoice_pipelines.areas import AREAS, queue_kinds
 from invoice_pipelines.core.batch_kinds import KindName
 

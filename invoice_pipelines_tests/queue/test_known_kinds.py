@@ -153,7 +153,7 @@ def test_no_module_keeps_a_registry_of_kinds():
 _SCAN = """
 import importlib, json, pkgutil, sys
 import invoice_pipelines
-from invoice_pipelines.area import QueueKind
+from invoice_pipelines.area_parts import QueueKind
 from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.queue.domain.job_kind import JobKind
 from invoice_pipelines.queue.domain.known_kinds import Kinds

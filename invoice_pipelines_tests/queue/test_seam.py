@@ -37,9 +37,10 @@ from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines_tests.queue.queued import queue_over_invoices
 
 PACKAGE = Path(invoice_pipelines.__file__).parent
-# a statement that writes one of the two tables, in SQLAlchemy or in SQL text
+# a statement that writes one of the two tables, in SQLAlchemy (also under another name of the
+# function: `sql_update(batch_jobs)`) or in SQL text
 WRITES = re.compile(
-    r"\b(insert|update|delete)\(\s*(batch_jobs|batch_job_items)\b"
+    r"(?<![A-Za-z0-9])(insert|update|delete)\(\s*(batch_jobs|batch_job_items)\b"
     r"|\b(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+(batch_jobs|batch_job_items)\b"
     r"|\bbatch_jobs?(_items)?\.(insert|update|delete)\("
     r"|update_rows\(\s*\w+\s*,\s*(batch_jobs|batch_job_items)\b",
@@ -59,8 +60,10 @@ def test_only_the_queue_writes_batch_job_rows():
             line = path.read_text()[: match.start()].count("\n") + 1
             found.append(f"{relative}:{line} {match.group(0)}")
     assert not found, "batch-job rows written outside queue/:\n" + "\n".join(found)
-    # and the check sees such a write where there is one (the queue's own)
+    # and the check sees such a write where there is one (the queue's own), also where the
+    # function has another name (offboarding's cancel did so before it went through the queue)
     assert WRITES.search((PACKAGE / "queue" / "domain" / "item_rows.py").read_text())
+    assert WRITES.search("conn.execute(sql_update(batch_jobs).where(...))")
 
 
 def test_the_queue_imports_no_area():

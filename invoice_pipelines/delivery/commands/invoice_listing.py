@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 
-from invoice_pipelines.area import run_verb
+from invoice_pipelines.area_parts import run_verb
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tables import customers, deliveries, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction

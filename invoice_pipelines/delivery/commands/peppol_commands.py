@@ -24,7 +24,7 @@ import sys
 
 from sqlalchemy import or_, select
 
-from invoice_pipelines.area import run_verb
+from invoice_pipelines.area_parts import run_verb
 from invoice_pipelines.core.channels import EMAIL, PEPPOL
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tables import customers, deliveries, sales_invoices

@@ -22,7 +22,7 @@ import argparse
 import json
 import sys
 
-from invoice_pipelines.area import run_verb
+from invoice_pipelines.area_parts import run_verb
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.intake.domain.peppol_http import INBOUND_PATH, TOKEN_SETTING, receiver
 from invoice_pipelines.intake.domain.peppol_inbound import (

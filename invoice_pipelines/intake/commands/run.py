@@ -14,7 +14,7 @@ import argparse
 import json
 import sys
 
-from invoice_pipelines.area import run_verb
+from invoice_pipelines.area_parts import run_verb
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.intake.domain.duplicate_uploads import invoice_named, list_uploads
 from invoice_pipelines.intake.domain.listing import list_documents, set_policy, show_document

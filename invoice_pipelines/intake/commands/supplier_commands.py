@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from invoice_pipelines.area import run_verb
+from invoice_pipelines.area_parts import run_verb
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import UnknownOrganization

@@ -151,6 +151,10 @@ class IntakeSummary:
     rejected: list[int] = field(default_factory=list)  # FAILED by the policy's "reject"
     # suppliers the organization's first-invoice policy registered from these documents
     registered: list[int] = field(default_factory=list)
+    # the intake policy the documents were judged by (None: no document was judged), and why the
+    # stored one was set aside for the defaults (None: it applied)
+    policy: dict[str, str] | None = None
+    policy_error: str | None = None
 
     def as_metadata(self) -> dict:
         return {
@@ -645,7 +649,8 @@ def _write_outcomes(
         # interleave there, or both copies of a supplier invoice could end VALIDATED
         xact_lock(conn, Lock.INTAKE, organization_id)
         duplicates = _duplicates(conn, organization_id, {ref.id: outcomes[ref.id] for ref in work})
-        policy, organization_name = organization_policy(conn, organization_id)
+        policy, organization_name, summary.policy_error = organization_policy(conn, organization_id)
+        summary.policy = policy
         # a Peppol envelope's sender that is not the seller holds it too (peppol_inbound.py)
         outcomes = sender_doubts(conn, {ref.id: outcomes[ref.id] for ref in work})
         # an IBAN or BIC that fails its form holds it (plausibility.py, IP-PAY-01/02)
@@ -777,10 +782,12 @@ class _Decision:
     beside: tuple[list[dict], list[dict], list[dict]] = field(default_factory=lambda: ([], [], []))
 
 
-def organization_policy(conn, organization_id: int) -> tuple[dict[str, str], str]:
-    """The organization's intake policy (`settings["intake_policy"]`) over the defaults, and its
-    name (for the notices); a policy that names an unknown class or action counts as the
-    defaults, with a warning in the log (the command that sets it refuses such a policy)."""
+def organization_policy(conn, organization_id: int) -> tuple[dict[str, str], str, str | None]:
+    """The organization's intake policy (`settings["intake_policy"]`) over the defaults, its name
+    (for the notices) and why its stored policy was set aside (None: it applies): a policy that
+    names an unknown class or action counts as the defaults, with a warning in the log (the
+    command that sets it refuses such a policy). Read once per group of documents, it is what the
+    run's summary reports (`IntakeSummary.policy`), so nothing checks it a second time."""
     row = conn.execute(
         select(organizations.c.settings, organizations.c.name).where(
             organizations.c.id == organization_id
@@ -788,10 +795,10 @@ def organization_policy(conn, organization_id: int) -> tuple[dict[str, str], str
     ).first()
     settings, name = (row.settings, row.name) if row is not None else ({}, "")
     try:
-        return checked_policy((settings or {}).get(POLICY_SETTING)), name
+        return checked_policy((settings or {}).get(POLICY_SETTING)), name, None
     except PolicyError as exc:
         log.warning("organization %s: %s; the default policy applies", organization_id, exc)
-        return checked_policy(None), name
+        return checked_policy(None), name, str(exc)
 
 
 def _notices(

@@ -76,6 +76,7 @@ from invoice_pipelines.intake.domain.plausibility import (
     payment_account_problems,
     sign_problems,
 )
+from invoice_pipelines.intake.domain.supplier_checks import claim_of
 from invoice_pipelines.supplier_register import RegisterError, learn, load_register, own_party
 
 TEXT_FIELDS = {
@@ -737,33 +738,35 @@ def _resolve_review_findings(conn, ref: DocumentRef, resolved_by: str) -> int:
 
 def _account_findings(current: dict) -> list:
     """IP-PAY-01/02 of the document's payment accounts as its reading stored them."""
+    return payment_account_problems(_stored_invoice(current))
+
+
+# what a review takes of a document's stored reading, not of its corrected columns
+_STORED_READING = ("seller_email", "seller_tax_number", "iban", "payment_means_code")
+
+
+def _stored_invoice(current: dict) -> Invoice:
+    """What a review judges of the document beside its amounts: its seller as the document stands
+    (with the person's corrections) and its payment accounts as its reading stored them."""
     read = ((current.get("raw_json") or {}).get("invoice")) or {}
     accounts = tuple(
         PaymentAccount(str(a["iban"]), a.get("bic"))
         for a in read.get("payment_accounts") or ()
         if a.get("iban")
     )
-    invoice = Invoice(
-        payment_accounts=accounts,
-        payment_means_code=read.get("payment_means_code"),
-        origin=read.get("origin") or "xml",
+    as_read = {name: read.get(name) for name in _STORED_READING}
+    corrected = {name: current.get(name) for name in ("seller_name", "seller_vat_id")}
+    return Invoice(
+        **as_read, **corrected, payment_accounts=accounts, origin=read.get("origin") or "xml"
     )
-    return payment_account_problems(invoice)
 
 
 def _supplier_of(conn, organization_id: int, current: dict) -> tuple[Claim, Comparison]:
     """The seller as the document stands (with the person's corrections) and the register's view
-    of it: a seller that is the organization itself, or a name and a VAT id of two registered
-    suppliers, is never confirmed (NEVER_CONFIRMED)."""
-    read = ((current.get("raw_json") or {}).get("invoice")) or {}
-    claim = Claim(
-        name=current.get("seller_name"),
-        vat_id=current.get("seller_vat_id"),
-        iban=read.get("iban"),
-        email=read.get("seller_email"),
-        tax_number=read.get("seller_tax_number"),
-        other_ibans=tuple(a["iban"] for a in read.get("payment_accounts") or () if a.get("iban")),
-    )
+    of it, the claim made as the intake makes it (`claim_of`): a seller that is the organization
+    itself, or a name and a VAT id of two registered suppliers, is never confirmed
+    (NEVER_CONFIRMED)."""
+    claim = claim_of(_stored_invoice(current))
     register = load_register(conn, organization_id)
     return claim, compare(register, claim, own_party(conn, organization_id))
 

@@ -19,7 +19,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.queue.domain.batch_job import BatchJob
+from invoice_pipelines.queue.domain.batch_job import TERMINAL_STATUSES, BatchJob
 from invoice_pipelines.queue.domain.job_kind import JobKind
 from invoice_pipelines.queue.domain.known_kinds import Kinds
 from invoice_pipelines.queue.domain.requests import (
@@ -199,6 +199,29 @@ def cancel_batch_job(
             conn, job.organization_id, who, "batch_job.cancel_requested", job_id, {"status": status}
         )
     return batch_job_of(engine, job.organization_id, job_id)
+
+
+def cancel_unfinished_jobs(conn: Connection, organization_id: int, *, why: str) -> int:
+    """End every job of the organization that has not finished (pending or processing) as
+    `cancelled`, `why` its reason, in the caller's transaction: offboarding stops the
+    organization's work in the transaction that thins its data (tenants/domain/offboarding.py). A
+    run still processing such a job stops at its next chunk boundary, as after `cancel_batch_job`;
+    what it committed stays. How many jobs it ended."""
+    now = utcnow()
+    return conn.execute(
+        update(batch_jobs)
+        .where(
+            batch_jobs.c.organization_id == organization_id,
+            batch_jobs.c.status.not_in(TERMINAL_STATUSES),
+        )
+        .values(
+            status="cancelled",
+            cancel_requested=True,
+            failure_reason=why,
+            completed_at=now,
+            updated_at=now,
+        )
+    ).rowcount
 
 
 def with_row_lock(query, conn: Connection):  # a Select in, the same Select out

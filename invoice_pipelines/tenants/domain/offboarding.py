@@ -39,7 +39,6 @@ from invoice_pipelines.core.retention import LEGAL_YEARS, RecordClass
 from invoice_pipelines.core.retention import deletable_from as class_deletable_from
 from invoice_pipelines.db.tables import (
     audit_log,
-    batch_jobs,
     exports,
     incoming_invoices,
     metadata,
@@ -54,11 +53,11 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.queue.domain.jobs import cancel_unfinished_jobs
 from invoice_pipelines.tenants.domain.lifecycle import Refused, _audit, locked
 
 # what the law does not keep: deleted right after the export (`thin_organization`)
 NOT_KEPT = (qbo_connections, qbo_cursors, qbo_realm_requests, qbo_webhook_receipts)
-UNFINISHED_JOBS = ("pending", "processing")
 BOOKING_DOCUMENT_YEARS = LEGAL_YEARS[RecordClass.BOOKING_DOCUMENT]
 BOOKS_YEARS = LEGAL_YEARS[RecordClass.BOOK]
 OFFBOARDING = "offboarding"
@@ -224,7 +223,6 @@ def thin_organization(system: Engine, org_id: int, slug: str, *, by: str) -> dic
     QuickBooks connection with its tokens and secrets, and its sync state) and end the batch jobs
     that had not finished (cancelled), audited; everything else stays, read-only, until
     `delete_organization` (docs/organizations.md, "What the law keeps"). Rows removed by table."""
-    now = utcnow()
     with system_transaction(system, write=True) as conn:
         with offboarding_step(conn, org_id, "thinning"):
             removed = {
@@ -233,19 +231,9 @@ def thin_organization(system: Engine, org_id: int, slug: str, *, by: str) -> dic
                 ).rowcount
                 for table in NOT_KEPT
             }
-            removed["batch_jobs_cancelled"] = conn.execute(
-                sql_update(batch_jobs)
-                .where(
-                    batch_jobs.c.organization_id == org_id,
-                    batch_jobs.c.status.in_(UNFINISHED_JOBS),
-                )
-                .values(
-                    status="cancelled",
-                    failure_reason="cancelled: the organization was offboarded",
-                    completed_at=now,
-                    updated_at=now,
-                )
-            ).rowcount
+            removed["batch_jobs_cancelled"] = cancel_unfinished_jobs(
+                conn, org_id, why="cancelled: the organization was offboarded"
+            )
         removed = {name: count for name, count in removed.items() if count}
         conn.execute(
             insert(audit_log),

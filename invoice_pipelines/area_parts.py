@@ -121,7 +121,7 @@ class QueueKind:
     def __post_init__(self) -> None:
         _checked(self.path)
 
-    def load(self) -> Any:  # -> queue.job_kind.JobKind (area.py sits below the queue)
+    def load(self) -> Any:  # -> queue.job_kind.JobKind (area_parts.py sits below the queue)
         return load(self.path)
 
 
