@@ -38,7 +38,14 @@ from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.export_files import file_keys
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.organization import Organization
-from invoice_pipelines.core.retention import HOLDS, RecordClass, kept_through
+from invoice_pipelines.core.retention import (
+    HOLDS,
+    RecordClass,
+    RetentionSettings,
+    RetentionSettingsError,
+    kept_through,
+    retention_settings,
+)
 from invoice_pipelines.db.audit_log import record_audit_entries
 from invoice_pipelines.db.tables import (
     exports,
@@ -49,12 +56,9 @@ from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.housekeeping.domain.retention import (
     LEGAL_MINIMUM_YEARS,
     Cutoff,
-    RetentionSettings,
-    RetentionSettingsError,
     cutoff,
     last_retained_year,
     may_remove,
-    retention_settings,
 )
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
@@ -259,14 +263,13 @@ def _settings(org, outcome: OrganizationOutcome, now: datetime) -> RetentionSett
 
 
 def _purge_organization(engine, upload_store, export_store, org, outcome, now, dry_run) -> None:
-    settings = retention_settings(org.slug, org.settings)
     today = outcome.today
     _purge_uploads(
-        engine, upload_store, org, cutoff(today, settings.uploads_years, org.timezone),
+        engine, upload_store, org, cutoff(today, outcome.uploads_years, org.timezone),
         outcome, now, dry_run,
     )  # fmt: skip
     _purge_exports(
-        engine, export_store, org, cutoff(today, settings.exports_years, org.timezone),
+        engine, export_store, org, cutoff(today, outcome.exports_years, org.timezone),
         outcome, now, dry_run,
     )  # fmt: skip
 
