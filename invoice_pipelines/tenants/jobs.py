@@ -36,6 +36,7 @@ from invoice_pipelines.tenants.domain.offboarding import (
     NotYet,
     Stores,
     delete_organization,
+    deletion_lines,
     export_organization,
 )
 from invoice_pipelines.tenants.domain.organizations_csv import CsvProblem, read_organizations_csv
@@ -274,8 +275,15 @@ def offboard_organization_op(
     except (Refused, NotYet, UnknownOrganization) as exc:
         raise refused(str(exc)) from None
     if config.delete:
-        context.log.info(sync_partitions([], [deleted.slug], instance=context.instance))
-        return {"deleted_rows": sum(deleted.rows.values()), "files": deleted.files_removed}
+        for line in deletion_lines(deleted):
+            context.log.info(line)
+        if deleted.gone:
+            context.log.info(sync_partitions([], [deleted.slug], instance=context.instance))
+        return {
+            "deleted_rows": sum(deleted.rows.values()),
+            "files": deleted.files_removed,
+            "kept": deleted.kept,
+        }
     for missing in manifest["not_copied"]:
         context.log.warning(f"not copied: {missing}")
     _record(context, system_database, [org])
