@@ -221,6 +221,12 @@ def export_folder(target: Path, stores: Stores) -> Path:
                     "folder outside every store, nothing was changed"
                 ]
             )
+    try:
+        resolved.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise Refused(
+            [f"{target} cannot be made ({exc.strerror or exc}): give another folder"]
+        ) from None
     return resolved
 
 
@@ -265,7 +271,6 @@ def _suspend_for_offboarding(system: Engine, organization: Organization, target:
 
 
 def _write_export(engine, stores, org, settings, target: Path, by: str, manifest) -> dict:
-    target.mkdir(parents=True, exist_ok=True)
     with tenant_transaction(engine, org["id"], snapshot=True) as conn:
         values = (
             conn.execute(select(organizations).where(organizations.c.id == org["id"]))
