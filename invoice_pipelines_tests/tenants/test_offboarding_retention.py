@@ -10,9 +10,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import create_engine, func, insert, select, update
+from sqlalchemy.engine import make_url
 
 from invoice_pipelines.cli import main
+from invoice_pipelines.db.engine import make_system_engine
 from invoice_pipelines.db.tables import audit_log, customers, exports, organizations
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.housekeeping.domain import archive
@@ -26,8 +28,9 @@ from invoice_pipelines.tenants.domain.offboarding import (
     delete_organization,
     export_organization,
 )
+from invoice_pipelines_tests.db.test_system_scope import login  # noqa: F401 - the fixture
 from invoice_pipelines_tests.exports.books import DATEV, customer, sales_invoice
-from invoice_pipelines_tests.housekeeping.helpers import at, old_export
+from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at, old_export, old_upload
 
 
 def _offboard(db, org: dict, folder, stores: Stores | None = None) -> dict:
@@ -265,3 +268,50 @@ def test_an_export_onto_a_file_is_refused_before_anything_changes(db, tmp_path):
         assert words in sentence
     found = find_organization(db.engine, org["slug"])
     assert not found.offboarded and not found.suspended
+
+
+def test_the_deletion_and_archive_retention_run_wholly_as_the_system_login(
+    pg_database,
+    login,  # noqa: F811 - the fixture
+    tmp_path,
+):
+    """With the deployment's logins (a runtime login, a system login) the deletion and archive
+    retention do all their work on the system login's engine: handed a runtime engine that
+    cannot even connect, they still delete and purge what is due."""
+    db = pg_database
+    org = db.new_organization(**DATEV)
+    sales_invoice(
+        db.engine,
+        org["id"],
+        customer(db.engine, org["id"], "K-1", "Kunde AG"),
+        day=date(2026, 1, 5),
+    )
+    _offboard(db, org, tmp_path / "handover")
+    aging = db.new_organization(**DATEV)
+    uploads = LocalUploads(str(tmp_path / "uploads"))
+    upload = old_upload(db, uploads, aging, uploaded=at(LAST_EXPIRED - 1), changed=at(LAST_EXPIRED))
+
+    runtime_url, system_url = login("invoice_app"), login("invoice_app_system")
+    system = make_system_engine(runtime_url, system_url=system_url)
+    nowhere = create_engine(make_url(runtime_url).set(host="127.0.0.1", port=9))
+    try:
+        deleted = delete_organization(
+            nowhere,
+            find_organization(db.engine, org["slug"]),
+            system=system,
+            by="anna",
+            today=date(2035, 1, 1),
+        )
+        [outcome] = archive.purge_archives(
+            nowhere,
+            system,
+            uploads,
+            LocalFiles(str(tmp_path / "exports")),
+            [find_organization(db.engine, aging["slug"])],
+        )
+    finally:
+        system.dispose()
+        nowhere.dispose()
+    assert deleted.rows["sales_invoices"] == 1 and _count(db, customers, org["id"]) == 0
+    assert outcome.errors == [] and outcome.uploads_removed == 1
+    assert not (tmp_path / "uploads" / upload["key"]).exists()
