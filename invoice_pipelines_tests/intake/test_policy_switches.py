@@ -1,6 +1,7 @@
 """A switch of a money-path policy (issue 83), on SQLite and on PostgreSQL: `suppliers policy
 --set` (whether a first invoice registers its supplier confirmed and books its bills with no
-person) and `incoming policy --set` (which documents are booked without a person) name who and
+person), `incoming policy --set` (which documents are booked without a person) and
+`qbo-payables --create-vendors` (whether a bill may reach a vendor no person made) name who and
 why, and leave an audit row with the policy before and after; without them nothing changes."""
 
 from __future__ import annotations
@@ -125,3 +126,36 @@ def test_an_intake_policy_switch_leaves_an_audit_row_with_before_and_after(db, m
     # showing the policy needs no one and records nothing
     assert _run(db, monkeypatch, capsys, *base)[0] == 0
     assert len(_switches(db, org["id"])) == 2
+
+
+def test_a_create_vendors_switch_needs_who_and_why_and_is_audited(db, monkeypatch, capsys):
+    from cryptography.fernet import Fernet
+
+    from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
+
+    org = db.new_organization()
+    save_connection(
+        db.engine,
+        org["id"],
+        system=db.system_engine,
+        realm_id="9130350000000098",
+        client_id="app",
+        client_secret="secret",
+        refresh_token="refresh",
+        cipher=token_cipher(Fernet.generate_key().decode()),
+    )
+    base = ["qbo-payables", "--org", org["slug"], "--create-vendors", "yes", "--json"]
+    code, out, err = _run(db, monkeypatch, capsys, *base, "--by", "anna")
+    assert code == 2 and out == "" and "--reason" in err and len(err.strip().splitlines()) == 1
+    assert _switches(db, org["id"]) == []
+
+    code, out, _ = _run(db, monkeypatch, capsys, *base, "--by", "anna", "--reason", "ticket 7")
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["create_vendors"] is True
+    [switch] = _switches(db, org["id"])
+    assert switch["created_by"] == "anna"
+    assert switch["details"] == {
+        "setting": "create_vendors",
+        "before": False,
+        "after": True,
+        "reason": "ticket 7",
+    }
