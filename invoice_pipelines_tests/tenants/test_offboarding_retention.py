@@ -55,6 +55,18 @@ def _delete(db, org: dict, today: date, stores: Stores | None = None):
     )
 
 
+def _offboarded_with_an_invoice_of_2026(db, tmp_path) -> dict:
+    org = db.new_organization(**DATEV)
+    sales_invoice(
+        db.engine,
+        org["id"],
+        customer(db.engine, org["id"], "K-1", "Kunde AG"),
+        day=date(2026, 1, 5),
+    )
+    _offboard(db, org, tmp_path / "handover")
+    return org
+
+
 def _count(db, table, org_id: int) -> int:
     with system_transaction(db.engine) as conn:
         column = table.c.id if table is organizations else table.c.organization_id
@@ -158,14 +170,7 @@ def test_the_deletion_keeps_the_audit_trail_of_its_years_read_only_and_is_record
     db, tmp_path, capsys, monkeypatch
 ):
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
-    org = db.new_organization(**DATEV)
-    sales_invoice(
-        db.engine,
-        org["id"],
-        customer(db.engine, org["id"], "K-1", "Kunde AG"),
-        day=date(2026, 1, 5),
-    )
-    _offboard(db, org, tmp_path / "handover")
+    org = _offboarded_with_an_invoice_of_2026(db, tmp_path)
     with system_transaction(db.engine) as conn:
         trail = conn.execute(
             select(audit_log.c.id, audit_log.c.action).where(
@@ -279,14 +284,7 @@ def test_the_deletion_and_archive_retention_run_wholly_as_the_system_login(
     retention do all their work on the system login's engine: handed a runtime engine that
     cannot even connect, they still delete and purge what is due."""
     db = pg_database
-    org = db.new_organization(**DATEV)
-    sales_invoice(
-        db.engine,
-        org["id"],
-        customer(db.engine, org["id"], "K-1", "Kunde AG"),
-        day=date(2026, 1, 5),
-    )
-    _offboard(db, org, tmp_path / "handover")
+    org = _offboarded_with_an_invoice_of_2026(db, tmp_path)
     aging = db.new_organization(**DATEV)
     uploads = LocalUploads(str(tmp_path / "uploads"))
     upload = old_upload(db, uploads, aging, uploaded=at(LAST_EXPIRED - 1), changed=at(LAST_EXPIRED))

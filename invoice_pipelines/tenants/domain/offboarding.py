@@ -164,7 +164,11 @@ def export_organization(
     with system_transaction(system) as conn:
         org = locked(conn, organization)
         settings = _retention(org)
-    _suspend_for_offboarding(system, organization, target, by)
+    _mark(
+        system, organization, by, "organization_offboarding",
+        lambda was: {"folder": str(target), "suspended_before": was["suspension_reason"]},
+        suspended_at=utcnow(), suspended_by=by[:255], suspension_reason=OFFBOARDING,
+    )  # fmt: skip
     manifest = Manifest()
     try:
         document = _write_export(engine, stores, org, settings, target, by, manifest)
@@ -176,27 +180,14 @@ def export_organization(
                 "or give another one and export again"
             ]
         ) from None
-    with system_transaction(system, write=True) as conn:
-        org = locked(conn, organization)
-        now = utcnow()
-        conn.execute(
-            sql_update(organizations)
-            .where(organizations.c.id == org["id"])
-            .values(
-                offboarded_at=org["offboarded_at"] or now,
-                offboarded_by=org["offboarded_by"] or by[:255],
-            )
-        )
-        details = {
-            "folder": str(target),
-            "files": len(manifest.files),
-            "rows": {name: t["rows"] for name, t in manifest.tables.items() if t["rows"]},
-            "not_copied": len(manifest.not_copied),
-        }
-        conn.execute(
-            insert(audit_log),
-            [_audit(by, "organization_exported", org["id"], org["slug"], details)],
-        )
+    details = {
+        "folder": str(target),
+        "files": len(manifest.files),
+        "rows": {name: t["rows"] for name, t in manifest.tables.items() if t["rows"]},
+        "not_copied": len(manifest.not_copied),
+    }
+    _mark(system, organization, by, "organization_exported", lambda _org: details,
+          offboarded_at=utcnow(), offboarded_by=by[:255])  # fmt: skip
     thinned = thin_organization(system, org["id"], org["slug"], by=by)
     return {**document, "files": len(manifest.files) + 1, "thinned": thinned}
 
@@ -250,24 +241,18 @@ def _read_folders(stores: Stores) -> list[tuple[str, Path]]:
     return [(name, folder.resolve()) for name, folder in found]
 
 
-def _suspend_for_offboarding(system: Engine, organization: Organization, target: Path, by: str):
+def _mark(system: Engine, organization: Organization, by: str, action: str, details, **wanted):
+    """In one system transaction: set each lifecycle column of `wanted` that is still empty (an
+    offboarding done again keeps its first dates and reason) and write the audit row `action`
+    with `details(the row as it was)`."""
     with system_transaction(system, write=True) as conn:
         org = locked(conn, organization)
-        now = utcnow()
         conn.execute(
             sql_update(organizations)
             .where(organizations.c.id == org["id"])
-            .values(
-                suspended_at=org["suspended_at"] or now,
-                suspended_by=org["suspended_by"] or by[:255],
-                suspension_reason=org["suspension_reason"] or OFFBOARDING,
-            )
+            .values({column: org[column] or value for column, value in wanted.items()})
         )
-        details = {"folder": str(target), "suspended_before": org["suspension_reason"]}
-        conn.execute(
-            insert(audit_log),
-            [_audit(by, "organization_offboarding", org["id"], org["slug"], details)],
-        )
+        conn.execute(insert(audit_log), [_audit(by, action, org["id"], org["slug"], details(org))])
 
 
 def _write_export(engine, stores, org, settings, target: Path, by: str, manifest) -> dict:
