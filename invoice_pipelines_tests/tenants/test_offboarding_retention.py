@@ -313,3 +313,51 @@ def test_the_deletion_and_archive_retention_run_wholly_as_the_system_login(
     assert deleted.rows["sales_invoices"] == 1 and _count(db, customers, org["id"]) == 0
     assert outcome.errors == [] and outcome.uploads_removed == 1
     assert not (tmp_path / "uploads" / upload["key"]).exists()
+
+
+def test_an_export_with_a_retention_setting_it_cannot_read_is_refused_before_anything_changes(
+    db, tmp_path
+):
+    org = db.new_organization(**DATEV, settings={"retention": {"exports_years": "15"}})
+    with pytest.raises(Refused) as refused:
+        _offboard(db, org, tmp_path / "handover")
+    [sentence] = refused.value.problems
+    assert "settings retention.exports_years is '15', not a whole number of years" in sentence
+    found = find_organization(db.engine, org["slug"])
+    assert not found.offboarded and not found.suspended
+    assert _count(db, audit_log, org["id"]) == 0
+
+
+def test_the_launchpad_deletion_says_what_it_keeps_and_keeps_the_partition_with_the_row(
+    db, tmp_path
+):
+    from dagster import DagsterInstance
+
+    from invoice_pipelines.tenants.jobs import organizations_offboard_job
+    from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+
+    org = db.new_organization(**DATEV)  # no invoice, no export: only its audit trail is kept
+    customer(db.engine, org["id"], "K-1", "Kunde AG")
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
+    resources = {
+        "database": db.engine,
+        "system_database": db.system_engine,
+        "upload_store": LocalUploads(str(tmp_path / "u")),
+        "document_store": LocalFiles(tmp_path / "d", "documents"),
+        "export_store": LocalFiles(tmp_path / "e", "exports"),
+    }
+
+    def run(**config):
+        op = {"config": {"organization": org["slug"], "requested_by": "anna", **config}}
+        return organizations_offboard_job.execute_in_process(
+            run_config={"ops": {"offboard_organization_op": op}},
+            instance=instance,
+            resources=resources,
+        )
+
+    run(export_dir=str(tmp_path / "out"))
+    deleted = run(delete=True).output_for_node("offboard_organization_op")
+    assert deleted["deleted_rows"] == 1 and set(deleted["kept"]) == {"audit_log", "audit_seals"}
+    assert _count(db, customers, org["id"]) == 0 and _count(db, organizations, org["id"]) == 1
+    assert org["slug"] in instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
