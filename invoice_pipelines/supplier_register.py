@@ -37,6 +37,7 @@ from invoice_pipelines.core.suppliers import (
     name_skeleton,
     vat_id_key,
 )
+from invoice_pipelines.db.audit_log import record_policy_change
 from invoice_pipelines.db.tables import (
     incoming_invoices,
     organizations,
@@ -210,18 +211,31 @@ def own_party_and_policy(conn: Connection, organization_id: int) -> tuple[OwnPar
     return OwnParty(row.name, row.vat_id, row.tax_number), policy
 
 
-def set_supplier_policy(conn: Connection, organization_id: int, policy: str) -> str:
+def set_supplier_policy(
+    conn: Connection, organization_id: int, policy: str, *, changed_by: str, reason: str
+) -> str:
+    """Switch the organization's supplier policy: a money-path policy (`first_invoice_books`
+    books a new supplier's bills with no person involved), so it names who and why and is
+    audited with the policy before and after, in the caller's transaction; a switch to the
+    policy it has changes nothing and records nothing."""
+    by, why = _who(changed_by, reason)
     policy = checked_policy(policy)
     settings = dict(
         conn.execute(
-            select(organizations.c.settings).where(organizations.c.id == organization_id)
+            select(organizations.c.settings)
+            .where(organizations.c.id == organization_id)
+            .with_for_update()
         ).scalar()
         or {}
     )
+    before = settings.get(POLICY_SETTING)
+    if before == policy:
+        return policy
     settings[POLICY_SETTING] = policy
     conn.execute(
         update(organizations).where(organizations.c.id == organization_id).values(settings=settings)
     )
+    record_policy_change(conn, organization_id, POLICY_SETTING, before, policy, by=by, reason=why)
     return policy
 
 

@@ -377,6 +377,7 @@ def test_qbo_payables_sets_and_shows_the_payables_without_dagster_alembic_or_oth
         cipher=token_cipher(Fernet.generate_key().decode()),
     )
     argv = ["qbo-payables", "--org", org["slug"], "--create-vendors", "yes"]
+    argv += ["--by", "anna", "--reason", "new suppliers' bills reach QuickBooks"]
     argv += ["--expense-account", "11", "--supplier-vat-id", "DE 123 456 789", "--json"]
     commands = {"qbo-payables": (argv, {"quickbooks"}, 0)}
     found = dict(zip(commands, _run_each([argv], db.url), strict=True))

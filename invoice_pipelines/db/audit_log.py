@@ -3,6 +3,7 @@ the change it records."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 
 from sqlalchemy import insert
@@ -36,4 +37,56 @@ def record_audit_entries(
             }
             for entity_id in entity_ids
         ],
+    )
+
+
+POLICY_CHANGED = "policy_changed"
+MAX_WHO, MAX_REASON = 255, 2000
+
+
+def checked_who_and_why(by: object, reason: object, what: str) -> tuple[str, str]:
+    """Who switches `what` (a money-path policy) and why, as the audit keeps them: blanks
+    collapsed; a ValueError with one sentence when either is missing, holds a character nobody
+    sees as written, or is longer than the audit keeps."""
+    checked = []
+    for value, option, limit in (
+        (by, "who (--by NAME)", MAX_WHO),
+        (reason, "why (--reason TEXT)", MAX_REASON),
+    ):
+        text = " ".join(str(value or "").split())
+        if not text:
+            raise ValueError(f"a switch of {what} names {option}; nothing was changed")
+        if (
+            any(unicodedata.category(c) in ("Cc", "Cf", "Co", "Cs") for c in text)
+            or len(text) > limit
+        ):
+            raise ValueError(
+                f"{option} of a switch of {what} must be visible characters, at most {limit}; "
+                "nothing was changed"
+            )
+        checked.append(text)
+    return checked[0], checked[1]
+
+
+def record_policy_change(
+    conn: Connection,
+    organization_id: int,
+    setting: str,
+    before: object,
+    after: object,
+    *,
+    by: str,
+    reason: str,
+) -> None:
+    """A switch of a money-path policy (which suppliers a first invoice registers as confirmed,
+    which documents are booked without a person) as the organization's audit keeps it, in the
+    transaction of the switch: who, why, the setting before and after."""
+    record_audit_entries(
+        conn,
+        organization_id,
+        by,
+        POLICY_CHANGED,
+        "organization",
+        [organization_id],
+        {"setting": setting, "before": before, "after": after, "reason": reason},
     )

@@ -36,6 +36,7 @@ from invoice_pipelines.tenants.domain.offboarding import (
     NotYet,
     Stores,
     delete_organization,
+    deletion_lines,
     export_organization,
 )
 from invoice_pipelines.tenants.domain.organizations_csv import CsvProblem, read_organizations_csv
@@ -233,8 +234,9 @@ class OffboardConfig(OrganizationConfig):
     )
     delete: bool = Field(
         default=False,
-        description="Step 2: delete its data and partitions (refused before every retention "
-        "period is over, naming the date it may).",
+        description="Step 2: delete its data (refused before every retention period, the law's "
+        "and its own, is over, naming the date it may, and under a legal hold); its audit trail "
+        "of the years still kept stays with its row and partition until a later deletion.",
     )
     requested_by: str = Field(default="", description="Who offboards it. " + REQUESTED_BY_HELP)
 
@@ -274,8 +276,15 @@ def offboard_organization_op(
     except (Refused, NotYet, UnknownOrganization) as exc:
         raise refused(str(exc)) from None
     if config.delete:
-        context.log.info(sync_partitions([], [deleted.slug], instance=context.instance))
-        return {"deleted_rows": sum(deleted.rows.values()), "files": deleted.files_removed}
+        for line in deletion_lines(deleted):
+            context.log.info(line)
+        if deleted.gone:
+            context.log.info(sync_partitions([], [deleted.slug], instance=context.instance))
+        return {
+            "deleted_rows": sum(deleted.rows.values()),
+            "files": deleted.files_removed,
+            "kept": deleted.kept,
+        }
     for missing in manifest["not_copied"]:
         context.log.warning(f"not copied: {missing}")
     _record(context, system_database, [org])
@@ -285,8 +294,8 @@ def offboard_organization_op(
 @job(
     executor_def=in_process_executor,
     description="Offboarding: step 1 writes everything an organization has (CSV per table, "
-    "originals, documents, exports, settings, SHA-256 manifest) and suspends it; step 2 deletes "
-    "it and its partitions once every retention period is over.",
+    "originals, documents, exports, settings, SHA-256 manifest) and offboards it; step 2 deletes "
+    "what every retention period and hold allow, keeping the audit trail of the years still kept.",
 )
 def organizations_offboard_job():
     offboard_organization_op()

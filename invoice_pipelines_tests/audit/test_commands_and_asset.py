@@ -46,6 +46,21 @@ def test_audit_export_from_the_command_line(db, tmp_path, monkeypatch, capsys):
     assert "is not empty" in capsys.readouterr().out
 
 
+def test_audit_export_onto_a_file_says_so_in_one_sentence(db, tmp_path, monkeypatch, capsys):
+    configure_commands(monkeypatch, db, tmp_path / "stores")
+    org = db.new_organization()
+    plain = tmp_path / "carrier.zip"
+    plain.write_bytes(b"not a folder")
+    for out, words in ((plain, "is a file, not a folder"), (plain / "carrier", "cannot be made")):
+        argv = ["audit-export", "--org", org["slug"], "--year", str(YEAR), "--out", str(out)]
+        assert main(argv) == 2
+        said = capsys.readouterr()
+        [line] = said.out.splitlines()
+        assert line.startswith(f"invoice-pipelines audit-export: {out} {words}")
+        assert "Traceback" not in said.err
+    assert plain.read_bytes() == b"not a folder"
+
+
 def test_the_asset_writes_the_carrier_into_the_export_store(db, tmp_path):
     history = seed_year(db, tmp_path / "stores")
     slug = history.org["slug"]

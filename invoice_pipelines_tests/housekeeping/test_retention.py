@@ -4,14 +4,16 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from invoice_pipelines.housekeeping.domain.retention import (
-    LEGAL_MINIMUM_YEARS,
+from invoice_pipelines.core.retention import (
     RetentionSettings,
     RetentionSettingsError,
+    retention_settings,
+)
+from invoice_pipelines.housekeeping.domain.retention import (
+    LEGAL_MINIMUM_YEARS,
     cutoff,
     may_remove,
     removable_from,
-    retention_settings,
 )
 
 
@@ -32,6 +34,10 @@ def test_default_is_the_legal_period_of_each_class():
         ({"uploads_years": 6}, ["'acme'", "retention.uploads_years", "6 years", "minimum of 8"]),
         ({"exports_years": 9}, ["'acme'", "retention.exports_years", "9 years", "minimum of 10"]),
         ({"legal_hold": "yes"}, ["'acme'", "retention.legal_hold", "not true or false"]),
+        ({"legal_hold": "true"}, ["'acme'", "retention.legal_hold is 'true'", "not true or false"]),
+        ({"legal_hold": None}, ["retention.legal_hold is None", "not true or false"]),
+        ({"exports_years": None}, ["retention.exports_years is None", "not a whole number"]),
+        ({"exports_years": 15.0}, ["retention.exports_years is 15.0", "not a whole number"]),
         ({"exports_years": "10"}, ["retention.exports_years", "not a whole number"]),
         ({"uploads_years": True}, ["retention.uploads_years", "not a whole number"]),
         ({"upload_years": 10}, ["retention.upload_years", "not a setting"]),

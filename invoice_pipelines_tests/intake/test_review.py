@@ -104,18 +104,23 @@ def test_each_class_meets_the_default_policy(db, tmp_path) -> None:
     }
 
 
+# who switches the intake policy and why (audited)
+WHO = ("--by", "anna", "--reason", "the test's setup")
+
+
 def test_an_organization_decides_what_a_class_leads_to(db, tmp_path, monkeypatch, capsys) -> None:
     org = db.new_organization()
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     assert main(["incoming", "policy", "--org", org["slug"], "--set", "einvoice_with_errors=review",
-                 "--set", "valid_einvoice=reject"]) == 0  # fmt: skip
+                 "--set", "valid_einvoice=reject", *WHO]) == 0  # fmt: skip
     policy = json.loads(capsys.readouterr().out)
     assert policy["einvoice_with_errors"] == "review" and policy["valid_einvoice"] == "reject"
     # an unknown class or action is refused in one sentence, and nothing is stored
-    assert main(["incoming", "policy", "--org", org["slug"], "--set", "valid=accept"]) == 2
+    assert main(["incoming", "policy", "--org", org["slug"], "--set", "valid=accept", *WHO]) == 2
     assert "names 'valid', which is none of" in capsys.readouterr().err
     assert (
-        main(["incoming", "policy", "--org", org["slug"], "--set", "hybrid_mismatch=reject"]) == 2
+        main(["incoming", "policy", "--org", org["slug"], "--set", "hybrid_mismatch=reject", *WHO])
+        == 2
     )
     capsys.readouterr()
 
@@ -131,7 +136,7 @@ def test_a_person_corrects_then_confirms_and_everything_is_recorded(
 ) -> None:
     org = db.new_organization()
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
-    main(["incoming", "policy", "--org", org["slug"], "--set", "einvoice_with_errors=review"])
+    main(["incoming", "policy", "--org", org["slug"], "--set", "einvoice_with_errors=review", *WHO])
     capsys.readouterr()
     doc = run_intake(db, tmp_path, org, {"e.xml": broken_totals("R-1")})["e.xml"]
     assert doc["status"] == "NEEDS_REVIEW"

@@ -159,7 +159,9 @@ def _confirm_job(db, config: dict):
 def test_the_old_behaviour_by_name_registers_confirmed(db, store):
     org = db.new_organization()
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
-        set_supplier_policy(conn, org["id"], "first_invoice_books")
+        set_supplier_policy(
+            conn, org["id"], "first_invoice_books", changed_by="test", reason="the test's setup"
+        )
     _intake(db, store, org, {"first.xml": _invoice(iban=IBAN)})
     (supplier,) = _suppliers(db, org)
     assert supplier["confirmed_by"] == "policy:first_invoice_books"

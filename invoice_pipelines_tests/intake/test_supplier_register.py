@@ -232,7 +232,7 @@ def test_the_organization_itself_as_seller_is_never_validated(db, store, by):
 def test_review_policy_holds_a_new_supplier_and_the_confirmation_registers_it(db, store):
     org = db.new_organization()
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
-        set_supplier_policy(conn, org["id"], "review")
+        set_supplier_policy(conn, org["id"], "review", changed_by="test", reason="the test's setup")
     docs = _intake(db, store, org, {"new.xml": _invoice(iban=IBAN)})
     doc = docs["new.xml"]
     assert doc["status"] == "NEEDS_REVIEW"
@@ -338,7 +338,7 @@ def test_text_pdfs_the_law_firm_is_a_new_supplier_and_the_organization_never_its
 
     org = db.new_organization(name=CUSTOMER, vat_id="DE811111111")
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
-        set_supplier_policy(conn, org["id"], "review")
+        set_supplier_policy(conn, org["id"], "review", changed_by="test", reason="the test's setup")
     own_invoice = [
         CUSTOMER,
         "Werkzeuge und Vorrichtungen",
@@ -394,11 +394,13 @@ def test_the_first_accepted_document_registers_even_after_one_that_failed(db, st
     second is accepted: the second registers the supplier."""
     org = db.new_organization()
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
-        set_supplier_policy(conn, org["id"], "review")
+        set_supplier_policy(conn, org["id"], "review", changed_by="test", reason="the test's setup")
     held = _intake(db, store, org, {"a0.xml": _invoice(number="DUP-1")})["a0.xml"]
     assert held["status"] == "NEEDS_REVIEW"  # IP-SUP-01, not registered
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
-        set_supplier_policy(conn, org["id"], "first_invoice")
+        set_supplier_policy(
+            conn, org["id"], "first_invoice", changed_by="test", reason="the test's setup"
+        )
     docs = _intake(
         db,
         store,

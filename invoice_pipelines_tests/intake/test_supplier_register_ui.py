@@ -86,7 +86,10 @@ def test_a_person_keeps_the_register_from_the_command_line(db, monkeypatch, caps
 
     code, out, _ = _cli(db, monkeypatch, capsys, "policy", "--org", slug)
     assert json.loads(out) == {"supplier_policy": "first_invoice"}
-    code, out, _ = _cli(db, monkeypatch, capsys, "policy", "--org", slug, "--set", "review")
+    code, out, _ = _cli(
+        db, monkeypatch, capsys, "policy", "--org", slug, "--set", "review",
+        "--by", "Anna", "--reason", "every new supplier is confirmed by a person",
+    )  # fmt: skip
     assert json.loads(out) == {"supplier_policy": "review"}
     code, _, err = _cli(db, monkeypatch, capsys, "list", "--org", "no-such-organization")
     assert code == 2 and "no-such-organization" in err
@@ -102,7 +105,7 @@ def test_learn_history_registers_the_sellers_of_accepted_documents(
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         from invoice_pipelines.supplier_register import set_supplier_policy
 
-        set_supplier_policy(conn, org["id"], "review")
+        set_supplier_policy(conn, org["id"], "review", changed_by="test", reason="the test's setup")
     _intake(db, store, org, {"a.xml": _invoice(iban=IBAN)})
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         from sqlalchemy import update

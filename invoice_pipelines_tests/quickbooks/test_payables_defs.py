@@ -245,7 +245,8 @@ def test_the_commands_sync_vendors_and_bills_and_set_the_payables(
     assert (held["held"], held["pushed"]) == (1, 0)
     assert "qbo-payables --create-vendors yes" in held["errors"][0]
 
-    assert main(["qbo-payables", "--org", slug, "--create-vendors", "yes"]) == 0
+    assert main(["qbo-payables", "--org", slug, "--create-vendors", "yes", "--by", "anna",
+                 "--reason", "the bills of new suppliers reach QuickBooks"]) == 0  # fmt: skip
     assert main(["qbo-payables", "--org", slug, "--expense-account", office, "--json"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     settings = json.loads(out[-1])

@@ -350,7 +350,10 @@ def test_the_offboarding_export_reads_back_complete_and_the_deletion_waits_for_t
     assert len(back["tables"]["sales_invoices"]) == 3
     assert len(back["tables"]["incoming_invoices"]) == 3  # two booked, the scan waiting
     organization = json.loads((folder / "organization.json").read_text())
-    assert organization["datev_berater_nr"] == 29098 and organization["offboarded_at"]
+    # suspended while the export is written, offboarded only once it is
+    assert organization["datev_berater_nr"] == 29098 and organization["suspended_at"]
+    assert organization["suspension_reason"] == "offboarding"
+    assert find_organization(db.engine, org["slug"]).offboarded
 
     with pytest.raises(NotYet) as not_yet:
         delete_organization(
@@ -371,17 +374,38 @@ def test_the_offboarding_export_reads_back_complete_and_the_deletion_waits_for_t
     )
     assert deleted.rows["sales_invoices"] == 3
     assert not (tmp_path / "uploads" / upload["storage_key"]).exists()
+    # the audit trail of this year is books (10 years): kept, and the organization's row with it
+    assert not deleted.gone and "audit_log" not in deleted.rows
+    assert deleted.kept["audit_log"]["kept_through"] == "2036-12-31"
+    with system_transaction(db.engine) as conn:
+        assert (
+            conn.execute(select(func.count()).where(organizations.c.id == org["id"])).scalar_one()
+            == 1
+        )
+    gone = delete_organization(
+        db.engine,
+        find_organization(db.engine, org["slug"]),
+        system=db.system_engine,
+        by="anna",
+        today=date(2037, 1, 1),
+    )
+    assert gone.gone and set(gone.rows) <= {"audit_log", "audit_seals"} and gone.kept == {}
     with system_transaction(db.engine) as conn:
         assert (
             conn.execute(select(func.count()).where(organizations.c.id == org["id"])).scalar_one()
             == 0
         )
-        [gone] = conn.execute(
-            select(audit_log).where(
+        records = conn.execute(
+            select(audit_log)
+            .where(
                 audit_log.c.entity_id == org["slug"], audit_log.c.action == "organization_deleted"
             )
+            .order_by(audit_log.c.id)
         ).mappings()
-    assert gone["created_by"] == "anna" and gone["organization_id"] is None
+        first, last = list(records)
+    assert first["created_by"] == "anna" and first["organization_id"] is None
+    assert first["details"]["rows"]["sales_invoices"] == 3
+    assert last["details"]["organization_row"] == "deleted"
     assert _everything_of(db, bystander["id"]) == before
 
 

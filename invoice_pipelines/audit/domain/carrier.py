@@ -92,9 +92,18 @@ def write_carrier(
     upload, document and export store by their resource names."""
     dtd = dtd_path()
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise CarrierError(
+            f"{folder} is a file, not a folder: a carrier is written into a new folder"
+        )
     if folder.exists() and any(folder.iterdir()):
         raise CarrierError(f"{folder} is not empty: a carrier is written into a new folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CarrierError(
+            f"{folder} cannot be made ({exc.strerror or exc}): give another folder"
+        ) from None
     result = CarrierResult(organization.slug, year, folder)
     described = []
     wanted: list[Wanted] = []

@@ -22,6 +22,8 @@ rows (`purged_at`, `purge_result`), keeping the rows and content hashes for the 
   next run. Marked rows are never looked at again, so a second run does nothing.
 - Each organization is its own unit: refused settings or a failure are reported for it and the
   others go on. Every organization where something happened gets one `audit_log` row per run.
+- It runs as the system login (system transactions on the system engine) from its first read to
+  its audit row: marking a record purged is a rewrite the runtime login never makes.
 """
 
 from __future__ import annotations
@@ -38,23 +40,27 @@ from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.export_files import file_keys
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.organization import Organization
-from invoice_pipelines.core.retention import HOLDS, RecordClass, kept_through
+from invoice_pipelines.core.retention import (
+    HOLDS,
+    RecordClass,
+    RetentionSettings,
+    RetentionSettingsError,
+    kept_through,
+    retention_settings,
+)
 from invoice_pipelines.db.audit_log import record_audit_entries
 from invoice_pipelines.db.tables import (
     exports,
     incoming_invoices,
     uploads,
 )
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.housekeeping.domain.retention import (
     LEGAL_MINIMUM_YEARS,
     Cutoff,
-    RetentionSettings,
-    RetentionSettingsError,
     cutoff,
     last_retained_year,
     may_remove,
-    retention_settings,
 )
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
@@ -186,7 +192,9 @@ def purge_archives(
 
     There is deliberately no "as of" date: the clock is the real one, so no run can remove anything
     before its time. `system`: the system engine, which finds the organizations and which of them
-    have anything old enough.
+    have anything old enough, and does all of the work: retention reads, marks and audits as the
+    system login, never in a tenant transaction (the runtime login does not rewrite records).
+    `engine`, the runtime engine, is no longer used (kept for the callers).
     """
     now = datetime.now(UTC)
     outcomes = []
@@ -206,14 +214,14 @@ def purge_archives(
             # under a legal hold nothing goes; with nothing old enough anywhere, nothing is read
             if settings.legal_hold or org.id not in busy:
                 continue
-            _purge_organization(engine, upload_store, export_store, org, outcome, now, dry_run)
+            _purge_organization(system, upload_store, export_store, org, outcome, now, dry_run)
         except RetentionSettingsError as exc:
             outcome.refused = str(exc)
         except Exception as exc:  # one organization's failure never stops the others
             outcome.errors.append(f"{type(exc).__name__}: {exc}")
         if (outcome.changed or outcome.refused or outcome.errors) and not dry_run:
             try:
-                _audit(engine, org.id, outcome, now, run_id, requested_by)
+                _audit(system, org.id, outcome, now, run_id, requested_by)
             except Exception as exc:
                 outcome.errors.append(f"audit log not written: {type(exc).__name__}: {exc}")
     return outcomes
@@ -258,25 +266,24 @@ def _settings(org, outcome: OrganizationOutcome, now: datetime) -> RetentionSett
     return settings
 
 
-def _purge_organization(engine, upload_store, export_store, org, outcome, now, dry_run) -> None:
-    settings = retention_settings(org.slug, org.settings)
+def _purge_organization(system, upload_store, export_store, org, outcome, now, dry_run) -> None:
     today = outcome.today
     _purge_uploads(
-        engine, upload_store, org, cutoff(today, settings.uploads_years, org.timezone),
+        system, upload_store, org, cutoff(today, outcome.uploads_years, org.timezone),
         outcome, now, dry_run,
     )  # fmt: skip
     _purge_exports(
-        engine, export_store, org, cutoff(today, settings.exports_years, org.timezone),
+        system, export_store, org, cutoff(today, outcome.exports_years, org.timezone),
         outcome, now, dry_run,
     )  # fmt: skip
 
 
-def _purge_uploads(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> None:
+def _purge_uploads(system, store, org, limit: Cutoff, outcome, now, dry_run) -> None:
     u, ii = uploads, incoming_invoices
     # two range reads joined here rather than a join in SQL: without fresh statistics (after a bulk
     # load) PostgreSQL planned the join as a loop over the organization's invoices per upload
     # (quadratic: 10,000 uploads took minutes); these two plans do not depend on statistics
-    with tenant_transaction(engine, org.id) as conn:
+    with system_transaction(system) as conn:
         old = conn.execute(
             select(u.c.id, u.c.storage_key, u.c.created_at, u.c.incoming_invoice_id)
             .where(
@@ -325,15 +332,15 @@ def _purge_uploads(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
             return None
         return "removed" if gone else "missing"
 
-    for results in _removed_and_marked(engine, org.id, uploads, candidates, remove, now):
+    for results in _removed_and_marked(system, org.id, uploads, candidates, remove, now):
         outcome.uploads_removed += len(results["removed"])
         outcome.uploads_missing += len(results["missing"])
         outcome.files_removed += len(results["removed"])
 
 
-def _purge_exports(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> None:
+def _purge_exports(system, store, org, limit: Cutoff, outcome, now, dry_run) -> None:
     e = exports
-    with tenant_transaction(engine, org.id) as conn:
+    with system_transaction(system) as conn:
         candidates = conn.execute(
             select(
                 e.c.id, e.c.direction, e.c.period, e.c.version, e.c.files, e.c.notes, e.c.created_at
@@ -371,7 +378,7 @@ def _purge_exports(engine, store, org, limit: Cutoff, outcome, now, dry_run) -> 
         outcome.files_removed += removed
         return "removed" if removed else "missing"
 
-    for results in _removed_and_marked(engine, org.id, exports, candidates, remove, now):
+    for results in _removed_and_marked(system, org.id, exports, candidates, remove, now):
         outcome.exports_removed += len(results["removed"])
         outcome.exports_missing += len(results["missing"])
 
@@ -383,7 +390,7 @@ def _month_end(period: str) -> date:
 
 
 def _removed_and_marked(
-    engine, organization_id: int, table, candidates: list, remove, now
+    system, organization_id: int, table, candidates: list, remove, now
 ) -> Iterator[dict[str, list[int]]]:
     """The candidates' files removed and their rows marked, CHUNK rows per transaction: each
     chunk's ids by result once they are marked (so the counts stay true if a later chunk fails).
@@ -395,12 +402,12 @@ def _removed_and_marked(
             result = remove(row)
             if result is not None:
                 results[result].append(row.id)
-        _mark(engine, organization_id, table, results, now)
+        _mark(system, organization_id, table, results, now)
         yield results
 
 
-def _mark(engine, organization_id: int, table, results: dict[str, list[int]], now) -> None:
-    with tenant_transaction(engine, organization_id, write=True) as conn:
+def _mark(system, organization_id: int, table, results: dict[str, list[int]], now) -> None:
+    with system_transaction(system, write=True) as conn:
         for result, ids in results.items():
             if ids:
                 conn.execute(
@@ -414,8 +421,8 @@ def _mark(engine, organization_id: int, table, results: dict[str, list[int]], no
                 )
 
 
-def _audit(engine, organization_id: int, outcome, now, run_id, requested_by) -> None:
-    with tenant_transaction(engine, organization_id, write=True) as conn:
+def _audit(system, organization_id: int, outcome, now, run_id, requested_by) -> None:
+    with system_transaction(system, write=True) as conn:
         details = {**outcome.as_dict(), "run_id": run_id, "as_of": now.isoformat()}
         record_audit_entries(
             conn,

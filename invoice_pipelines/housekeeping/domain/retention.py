@@ -7,7 +7,8 @@ documents (the originals of received invoices among them: the uploads) 8 years, 
 An organization may keep a class longer (its `settings["retention"]`), never shorter: a setting
 below the class's legal period is refused with one sentence, never silently raised or used. A
 legal hold (`settings["retention"]["legal_hold"]: true`, during an audit or a lawsuit) keeps
-everything of the organization.
+everything of the organization. How the settings are read is core/retention.py's
+`retention_settings`, the one reading the offboarding's deletion uses too.
 
 The period does not run from the upload day: it begins at the end of the calendar year in which
 the document was received or made, or the booking was made (§147(4) AO). So a document of year Y
@@ -17,88 +18,16 @@ zone; where a document has several dates (received, invoice date, booked), the l
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from invoice_pipelines.core.retention import LEGAL_YEARS, RecordClass
+from invoice_pipelines.core.retention import LEGAL_YEARS, SETTING_OF
 
-# which class each setting's files are: uploads are the originals of received invoices (booking
-# documents), exports are booking records (books)
-CLASS_OF = {"uploads_years": RecordClass.BOOKING_DOCUMENT, "exports_years": RecordClass.BOOK}
-LEGAL_MINIMUM = {name: LEGAL_YEARS[record_class] for name, record_class in CLASS_OF.items()}
+# each setting's legal period (the settings are read by core/retention.py's retention_settings)
+LEGAL_MINIMUM = {SETTING_OF[record_class]: years for record_class, years in LEGAL_YEARS.items()}
 # the shortest period of any class: nothing younger is looked at
 LEGAL_MINIMUM_YEARS = min(LEGAL_MINIMUM.values())
-# a guard against typos (100 instead of 10 keeps everything, 1000 overflows a date)
-MAXIMUM_YEARS = 100
-SETTINGS = ("uploads_years", "exports_years")
-HOLD = "legal_hold"
-
-
-class RetentionSettingsError(ValueError):
-    """An organization's retention setting that cannot be used (one sentence for people)."""
-
-
-@dataclass(frozen=True)
-class RetentionSettings:
-    uploads_years: int = LEGAL_MINIMUM["uploads_years"]
-    exports_years: int = LEGAL_MINIMUM["exports_years"]
-    legal_hold: bool = False
-
-
-def retention_settings(organization: str, settings: Mapping | None) -> RetentionSettings:
-    """The retention of `organization` from its settings JSON (`{"retention": {...}}`).
-
-    Missing values are the class's legal period; anything else that is not a whole number of years
-    from that period up is refused, naming the organization and the setting.
-    """
-    block = (settings or {}).get("retention")
-    if block is None:
-        return RetentionSettings()
-    if not isinstance(block, dict):
-        raise RetentionSettingsError(
-            f"Organization {organization!r}: settings retention must be an object like "
-            '{"uploads_years": 8, "exports_years": 10, "legal_hold": false}; nothing of it was '
-            "removed."
-        )
-    unknown = sorted(set(block) - {*SETTINGS, HOLD})
-    if unknown:
-        raise RetentionSettingsError(
-            f"Organization {organization!r}: settings retention.{unknown[0]} is not a setting "
-            f"(known: {', '.join((*SETTINGS, HOLD))}); nothing of it was removed."
-        )
-    hold = block.get(HOLD, False)
-    if not isinstance(hold, bool):
-        raise RetentionSettingsError(
-            f"Organization {organization!r}: settings retention.{HOLD} is {hold!r}, not true or "
-            "false; nothing of it was removed."
-        )
-    years = {
-        name: _years(organization, name, block.get(name, LEGAL_MINIMUM[name])) for name in SETTINGS
-    }
-    return RetentionSettings(**years, legal_hold=hold)
-
-
-def _years(organization: str, name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise RetentionSettingsError(
-            f"Organization {organization!r}: settings retention.{name} is {value!r}, not a "
-            "whole number of years; nothing of it was removed."
-        )
-    minimum = LEGAL_MINIMUM[name]
-    if value < minimum:
-        raise RetentionSettingsError(
-            f"Organization {organization!r}: settings retention.{name} is {value} years, "
-            f"below the legal minimum of {minimum} years for {CLASS_OF[name].value.replace('_', ' ')}s "
-            "(GoBD, §147 AO); nothing of it was removed."
-        )
-    if value > MAXIMUM_YEARS:
-        raise RetentionSettingsError(
-            f"Organization {organization!r}: settings retention.{name} is {value} years, "
-            f"more than {MAXIMUM_YEARS}; nothing of it was removed."
-        )
-    return value
 
 
 def last_retained_year(today: date, years: int) -> int:

@@ -83,8 +83,11 @@ def add_commands(sub) -> None:
         default=[],
         metavar="CLASS=ACTION",
         type=_pair,
-        help="e.g. einvoice_with_errors=review, not_einvoice.profile=reject (repeat for more)",
+        help="e.g. einvoice_with_errors=review, not_einvoice.profile=reject (repeat for more); "
+        "a switch needs --by and --reason",
     )
+    p.add_argument("--by", help="who switches the policy (audited; needed with --set)")
+    p.add_argument("--reason", help="why (audited; needed with --set)")
 
     add_supplier_commands(sub)
     add_peppol_commands(sub)

@@ -75,8 +75,10 @@ def add_supplier_commands(sub) -> None:
         help="review: a person confirms every new supplier; first_invoice: a new supplier's "
         "first accepted invoice registers it, unconfirmed (no QuickBooks bill until a person "
         "confirms it); first_invoice_books: registered as confirmed, its bills are booked with "
-        "no person involved (the risk docs/intake.md names)",
+        "no person involved (the risk docs/intake.md names); a switch needs --by and --reason",
     )
+    p.add_argument("--by", help="who switches the policy (audited; needed with --set)")
+    p.add_argument("--reason", help="why (audited; needed with --set)")
 
     p = verbs.add_parser(
         "learn-history",

@@ -174,7 +174,13 @@ def run_show_command(args: argparse.Namespace) -> int:
 
 def run_policy_command(args: argparse.Namespace) -> int:
     try:
-        policy = set_policy(args.resources.database, args.organization, dict(args.set))
+        policy = set_policy(
+            args.resources.database,
+            args.organization,
+            dict(args.set),
+            by=args.by,
+            reason=args.reason,
+        )
     except ValueError as exc:
         print(f"invoice-pipelines incoming policy: {exc}", file=sys.stderr)
         return 2

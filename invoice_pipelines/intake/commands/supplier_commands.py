@@ -214,7 +214,9 @@ def run_link_vendor(args) -> int:
 
 def run_policy(args) -> int:
     def work(conn, org):
-        return set_supplier_policy(conn, org, args.set) if args.set else supplier_policy(conn, org)
+        if not args.set:
+            return supplier_policy(conn, org)
+        return set_supplier_policy(conn, org, args.set, changed_by=args.by, reason=args.reason)
 
     code, policy = _in_organization(args, work, write=bool(args.set))
     if not code:

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.organization import Organization
+from invoice_pipelines.db.audit_log import checked_who_and_why, record_policy_change
 from invoice_pipelines.db.incoming_status import ACCEPTED, in_intake, validated
 from invoice_pipelines.db.tables import (
     incoming_invoices,
@@ -190,16 +191,40 @@ def show_document(
     return document
 
 
-def set_policy(engine: Engine, org: Organization, changes: dict[str, str]) -> dict[str, str]:
+def set_policy(
+    engine: Engine,
+    org: Organization,
+    changes: dict[str, str],
+    *,
+    by: str | None = None,
+    reason: str | None = None,
+) -> dict[str, str]:
     """The organization's intake policy after `changes` (class or hybrid_mismatch -> action);
-    ValueError (PolicyError) names the first unknown key or action, and nothing is stored."""
-    settings = dict(org.settings)
-    stored = dict(settings.get(POLICY_SETTING) or {})
-    policy = checked_policy({**stored, **changes})  # refuses before anything is written
-    if changes:
-        settings[POLICY_SETTING] = {**stored, **changes}
-        with tenant_transaction(engine, org.id, write=True) as conn:
+    ValueError (PolicyError) names the first unknown key or action, and nothing is stored. The
+    policy decides which documents are booked without a person, so a switch names who and why
+    (`by`, `reason`: a ValueError without them) and is audited with the policy before and after,
+    in its transaction; changes to what it is already change nothing and record nothing."""
+    if not changes:
+        return checked_policy(dict(org.settings.get(POLICY_SETTING) or {}))
+    who, why = checked_who_and_why(by, reason, "the intake policy")
+    with tenant_transaction(engine, org.id, write=True) as conn:
+        settings = dict(
+            conn.execute(
+                select(organizations.c.settings)
+                .where(organizations.c.id == org.id)
+                .with_for_update()
+            ).scalar()
+            or {}
+        )
+        stored = dict(settings.get(POLICY_SETTING) or {})
+        policy = checked_policy({**stored, **changes})  # refuses before anything is written
+        after = {**stored, **changes}
+        if after != stored:
+            settings[POLICY_SETTING] = after
             conn.execute(
                 update(organizations).where(organizations.c.id == org.id).values(settings=settings)
+            )
+            record_policy_change(
+                conn, org.id, POLICY_SETTING, stored or None, after, by=who, reason=why
             )
     return policy

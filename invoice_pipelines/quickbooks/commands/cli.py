@@ -60,7 +60,8 @@ def add_commands(sub) -> None:
     p.add_argument(
         "--create-vendors",
         choices=("yes", "no"),
-        help="whether the bill push creates a QuickBooks vendor for a supplier without one",
+        help="whether the bill push creates a QuickBooks vendor for a supplier without one "
+        "(a switch needs --by and --reason: audited)",
     )
     p.add_argument(
         "--expense-account",
@@ -79,7 +80,10 @@ def add_commands(sub) -> None:
         help="home-currency units per unit of CUR, e.g. EUR=1.0850 (with --month for one month)",
     )
     p.add_argument("--month", help="YYYY-MM of --exchange-rate; default: every month")
-    p.add_argument("--by", default=os.environ.get("USER", "cli"), help="who set it")
+    p.add_argument(
+        "--by", help="who sets it (needed with --create-vendors; else default: your login name)"
+    )
+    p.add_argument("--reason", help="why (audited; needed with --create-vendors)")
     p.add_argument("--json", action="store_true")
 
     p = sub.add_parser("qbo-import")

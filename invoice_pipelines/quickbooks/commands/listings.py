@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from decimal import Decimal, InvalidOperation
 
@@ -32,6 +33,10 @@ from invoice_pipelines.quickbooks.domain.watch import waiting_bills
 from invoice_pipelines.resources.dagster_ui import tell_dagster
 
 
+def _login() -> str:
+    return os.environ.get("USER", "cli")
+
+
 def run_payables(args: argparse.Namespace) -> int:
     """Set what was given, then print the organization's payables settings and waiting bills."""
     engine, system = args.resources.database, args.resources.system_database
@@ -45,8 +50,8 @@ def run_payables(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.create_vendors:
-            ps.change_connection_settings(
-                engine, org.id, **{ps.CREATE_VENDORS: args.create_vendors == "yes"}
+            ps.switch_create_vendors(
+                engine, org.id, args.create_vendors == "yes", by=args.by, reason=args.reason
             )
         if args.expense_account:
             key = ps.DEFAULT_KEY
@@ -57,7 +62,7 @@ def run_payables(args: argparse.Namespace) -> int:
             elif args.supplier_name:
                 key = f"name:{ps.name_key(args.supplier_name)}"
             account = None if args.expense_account.lower() == "none" else args.expense_account
-            ps.set_expense_account(engine, org.id, account, key, by=args.by)
+            ps.set_expense_account(engine, org.id, account, key, by=args.by or _login())
         if args.exchange_rate:
             currency, _, rate = args.exchange_rate.partition("=")
             try:
@@ -73,7 +78,7 @@ def run_payables(args: argparse.Namespace) -> int:
                 return 2
             ps.set_exchange_rate(engine, org.id, currency, value, args.month)
         settings = ps.read_settings(engine, org.id)
-    except QboError as exc:  # not connected
+    except (QboError, ValueError) as exc:  # not connected; a switch without who and why
         print(f"invoice-pipelines qbo-payables: {exc}", file=sys.stderr)
         return 2
     if args.create_vendors or args.expense_account or args.exchange_rate:

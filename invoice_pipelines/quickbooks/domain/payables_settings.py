@@ -24,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import Engine, delete, select, update
 
 from invoice_pipelines.core.suppliers import vat_id_key
+from invoice_pipelines.db.audit_log import checked_who_and_why, record_policy_change
 from invoice_pipelines.db.inserts import insert_into
 from invoice_pipelines.db.tables import qbo_connections, qbo_expense_accounts
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -134,6 +135,30 @@ def change_connection_settings(engine: Engine, organization_id: int, **changes) 
             .values(settings=settings)
         )
     return settings
+
+
+def switch_create_vendors(
+    engine: Engine, organization_id: int, on: bool, *, by: str | None, reason: str | None
+) -> bool:
+    """Switch whether the bill push creates QuickBooks vendors: a money-path policy (a bill may
+    then reach a vendor no person made), so it names who and why (a ValueError, one sentence,
+    without them) and is audited with the setting before and after in its transaction; the
+    setting it has already records nothing. The setting now."""
+    who, why = checked_who_and_why(by, reason, "create_vendors (qbo-payables --create-vendors)")
+    with tenant_transaction(engine, organization_id, write=True) as conn:
+        settings = _connection_settings(conn, organization_id)
+        before = settings.get(CREATE_VENDORS) is True
+        if before != on:
+            settings[CREATE_VENDORS] = on
+            conn.execute(
+                update(qbo_connections)
+                .where(qbo_connections.c.organization_id == organization_id)
+                .values(settings=settings)
+            )
+            record_policy_change(
+                conn, organization_id, CREATE_VENDORS, before, on, by=who, reason=why
+            )
+    return on
 
 
 def set_exchange_rate(

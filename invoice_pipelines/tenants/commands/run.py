@@ -30,6 +30,7 @@ from invoice_pipelines.tenants.domain.offboarding import (
     NotYet,
     Stores,
     delete_organization,
+    deletion_lines,
     export_organization,
 )
 from invoice_pipelines.tenants.domain.organizations_csv import CsvProblem, read_organizations_csv
@@ -196,9 +197,8 @@ def run_offboard(args: argparse.Namespace) -> int:
         return _refused([f"there is no organization {args.org!r}"])
     except (Refused, NotYet) as exc:
         return _refused([str(exc)])
-    print(
-        f"{deleted.slug}: deleted ({sum(deleted.rows.values())} rows, "
-        f"{deleted.files_removed} files)"
-    )
-    print(sync_partitions([], [deleted.slug]))
+    for line in deletion_lines(deleted):
+        print(terminal_text(line))
+    if deleted.gone:
+        print(sync_partitions([], [deleted.slug]))
     return 0
