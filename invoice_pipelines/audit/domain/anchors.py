@@ -120,7 +120,7 @@ class S3Anchors:
         self.files = files  # resources/s3_objects.S3Files
 
     def where(self) -> str:
-        return self.files.location(FOLDER)
+        return f"s3://{self.files.bucket}/{self.files._prefixed(FOLDER)}"
 
     def put(self, head: Head) -> str:
         body = head.body()
