@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> dict:
         now = datetime.now(UTC) + timedelta(minutes=10)
         first, first_reports = _round(engine, stores, orgs, keyring, now)
         steady, steady_reports = _round(engine, stores, orgs, keyring, now)
-        with engine.begin() as conn:
+        with system_transaction(system, write=True) as conn:
             conn.execute(
                 insert(audit_log),
                 [
