@@ -94,24 +94,18 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.audit.domain.seal_keys import keyring_from
     from invoice_pipelines.db.engine import make_engine, make_system_engine
     from invoice_pipelines.db.migrate import ensure_migrated
-    from invoice_pipelines.db.tables import audit_log, organizations
+    from invoice_pipelines.db.tables import audit_log
     from invoice_pipelines.db.tenancy import find_organizations, system_transaction
     from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines.resources.uploads import LocalUploads
+    from invoice_pipelines_devtools.bench.scratch import scratch_organizations
 
     ensure_migrated(make_engine(owner=True))
     engine, system = make_engine(), make_system_engine()
     root = Path(tempfile.mkdtemp(prefix="bench-audit-verify-"))
-    tag = uuid.uuid4().hex[:8]
-    slugs = [f"bench-av-{tag}-{i}" for i in range(args.organizations)]
+    slugs, org_ids, named = scratch_organizations(system, "bench-av", args.organizations)
     keyring = keyring_from(uuid.uuid4().hex * 2, "bench")  # a key of this run only
     when = datetime.now(UTC) - timedelta(hours=1)
-    with system_transaction(system, write=True) as conn:
-        org_ids = conn.scalars(
-            organizations.insert()
-            .values([{"slug": s, "name": s} for s in slugs])
-            .returning(organizations.c.id)
-        ).all()
     try:
         t0 = time.perf_counter()
         for org_id, slug in zip(org_ids, slugs, strict=True):
@@ -155,7 +149,7 @@ def run(args: argparse.Namespace) -> dict:
             "anchors_each": max(r.chain.anchors_checked for r in grown_reports) + 1,
             "headline": "steady_seconds_per_organization",
             "seed_seconds": round(seed_seconds, 3),
-            "organizations_left": f"bench-av-{tag}-*",
+            "organizations_left": named,
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -201,16 +201,15 @@ def test_an_original_changed_with_its_recorded_hash_is_named(db, tmp_path):
     )
 
 
+def _supplier_changes_of(conn, org_id: int) -> list[int]:
+    sc = supplier_changes
+    return conn.execute(select(sc.c.id).where(sc.c.organization_id == org_id)).scalars().all()
+
+
 def test_an_iban_replaced_with_its_register_history_deleted_is_named(db, tmp_path):
     history, org = _sealed(db, tmp_path)
     with db.owner_engine.begin() as conn:
-        changes = (
-            conn.execute(
-                select(supplier_changes.c.id).where(supplier_changes.c.organization_id == org.id)
-            )
-            .scalars()
-            .all()
-        )
+        changes = _supplier_changes_of(conn, org.id)
         conn.execute(
             update(suppliers)
             .where(suppliers.c.organization_id == org.id)
@@ -230,13 +229,7 @@ def test_an_iban_replaced_with_its_register_history_deleted_is_named(db, tmp_pat
 def test_a_deletion_the_retention_path_recorded_is_not_named(db, tmp_path):
     history, org = _sealed(db, tmp_path)
     with db.owner_engine.begin() as conn:
-        changes = (
-            conn.execute(
-                select(supplier_changes.c.id).where(supplier_changes.c.organization_id == org.id)
-            )
-            .scalars()
-            .all()
-        )
+        changes = _supplier_changes_of(conn, org.id)
         conn.execute(
             insert(audit_log),
             [
