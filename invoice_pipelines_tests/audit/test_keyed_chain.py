@@ -347,3 +347,28 @@ def test_a_bad_key_setting_is_one_sentence(key, key_id, old, says):
     with pytest.raises(ConfigError, match=says) as raised:
         keyring_from(key, key_id, old)
     assert "11" * 32 not in str(raised.value) and "33" * 32 not in str(raised.value)
+
+
+def test_a_key_that_cannot_be_kept_or_read_is_one_sentence(db, tmp_path, monkeypatch, capsys):
+    not_a_folder = tmp_path / "data"
+    not_a_folder.write_text("a file where the data folder should be")
+    with pytest.raises(
+        ConfigError, match="cannot be kept in .*: set INVOICE_PIPELINES_AUDIT_SEAL_KEY"
+    ):
+        local_keyring(not_a_folder)
+
+    history = seed_year(db, tmp_path / "stores")
+    configure_commands(monkeypatch, db, tmp_path / "stores")
+    monkeypatch.setenv("INVOICE_PIPELINES_AUDIT_SEAL_KEY", "11" * 8)
+    monkeypatch.setenv("INVOICE_PIPELINES_AUDIT_SEAL_KEY_ID", "k1")
+    assert main(["audit-verify", "--org", history.org["slug"]]) == 2
+    said = capsys.readouterr().out
+    assert said == (
+        "invoice-pipelines audit-verify: INVOICE_PIPELINES_AUDIT_SEAL_KEY is shorter than 32 "
+        "bytes (64 hex digits)\n"
+    )
+    with db.owner_engine.begin() as conn:  # nothing sealed without a key
+        sealed = select(audit_seals.c.position).where(
+            audit_seals.c.organization_id == history.org["id"]
+        )
+        assert conn.execute(sealed).first() is None

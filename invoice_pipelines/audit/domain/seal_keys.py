@@ -82,11 +82,17 @@ def local_keyring(folder: Path | None = None, *, rotate: bool = False) -> Keyrin
     """The keyring of the local state folder (`folder`, default the data folder): generated once,
     owner-only; `rotate` appends a new key that becomes the current one (the old ones stay)."""
     path = (folder or data_dir()) / LOCAL_KEYS
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    lines = _read_local(path)
-    if not lines or rotate:
-        lines.append((f"local-{len(lines) + 1}", secrets.token_hex(MIN_BYTES)))
-        _write_local(path, lines)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lines = _read_local(path)
+        if not lines or rotate:
+            lines.append((f"local-{len(lines) + 1}", secrets.token_hex(MIN_BYTES)))
+            _write_local(path, lines)
+    except OSError as exc:
+        raise ConfigError(
+            f"the audit seal key cannot be kept in {path} ({exc.strerror or exc}): set {KEY_VAR} "
+            f"and {KEY_ID_VAR}"
+        ) from None
     keys = {key_id: _secret(raw, f"{path} (key {key_id!r})") for key_id, raw in lines}
     return Keyring(lines[-1][0], keys)
 
