@@ -86,7 +86,9 @@ def local_keyring(folder: Path | None = None, *, rotate: bool = False) -> Keyrin
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         lines = _read_local(path)
         if not lines or rotate:
-            lines.append((f"local-{len(lines) + 1}", secrets.token_hex(MIN_BYTES)))
+            # an id of its own: a key made on another machine is named as not held, not as a
+            # broken chain
+            lines.append((f"local-{secrets.token_hex(4)}", secrets.token_hex(MIN_BYTES)))
             _write_local(path, lines)
     except OSError as exc:
         raise ConfigError(
