@@ -30,6 +30,7 @@ from invoice_pipelines.audit.domain.chain import (
 )
 from invoice_pipelines.audit.domain.seal_keys import Keyring, seal_keyring
 from invoice_pipelines.core.organization import Organization
+from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
     dunning_notices,
     sales_invoice_documents,
@@ -176,6 +177,8 @@ def verify_archive(
     anchored = anchors.heads(organization.id) if anchors is not None else []
     head = None
     with tenant_transaction(engine, organization, write=seal) as conn:
+        if seal:  # a second verification waits, then checks what this one sealed
+            xact_lock(conn, Lock.AUDIT_SEALS, organization.id)
         report.chain = check_chain(conn, organization.id, keyring, anchored)
         if seal and not report.chain.problems:
             report.chain.newly_sealed = seal_new_rows(
