@@ -208,6 +208,25 @@ SETTINGS: tuple[Setting, ...] = (
         "tax-audit data carrier beside its index.xml (audit-export, audit_data_carrier).",
     ),
     Setting(
+        "INVOICE_PIPELINES_AUDIT_SEAL_KEY",
+        "",
+        "The secret the audit chain's seals are keyed with (HMAC-SHA256; hex, at least 32 bytes), "
+        "the system side's and never the database's (an EnvVar). Empty: a key generated once into "
+        "<DATA_DIR>/audit/seal-keys (owner-only), for make run and tests; a deployment sets it.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_AUDIT_SEAL_KEY_ID",
+        "",
+        "The id recorded on every seal made with INVOICE_PIPELINES_AUDIT_SEAL_KEY (letters, digits, "
+        "`.`, `_`, `-`); required with it. A rotation is a new key with a new id.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_AUDIT_SEAL_OLD_KEYS",
+        "",
+        "Keys of earlier seals, kept to verify them: `id=hex` pairs separated by commas (an "
+        "EnvVar). A key that sealed anything is never dropped.",
+    ),
+    Setting(
         "INVOICE_PIPELINES_EXPORT_START_MONTH",
         "2020-01",
         "First month of the export assets' month partitions (backfills reach back to it); a "

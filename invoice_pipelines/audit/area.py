@@ -22,8 +22,9 @@ AREA = Area(
         ),
         Command(
             "audit-verify",
-            "re-read an organization's stored originals and documents and its audit chain; name "
-            "each file changed or missing and each audit row removed or changed",
+            "re-read an organization's stored originals and documents and its keyed audit chain, "
+            "compared with the heads anchored beside the archive; name each file changed or "
+            "missing, each sealed row removed or changed, a chain rewritten, cut or emptied",
             run="invoice_pipelines.audit.commands.run:run_audit_verify_command",
         ),
     ),

@@ -1,9 +1,9 @@
 """The audit area's scheduled check: `archive_unchanged` on the carrier's asset, over every active
 organization, daily (`archive_checks_job`, `archive_checks_schedule`): the files stored in the
 running and the last year are read again and hashed, each organization's whole audit chain is
-recomputed (audit/domain/verify.py, what `audit-verify` runs), then the rows written since are sealed.
-Its metadata records each organization's chain head (position and hash): a second record of the
-chain, outside the application's database, to compare a later head with."""
+recomputed and compared with every head anchored in the export store (audit/domain/verify.py, what
+`audit-verify` runs), then the rows written since are sealed and the new head anchored. Its
+metadata records each organization's chain head (position, hash, key id) too."""
 
 from datetime import UTC, datetime
 
@@ -18,6 +18,7 @@ from dagster import (
 from sqlalchemy import Engine
 
 from invoice_pipelines.audit.assets import audit_data_carrier
+from invoice_pipelines.audit.domain.seal_keys import seal_keyring
 from invoice_pipelines.audit.domain.verify import verify_archive
 from invoice_pipelines.db.tenancy import active_organizations
 from invoice_pipelines.resources.files import Files
@@ -33,7 +34,8 @@ SHOWN = 50
     description="Scheduled check (daily, archive_checks_schedule, all organizations): every "
     "original and document stored in the running and the last year still has the SHA-256 "
     "recorded when it was stored, and no audit row was removed or changed (the chain of hashes "
-    "over each organization's audit rows). ERROR naming each file and row; then the audit rows "
+    "over each organization's audit rows, register history and recorded hashes, compared with the "
+    "heads anchored in the export store). ERROR naming each file and row; then the audit rows "
     "written since are sealed.",
 )
 def archive_unchanged(
@@ -42,20 +44,32 @@ def archive_unchanged(
     system_database: ResourceParam[Engine],
     upload_store: ResourceParam[Uploads],
     document_store: ResourceParam[Files],
+    export_store: ResourceParam[Files],
 ) -> AssetCheckResult:
-    stores = {"upload_store": upload_store, "document_store": document_store}
+    stores = {
+        "upload_store": upload_store,
+        "document_store": document_store,
+        "export_store": export_store,  # where the chain heads are anchored
+    }
     this_year = datetime.now(UTC).year
     problems: list[str] = []
     heads: dict[str, dict] = {}
     checked = 0
+    keyring = seal_keyring()  # the system side's: read once for every organization
     for organization in active_organizations(system_database):
         slug = organization.slug
         for year in (this_year - 1, this_year):
-            report = verify_archive(database, stores, organization, year, seal=year == this_year)
+            report = verify_archive(
+                database, stores, organization, year, seal=year == this_year, keyring=keyring
+            )
             checked += report.files_checked
             problems += [f"{slug}: {p}" for p in report.problems]
         problems += [f"{slug}: {p}" for p in report.chain.problems]
-        heads[slug] = {"position": report.chain.head_position, "hash": report.chain.head_hash}
+        heads[slug] = {
+            "position": report.chain.head_position,
+            "hash": report.chain.head_hash,
+            "key_id": report.chain.head_key_id,
+        }
     for problem in problems[:SHOWN]:
         context.log.error(problem)
     return AssetCheckResult(

@@ -46,6 +46,9 @@ class Lock(Enum):
     # key: `realm_key(realm id)`: one connect at a time to a QBO company, so two organizations
     # never both connect to it (quickbooks/domain/tokens.py, save_connection)
     QBO_REALM = 7306
+    # one sealer of the organization's audit chain at a time (audit/domain/verify.py): two
+    # verifications would otherwise both seal the same next position
+    AUDIT_SEALS = 7383
     # key: `chunk_key(job id, chunk position)`, one bigint: PostgreSQL's one-integer key space,
     # which never meets the two-integer one, so it needs no namespace and its keys stay as they were
     BILLING_CHUNK = "bigint"

@@ -1274,10 +1274,24 @@ def _audit_seals() -> Table:
             primary_key=True,
         ),
         Column("position", Integer, primary_key=True),
-        Column("audit_log_id", Id, nullable=False, unique=True),
+        # what the seal seals (0057): an audit row (`audit_log_id`) or a row of another sealed
+        # table (`record_table`, `record_id`: audit/domain/sealed_records.py)
+        Column("audit_log_id", Id, unique=True),
         Column("row_hash", String(64), nullable=False),
         Column("chain_hash", String(64), nullable=False),
         Column("sealed_at", UtcDateTime, nullable=False, server_default=NOW),
+        Column("record_table", String(40), nullable=False, server_default="audit_log"),
+        Column("record_id", Id),
+        # the key the chain hash is an HMAC under (audit/domain/seal_keys.py); NULL: a legacy
+        # seal of before 0057, a plain SHA-256
+        Column("key_id", String(40)),
+        Index(
+            "uq_audit_seals_record",
+            "organization_id",
+            "record_table",
+            "record_id",
+            unique=True,
+        ),
     )
 
 

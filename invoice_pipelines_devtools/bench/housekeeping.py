@@ -18,7 +18,6 @@ import os
 import shutil
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -123,25 +122,18 @@ def _floor(engine, folder: Path, org_ids: list[int], files: int) -> dict:
 def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.engine import make_engine, make_system_engine
     from invoice_pipelines.db.migrate import ensure_migrated
-    from invoice_pipelines.db.tables import organizations
-    from invoice_pipelines.db.tenancy import find_organizations, system_transaction
+    from invoice_pipelines.db.tenancy import find_organizations
     from invoice_pipelines.housekeeping.domain.archive import purge_archives
     from invoice_pipelines.resources.files import LocalFiles
     from invoice_pipelines.resources.uploads import LocalUploads
     from invoice_pipelines_devtools.bench.limit import limit_fields
+    from invoice_pipelines_devtools.bench.scratch import scratch_organizations
 
     ensure_migrated(make_engine(owner=True))
     engine = make_engine()
     system = make_system_engine()
     root = Path(tempfile.mkdtemp(prefix="bench-housekeeping-"))
-    tag = uuid.uuid4().hex[:8]
-    slugs = [f"bench-hk-{tag}-{i}" for i in range(args.orgs)]
-    with system_transaction(system, write=True) as conn:
-        org_ids = conn.scalars(
-            organizations.insert()
-            .values([{"slug": s, "name": s} for s in slugs])
-            .returning(organizations.c.id)
-        ).all()
+    slugs, org_ids, named = scratch_organizations(system, "bench-hk", args.orgs)
     try:
         t0 = time.perf_counter()
         for org_id, slug in zip(org_ids, slugs, strict=True):
@@ -179,7 +171,7 @@ def run(args: argparse.Namespace) -> dict:
             "second_run_seconds": round(second_seconds, 3),
             "second_run_removed": sum(o.changed for o in again),
             "seed_seconds": round(seed_seconds, 3),
-            "organizations_left": f"bench-hk-{tag}-*",
+            "organizations_left": named,
         }
         return limit_fields(
             result,

@@ -1,14 +1,17 @@
 """The scheduled `archive_unchanged` check runs what `audit-verify` runs, for every organization:
-it passes an untouched archive and fails naming the changed original."""
+it passes an untouched archive and fails naming the changed original; it anchors each chain head
+in the export store and names a seal table emptied after."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 from dagster import Definitions, instance_for_test
+from sqlalchemy import delete
 
 from invoice_pipelines.audit.assets import audit_data_carrier
 from invoice_pipelines.audit.checks import archive_checks_job, archive_unchanged
+from invoice_pipelines.db.tables import audit_seals
 from invoice_pipelines_tests.audit.year_of_history import run_resources, seed_year
 
 
@@ -44,6 +47,30 @@ def test_the_check_passes_then_names_the_changed_original(fresh_db, tmp_path, mo
     assert not evaluation.passed
     [problem] = evaluation.metadata["problems"].value
     assert problem.startswith(f"{history.org['slug']}: original {history.original['key']}")
+
+
+def test_the_check_anchors_each_head_and_names_an_emptied_seal_table(
+    fresh_db, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("INVOICE_PIPELINES_AUDIT_SEAL_KEY", "66" * 32)
+    monkeypatch.setenv("INVOICE_PIPELINES_AUDIT_SEAL_KEY_ID", "check-k1")
+    history = seed_year(fresh_db, tmp_path / "stores")
+    monkeypatch.setattr("invoice_pipelines.audit.checks.datetime", _Year2026)
+    evaluation = _check(fresh_db, tmp_path)
+    head = evaluation.metadata["chain_heads"].value[history.org["slug"]]
+    assert evaluation.passed and head["key_id"] == "check-k1"
+    anchors = tmp_path / "stores" / "exports" / "_audit_anchors" / str(history.org["id"])
+    [anchored] = [p.name for p in anchors.iterdir()]
+    assert f".p{head['position']}.{head['hash']}.json" in anchored
+
+    with fresh_db.owner_engine.begin() as conn:
+        conn.execute(delete(audit_seals))
+    evaluation = _check(fresh_db, tmp_path)
+    assert not evaluation.passed
+    assert any(
+        p.startswith(f"{history.org['slug']}: audit seals emptied")
+        for p in evaluation.metadata["problems"].value
+    )
 
 
 class _Year2026(datetime):

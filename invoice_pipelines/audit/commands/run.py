@@ -8,7 +8,9 @@ import json
 from pathlib import Path
 
 from invoice_pipelines.audit.domain.carrier import CarrierError, write_carrier
+from invoice_pipelines.audit.domain.seal_keys import seal_keyring
 from invoice_pipelines.audit.domain.verify import verify_archive
+from invoice_pipelines.settings import ConfigError
 
 
 def stores_of(resources) -> dict:
@@ -36,9 +38,19 @@ def run_audit_export_command(args: argparse.Namespace) -> int:
 
 
 def run_audit_verify_command(args: argparse.Namespace) -> int:
-    """Exit 0: every file as stored and the audit chain whole; 1: something named is not."""
+    """Exit 0: every file as stored and the audit chain whole; 1: something named is not; 2: the
+    seal keys are not configured as they must be (one sentence)."""
+    try:
+        keyring = seal_keyring()
+    except ConfigError as exc:
+        print(f"invoice-pipelines audit-verify: {exc}")
+        return 2
     report = verify_archive(
-        args.resources.database, stores_of(args.resources), args.organization, args.year
+        args.resources.database,
+        stores_of(args.resources),
+        args.organization,
+        args.year,
+        keyring=keyring,
     )
     print(json.dumps(report.as_dict(), indent=2))
     return 0 if report.passed else 1

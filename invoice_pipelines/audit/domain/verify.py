@@ -3,7 +3,9 @@ original an upload stored (`uploads.content_hash`), every document written for a
 (`sales_invoice_documents.sha256`) and every dunning letter (`dunning_notices.letter_sha256`) is
 read again and hashed, and the audit trail's chain of hashes (audit/domain/chain.py) is recomputed; each
 file changed or missing and each audit row removed or changed is named (a letter written before
-its hash was recorded is listed apart). Afterwards the audit rows written since are sealed.
+its hash was recorded is listed apart), and compared with every chain head anchored outside the
+database (audit/domain/anchors.py). Afterwards the rows written since are sealed under the
+keyring's current key and the new head is anchored.
 
 Files removed by housekeeping after their retention (`purged_at`) are not looked for.
 """
@@ -19,8 +21,16 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, and_, select
 
-from invoice_pipelines.audit.domain.chain import ChainReport, check_chain, seal_new_rows
+from invoice_pipelines.audit.domain.anchors import Head, anchors_of
+from invoice_pipelines.audit.domain.chain import (
+    ChainReport,
+    chain_head,
+    check_chain,
+    seal_new_rows,
+)
+from invoice_pipelines.audit.domain.seal_keys import Keyring, seal_keyring
 from invoice_pipelines.core.organization import Organization
+from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
     dunning_notices,
     sales_invoice_documents,
@@ -54,10 +64,16 @@ class VerifyReport:
             "files_without_recorded_hash": self.not_recorded,
             "audit_rows_sealed": self.chain.sealed,
             "audit_rows_newly_sealed": self.chain.newly_sealed,
+            "audit_seals_by_table": self.chain.sealed_by_table,
+            "audit_seals_legacy": self.chain.legacy,
+            "audit_rows_deleted_by_retention": self.chain.retention_deleted,
             "audit_chain_head": {
                 "position": self.chain.head_position,
                 "hash": self.chain.head_hash,
+                "key_id": self.chain.head_key_id,
             },
+            "anchored_heads_checked": self.chain.anchors_checked,
+            "anchored": self.chain.anchored,
             "audit_trail": self.chain.problems,
         }
 
@@ -134,10 +150,13 @@ def verify_archive(
     *,
     seal: bool = True,
     now: datetime | None = None,
+    keyring: Keyring | None = None,
 ) -> VerifyReport:
     """Check the organization's stored files (of `year`, by when they were stored; all without)
-    and its whole audit chain; then seal the audit rows written since (`seal`)."""
+    and its whole audit chain against its anchored heads; then seal the rows written since
+    (`seal`) and anchor the new head."""
     report = VerifyReport(organization.slug, year)
+    keyring = keyring or seal_keyring()
     with tenant_transaction(engine, organization) as conn:
         originals, documents, letters = _stored(conn, organization, year)
     upload_store, document_store = stores["upload_store"], stores["document_store"]
@@ -154,10 +173,36 @@ def verify_archive(
     ]
     for what, key, recorded in written:
         _check(report, what, _sha256_of(document_store, key), recorded, "written")
+    anchors = anchors_of(stores.get("export_store"))
+    anchored = anchors.heads(organization.id) if anchors is not None else []
+    head = None
     with tenant_transaction(engine, organization, write=seal) as conn:
-        report.chain = check_chain(conn, organization.id)
+        if seal:  # a second verification waits, then checks what this one sealed
+            xact_lock(conn, Lock.AUDIT_SEALS, organization.id)
+        report.chain = check_chain(conn, organization.id, keyring, anchored)
         if seal and not report.chain.problems:
             report.chain.newly_sealed = seal_new_rows(
-                conn, organization.id, now or datetime.now(UTC)
+                conn, organization.id, keyring, now or datetime.now(UTC)
             )
+            head = chain_head(conn, organization.id)
+    if head is None:
+        return report
+    chain = report.chain
+    chain.head_position, chain.head_hash, chain.head_key_id = head
+    latest = max((a.position for a in anchored), default=0)
+    # anchored once committed: a head anchored but never committed would name a missing tail
+    if anchors is not None and head.position > latest:
+        _anchor(report, anchors, Head(organization.id, *head, datetime.now(UTC)))
     return report
+
+
+def _anchor(report: VerifyReport, anchors, head: Head) -> None:
+    """Write the head beside the archive; a store that refuses is named (the seals stay, and the
+    next verification anchors the head again)."""
+    try:
+        report.chain.anchored = anchors.put(head)
+    except Exception as exc:  # a store's refusal in any form: one sentence, the check goes on
+        report.chain.problems.append(
+            f"the chain's head (position {head.position}) could not be anchored in "
+            f"{anchors.where()}: {type(exc).__name__}: {exc}"
+        )
