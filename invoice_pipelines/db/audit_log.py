@@ -40,6 +40,30 @@ def record_audit_entries(
     )
 
 
+# A sealed row the retention path deletes is recorded so, one audit row per row, in the
+# transaction that deletes it (audit/domain/sealed_records.py): the chain accepts only such a
+# deletion. The tables the chain seals besides audit_log (a test holds this to the seal's list).
+RETENTION_DELETED = "retention.deleted"
+SEALED_TABLES = (
+    "supplier_changes",
+    "uploads",
+    "sales_invoice_documents",
+    "dunning_notices",
+    "exports",
+)
+
+
+def record_retention_deletion(
+    conn: Connection, organization_id: int, who: str, table: str, ids: Iterable[object], why: str
+) -> None:
+    """Record that the retention path deleted rows `ids` of the sealed `table` (none: nothing)."""
+    ids = list(ids)
+    if ids:
+        record_audit_entries(
+            conn, organization_id, who, RETENTION_DELETED, table, ids, {"why": why}
+        )
+
+
 POLICY_CHANGED = "policy_changed"
 MAX_WHO, MAX_REASON = 255, 2000
 

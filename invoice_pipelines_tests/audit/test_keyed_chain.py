@@ -28,9 +28,10 @@ from sqlalchemy import delete, insert, select, update
 from invoice_pipelines.audit.domain.anchors import Head, LocalAnchors
 from invoice_pipelines.audit.domain.chain import genesis, link, row_hash
 from invoice_pipelines.audit.domain.seal_keys import keyring_from, local_keyring
-from invoice_pipelines.audit.domain.sealed_records import BY_NAME, RETENTION_DELETED, record_hash
+from invoice_pipelines.audit.domain.sealed_records import BY_NAME, RECORDS, record_hash
 from invoice_pipelines.audit.domain.verify import verify_archive
 from invoice_pipelines.cli import main
+from invoice_pipelines.db.audit_log import RETENTION_DELETED, SEALED_TABLES
 from invoice_pipelines.db.tables import audit_log, audit_seals, supplier_changes, suppliers, uploads
 from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.settings import ConfigError
@@ -372,3 +373,9 @@ def test_a_key_that_cannot_be_kept_or_read_is_one_sentence(db, tmp_path, monkeyp
             audit_seals.c.organization_id == history.org["id"]
         )
         assert conn.execute(sealed).first() is None
+
+
+def test_the_retention_path_knows_every_table_the_chain_seals():
+    """Offboarding records its deletions of the tables db/audit_log.py lists: a table sealed and
+    not listed there would be named removed after every lawful deletion."""
+    assert set(SEALED_TABLES) == {record.name for record in RECORDS}

@@ -7,15 +7,17 @@ reads, checked before anything changes."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, func, insert, select, update
 from sqlalchemy.engine import make_url
 
+from invoice_pipelines.audit.domain.seal_keys import keyring_from
+from invoice_pipelines.audit.domain.verify import verify_archive
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.engine import make_system_engine
-from invoice_pipelines.db.tables import audit_log, customers, exports, organizations
+from invoice_pipelines.db.tables import audit_log, customers, exports, organizations, uploads
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.housekeeping.domain import archive
 from invoice_pipelines.resources.files import LocalFiles
@@ -28,9 +30,13 @@ from invoice_pipelines.tenants.domain.offboarding import (
     delete_organization,
     export_organization,
 )
+from invoice_pipelines_tests.audit.year_of_history import seed_year
 from invoice_pipelines_tests.db.test_system_scope import login  # noqa: F401 - the fixture
 from invoice_pipelines_tests.exports.books import DATEV, customer, sales_invoice
 from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at, old_export, old_upload
+
+LATER = datetime.now(UTC) + timedelta(hours=1)  # every row old enough to be sealed
+KEYS = keyring_from("22" * 32, "k-offboarding")
 
 
 def _offboard(db, org: dict, folder, stores: Stores | None = None) -> dict:
@@ -361,3 +367,29 @@ def test_the_launchpad_deletion_says_what_it_keeps_and_keeps_the_partition_with_
     assert deleted["deleted_rows"] == 1 and set(deleted["kept"]) == {"audit_log", "audit_seals"}
     assert _count(db, customers, org["id"]) == 0 and _count(db, organizations, org["id"]) == 1
     assert org["slug"] in instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
+
+
+def test_what_the_deletion_removes_of_the_sealed_records_is_recorded_and_the_kept_chain_verifies(
+    db, tmp_path
+):
+    """The audit trail a deletion keeps still verifies: each sealed row it removed (the original,
+    the register's history, the documents) is recorded as the retention path's deletion, which
+    the chain accepts; without that record `audit-verify` would name every one removed."""
+    history = seed_year(db, tmp_path / "stores")
+    org = find_organization(db.engine, history.org["id"])
+    assert verify_archive(db.engine, history.stores, org, now=LATER, keyring=KEYS).passed
+    with system_transaction(db.engine) as conn:
+        sealed_uploads = conn.execute(
+            select(func.count()).where(uploads.c.organization_id == org.id)
+        ).scalar_one()
+    assert sealed_uploads > 0
+
+    _offboard(db, history.org, tmp_path / "handover")
+    deleted = _delete(db, history.org, date(2036, 1, 1))
+    assert deleted.rows["uploads"] == sealed_uploads and not deleted.gone
+
+    after = verify_archive(
+        db.engine, history.stores, find_organization(db.engine, org.id), keyring=KEYS, seal=False
+    )
+    assert after.chain.problems == []
+    assert after.chain.retention_deleted >= sealed_uploads

@@ -39,10 +39,10 @@ from invoice_pipelines.audit.domain.sealed_records import (
     AUDIT_LOG,
     BY_NAME,
     RECORDS,
-    RETENTION_DELETED,
     named,
     record_hash,
 )
+from invoice_pipelines.db.audit_log import RETENTION_DELETED
 from invoice_pipelines.db.tables import audit_log, audit_seals
 
 SEAL_AFTER = timedelta(minutes=5)

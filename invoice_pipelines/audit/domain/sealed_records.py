@@ -32,7 +32,6 @@ from invoice_pipelines.db.tables import (
     uploads,
 )
 
-RETENTION_DELETED = "retention.deleted"
 AUDIT_LOG = "audit_log"
 
 

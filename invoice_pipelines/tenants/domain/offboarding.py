@@ -41,6 +41,7 @@ from sqlalchemy import Engine, LargeBinary, Numeric, Table, delete, extract, fun
 from sqlalchemy import update as sql_update
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.retention import (
     RecordClass,
@@ -50,6 +51,7 @@ from invoice_pipelines.core.retention import (
     retention_settings,
 )
 from invoice_pipelines.core.retention import deletable_from as class_deletable_from
+from invoice_pipelines.db.audit_log import SEALED_TABLES, record_retention_deletion
 from invoice_pipelines.db.tables import (
     audit_log,
     audit_seals,
@@ -521,9 +523,7 @@ def delete_organization(
     with system_transaction(system, write=True) as conn:
         with offboarding_step(conn, org["id"], "deleting"):
             rows = {
-                table.name: conn.execute(
-                    delete(table).where(table.c.organization_id == org["id"])
-                ).rowcount
+                table.name: _deleted_rows(conn, table, org["id"], by, keep_audit)
                 for table in reversed(tenant_tables())
                 if not (keep_audit and table.name in AUDIT_TRAIL)
             }
@@ -547,6 +547,21 @@ def delete_organization(
                 ],
             )
     return deleted
+
+
+def _deleted_rows(conn: Connection, table: Table, org_id: int, by: str, recorded: bool) -> int:
+    """Delete the organization's rows of `table`; how many. Where its audit trail stays
+    (`recorded`), each deleted row the chain sealed is recorded as the retention path's deletion
+    (db/audit_log.py), so `audit-verify` tells it from a rewrite."""
+    statement = delete(table).where(table.c.organization_id == org_id)
+    if not (recorded and table.name in SEALED_TABLES):
+        return conn.execute(statement).rowcount
+    ids = conn.execute(statement.returning(table.c.id)).scalars().all()
+    for chunk in chunked(ids, 5000):
+        record_retention_deletion(
+            conn, org_id, by, table.name, chunk, "organization deleted after its retention"
+        )
+    return len(ids)
 
 
 def deletion_lines(deleted: Deleted) -> list[str]:
