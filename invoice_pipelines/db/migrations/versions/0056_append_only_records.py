@@ -23,8 +23,8 @@ proof rests on. Now, on PostgreSQL, the database refuses it:
   (tenants/domain/lifecycle.py, offboarding.py: system transactions). So 0055's guard, which
   lets the offboarding's own step write, now trusts a column only the system side can write.
 
-Who may: a session whose login may become the system role (the system login; the owner, who
-migrates) running as the system role or as the tables' owner. The login is `session_user`, which no
+Who may: a session whose login may become the system role or the tables' owner (the system
+login; the owner, who migrates) running as the system role or as the owner. The login is `session_user`, which no
 session can change without being a superuser: a runtime session that reaches the owner's rights
 some other way (a foreign key's cascade runs as the table's owner) is still refused. No custom
 setting and no column is read. Every function here and 0055's `refuse_offboarded_writes` resolve
@@ -68,7 +68,8 @@ def _functions(schema: str, system: str) -> str:
     path = f'SET search_path = pg_catalog, "{schema}", pg_temp'
     return f"""
 CREATE FUNCTION rewrite_allowed(target regclass) RETURNS boolean LANGUAGE sql STABLE {path} AS $$
-    SELECT pg_has_role(session_user, '{system}', 'MEMBER')
+    SELECT (pg_has_role(session_user, '{system}', 'MEMBER')
+            OR pg_has_role(session_user, c.relowner, 'MEMBER'))
        AND (current_user = '{system}' OR pg_has_role(current_user, c.relowner, 'USAGE'))
     FROM pg_class c WHERE c.oid = target
 $$;
