@@ -276,6 +276,12 @@ def test_the_runtime_login_may_not_lift_the_offboarding_step_by_step(scene) -> N
         "UPDATE organizations SET offboarded_at = NULL, suspended_at = NULL WHERE id = :org",
         refused,
     )
+    # nor its settings (its retention, its holds): the row too is kept as it is
+    _refused(
+        scene,
+        "UPDATE organizations SET settings = '{}' WHERE id = :org",
+        "is offboarded: its row too is kept as it is until the deletion",
+    )
     # and without the step the register stays read-only
     _refused(
         scene,

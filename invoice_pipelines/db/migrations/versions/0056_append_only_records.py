@@ -18,8 +18,9 @@ proof rests on. Now, on PostgreSQL, the database refuses it:
 - `uploads.content_hash`, `sales_invoice_documents.sha256`, `dunning_notices.letter_sha256`,
   `exports.fingerprint` (the export's SHA-256, '' until its files are written): a hash may be
   filled where there is none, never changed, and a row holding one is not deleted;
-- `organizations`: adding or deleting one, and changing `offboarded_at`, `offboarded_by`,
-  `suspended_at`, `suspended_by`, `suspension_reason` or `offboarding_step`, is the lifecycle's
+- `organizations`: adding or deleting one, changing `offboarded_at`, `offboarded_by`,
+  `suspended_at`, `suspended_by`, `suspension_reason` or `offboarding_step`, and changing an
+  offboarded one's row at all (its settings name its retention and holds) is the lifecycle's
   (tenants/domain/lifecycle.py, offboarding.py: system transactions). So 0055's guard, which
   lets the offboarding's own step write, now trusts a column only the system side can write.
 
@@ -117,6 +118,11 @@ $$;
 
 CREATE FUNCTION refuse_lifecycle_change() RETURNS trigger LANGUAGE plpgsql {path} AS $$
 BEGIN
+    IF TG_NARGS > 0 AND NOT rewrite_allowed(TG_RELID) THEN
+        RAISE EXCEPTION 'organization % is offboarded: its row too is kept as it is until the '
+                'deletion (organizations offboard --delete)', OLD.slug
+            USING ERRCODE = 'insufficient_privilege', HINT = '{WHERE}';
+    END IF;
     IF NOT rewrite_allowed(TG_RELID) THEN
         RAISE EXCEPTION '% of an organization''s lifecycle refused: only the lifecycle commands '
                 'add, suspend, resume, offboard and delete organizations', TG_OP
@@ -163,6 +169,10 @@ def _triggers() -> list[str]:
         "EXECUTE FUNCTION refuse_lifecycle_change()",
         "CREATE TRIGGER organizations_lifecycle_rows BEFORE INSERT OR DELETE OR TRUNCATE "
         "ON organizations FOR EACH STATEMENT EXECUTE FUNCTION refuse_lifecycle_change()",
+        # an offboarded organization's row (its settings: retention, holds) as well
+        "CREATE TRIGGER organizations_offboarded_kept BEFORE UPDATE ON organizations "
+        "FOR EACH ROW WHEN (OLD.offboarded_at IS NOT NULL) "
+        "EXECUTE FUNCTION refuse_lifecycle_change('offboarded')",
     ]
     return statements
 
@@ -175,6 +185,7 @@ def _trigger_names() -> list[tuple[str, str]]:
     return names + [
         ("organizations", "organizations_lifecycle"),
         ("organizations", "organizations_lifecycle_rows"),
+        ("organizations", "organizations_offboarded_kept"),
     ]
 
 
