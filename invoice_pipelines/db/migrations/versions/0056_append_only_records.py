@@ -25,12 +25,13 @@ proof rests on. Now, on PostgreSQL, the database refuses it:
   lets the offboarding's own step write, now trusts a column only the system side can write.
 
 Who may: a session whose login may become the system role or the tables' owner (the system
-login; the owner, who migrates) running as the system role or as the owner. The login is `session_user`, which no
-session can change without being a superuser: a runtime session that reaches the owner's rights
-some other way (a foreign key's cascade runs as the table's owner) is still refused. No custom
-setting and no column is read. Every function here and 0055's `refuse_offboarded_writes` resolve
-names in pg_catalog and this schema before the session's temporary tables: a runtime session may
-create a temporary table named `organizations`, and 0055's guard then read that one.
+login; the owner, who migrates), running as the system role or as the owner. The login is
+`session_user`, which no session can change without being a superuser: a runtime session that
+reaches the owner's rights some other way (a foreign key's cascade runs as the table's owner) is
+still refused. No custom setting and no column is read. Every function here, and 0055's
+`refuse_offboarded_writes`, looks names up in pg_catalog and this schema before the session's
+temporary tables: any login may create a temporary table named `organizations`, and 0055's guard
+read that one until now.
 
 SQLite has no logins: the one user who opens the file owns it and could drop any trigger, so
 nothing here applies there (docs/postgresql-and-scale-out.md, "What the runtime login can only
