@@ -19,6 +19,10 @@ ORG_SETTING = "invoice_pipelines.organization_id"
 SYSTEM_SETTING = "invoice_pipelines.system"
 POLICY = "tenant_isolation"
 DEFAULT_APP_ROLE = "invoice_app"
+# what the runtime login may only add to (migration 0056): the application role has SELECT and
+# INSERT on them, the system role (the system login's retention path) UPDATE and DELETE as well
+# (its own grant: it is a member of the application role, which no longer has them)
+APPEND_ONLY = ("audit_log", "audit_seals", "supplier_changes")
 
 
 def system_role(app_role: str | None) -> str:
@@ -130,7 +134,10 @@ def _create_role(conn: Connection, role: str) -> None:
 def protect_tables(
     conn: Connection, role: str | None, tables: list[str], *, key_column: str = "organization_id"
 ) -> None:
-    """Make the rows of `tables` tenant-scoped, and grant the application role (if any) DML on them.
+    """Make the rows of `tables` tenant-scoped, and grant the application role (if any) DML on them:
+    on an APPEND_ONLY table SELECT and INSERT only (the system role has UPDATE and DELETE of its
+    own, granted by 0056), so that protecting such a table again never reopens it to the runtime
+    login.
 
     The policies are created whatever the role setting: a deployment that connects as its own
     non-owner login role (INVOICE_PIPELINES_DB_APP_ROLE empty) is isolated by them just the same.
@@ -138,7 +145,10 @@ def protect_tables(
     that rewrites every table's policy with its expression written out (as 0017 and 0027 did).
     """
     for table in tables:
-        if role:
+        if role and table in APPEND_ONLY:
+            conn.exec_driver_sql(f'GRANT SELECT, INSERT ON "{table}" TO "{role}"')
+            conn.exec_driver_sql(f'REVOKE UPDATE, DELETE, TRUNCATE ON "{table}" FROM "{role}"')
+        elif role:
             conn.exec_driver_sql(f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{table}" TO "{role}"')
         conn.exec_driver_sql(f'ALTER TABLE "{table}" ENABLE ROW LEVEL SECURITY')
         # FORCE: the table owner is subject to the policy too (only superusers/BYPASSRLS are not)

@@ -5,7 +5,9 @@ partitions are the callers', tenants/domain/partition_keys.py).
 
 A suspended organization keeps its data and its partitions: sensors, schedules and backfills
 request nothing for it (`suspended_organizations`, tenants/domain/automation.py) until it is resumed.
-Every write runs as the runtime login's system transaction (db/tenancy.py), never the owner's.
+Every write runs in a system transaction (db/tenancy.py): on PostgreSQL the system login's, never
+the owner's nor the runtime login's, to which the database refuses adding or deleting an
+organization and changing its suspension or offboarding (migration 0056).
 """
 
 from __future__ import annotations
