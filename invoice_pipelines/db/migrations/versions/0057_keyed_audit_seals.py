@@ -1,7 +1,7 @@
 """Keyed audit seals that name their record: `audit_seals.key_id`, `record_table`, `record_id`
 
 Revision ID: 0057
-Revises: 0055
+Revises: 0056
 
 The audit chain's seals were a plain SHA-256 chain (0053) the runtime login could recompute after
 changing a row (issue 83). From here each seal's chain hash is an HMAC under a key of the system
@@ -22,7 +22,7 @@ from alembic import op
 from invoice_pipelines.db.types import Id
 
 revision = "0057"
-down_revision = "0055"
+down_revision = "0056"
 branch_labels = None
 depends_on = None
 
