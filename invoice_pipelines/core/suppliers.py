@@ -41,10 +41,18 @@ OWN_ORGANIZATION = "IP-SUP-06"
 TWO_SUPPLIERS = "IP-SUP-07"
 LOOKALIKE_NAME = "IP-SUP-08"
 NAME_OF_SEVERAL = "IP-SUP-09"
+UNREGISTRABLE_NAME = "IP-SUP-10"
+IBAN_OF_ANOTHER = "IP-SUP-11"
 
-# what a person's confirmation cannot make right: the document names the wrong party, whatever a
-# reviewer says; only a correction of the seller's values (or a rejection) moves it on
-NEVER_CONFIRMED = frozenset({OWN_ORGANIZATION, TWO_SUPPLIERS})
+# what a person's confirmation cannot make right: the document names the wrong party, or a name
+# the register cannot hold, whatever a reviewer says; only a correction of the seller's values
+# (or a rejection) moves it on
+NEVER_CONFIRMED = frozenset({OWN_ORGANIZATION, TWO_SUPPLIERS, UNREGISTRABLE_NAME})
+
+# characters nobody sees as written: controls (a line break, ESC), format characters (bidi
+# overrides and marks, zero-width spaces), private-use and surrogate code points, and the line and
+# paragraph separators
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
 
 
 _VAT_SEPARATORS = re.compile(r"[\s.\-/]+")
@@ -75,6 +83,21 @@ def name_skeleton(value: str | None) -> str:
     same few sellers and the organization over and over (0.1 ms a name uncached)."""
     text = unicodedata.normalize("NFD", value or "")
     return lookalike_key(text) if text.strip() else ""
+
+
+def name_problem(value: str | None) -> str | None:
+    """Why the register cannot hold `value` as a supplier's name (one sentence), or None: a name
+    with a character nobody sees as written (a bidi override shows its letters in another order
+    than stored, a line break makes one name two lines) is not one a person can confirm by
+    reading it."""
+    hidden = next((c for c in value or "" if unicodedata.category(c) in _HIDDEN_CATEGORIES), None)
+    if hidden is None:
+        return None
+    return (
+        f"the name holds the invisible or control character U+{ord(hidden):04X} "
+        f"({unicodedata.name(hidden, 'a control character').lower()}): write it with visible "
+        "characters on one line"
+    )
 
 
 def _plain_name(value: str | None) -> str:
@@ -161,6 +184,10 @@ class Register:
 
     def __post_init__(self) -> None:
         self.by_vat = {s.vat_id: s for s in self.suppliers if s.vat_id}
+        self.by_iban: dict[str, RegisteredSupplier] = {}
+        for supplier in self.suppliers:
+            for iban in supplier.ibans:
+                self.by_iban.setdefault(iban_key(iban), supplier)
         self.by_name: dict[str, list[RegisteredSupplier]] = {}
         for supplier in self.suppliers:
             for key in {name_skeleton(n) for n in supplier.names} - {""}:
@@ -308,6 +335,9 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
     own_finding = _own(claim, own)
     if own_finding is not None:
         return Comparison(None, (own_finding,))
+    problem = name_problem(claim.name)
+    if problem is not None:
+        return Comparison(None, (_unregistrable(claim, problem),))
     key = name_skeleton(claim.name)
     by_vat = register.by_vat.get(claim.vat) if claim.vat else None
     named = register.by_name.get(key, []) if key else []
@@ -362,13 +392,41 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
     return _new_seller(register, claim)
 
 
+def _unregistrable(claim: Claim, problem: str) -> Finding:
+    """IP-SUP-10: a seller name the register cannot hold; never registered, never passed on (the
+    name quoted as `repr` writes what nobody sees as its escape, `\\u202e`)."""
+    vat = f"VAT id {claim.vat}" if claim.vat else "no VAT id"
+    return _finding(
+        UNREGISTRABLE_NAME,
+        f"the seller name {claim.name!r} ({vat}) cannot be registered: {problem}; "
+        "correct the seller's name as the supplier writes it, or reject the document",
+    )
+
+
+def _iban_of_another(register: Register, claim: Claim) -> Finding | None:
+    """IP-SUP-11: a new seller asks for payment to an account the register holds for another
+    supplier (the real supplier's account under a new name, or a name made up for it)."""
+    for iban in claim.all_ibans:
+        supplier = register.by_iban.get(iban)
+        if supplier is not None:
+            return _finding(
+                IBAN_OF_ANOTHER,
+                f"the new seller {claim.name!r} asks for payment to IBAN {iban}, which the "
+                f"register holds for {supplier.described()}: confirm it only if both companies "
+                "are paid to one account, or reject it",
+            )
+    return None
+
+
 def _new_seller(register: Register, claim: Claim) -> Comparison:
     """A seller the register knows neither by VAT id nor by name: IP-SUP-08 where its name reads
     like a registered supplier's (`Register.resembling`), so that no look-alike is registered or
-    booked by its first invoice; a person who confirms it registers another supplier."""
+    booked by its first invoice; IP-SUP-11 where it asks to be paid to another supplier's
+    account. A person who confirms it registers another supplier."""
     resembling = register.resembling(claim.name)
+    shared = _iban_of_another(register, claim)
     if not resembling:
-        return Comparison(None, new=True)
+        return Comparison(None, (shared,) if shared else (), new=True)
     supplier, alike = resembling[0]
     more = f" (and {len(resembling) - 1} more)" if len(resembling) > 1 else ""
     vat = f"VAT id {claim.vat}" if claim.vat else "no VAT id"
@@ -381,6 +439,7 @@ def _new_seller(register: Register, claim: Claim) -> Comparison:
                 f"{supplier.described()}{more}: a look-alike of a known supplier; confirm it "
                 "only if it is another company, or reject it",
             ),
+            *((shared,) if shared else ()),
         ),
         new=True,
         resembles=tuple(s for s, _ in resembling),
