@@ -29,6 +29,7 @@ from invoice_pipelines.core.supplier_policies import (  # noqa: F401 - the regis
     REGISTERING_POLICIES,
     REVIEW,
 )
+from invoice_pipelines.core.text import hidden_problem
 
 STAGE = "supplier"
 
@@ -48,11 +49,6 @@ IBAN_OF_ANOTHER = "IP-SUP-11"
 # the register cannot hold, whatever a reviewer says; only a correction of the seller's values
 # (or a rejection) moves it on
 NEVER_CONFIRMED = frozenset({OWN_ORGANIZATION, TWO_SUPPLIERS, UNREGISTRABLE_NAME})
-
-# characters nobody sees as written: controls (a line break, ESC), format characters (bidi
-# overrides and marks, zero-width spaces), private-use and surrogate code points, and the line and
-# paragraph separators
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
 
 
 _VAT_SEPARATORS = re.compile(r"[\s.\-/]+")
@@ -90,14 +86,7 @@ def name_problem(value: str | None) -> str | None:
     with a character nobody sees as written (a bidi override shows its letters in another order
     than stored, a line break makes one name two lines) is not one a person can confirm by
     reading it."""
-    hidden = next((c for c in value or "" if unicodedata.category(c) in _HIDDEN_CATEGORIES), None)
-    if hidden is None:
-        return None
-    return (
-        f"the name holds the invisible or control character U+{ord(hidden):04X} "
-        f"({unicodedata.name(hidden, 'a control character').lower()}): write it with visible "
-        "characters on one line"
-    )
+    return hidden_problem("the name", value or "")
 
 
 def _plain_name(value: str | None) -> str:
