@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import incoming_invoices
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
+from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import (
     RegisterError,
@@ -34,6 +35,15 @@ from invoice_pipelines_tests.intake.test_supplier_register import (
 from invoice_pipelines_tests.intake.test_supplier_register_ui import _cli
 
 BIDI = "Evil\u202eHbmG Papier"  # a right-to-left override: shown as "Evil Papier GmbH"-ish
+
+
+def _document(db, doc: dict) -> dict:
+    with tenant_transaction(db.engine, doc["organization_id"]) as conn:
+        return dict(
+            conn.execute(select(incoming_invoices).where(incoming_invoices.c.id == doc["id"]))
+            .mappings()
+            .one()
+        )
 
 
 @pytest.fixture
@@ -59,6 +69,20 @@ def test_a_seller_name_with_a_bidi_override_is_held_and_never_registered(db, sto
     result = confirm(db, first)
     assert result.status == "NEEDS_REVIEW"
     assert any("IP-SUP-10" in p for p in result.problems)
+    # corrected as the supplier writes it, it is compared again and registers what was confirmed
+    doc = _document(db, first)
+    result = review_document(
+        db.engine,
+        find_organization(db.engine, org["id"]),
+        first["id"],
+        reviewed_by="Anna",
+        corrections={"seller_name": "Papier Evil GmbH"},
+        confirm=True,
+        expected_version=doc["processing_version"],
+    )
+    assert result.status == "VALIDATED"
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        assert [s["name"] for s in supplier_rows(conn, org["id"])] == ["Papier Evil GmbH"]
 
 
 def test_the_real_suppliers_iban_under_a_new_name_is_held(db, store):
@@ -143,6 +167,17 @@ def test_suppliers_add_refuses_a_line_break_a_look_alike_and_another_suppliers_i
     assert f"IBAN {IBAN} belongs to supplier {supplier_id}" in err
     with tenant_transaction(db.engine, org["id"]) as conn:
         assert len(supplier_rows(conn, org["id"])) == 1
+    code, out, err = _cli(
+        db, monkeypatch, capsys, "add", "--org", slug, "--name", "Papierwerk Nord AG",
+        "--by", "Anna", "--reason", "contract",
+    )  # fmt: skip
+    assert code == 0, err
+    other_id = json.loads(out)["id"]
+    code, _, err = _cli(
+        db, monkeypatch, capsys, "change", "--org", slug, "--id", str(other_id), "--iban", IBAN,
+        "--version", "1", "--by", "Anna", "--reason", "new bank",
+    )  # fmt: skip
+    assert code == 2 and f"IBAN {IBAN} belongs to supplier {supplier_id}" in err
     # a person who says a look-alike is another company adds it all the same
     code, _, err = _cli(
         db, monkeypatch, capsys, "add", "--org", slug, "--name", "Bürobedarf Schroder KG",
