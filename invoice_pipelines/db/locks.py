@@ -46,6 +46,9 @@ class Lock(Enum):
     # key: `realm_key(realm id)`: one connect at a time to a QBO company, so two organizations
     # never both connect to it (quickbooks/domain/tokens.py, save_connection)
     QBO_REALM = 7306
+    # key 0: one writer of organizations' VAT ids at a time (tenants/domain/lifecycle.py, add and
+    # change), so two organizations never take one VAT id at once (its check reads, then writes)
+    ORGANIZATION_VAT_IDS = 7307
     # key: `chunk_key(job id, chunk position)`, one bigint: PostgreSQL's one-integer key space,
     # which never meets the two-integer one, so it needs no namespace and its keys stay as they were
     BILLING_CHUNK = "bigint"

@@ -6,10 +6,20 @@ and PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from sqlalchemy import update
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization, find_organizations
+from invoice_pipelines.db.locks import Lock, xact_lock
+from invoice_pipelines.db.tables import organizations
+from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
+    find_organization,
+    find_organizations,
+    system_transaction,
+)
 from invoice_pipelines.tenants.domain.lifecycle import (
     Refused,
     add_organizations,
@@ -20,6 +30,7 @@ from invoice_pipelines.tenants.domain.organizations_csv import (
     CsvProblem,
     read_organizations_csv,
 )
+from invoice_pipelines_tests.db.test_locks import _until, _waiting
 from invoice_pipelines_tests.tenants.test_lifecycle import HEADER, _count, _csv, _prefix
 from invoice_pipelines_tests.tenants.vat_ids import fresh_vat_id
 
@@ -117,3 +128,36 @@ def test_only_ascii_digits_name_an_organization_by_its_id(db, monkeypatch, capsy
     out, err = capsys.readouterr()
     assert code != 0 and "Traceback" not in out + err
     assert find_organization(db.engine, org["id"]).name == "Kept GmbH"
+
+
+def test_two_changes_at_once_never_give_two_organizations_one_vat_id(db):
+    """The check reads, then writes: a second writer of a VAT id waits for the first (an
+    advisory lock, PostgreSQL; SQLite has one writer at a time) and is refused after it."""
+    if db.kind != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    vat_id = fresh_vat_id()
+    first = find_organization(db.engine, db.new_organization()["id"])
+    second = find_organization(db.engine, db.new_organization()["id"])
+    outcome: list[object] = []
+    with system_transaction(db.engine, write=True) as conn:
+        xact_lock(conn, Lock.ORGANIZATION_VAT_IDS, 0)
+        conn.execute(
+            update(organizations).where(organizations.c.id == first.id).values(vat_id=vat_id)
+        )
+
+        def change() -> None:
+            try:
+                change_organization(db.engine, second, {"vat_id": vat_id}, by="b", why="race")
+            except Refused as exc:
+                outcome.append(exc.problems)
+
+        worker = threading.Thread(target=change)
+        worker.start()
+        _until(lambda: _waiting(db, Lock.ORGANIZATION_VAT_IDS, 0) == 1, "the second writer")
+    worker.join()
+    assert outcome == [
+        [
+            f"the VAT id {vat_id} is organization {first.slug!r}'s already: two organizations "
+            "may not share one"
+        ]
+    ]

@@ -22,6 +22,7 @@ from invoice_pipelines.core.numbering import number_regex
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS, check_values
 from invoice_pipelines.core.vat_ids import vat_id_problem
+from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.sequences import INVOICES, read_sequence
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, organizations, sales_invoices
 from invoice_pipelines.db.tenancy import UnknownOrganization, system_transaction
@@ -162,6 +163,8 @@ def _vat_ids_taken(conn: Connection, checked: Mapping[str, tuple[str, dict]]) ->
             problems.append(f"{where}: the VAT id {vat_id} is on {first[vat_id]} already")
         else:
             first[vat_id] = where
+    if first:
+        xact_lock(conn, Lock.ORGANIZATION_VAT_IDS, 0)
     taken = _organizations_of_vat_ids(conn, list(first))
     for slug, (where, values) in checked.items():
         other = taken.get(values.get("vat_id"))
@@ -271,6 +274,7 @@ def _cross_checks(conn: Connection, org: dict, new: Mapping[str, Any]) -> list[s
         if problem:
             problems.append(problem)
     if new.get("vat_id"):
+        xact_lock(conn, Lock.ORGANIZATION_VAT_IDS, 0)
         other = _organizations_of_vat_ids(conn, [new["vat_id"]]).get(new["vat_id"])
         if other is not None and other != org["slug"]:
             problems.append(_vat_id_taken(new["vat_id"], other))
