@@ -355,9 +355,10 @@ def add_supplier(
 ) -> int:
     """Register a supplier; its id. Refused: no name, a value out of form (one sentence each), a
     VAT id, vendor or IBAN another supplier has (`shared_ibans`: a person confirmed a document
-    that asks for one), a name a person gives that reads like a registered supplier's
-    (unless `despite_lookalike`; the first-invoice policy registers no look-alike anyway). `confirmed`: whether a person vouches for it (by default: registered
-    by a person, not by the first-invoice policy)."""
+    that asks for one), a name a person gives that reads like a registered supplier's (unless
+    `despite_lookalike`; the first-invoice policy registers no look-alike anyway). `confirmed`:
+    whether a person vouches for it (by default: registered by a person, not by the
+    first-invoice policy)."""
     by, why = _who(changed_by, reason)
     name = checked_name(name)
     values = {
