@@ -20,6 +20,7 @@ from invoice_pipelines.db.tenancy import (
     find_organizations,
     system_transaction,
 )
+from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.tenants.domain.lifecycle import (
     Refused,
     add_organizations,
@@ -161,3 +162,18 @@ def test_two_changes_at_once_never_give_two_organizations_one_vat_id(db):
             "may not share one"
         ]
     ]
+
+
+def test_an_offboarded_organizations_vat_id_is_free_again(db):
+    """The company may come back as a new organization while the old one's data is kept."""
+    vat_id = fresh_vat_id()
+    gone = db.new_organization(vat_id=vat_id)
+    with system_transaction(db.engine, write=True) as conn:
+        conn.execute(
+            update(organizations)
+            .where(organizations.c.id == gone["id"])
+            .values(offboarded_at=utcnow(), active=False)
+        )
+    back = find_organization(db.engine, db.new_organization()["id"])
+    changes = change_organization(db.engine, back, {"vat_id": vat_id}, by="a", why="back")
+    assert changes == {"vat_id": [None, vat_id]}
