@@ -31,6 +31,7 @@ from invoice_pipelines.core.suppliers import (
     OwnParty,
     Register,
     RegisteredSupplier,
+    blanks_collapsed,
     checked_policy,
     compare,
     iban_key,
@@ -611,7 +612,7 @@ def learn(
         return add_supplier(
             conn,
             organization_id,
-            name=str(claim.name),
+            name=blanks_collapsed(claim.name),
             vat_id=claim.vat or None,
             ibans=[(iban, None) for iban in ibans],
             changed_by=changed_by,
@@ -625,7 +626,9 @@ def learn(
             shared_ibans=True,
         )
     change = Change(
-        add_names=(str(claim.name),) if rules & {VAT_ID_OTHER_NAME, LOOKALIKE_NAME} else (),
+        add_names=(blanks_collapsed(claim.name),)
+        if rules & {VAT_ID_OTHER_NAME, LOOKALIKE_NAME}
+        else (),
         add_ibans=tuple((iban, None) for iban in ibans) if NEW_IBAN in rules else (),
     )
     if change.add_names or change.add_ibans:

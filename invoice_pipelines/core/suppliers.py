@@ -81,6 +81,13 @@ def name_skeleton(value: str | None) -> str:
     return lookalike_key(text) if text.strip() else ""
 
 
+def blanks_collapsed(name: str | None) -> str:
+    """A document's name with each run of blanks (spaces, tabs, line breaks) as one space: how the
+    readers give it (einvoice/readers/xmlsafe.clean_text) and the register keeps it, so that the
+    intake and the register judge the same name."""
+    return " ".join((name or "").split())
+
+
 def name_problem(value: str | None) -> str | None:
     """Why the register cannot hold `value` as a supplier's name (one sentence), or None: a name
     with a character nobody sees as written (a bidi override shows its letters in another order
@@ -126,7 +133,7 @@ class RegisteredSupplier:
         """The supplier a document's claim registers: its name, VAT id and IBANs."""
         return cls(
             id=supplier_id,
-            name=str(claim.name or ""),
+            name=blanks_collapsed(claim.name),
             vat_id=claim.vat or None,
             ibans=claim.all_ibans,
             confirmed=False,
@@ -324,7 +331,7 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
     own_finding = _own(claim, own)
     if own_finding is not None:
         return Comparison(None, (own_finding,))
-    problem = name_problem(claim.name)
+    problem = name_problem(blanks_collapsed(claim.name))
     if problem is not None:
         return Comparison(None, (_unregistrable(claim, problem),))
     key = name_skeleton(claim.name)

@@ -122,6 +122,12 @@ def test_learn_history_skips_a_seller_the_register_refuses_and_registers_the_res
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
         # as the intake accepted documents before the register: VALIDATED without one
         conn.execute(update(incoming_invoices).values(status="VALIDATED"))
+        # a reading that kept a tab between two words: a blank, registered as one space
+        conn.execute(
+            update(incoming_invoices)
+            .where(incoming_invoices.c.seller_name == SELLER)
+            .values(seller_name=SELLER.replace(" ", "\t"))
+        )
     code, out, err = _cli(
         db, monkeypatch, capsys, "learn-history", "--org", org["slug"], "--by", "Migration Team",
         "--reason", "suppliers of the books taken over",
