@@ -148,6 +148,18 @@ def checked_name(value: object) -> str:
     return name
 
 
+def registration_problem(claim: Claim) -> str | None:
+    """Why the register would refuse to register a document's seller (its name or VAT id by the
+    rules a person's values are held to), in one sentence, or None: the intake holds such a
+    document (IP-SUP-10) instead of accepting it with its supplier never registered."""
+    try:
+        checked_name(blanks_collapsed(claim.name))
+        checked_vat_id(claim.vat)
+    except RegisterError as exc:
+        return str(exc)
+    return None
+
+
 def _account(iban: object, bic: object) -> dict:
     return {"iban": checked_iban(iban), "bic": checked_bic(bic)}
 

@@ -333,7 +333,7 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
         return Comparison(None, (own_finding,))
     problem = name_problem(blanks_collapsed(claim.name))
     if problem is not None:
-        return Comparison(None, (_unregistrable(claim, problem),))
+        return Comparison(None, (unregistrable_finding(claim, problem),))
     key = name_skeleton(claim.name)
     by_vat = register.by_vat.get(claim.vat) if claim.vat else None
     named = register.by_name.get(key, []) if key else []
@@ -388,14 +388,15 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
     return _new_seller(register, claim)
 
 
-def _unregistrable(claim: Claim, problem: str) -> Finding:
-    """IP-SUP-10: a seller name the register cannot hold; never registered, never passed on (the
-    name quoted as `repr` writes what nobody sees as its escape, `\\u202e`)."""
+def unregistrable_finding(claim: Claim, problem: str) -> Finding:
+    """IP-SUP-10: a seller the register cannot hold (its name, or another of its values by the
+    register's rules: `problem`); never registered, never passed on. The name quoted as `repr`
+    writes what nobody sees as its escape (`\\u202e`)."""
     vat = f"VAT id {claim.vat}" if claim.vat else "no VAT id"
     return _finding(
         UNREGISTRABLE_NAME,
-        f"the seller name {claim.name!r} ({vat}) cannot be registered: {problem}; "
-        "correct the seller's name as the supplier writes it, or reject the document",
+        f"the seller {claim.name!r} ({vat}) cannot be registered: {problem}; correct the "
+        "seller's values as the supplier writes them, or reject the document",
     )
 
 

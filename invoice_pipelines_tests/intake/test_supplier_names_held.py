@@ -85,6 +85,18 @@ def test_a_seller_name_with_a_bidi_override_is_held_and_never_registered(db, sto
         assert [s["name"] for s in supplier_rows(conn, org["id"])] == ["Papier Evil GmbH"]
 
 
+def test_a_seller_whose_vat_id_the_register_refuses_is_held_not_accepted_unregistered(db, store):
+    org = db.new_organization()
+    masked = "DEXXX123456"  # a masked id: never an identity for the register
+    docs = _intake(db, store, org, {"masked.xml": _invoice(name="Papierwerk Nord AG",
+                                                           vat_id=masked, iban=IBAN)})  # fmt: skip
+    assert docs["masked.xml"]["status"] == "NEEDS_REVIEW"
+    ((rule, message),) = _findings(db, docs["masked.xml"])
+    assert rule == "IP-SUP-10" and "masked or partial" in message
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        assert supplier_rows(conn, org["id"]) == []
+
+
 def test_the_real_suppliers_iban_under_a_new_name_is_held(db, store):
     org = db.new_organization()
     supplier_id = _register(db, org, name=SELLER, vat_id=VAT_ID, ibans=[(IBAN, None)])
