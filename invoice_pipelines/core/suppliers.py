@@ -299,19 +299,27 @@ def _lookalike(claim: Claim, supplier: RegisteredSupplier) -> Finding | None:
     )
 
 
-def _details(claim: Claim, supplier: RegisteredSupplier) -> list[Finding]:
-    """IBAN and notice address of a document against the supplier it comes from."""
+def _details(
+    claim: Claim, supplier: RegisteredSupplier, register: Register | None = None
+) -> list[Finding]:
+    """IBAN and notice address of a document against the supplier it comes from; an unknown IBAN
+    that another registered supplier has is named with that supplier."""
     found = []
     known = {iban_key(i) for i in supplier.ibans}
     unknown = [iban for iban in claim.all_ibans if iban not in known]
     if unknown:
         registered = ", ".join(supplier.ibans) if supplier.ibans else "none"
         which = f"IBAN {unknown[0]}" if len(unknown) == 1 else "IBANs " + ", ".join(unknown)
+        owners = [
+            f"; IBAN {iban} is registered for {owner.described()}"
+            for iban in unknown
+            if (owner := (register.by_iban.get(iban) if register else None)) is not None
+        ]
         found.append(
             _finding(
                 NEW_IBAN,
                 f"the document asks for payment to {which}, not registered for "
-                f"{supplier.described()} (registered: {registered})",
+                f"{supplier.described()} (registered: {registered})" + "".join(owners[:1]),
             )
         )
     email = (claim.email or "").strip()
@@ -352,7 +360,7 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
                 ),
             )
         found = [f for f in (_name_finding(claim, by_vat),) if f is not None]
-        return Comparison(by_vat, tuple(found + _details(claim, by_vat)))
+        return Comparison(by_vat, tuple(found + _details(claim, by_vat, register)))
     if named:
         supplier = sorted(named, key=lambda s: s.id)[0]
         if claim.vat:
@@ -382,7 +390,7 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
                 ),
             )
         found = [f for f in (_lookalike(claim, supplier),) if f is not None]
-        return Comparison(supplier, tuple(found + _details(claim, supplier)))
+        return Comparison(supplier, tuple(found + _details(claim, supplier, register)))
     if not key and not claim.vat:
         return Comparison(None)
     return _new_seller(register, claim)

@@ -85,3 +85,10 @@ def test_a_new_seller_paid_to_a_registered_suppliers_account_is_held():
     assert "DE89370400440532013000" in finding.message and "supplier 1" in finding.message
     # its own account: new, nothing to hold
     assert compare(register, Claim("Nordpapier AG", "DE444444444"), OWN).findings == ()
+    # a registered supplier's document asking for another registered supplier's account
+    nord = RegisteredSupplier(3, "Nordpapier AG", vat_id="DE444444444")
+    (finding,) = compare(Register([ACME, nord]), claim, OWN).findings
+    assert finding.rule == "IP-SUP-04"
+    assert (
+        "DE89370400440532013000 is registered for 'ACME Papier GmbH' (supplier 1" in finding.message
+    )
