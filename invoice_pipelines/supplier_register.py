@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -31,9 +31,11 @@ from invoice_pipelines.core.suppliers import (
     OwnParty,
     Register,
     RegisteredSupplier,
+    blanks_collapsed,
     checked_policy,
     compare,
     iban_key,
+    name_problem,
     name_skeleton,
     vat_id_key,
 )
@@ -131,10 +133,32 @@ def checked_datev_account(value: int | None) -> int | None:
 
 
 def checked_name(value: object) -> str:
-    name = checked_text(value, "the supplier's name", MAX_NAME)
+    """A supplier's name as the register holds it and a command shows it: NFC (one form of each
+    letter with its diacritics), blanks collapsed. Refused before anything is collapsed when it
+    holds a character nobody sees as written (a line break, a bidi mark): what is stored is what
+    the person typed and reads (core.suppliers.name_problem, the rule the intake holds a
+    document's seller to)."""
+    problem = name_problem(str(value or ""))
+    if problem is not None:
+        raise RegisterError(f"the supplier's {problem}")
+    name = checked_text(
+        unicodedata.normalize("NFC", str(value or "")), "the supplier's name", MAX_NAME
+    )
     if not name_skeleton(name):
         raise RegisterError("a supplier needs a name")
     return name
+
+
+def registration_problem(claim: Claim) -> str | None:
+    """Why the register would refuse to register a document's seller (its name or VAT id by the
+    rules a person's values are held to), in one sentence, or None: the intake holds such a
+    document (IP-SUP-10) instead of accepting it with its supplier never registered."""
+    try:
+        checked_name(blanks_collapsed(claim.name))
+        checked_vat_id(claim.vat)
+    except RegisterError as exc:
+        return str(exc)
+    return None
 
 
 def _account(iban: object, bic: object) -> dict:
@@ -280,10 +304,14 @@ def _who(changed_by: str, reason: str) -> tuple[str, str]:
     return by, why
 
 
-def _check_unique(conn, organization_id: int, supplier_id: int | None, values: dict) -> None:
-    """A VAT id, a QBO vendor or a name skeleton belongs to one supplier of the register."""
+def _check_unique(
+    conn, organization_id: int, supplier_id: int | None, values: dict, ibans: Iterable[str] = ()
+) -> None:
+    """A VAT id, a QBO vendor or an IBAN (`ibans`: the ones being added) belongs to one supplier
+    of the register."""
     s = suppliers.c
     mine = s.id != supplier_id if supplier_id is not None else True
+    _check_ibans_unique(conn, organization_id, supplier_id, set(ibans))
     for column, label in (("vat_id", "VAT id"), ("qbo_vendor_id", "QuickBooks vendor")):
         value = values.get(column)
         if not value:
@@ -297,6 +325,40 @@ def _check_unique(conn, organization_id: int, supplier_id: int | None, values: d
             raise RegisterError(
                 f"{label} {value} belongs to supplier {other.id} ({other.name!r}) already"
             )
+
+
+def _check_ibans_unique(
+    conn, organization_id: int, supplier_id: int | None, ibans: set[str]
+) -> None:
+    """An IBAN of another supplier is refused, naming that supplier: the real supplier's account
+    under a second name is how a payment goes to the wrong party unnoticed. One query for the
+    organization's accounts (JSON in both databases, compared here)."""
+    if not ibans:
+        return
+    s = suppliers.c
+    for other in conn.execute(
+        select(s.id, s.name, s.bank_accounts).where(
+            s.organization_id == organization_id, s.id != (supplier_id or 0)
+        )
+    ):
+        taken = ibans & {a.get("iban") for a in other.bank_accounts or ()}
+        if taken:
+            raise RegisterError(
+                f"IBAN {sorted(taken)[0]} belongs to supplier {other.id} ({other.name!r}) "
+                "already: one account, one supplier"
+            )
+
+
+def _check_lookalike(conn, organization_id: int, name: str) -> None:
+    """A name that reads like a registered supplier's (a Cyrillic look-alike, a digit for a
+    letter) is refused, naming that supplier, unless the person says it is another company."""
+    alike = load_register(conn, organization_id).resembling(name)
+    if alike:
+        twin, registered = alike[0]
+        raise RegisterError(
+            f"{name!r} reads like the registered {registered!r} of {twin.described()}: add it "
+            "only if it is another company (--despite-lookalike)"
+        )
 
 
 def add_supplier(
@@ -315,10 +377,15 @@ def add_supplier(
     origin: str = "person",
     document_id: int | None = None,
     confirmed: bool | None = None,
+    despite_lookalike: bool = False,
+    shared_ibans: bool = False,
 ) -> int:
     """Register a supplier; its id. Refused: no name, a value out of form (one sentence each), a
-    VAT id or vendor another supplier has. `confirmed`: whether a person vouches for it (by
-    default: registered by a person, not by the first-invoice policy)."""
+    VAT id, vendor or IBAN another supplier has (`shared_ibans`: a person confirmed a document
+    that asks for one), a name a person gives that reads like a registered supplier's (unless
+    `despite_lookalike`; the first-invoice policy registers no look-alike anyway). `confirmed`:
+    whether a person vouches for it (by default: registered by a person, not by the
+    first-invoice policy)."""
     by, why = _who(changed_by, reason)
     name = checked_name(name)
     values = {
@@ -332,7 +399,15 @@ def add_supplier(
         "qbo_vendor_id": checked_vendor_id(qbo_vendor_id),
         "datev_creditor_account": checked_datev_account(datev_creditor_account),
     }
-    _check_unique(conn, organization_id, None, values)
+    _check_unique(
+        conn,
+        organization_id,
+        None,
+        values,
+        () if shared_ibans else [a["iban"] for a in values["bank_accounts"]],
+    )
+    if origin == "person" and not despite_lookalike:
+        _check_lookalike(conn, organization_id, name)
     if confirmed is None:
         confirmed = origin == "person"
     supplier_id = conn.execute(
@@ -408,14 +483,18 @@ def change_supplier(
     expected_version: int | None = None,
     action: str = "change",
     document_id: int | None = None,
+    shared_ibans: bool = False,
 ) -> dict:
     """Apply `change` to one supplier with its audit row; the supplier's values after it. With
-    `expected_version`, a supplier changed since the person looked is refused."""
+    `expected_version`, a supplier changed since the person looked is refused; an IBAN added that
+    another supplier has is refused unless `shared_ibans` (a person confirmed the document)."""
     by, why = _who(changed_by, reason)
     row = _row(conn, organization_id, supplier_id, expected_version)
     before = values_of(row)
     new = _changed_values(row, change)
-    _check_unique(conn, organization_id, supplier_id, new)
+    held = {a.get("iban") for a in row["bank_accounts"] or ()}
+    added = [a["iban"] for a in new.get("bank_accounts", ()) if a["iban"] not in held]
+    _check_unique(conn, organization_id, supplier_id, new, () if shared_ibans else added)
     after = {**before, **{k: v for k, v in new.items() if k != "name_key"}}
     if after == before:
         return before
@@ -494,10 +573,10 @@ def _changed_values(row: dict, change: Change) -> dict:
         new["datev_creditor_account"] = checked_datev_account(change.datev_creditor_account)
     if change.active is not None:
         new["active"] = change.active
-    for field in change.clear:
-        if field not in FIELDS or field == "name":
-            raise RegisterError(f"{field!r} cannot be cleared (one of {', '.join(FIELDS[1:])})")
-        new[field] = None
+    for column in change.clear:
+        if column not in FIELDS or column == "name":
+            raise RegisterError(f"{column!r} cannot be cleared (one of {', '.join(FIELDS[1:])})")
+        new[column] = None
     names = list(row["other_names"] or [])
     for name in map(checked_name, change.add_names):
         if name != new.get("name", row["name"]) and name not in names:
@@ -559,7 +638,7 @@ def learn(
         return add_supplier(
             conn,
             organization_id,
-            name=str(claim.name),
+            name=blanks_collapsed(claim.name),
             vat_id=claim.vat or None,
             ibans=[(iban, None) for iban in ibans],
             changed_by=changed_by,
@@ -567,9 +646,15 @@ def learn(
             origin=origin,
             document_id=document_id,
             confirmed=confirmed,
+            # the comparison named a look-alike or another supplier's account, and a person
+            # confirmed the document all the same (the policy registers none with a finding)
+            despite_lookalike=True,
+            shared_ibans=True,
         )
     change = Change(
-        add_names=(str(claim.name),) if rules & {VAT_ID_OTHER_NAME, LOOKALIKE_NAME} else (),
+        add_names=(blanks_collapsed(claim.name),)
+        if rules & {VAT_ID_OTHER_NAME, LOOKALIKE_NAME}
+        else (),
         add_ibans=tuple((iban, None) for iban in ibans) if NEW_IBAN in rules else (),
     )
     if change.add_names or change.add_ibans:
@@ -582,15 +667,29 @@ def learn(
             reason=reason,
             action="confirmed",
             document_id=document_id,
+            shared_ibans=True,
         )
     return supplier.id
 
 
-def learn_history(conn: Connection, organization_id: int, *, changed_by: str, reason: str) -> int:
+@dataclass
+class HistoryLearned:
+    """What `learn_history` did: how many suppliers it registered, and a sentence for each seller
+    it left for a person (a name the register cannot hold, a look-alike, another supplier's
+    account), so that one seller never stops the rest."""
+
+    registered: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def learn_history(
+    conn: Connection, organization_id: int, *, changed_by: str, reason: str
+) -> HistoryLearned:
     """Register the sellers of the organization's accepted documents (VALIDATED, EXPORTED) that
     the register knows neither by VAT id nor by name: a person's act for the documents from before
     the register (a migration). Each seller as its latest accepted document names it, with that
-    document's IBAN; one query for the documents. How many suppliers were registered."""
+    document's IBAN; one query for the documents. A seller the register refuses or the
+    comparison holds is skipped with its reason, once per seller; the others are registered."""
     _who(changed_by, reason)
     t = incoming_invoices.c
     rows = conn.execute(
@@ -600,26 +699,44 @@ def learn_history(conn: Connection, organization_id: int, *, changed_by: str, re
     ).all()
     register = load_register(conn, organization_id)
     own = own_party(conn, organization_id)
-    registered = 0
+    done = HistoryLearned()
+    skipped_sellers: set[tuple] = set()
     for doc_id, name, vat_id, iban in rows:  # the latest first
         claim = Claim(name, vat_id, iban)
         comparison = compare(register, claim, own)
-        if not comparison.new or comparison.findings:
-            # known, or a look-alike of a registered supplier: for a person to look at
+        seller = (vat_id_key(vat_id), name_skeleton(name) or name)
+        if comparison.findings and (comparison.new or comparison.supplier is None):
+            # a look-alike of a registered supplier, a name the register cannot hold: for a
+            # person to look at (said once per seller)
+            if seller not in skipped_sellers:
+                skipped_sellers.add(seller)
+                done.skipped.append(
+                    f"incoming invoice {doc_id}: "
+                    + "; ".join(f"{f.message} ({f.rule})" for f in comparison.findings)
+                )
             continue
-        supplier_id = learn(
-            conn,
-            organization_id,
-            claim,
-            comparison,
-            changed_by=changed_by,
-            reason=f"{reason} (from accepted incoming invoice {doc_id})",
-            document_id=doc_id,
-        )
+        if not comparison.new or comparison.findings:
+            continue  # known (what differs is the intake's to hold)
+        try:
+            with conn.begin_nested():
+                supplier_id = learn(
+                    conn,
+                    organization_id,
+                    claim,
+                    comparison,
+                    changed_by=changed_by,
+                    reason=f"{reason} (from accepted incoming invoice {doc_id})",
+                    document_id=doc_id,
+                )
+        except RegisterError as exc:
+            if seller not in skipped_sellers:
+                skipped_sellers.add(seller)
+                done.skipped.append(f"incoming invoice {doc_id}: {exc}")
+            continue
         if supplier_id is not None:
             register = register.adding(RegisteredSupplier.of_claim(supplier_id, claim))
-            registered += 1
-    return registered
+            done.registered += 1
+    return done
 
 
 def supplier_rows(conn: Connection, organization_id: int, *, active_only: bool = False) -> list:

@@ -25,6 +25,8 @@ WAITS = {
     "Dagster job only: the commands using this module import no Dagster",
     "documents/domain/batch.py": "the launchpad's request and MetadataValue as above; fpdf and the font "
     "only for the page listing what a combined PDF lacks",
+    "core/organization_values.py": "pycountry (0.1 s to import), only when a country is checked: "
+    "the organizations commands' parser reads this module's FIELDS",
     "core/rules.py": "the Unicode confusables table (several MB), read at the first look-alike "
     "check",
     "db/migrate.py": "Alembic, only when the schema is migrated",

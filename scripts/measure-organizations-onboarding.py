@@ -64,6 +64,7 @@ def main() -> int:
     from invoice_pipelines.db.migrate import upgrade
     from invoice_pipelines.resources.database import Database, SystemDatabase
     from invoice_pipelines.tenants.sensors import organizations_sensor
+    from invoice_pipelines_devtools.demo.invoices import german_vat_id
 
     work = Path(tempfile.mkdtemp(prefix="onboarding-"))
     csv = work / "organizations.csv"
@@ -71,7 +72,9 @@ def main() -> int:
         "\n".join(
             [HEADER]
             + [
-                f"mandant-{i:05d},Mandant {i} GmbH,DE,DE811907980,201/113/{40000 + i},29098,"
+                # each its own VAT id: two organizations may not share one (issue 83)
+                f"mandant-{i:05d},Mandant {i} GmbH,DE,{german_vat_id(f'{10_000_000 + i:08d}')},"
+                f"201/113/{40000 + i},29098,"
                 f"{i % 99999 + 1},SKR0{3 + i % 2},RE-{{year}}-{{counter:06d}}"
                 for i in range(args.orgs)
             ]

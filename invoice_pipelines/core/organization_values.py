@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
+from invoice_pipelines.core.text import hidden_problem, is_formula
 from invoice_pipelines.core.vat_ids import vat_id_problem
 
 # the values a person gives, in the order of the onboarding CSV's columns
@@ -107,15 +108,35 @@ def _slug(text: str) -> tuple[str, str | None]:
 
 
 def _name(text: str) -> tuple[str, str | None]:
+    """The organization's name is shown in every export, letter and spreadsheet as typed: no
+    character nobody sees (a line break, a bidi override), and no first character a spreadsheet
+    takes for a formula (=, +, -, @)."""
     if len(text) > NAME_LENGTH:
         return text, f"the name is longer than {NAME_LENGTH} characters"
+    hidden = hidden_problem("the name", text)
+    if hidden:
+        return text, hidden
+    if is_formula(text):
+        return text, (
+            f"the name {text!r} starts with {text.lstrip()[0]!r}, which a spreadsheet reads as a "
+            "formula: write the name without it"
+        )
     return text, None
 
 
 def _country(text: str) -> tuple[str, str | None]:
-    if not re.fullmatch(r"[A-Za-z]{2}", text):
-        return text, f"the country {text!r} is not a two-letter ISO code (DE, AT, ...)"
-    return text.upper(), None
+    """An ISO 3166-1 alpha-2 code of a country that exists (pycountry's list, which schwifty
+    reads for IBANs and BICs too): `XX` and other user-assigned codes are none."""
+    # imported here: the list is read for a command that checks a country, never at start
+    import pycountry
+
+    code = text.upper()
+    if (
+        not re.fullmatch(r"[A-Z]{2}", code, re.ASCII)
+        or pycountry.countries.get(alpha_2=code) is None
+    ):
+        return text, f"the country {text!r} is no ISO 3166-1 country code (DE, AT, ...)"
+    return code, None
 
 
 def _vat_id(text: str) -> tuple[str, str | None]:

@@ -29,6 +29,7 @@ from invoice_pipelines.core.supplier_policies import (  # noqa: F401 - the regis
     REGISTERING_POLICIES,
     REVIEW,
 )
+from invoice_pipelines.core.text import hidden_problem
 
 STAGE = "supplier"
 
@@ -41,10 +42,13 @@ OWN_ORGANIZATION = "IP-SUP-06"
 TWO_SUPPLIERS = "IP-SUP-07"
 LOOKALIKE_NAME = "IP-SUP-08"
 NAME_OF_SEVERAL = "IP-SUP-09"
+UNREGISTRABLE_NAME = "IP-SUP-10"
+IBAN_OF_ANOTHER = "IP-SUP-11"
 
-# what a person's confirmation cannot make right: the document names the wrong party, whatever a
-# reviewer says; only a correction of the seller's values (or a rejection) moves it on
-NEVER_CONFIRMED = frozenset({OWN_ORGANIZATION, TWO_SUPPLIERS})
+# what a person's confirmation cannot make right: the document names the wrong party, or a name
+# the register cannot hold, whatever a reviewer says; only a correction of the seller's values
+# (or a rejection) moves it on
+NEVER_CONFIRMED = frozenset({OWN_ORGANIZATION, TWO_SUPPLIERS, UNREGISTRABLE_NAME})
 
 
 _VAT_SEPARATORS = re.compile(r"[\s.\-/]+")
@@ -75,6 +79,21 @@ def name_skeleton(value: str | None) -> str:
     same few sellers and the organization over and over (0.1 ms a name uncached)."""
     text = unicodedata.normalize("NFD", value or "")
     return lookalike_key(text) if text.strip() else ""
+
+
+def blanks_collapsed(name: str | None) -> str:
+    """A document's name with each run of blanks (spaces, tabs, line breaks) as one space: how the
+    readers give it (einvoice/readers/xmlsafe.clean_text) and the register keeps it, so that the
+    intake and the register judge the same name."""
+    return " ".join((name or "").split())
+
+
+def name_problem(value: str | None) -> str | None:
+    """Why the register cannot hold `value` as a supplier's name (one sentence), or None: a name
+    with a character nobody sees as written (a bidi override shows its letters in another order
+    than stored, a line break makes one name two lines) is not one a person can confirm by
+    reading it."""
+    return hidden_problem("the name", value or "")
 
 
 def _plain_name(value: str | None) -> str:
@@ -114,7 +133,7 @@ class RegisteredSupplier:
         """The supplier a document's claim registers: its name, VAT id and IBANs."""
         return cls(
             id=supplier_id,
-            name=str(claim.name or ""),
+            name=blanks_collapsed(claim.name),
             vat_id=claim.vat or None,
             ibans=claim.all_ibans,
             confirmed=False,
@@ -161,6 +180,10 @@ class Register:
 
     def __post_init__(self) -> None:
         self.by_vat = {s.vat_id: s for s in self.suppliers if s.vat_id}
+        self.by_iban: dict[str, RegisteredSupplier] = {}
+        for supplier in self.suppliers:
+            for iban in supplier.ibans:
+                self.by_iban.setdefault(iban_key(iban), supplier)
         self.by_name: dict[str, list[RegisteredSupplier]] = {}
         for supplier in self.suppliers:
             for key in {name_skeleton(n) for n in supplier.names} - {""}:
@@ -276,19 +299,27 @@ def _lookalike(claim: Claim, supplier: RegisteredSupplier) -> Finding | None:
     )
 
 
-def _details(claim: Claim, supplier: RegisteredSupplier) -> list[Finding]:
-    """IBAN and notice address of a document against the supplier it comes from."""
+def _details(
+    claim: Claim, supplier: RegisteredSupplier, register: Register | None = None
+) -> list[Finding]:
+    """IBAN and notice address of a document against the supplier it comes from; an unknown IBAN
+    that another registered supplier has is named with that supplier."""
     found = []
     known = {iban_key(i) for i in supplier.ibans}
     unknown = [iban for iban in claim.all_ibans if iban not in known]
     if unknown:
         registered = ", ".join(supplier.ibans) if supplier.ibans else "none"
         which = f"IBAN {unknown[0]}" if len(unknown) == 1 else "IBANs " + ", ".join(unknown)
+        owners = [
+            f"; IBAN {iban} is registered for {owner.described()}"
+            for iban in unknown
+            if (owner := (register.by_iban.get(iban) if register else None)) is not None
+        ]
         found.append(
             _finding(
                 NEW_IBAN,
                 f"the document asks for payment to {which}, not registered for "
-                f"{supplier.described()} (registered: {registered})",
+                f"{supplier.described()} (registered: {registered})" + "".join(owners[:1]),
             )
         )
     email = (claim.email or "").strip()
@@ -308,6 +339,9 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
     own_finding = _own(claim, own)
     if own_finding is not None:
         return Comparison(None, (own_finding,))
+    problem = name_problem(blanks_collapsed(claim.name))
+    if problem is not None:
+        return Comparison(None, (unregistrable_finding(claim, problem),))
     key = name_skeleton(claim.name)
     by_vat = register.by_vat.get(claim.vat) if claim.vat else None
     named = register.by_name.get(key, []) if key else []
@@ -326,7 +360,7 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
                 ),
             )
         found = [f for f in (_name_finding(claim, by_vat),) if f is not None]
-        return Comparison(by_vat, tuple(found + _details(claim, by_vat)))
+        return Comparison(by_vat, tuple(found + _details(claim, by_vat, register)))
     if named:
         supplier = sorted(named, key=lambda s: s.id)[0]
         if claim.vat:
@@ -356,19 +390,48 @@ def compare(register: Register, claim: Claim, own: OwnParty | None = None) -> Co
                 ),
             )
         found = [f for f in (_lookalike(claim, supplier),) if f is not None]
-        return Comparison(supplier, tuple(found + _details(claim, supplier)))
+        return Comparison(supplier, tuple(found + _details(claim, supplier, register)))
     if not key and not claim.vat:
         return Comparison(None)
     return _new_seller(register, claim)
 
 
+def unregistrable_finding(claim: Claim, problem: str) -> Finding:
+    """IP-SUP-10: a seller the register cannot hold (its name, or another of its values by the
+    register's rules: `problem`); never registered, never passed on. The name quoted as `repr`
+    writes what nobody sees as its escape (`\\u202e`)."""
+    vat = f"VAT id {claim.vat}" if claim.vat else "no VAT id"
+    return _finding(
+        UNREGISTRABLE_NAME,
+        f"the seller {claim.name!r} ({vat}) cannot be registered: {problem}; correct the "
+        "seller's values as the supplier writes them, or reject the document",
+    )
+
+
+def _iban_of_another(register: Register, claim: Claim) -> Finding | None:
+    """IP-SUP-11: a new seller asks for payment to an account the register holds for another
+    supplier (the real supplier's account under a new name, or a name made up for it)."""
+    for iban in claim.all_ibans:
+        supplier = register.by_iban.get(iban)
+        if supplier is not None:
+            return _finding(
+                IBAN_OF_ANOTHER,
+                f"the new seller {claim.name!r} asks for payment to IBAN {iban}, which the "
+                f"register holds for {supplier.described()}: confirm it only if both companies "
+                "are paid to one account, or reject it",
+            )
+    return None
+
+
 def _new_seller(register: Register, claim: Claim) -> Comparison:
     """A seller the register knows neither by VAT id nor by name: IP-SUP-08 where its name reads
     like a registered supplier's (`Register.resembling`), so that no look-alike is registered or
-    booked by its first invoice; a person who confirms it registers another supplier."""
+    booked by its first invoice; IP-SUP-11 where it asks to be paid to another supplier's
+    account. A person who confirms it registers another supplier."""
     resembling = register.resembling(claim.name)
+    shared = _iban_of_another(register, claim)
     if not resembling:
-        return Comparison(None, new=True)
+        return Comparison(None, (shared,) if shared else (), new=True)
     supplier, alike = resembling[0]
     more = f" (and {len(resembling) - 1} more)" if len(resembling) > 1 else ""
     vat = f"VAT id {claim.vat}" if claim.vat else "no VAT id"
@@ -381,6 +444,7 @@ def _new_seller(register: Register, claim: Claim) -> Comparison:
                 f"{supplier.described()}{more}: a look-alike of a known supplier; confirm it "
                 "only if it is another company, or reject it",
             ),
+            *((shared,) if shared else ()),
         ),
         new=True,
         resembles=tuple(s for s, _ in resembling),

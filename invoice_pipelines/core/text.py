@@ -22,6 +22,7 @@ of -12.50) are never quoted.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from invoice_pipelines.limits import MAX_TEXT_FIELD_CHARS
 
@@ -51,6 +52,32 @@ _FORMULA = re.compile(FORMULA_PATTERN)
 # one search decides whether a value needs any work at all (the common case: it does not)
 _SUSPECT = re.compile(f"[{INVISIBLE_CLASS}{_CONTROL_CLASS}]|{FORMULA_PATTERN}")
 _UNPRINTABLE = re.compile(f"[{INVISIBLE_CLASS}{_CONTROL_CLASS}]")
+
+
+# what nobody sees as written, by Unicode category: controls (a line break, ESC), format
+# characters (bidi overrides and marks, zero-width spaces), private-use and surrogate code points,
+# and the line and paragraph separators
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Zl", "Zp"})
+
+
+def hidden_character(value: str) -> str | None:
+    """The first character of `value` nobody sees as written, or None: for a value a person
+    types that is stored as typed (a name), where a hidden character is refused, never removed."""
+    if value.isascii() and value.isprintable():
+        return None
+    return next((c for c in value if unicodedata.category(c) in _HIDDEN_CATEGORIES), None)
+
+
+def hidden_problem(what: str, value: str) -> str | None:
+    """One sentence when `value` holds a character nobody sees as written (`hidden_character`)."""
+    hidden = hidden_character(value)
+    if hidden is None:
+        return None
+    return (
+        f"{what} holds the invisible or control character U+{ord(hidden):04X} "
+        f"({unicodedata.name(hidden, 'a control character').lower()}): write it with visible "
+        "characters on one line"
+    )
 
 
 def printable(value: str) -> str:

@@ -49,6 +49,9 @@ class Lock(Enum):
     # one sealer of the organization's audit chain at a time (audit/domain/verify.py): two
     # verifications would otherwise both seal the same next position
     AUDIT_SEALS = 7383
+    # key 0: one writer of organizations' VAT ids at a time (tenants/domain/lifecycle.py, add and
+    # change), so two organizations never take one VAT id at once (its check reads, then writes)
+    ORGANIZATION_VAT_IDS = 7307
     # key: `chunk_key(job id, chunk position)`, one bigint: PostgreSQL's one-integer key space,
     # which never meets the two-integer one, so it needs no namespace and its keys stay as they were
     BILLING_CHUNK = "bigint"

@@ -107,7 +107,8 @@ def find_organization(system: Engine, key: str | int) -> Organization:
     they call takes the value. `system`: the system engine (any organization's row)."""
     with system_transaction(system) as conn:
         query = select(organizations)
-        if isinstance(key, int) or (isinstance(key, str) and key.isdigit()):
+        # only ASCII digits are an id: "２" (a full-width two) is no organization's id
+        if isinstance(key, int) or (isinstance(key, str) and key.isascii() and key.isdigit()):
             query = query.where(organizations.c.id == int(key))
         else:
             query = query.where(organizations.c.slug == key)
@@ -126,7 +127,7 @@ def find_organizations(
     query = select(organizations).order_by(organizations.c.id)
     names = None if keys is None else [str(k).strip() for k in keys if str(k).strip()]
     if names is not None:
-        ids = [int(n) for n in names if n.isdigit()]
+        ids = [int(n) for n in names if n.isascii() and n.isdigit()]
         query = query.where(or_(organizations.c.slug.in_(names), organizations.c.id.in_(ids)))
     with system_transaction(system) as conn:
         found = [Organization.from_row(row) for row in conn.execute(query).mappings()]

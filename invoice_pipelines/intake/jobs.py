@@ -230,6 +230,11 @@ class SupplierChangeConfig(OrganizationConfig):
     expected_version: int | None = Field(
         default=None, description="The supplier's version you looked at (changes only)."
     )
+    despite_lookalike: bool = Field(
+        default=False,
+        description="A new supplier whose name reads like a registered one's is another company "
+        "all the same (else it is refused).",
+    )
     changed_by: str = Field(description="Who makes the change (audited).")
     reason: str = Field(description="Why (audited).")
 
@@ -274,6 +279,7 @@ def _register_change(conn, organization_id: int, config: SupplierChangeConfig) -
             datev_creditor_account=config.datev_creditor_account,
             changed_by=config.changed_by,
             reason=config.reason,
+            despite_lookalike=config.despite_lookalike,
         )
     change_supplier(
         conn,

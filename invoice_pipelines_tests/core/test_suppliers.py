@@ -9,6 +9,7 @@ from invoice_pipelines.core.suppliers import (
     Register,
     RegisteredSupplier,
     compare,
+    name_problem,
     name_skeleton,
 )
 
@@ -58,3 +59,36 @@ def test_names_compare_by_what_a_person_sees():
     )
     assert name_skeleton("ACME, Inc.") == name_skeleton("acme inc")
     assert name_skeleton("ACME GmbH") != name_skeleton("ACNE GmbH")
+
+
+def test_a_name_the_register_cannot_hold_is_held_whatever_else_agrees():
+    register = Register([ACME])
+    for name in ("ACME\u202e Papier GmbH", "ACME\x1bPapier GmbH", "ACME Pa\u200bpier GmbH"):
+        comparison = compare(register, Claim(name, "DE111111111"), OWN)
+        assert comparison.supplier is None and not comparison.new
+        (finding,) = comparison.findings
+        assert finding.rule == "IP-SUP-10" and "U+" in finding.message
+        assert repr(name) in finding.message  # the hidden character shown as its escape
+    assert name_problem("Bürobedarf Schröder GmbH & Co. KG") is None
+    # blanks of a document (a tab, a line break) are blanks: the register keeps the name with one
+    # space there, as the readers give it
+    assert compare(register, Claim("ACME\tPapier\r\nGmbH", "DE111111111"), OWN).agrees
+
+
+def test_a_new_seller_paid_to_a_registered_suppliers_account_is_held():
+    register = Register([ACME])
+    claim = Claim("Nordpapier AG", "DE444444444", iban="DE89 3704 0044 0532 0130 00")
+    comparison = compare(register, claim, OWN)
+    assert comparison.new and comparison.supplier is None
+    (finding,) = comparison.findings
+    assert finding.rule == "IP-SUP-11"
+    assert "DE89370400440532013000" in finding.message and "supplier 1" in finding.message
+    # its own account: new, nothing to hold
+    assert compare(register, Claim("Nordpapier AG", "DE444444444"), OWN).findings == ()
+    # a registered supplier's document asking for another registered supplier's account
+    nord = RegisteredSupplier(3, "Nordpapier AG", vat_id="DE444444444")
+    (finding,) = compare(Register([ACME, nord]), claim, OWN).findings
+    assert finding.rule == "IP-SUP-04"
+    assert (
+        "DE89370400440532013000 is registered for 'ACME Papier GmbH' (supplier 1" in finding.message
+    )

@@ -69,6 +69,7 @@ def test_the_lock_numbers_never_change():
         "QBO_REQUESTS": 7305,
         "QBO_REALM": 7306,
         "AUDIT_SEALS": 7383,
+        "ORGANIZATION_VAT_IDS": 7307,
         "BILLING_CHUNK": None,
     }
     # a realm's key is fixed by its id alone (every process and version computes the same)

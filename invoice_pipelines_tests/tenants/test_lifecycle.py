@@ -44,6 +44,7 @@ from invoice_pipelines.tenants.jobs import organizations_add_job
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.intake.test_intake_jobs import _drop, _drop_and_register
+from invoice_pipelines_tests.tenants.vat_ids import fresh_vat_id
 
 HEADER = "slug,name,country,vat_id,tax_number,datev_berater_nr,datev_mandant_nr,datev_chart,invoice_number_format"
 
@@ -59,8 +60,9 @@ def _csv(tmp_path, lines: list[str], name: str = "orgs.csv"):
 
 
 def _rows(tmp_path, prefix: str, n: int) -> list[str]:
+    # each its own VAT id: two organizations may not share one
     return [
-        f"{prefix}-{i:05d},Mandant {i} GmbH,DE,DE811907980,201/113/{40000 + i},29098,{i + 1},"
+        f"{prefix}-{i:05d},Mandant {i} GmbH,DE,{fresh_vat_id()},201/113/{40000 + i},29098,{i + 1},"
         f"SKR0{3 + i % 2},RE-{{year}}-{{counter:06d}}"
         for i in range(n)
     ]
@@ -188,6 +190,7 @@ def test_a_change_is_checked_and_audited_with_who_and_why(db):
             why="x",
         )
     assert refused.value.problems == ["the VAT id 'DE811907981' has a wrong check digit"]
+    vat_id = fresh_vat_id()
     with pytest.raises(Refused):
         change_organization(
             db.engine, find_organization(db.engine, org["slug"]), {"name": "N"}, by="anna", why=" "
@@ -195,11 +198,11 @@ def test_a_change_is_checked_and_audited_with_who_and_why(db):
     changes = change_organization(
         db.engine,
         find_organization(db.engine, org["slug"]),
-        {"vat_id": "DE 811 907 980", "datev_chart": "skr04"},
+        {"vat_id": " ".join((vat_id[:5], vat_id[5:8], vat_id[8:])), "datev_chart": "skr04"},
         by="anna",
         why="new advisor",
     )
-    assert changes == {"vat_id": [None, "DE811907980"], "datev_chart": ["SKR03", "SKR04"]}
+    assert changes == {"vat_id": [None, vat_id], "datev_chart": ["SKR03", "SKR04"]}
     assert (
         change_organization(
             db.engine,

@@ -27,6 +27,11 @@ def add_supplier_commands(sub) -> None:
     _org(p)
     p.add_argument("--name", required=True)
     _values(p)
+    p.add_argument(
+        "--despite-lookalike",
+        action="store_true",
+        help="its name reads like a registered supplier's and it is another company all the same",
+    )
     _who(p)
 
     p = verbs.add_parser("change", help="change a supplier (audited)")

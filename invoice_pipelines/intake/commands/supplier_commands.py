@@ -27,6 +27,7 @@ from invoice_pipelines.supplier_register import (
     RegisterError,
     add_supplier,
     change_supplier,
+    checked_name,
     confirm_supplier,
     learn_history,
     set_supplier_policy,
@@ -129,9 +130,8 @@ def run_show(args) -> int:
 
 
 def run_add(args) -> int:
-    code, supplier_id = _in_organization(
-        args,
-        lambda conn, org: add_supplier(
+    def work(conn, org):
+        supplier_id = add_supplier(
             conn,
             org,
             name=args.name,
@@ -143,11 +143,15 @@ def run_add(args) -> int:
             datev_creditor_account=args.datev_account,
             changed_by=args.by,
             reason=args.reason,
-        ),
-        write=True,
-    )
+            despite_lookalike=args.despite_lookalike,
+        )
+        # the name as the register holds it (NFC, blanks collapsed), never as typed: what is
+        # shown is what is stored
+        return supplier_id, checked_name(args.name)
+
+    code, added = _in_organization(args, work, write=True)
     if not code:
-        print(json.dumps({"id": supplier_id, "registered": args.name}, ensure_ascii=False))
+        _print(json.dumps({"id": added[0], "registered": added[1]}, ensure_ascii=False))
     return code
 
 
@@ -231,7 +235,12 @@ def run_learn_history(args) -> int:
         write=True,
     )
     if not code:
-        print(json.dumps({"registered": registered}))
+        _print(
+            json.dumps(
+                {"registered": registered.registered, "skipped": registered.skipped},
+                ensure_ascii=False,
+            )
+        )
     return code
 
 

@@ -26,6 +26,7 @@ from invoice_pipelines.core.suppliers import (
     RegisteredSupplier,
     compare,
     new_supplier_finding,
+    unregistrable_finding,
 )
 from invoice_pipelines.einvoice.read import ParseOutcome
 from invoice_pipelines.supplier_register import (
@@ -33,6 +34,7 @@ from invoice_pipelines.supplier_register import (
     learn,
     load_register,
     own_party_and_policy,
+    registration_problem,
 )
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,10 @@ def check_suppliers(
         comparison = compare(register, claim, own)
         found = list(comparison.findings)
         registers = False
+        refusal = registration_problem(claim) if comparison.new else None
+        if refusal is not None:
+            # a seller the register would refuse is never accepted unregistered (IP-SUP-10)
+            found.append(unregistrable_finding(claim, refusal))
         if comparison.new and first_invoice:
             # a look-alike of a registered supplier (IP-SUP-08) waits for a person
             registers = outcome.status == "VALIDATED" and not outcome.review and not found

@@ -24,6 +24,7 @@ from invoice_pipelines.core.numbering import number_regex
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS, check_values
 from invoice_pipelines.core.vat_ids import vat_id_problem
+from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.sequences import INVOICES, read_sequence
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, organizations, sales_invoices
 from invoice_pipelines.db.tenancy import UnknownOrganization, system_transaction
@@ -110,6 +111,7 @@ def add_organizations(
         checked[slug] = (where, result.values)
     with system_transaction(system, write=True) as conn:
         existing = _existing(conn, list(checked))
+        report.problems += _vat_ids_taken(conn, checked)
         new: list[dict] = []
         for slug, (where, values) in checked.items():
             there = existing.get(slug)
@@ -146,6 +148,52 @@ def add_organizations(
             )
         report.added = [v["slug"] for v in new]
     return report
+
+
+def _vat_ids_taken(conn: Connection, checked: Mapping[str, tuple[str, dict]]) -> list[str]:
+    """A sentence for each organization of a file whose VAT id another one has, on an earlier
+    line or in the database: a VAT id is one company's, and two organizations of one company
+    would book its invoices twice. An offboarded organization's VAT id is free again (the
+    company may come back); the organization itself (the same file twice) is no other."""
+    problems = []
+    first: dict[str, str] = {}
+    for where, values in checked.values():
+        vat_id = values.get("vat_id")
+        if not vat_id:
+            continue
+        if vat_id in first:
+            problems.append(f"{where}: the VAT id {vat_id} is on {first[vat_id]} already")
+        else:
+            first[vat_id] = where
+    if first:
+        xact_lock(conn, Lock.ORGANIZATION_VAT_IDS, 0)
+    taken = _organizations_of_vat_ids(conn, list(first))
+    for slug, (where, values) in checked.items():
+        other = taken.get(values.get("vat_id"))
+        if other is not None and other != slug and first.get(values["vat_id"]) == where:
+            problems.append(f"{where}: {_vat_id_taken(values['vat_id'], other)}")
+    return problems
+
+
+def _organizations_of_vat_ids(conn: Connection, vat_ids: Sequence[str]) -> dict[str, str]:
+    """The slug of the organization (not offboarded) of each VAT id that has one."""
+    o = organizations.c
+    found: dict[str, str] = {}
+    for chunk in chunked(vat_ids, CHUNK):
+        for vat_id, slug in conn.execute(
+            select(o.vat_id, o.slug)
+            .where(o.vat_id.in_(chunk), o.offboarded_at.is_(None))
+            .order_by(o.id)
+        ):
+            found.setdefault(vat_id, slug)
+    return found
+
+
+def _vat_id_taken(vat_id: str, slug: str) -> str:
+    return (
+        f"the VAT id {vat_id} is organization {slug!r}'s already: two organizations may not "
+        "share one"
+    )
 
 
 def _json(values: Mapping[str, Any]) -> dict:
@@ -217,8 +265,9 @@ def change_organization(
 
 
 def _cross_checks(conn: Connection, org: dict, new: Mapping[str, Any]) -> list[str]:
-    """What a change breaks beyond its own values: a VAT id of the other country, DATEV numbers
-    half given, a number format that writes the imported history's numbers again."""
+    """What a change breaks beyond its own values: a VAT id of the other country or of another
+    organization, DATEV numbers half given, a number format that writes the imported history's
+    numbers again."""
 
     problems = []
     after = {**org, **new}
@@ -226,6 +275,11 @@ def _cross_checks(conn: Connection, org: dict, new: Mapping[str, Any]) -> list[s
         problem = vat_id_problem(after["vat_id"], after["country"])
         if problem:
             problems.append(problem)
+    if new.get("vat_id"):
+        xact_lock(conn, Lock.ORGANIZATION_VAT_IDS, 0)
+        other = _organizations_of_vat_ids(conn, [new["vat_id"]]).get(new["vat_id"])
+        if other is not None and other != org["slug"]:
+            problems.append(_vat_id_taken(new["vat_id"], other))
     if (after["datev_berater_nr"] is None) != (after["datev_mandant_nr"] is None):
         problems.append("give both DATEV numbers (Beraternummer and Mandantennummer) or none")
     if "invoice_number_format" in new:
