@@ -121,7 +121,7 @@ def test_learn_history_skips_a_seller_the_register_refuses_and_registers_the_res
 ):
     org = db.new_organization()
     with tenant_transaction(db.engine, org["id"], write=True) as conn:
-        set_supplier_policy(conn, org["id"], "review")
+        set_supplier_policy(conn, org["id"], "review", changed_by="anna", reason="test")
     _intake(
         db,
         store,
