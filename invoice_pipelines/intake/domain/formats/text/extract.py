@@ -126,6 +126,7 @@ class ExtractedFields:
             tax_total=tax,
             gross_total=self.value("gross_total"),
             amount_due=self.value("amount_due"),
+            prepaid=self.value("prepaid"),
             vat_breakdown=breakdown,
             lines=tuple(self.lines),
             origin=origin,
@@ -272,12 +273,27 @@ def _extract_number(lines: list[str], raw_lines: list[str]) -> TextField | None:
             return best
     if best is not None:
         return best
-    for line in raw_lines:
+    page = "\n".join(raw_lines)
+    for index, line in enumerate(raw_lines):
         for title in L.TITLE_NUMBER.finditer(line):
             value = _number_value(title.group("value"))
             if value is not None:
-                return TextField(value, 0.7, line.strip())
+                return TextField(
+                    value, _title_confidence(line, title, value, index, page), line.strip()
+                )
     return None
+
+
+def _title_confidence(line: str, title: re.Match[str], value: str, index: int, page: str) -> float:
+    """A number after a title word ("Facture FA-2017-0010") stands beside its label, and is
+    as sure as a labelled one, when the title opens its line near the top of the page, nothing
+    follows the number on that line, and the number is printed nowhere else on the page (a
+    reference repeated in the table or the footer would be a doubt); otherwise it is a guess."""
+    alone = not line[: title.start()].strip() and not line[title.end() :].strip()
+    once = len(re.findall(rf"(?<![\w-]){re.escape(value)}(?![\w-])", page)) == 1
+    if index < TITLE_LINES and alone and once and re.search(r"\d", value):
+        return 0.85
+    return 0.7
 
 
 # ---------------------------------------------------------------- dates
@@ -940,6 +956,16 @@ _PREPAID = re.compile(
     r"vooruitbetaald|reeds\s+betaald",
     re.I,
 )
+# words of a payment already received that a page lists with its day ("Règlement / Virement
+# 05/11/2017 201,00 €", "Zahlungseingang"): with the prepaid words, the rows that may hold BT-113
+_PAYMENT_ROW = re.compile(
+    r"r[èe]glement|virement|paiement\s+re[çc]u|zahlungseingang|zahlung\s+erhalten|"
+    r"\bpayments?\b|wire\s+transfer|[üu]berweisung\s+(?:vom|erhalten)",
+    re.I,
+)
+# a heading of a payments table governs this many rows below it
+_PAYMENT_ROWS_BELOW = 3
+_CENT = Decimal("0.01")
 _GUTSCHRIFT = re.compile(r"\bgutschrift\b", re.I)
 # German compounds end in -rechnung ("Handelsrechnung", "Schlussrechnung")
 _INVOICE_TITLE = re.compile(
@@ -988,6 +1014,33 @@ def _extract_type(text: str) -> TextField:
     return TextField("380", 0.5, "")
 
 
+def _extract_prepaid(
+    lines: list[str], gross: TextField | None, due: TextField | None
+) -> TextField | None:
+    """The amount paid before (BT-113) when the page prints an amount due below its total: an
+    amount in a row that names a prepayment or a payment received (or in the rows under such a
+    heading) that makes total - prepaid = amount due. Only an amount that closes that sum is
+    read, so what is read is what the invoice's own arithmetic proves (BR-CO-16)."""
+    if gross is None or due is None or gross.value == due.value:
+        return None
+    heading_until = -1
+    found: list[TextField] = []
+    for index, line in enumerate(lines):
+        named = _PREPAID.search(line) or _PAYMENT_ROW.search(line)
+        amounts = [a for a in amounts_in(line) if a.has_decimals]
+        if named and not amounts:
+            heading_until = index + _PAYMENT_ROWS_BELOW
+            continue
+        if not (named or index <= heading_until):
+            continue
+        for amount in amounts:
+            if abs(gross.value - abs(amount.value) - due.value) <= _CENT:
+                found.append(TextField(abs(amount.value), 0.9, line.strip()))
+    values = {f.value for f in found}
+    # two different payments that each close the sum cannot both be the one: none is read
+    return found[-1] if len(values) == 1 else None
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -1026,6 +1079,9 @@ def extract_fields(text: str) -> ExtractedFields:
     if "amount_due" not in fields and gross is not None and not _PREPAID.search(normalized):
         # nothing paid before and no amount due printed: the whole total is due (BT-115 = BT-112)
         fields["amount_due"] = TextField(gross.value, gross.confidence, "total, nothing prepaid")
+    prepaid = _extract_prepaid(lines, fields.get("gross_total"), fields.get("amount_due"))
+    if prepaid is not None:
+        fields["prepaid"] = prepaid
     sure = {name: f for name, f in fields.items() if f.confidence >= MIN_CONFIDENCE}
     try:
         invoice_lines = extract_lines(raw_lines)
