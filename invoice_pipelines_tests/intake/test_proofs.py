@@ -207,3 +207,73 @@ def test_no_vat_is_proven_when_the_net_is_the_total() -> None:
         lines=(InvoiceLine(net_amount=D("473.00")),),
     )
     assert prove(zero).complete
+
+
+PDF_LINES = [
+    "Lieferant GmbH - Lieferantenstraße 20 - 80333 München",
+    "",
+    "Kunden AG Mitte",
+    "Kundenstraße 15",
+    "69876 Frankfurt",
+    "",
+    "Rechnung Nr. {number}",
+    "Rechnungsdatum: 05.03.2026",
+    "",
+    "Pos Beschreibung\tMenge\tEinzelpreis\tUSt.\tBetrag",
+    "1 Trennblätter A4\t20\t9,90 EUR\t19 %\t198,00 EUR",
+    "2 Joghurt Banane\t50\t5,50 EUR\t7 %\t275,00 EUR",
+    "",
+    "\t\t\tNettobetrag\t473,00 EUR",
+    "\t\t\tUmsatzsteuer\t{vat} EUR",
+    "\t\t\tGesamtbetrag\t{gross} EUR",
+    "",
+    "Lieferant GmbH · USt-IdNr. DE123456789 · IBAN DE89 3704 0044 0532 0130 00",
+]
+
+
+def _text_pdf(number: str, vat: str, gross: str) -> bytes:
+    from invoice_pipelines_devtools.demo.writers.textpdf import write_text_pdf
+
+    return write_text_pdf([line.format(number=number, vat=vat, gross=gross) for line in PDF_LINES])
+
+
+def test_the_intake_books_a_proven_text_pdf_and_names_the_unproven_vat(db, tmp_path) -> None:
+    """Through the intake on both databases: the proven PDF is VALIDATED and `incoming show`
+    gives its proofs; the one whose VAT was misread waits for review, and both `incoming show`
+    and the list of what waits (the asset's metadata table) name the VAT and the failed sum."""
+    from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
+    from invoice_pipelines.intake.domain.incoming_invoices import documents_in_review
+    from invoice_pipelines.intake.domain.listing import show_document
+    from invoice_pipelines_tests.conftest import require_programs
+    from invoice_pipelines_tests.intake.test_skonto_received import run_intake
+
+    require_programs("pdftotext")
+    org = db.new_organization()
+    files = {
+        "proven.pdf": _text_pdf("471102", "56,87", "529,87"),
+        "misread.pdf": _text_pdf("471103", "56,78", "529,78"),
+    }
+    rows = run_intake(db, tmp_path, org, files)
+    organization = find_organization(db.engine, org["slug"])
+    assert rows["proven.pdf"]["status"] == "VALIDATED"
+    shown = show_document(db.engine, organization, rows["proven.pdf"]["id"])
+    assert shown["proofs"]["unproven"] == {}
+    assert [p["rule"] for p in shown["proofs"]["proofs"] if p["holds"]] == [
+        "BR-CO-10",
+        "BR-CO-14",
+        "BR-CO-15",
+        "BR-CO-16",
+    ]
+
+    misread = rows["misread.pdf"]
+    assert misread["status"] == "NEEDS_REVIEW"
+    shown = show_document(db.engine, organization, misread["id"])
+    assert list(shown["proofs"]["unproven"]) == ["tax_total"]
+    assert any(
+        f["rule"] == "IP-REV-14" and f["message"].startswith("the VAT 56.78 is not proven")
+        for f in shown["findings"]
+    )
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        _, waiting = documents_in_review(conn, organization_id=org["id"])
+    (row,) = [r for r in waiting if r["id"] == misread["id"]]
+    assert row["rule"] == "IP-REV-14" and "the VAT 56.78" in row["why"]

@@ -151,12 +151,13 @@ def _text_outcome(
             stage="extract",
         ),
         *_low_confidence_warnings(invoice, f"{rule}-02", label),
+        # first among the doubts, so that a list of what waits names the value nothing proved
+        # and the sum that failed: the amounts the invoice's own sums do not prove
+        *proven.findings(invoice),
         *doubts,
         *plausibility.review_findings(invoice, text, origin=origin, today=doc.today),
         # the page does not show who sent it and who received it (formats/text/parties.py)
         *(Finding("IP-REV-12", doubt, "warning", "review") for doubt in fields.doubts),
-        # the amounts the invoice's own sums do not prove, each named with the sum that failed
-        *proven.findings(invoice),
     ]
     judged = verdict.not_einvoice(NotEInvoiceReason.NO_XML, [])
     return doc.outcome(fmt, findings, invoice, verdict_=judged)
