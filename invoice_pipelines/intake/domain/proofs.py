@@ -54,6 +54,10 @@ def _money(value: Decimal | None) -> str:
     return "none" if value is None else plain_string(value)
 
 
+def _stated(value: Decimal | None) -> str:
+    return "(not read)" if value is None else plain_string(value)
+
+
 def _vat_of(basis: Decimal, rate: Decimal) -> Decimal:
     return (basis * rate / 100).quantize(CENT, ROUND_HALF_UP)
 
@@ -166,7 +170,7 @@ class Proven:
         return [
             Finding(
                 UNPROVEN,
-                f"{PROVEN_VALUES[name]} {_money(getattr(invoice, name))} is not proven by the "
+                f"{PROVEN_VALUES[name]} {_stated(getattr(invoice, name))} is not proven by the "
                 f"invoice's own sums: {why}",
                 severity="warning",
                 stage="review",

@@ -41,6 +41,7 @@ from invoice_pipelines.intake.domain.formats.text.parties import (
     read_parties,
     same_party,
 )
+from invoice_pipelines.intake.domain.formats.text.table import read_table
 
 MAX_TEXT_CHARS = 500_000
 MAX_TOTAL_CANDIDATES = 8
@@ -1088,10 +1089,21 @@ def extract_fields(text: str) -> ExtractedFields:
     except (ArithmeticError, ValueError):
         invoice_lines = []
     net = sure.get("net_total")
+    if net is not None and not _adds_up(invoice_lines, net.value):
+        # the rows' own arithmetic did not give the net: the table read by column may (only its
+        # lines that add up to the net are taken, so a misread column proves nothing)
+        by_column = read_table(lines)
+        if _adds_up(by_column, net.value):
+            invoice_lines = by_column
     breakdown = _bases_from_lines(breakdown, invoice_lines, None if net is None else net.value)
     if fields["type_code"].value == "381":
         _credit_note_positive(sure, invoice_lines, breakdown)
     return ExtractedFields(sure, invoice_lines, breakdown, doubts, accounts)
+
+
+def _adds_up(lines: list[InvoiceLine], net: Decimal) -> bool:
+    amounts = [line.net_amount for line in lines if line.net_amount is not None]
+    return bool(amounts) and abs(sum(amounts, Decimal(0)) - net) <= _CENT
 
 
 _SIGNED = ("net_total", "tax_total", "gross_total", "amount_due")
