@@ -131,6 +131,9 @@ def test_a_number_beside_its_title_alone_on_its_line_is_read_as_sure() -> None:
     status, found = review(text + "Referenz FA-2026-0010\n")
     assert status == "NEEDS_REVIEW"
     assert "invoice number" in found["IP-REV-02"]
+    # a month after the title is a period, not the number
+    status, found = review(text.replace("Rechnung FA-2026-0010", "Rechnung 03/2026"))
+    assert status == "NEEDS_REVIEW"
 
 
 def _invoice(**changes) -> Invoice:

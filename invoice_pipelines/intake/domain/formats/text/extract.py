@@ -292,7 +292,9 @@ def _title_confidence(line: str, title: re.Match[str], value: str, index: int, p
     reference repeated in the table or the footer would be a doubt); otherwise it is a guess."""
     alone = not line[: title.start()].strip() and not line[title.end() :].strip()
     once = len(re.findall(rf"(?<![\w-]){re.escape(value)}(?![\w-])", page)) == 1
-    if index < TITLE_LINES and alone and once and re.search(r"\d", value):
+    # a month or a year after the title ("Rechnung 03/2026", "Invoice 2026") is not a number
+    period = re.fullmatch(r"(?:\d{1,2}[./-])?(?:19|20)\d{2}", value)
+    if index < TITLE_LINES and alone and once and len(value) >= 3 and not period:
         return 0.85
     return 0.7
 
