@@ -1094,7 +1094,10 @@ def extract_fields(text: str) -> ExtractedFields:
     if net is not None and not _adds_up(invoice_lines, net.value):
         # the rows' own arithmetic did not give the net: the table read by column may (only its
         # lines that add up to the net are taken, so a misread column proves nothing)
-        by_column = read_table(lines)
+        try:
+            by_column = read_table(lines)
+        except (ArithmeticError, ValueError):
+            by_column = []
         if _adds_up(by_column, net.value):
             invoice_lines = by_column
     breakdown = _bases_from_lines(breakdown, invoice_lines, None if net is None else net.value)
