@@ -280,3 +280,15 @@ def test_the_intake_books_a_proven_text_pdf_and_names_the_unproven_vat(db, tmp_p
         _, waiting = documents_in_review(conn, organization_id=org["id"])
     (row,) = [r for r in waiting if r["id"] == misread["id"]]
     assert row["rule"] == "IP-REV-14" and "the VAT 56.78" in row["why"]
+
+
+def test_a_scanned_amount_with_ocr_look_alikes_is_on_the_page() -> None:
+    """Tesseract's "473,OO" is the 473,00 the reader read: the net is printed on the page (no
+    IP-REV-05) and its sums prove it, so the scan goes straight through."""
+    from invoice_pipelines.intake.domain.parse import parse_ocr_text
+
+    text = page(**{"473,00_EUR\n": "473,OO EUR\n"})
+    assert "473,OO" in text
+    outcome = parse_ocr_text(text, source_format="image", confidence=0.95, today=TODAY)
+    assert outcome.invoice.net_total == D("473.00")
+    assert outcome.status == "VALIDATED", [f.message for f in outcome.review]

@@ -32,6 +32,7 @@ from invoice_pipelines.einvoice.readers.pdf import PdfDocument, PdfUnreadable, l
 from invoice_pipelines.intake.domain import hybrid, plausibility, proofs
 from invoice_pipelines.intake.domain.formats.pdf_text import extract_text, has_text_layer
 from invoice_pipelines.intake.domain.formats.text import extract_fields
+from invoice_pipelines.intake.domain.formats.text.ocr import normalize_ocr
 from invoice_pipelines.limits import MAX_OCR_PAGES, MAX_TEXT_PAGES
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
@@ -155,12 +156,22 @@ def _text_outcome(
         # and the sum that failed: the amounts the invoice's own sums do not prove
         *proven.findings(invoice),
         *doubts,
-        *plausibility.review_findings(invoice, text, origin=origin, today=doc.today),
+        *plausibility.review_findings(
+            invoice, text, origin=origin, today=doc.today, corrected=_corrected(text, origin)
+        ),
         # the page does not show who sent it and who received it (formats/text/parties.py)
         *(Finding("IP-REV-12", doubt, "warning", "review") for doubt in fields.doubts),
     ]
     judged = verdict.not_einvoice(NotEInvoiceReason.NO_XML, [])
     return doc.outcome(fmt, findings, invoice, verdict_=judged)
+
+
+def _corrected(text: str, origin: Literal["text", "ocr"]) -> str | None:
+    """A scan's text with OCR's look-alikes put right, as the reader reads it (None for a text
+    layer, whose characters are the PDF's own)."""
+    if origin != "ocr":
+        return None
+    return "\n".join(normalize_ocr(line) for line in text.split("\n"))
 
 
 def _page_against_xml(
