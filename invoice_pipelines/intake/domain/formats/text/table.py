@@ -22,7 +22,11 @@ from decimal import Decimal
 
 from invoice_pipelines.core.invoice import InvoiceLine
 from invoice_pipelines.intake.domain.formats.text.labels import classify_total
-from invoice_pipelines.intake.domain.formats.text.lines import decimal_separator
+from invoice_pipelines.intake.domain.formats.text.lines import (
+    POSITION,
+    TABLE_END,
+    decimal_separator,
+)
 from invoice_pipelines.intake.domain.formats.text.numbers import PERCENT, amounts_in, parse_amount
 
 MAX_TABLE_ROWS = 120
@@ -67,17 +71,11 @@ _NET_WORDS = re.compile(r"net|netto|ht\b|excl", re.IGNORECASE)
 _GROSS_WORDS = re.compile(r"brutto|gross|ttc|incl", re.IGNORECASE)
 _CURRENCY_WORDS = re.compile(r"\(?(?:chf|eur|usd|gbp|pln|huf|€|\$|£)\)?|\s", re.IGNORECASE)
 _PAGE_NOTE = re.compile(r"\b(?:seite|page|pagina|página|blatt)\s+\d", re.IGNORECASE)
-_POSITION = re.compile(r"^\s*(\d{1,3})[.)]?\s+(?=\S)")
 _NUMBER = re.compile(
     r"(?<![\w.,/\-])-?(?:\d{1,3}(?:[.,\u00a0' ]\d{3})+|\d+)(?:[.,]\d{1,4})?(?![\w%])"
 )
 # a token that is money (not a word of the description): "615,00", "$1,200.00", "-305,00"
 _MONEY_TOKEN = re.compile(r"[-(]?[€$£]?-?\d{1,3}(?:[.,'\u00a0]\d{3})*[.,]\d{2}[€$£)]?")
-_TABLE_END = re.compile(
-    r"(?:umsatz|mehrwert)?steuer\s?aufschl[üu]sselung|vat\s+(?:breakdown|summary|analysis)|"
-    r"zahlungsbedingungen|payment\s+terms|belegsummen|rechnungssummen",
-    re.IGNORECASE,
-)
 
 
 @dataclass(frozen=True)
@@ -185,7 +183,7 @@ def _ends_table(line: str) -> bool:
     found = amounts_in(line)
     if found and classify_total(line[: found[0].start]) is not None:
         return True
-    return bool(_TABLE_END.search(line))
+    return bool(TABLE_END.search(line))
 
 
 def _read_rows(
@@ -215,7 +213,7 @@ def _read_rows(
         quantity = _under(header.quantity, header, row, separator)
         price = _under(header.price, header, row, separator)
         rate = _rate(header.rate, row)
-        position = _POSITION.match(row)
+        position = POSITION.match(row)
         if position and quantity is not None and header.quantity.holds(*position.span(1)):
             position = None  # the number stands under the quantity: it is the quantity
         description = _description(row[position.end() :] if position else row, header)
