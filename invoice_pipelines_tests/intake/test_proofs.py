@@ -292,3 +292,27 @@ def test_a_scanned_amount_with_ocr_look_alikes_is_on_the_page() -> None:
     outcome = parse_ocr_text(text, source_format="image", confidence=0.95, today=TODAY)
     assert outcome.invoice.net_total == D("473.00")
     assert outcome.status == "VALIDATED", [f.message for f in outcome.review]
+
+
+def test_the_parse_command_shows_the_proofs(tmp_path) -> None:
+    """`invoice-pipelines parse FILE --json` gives the sums and the amount none proves."""
+    import json
+    import subprocess
+
+    from invoice_pipelines_tests.conftest import require_programs
+    from invoice_pipelines_tests.intake.test_cli_parse import SCRIPT
+
+    require_programs("pdftotext")
+    path = tmp_path / "misread.pdf"
+    path.write_bytes(_text_pdf("471104", "56,78", "529,78"))
+    completed = subprocess.run(
+        [str(SCRIPT), "parse", str(path), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    result = json.loads(completed.stdout)
+    assert result["status"] == "NEEDS_REVIEW"
+    assert list(result["proofs"]["unproven"]) == ["tax_total"]
+    assert result["review"][0]["rule"] == "IP-REV-14"
