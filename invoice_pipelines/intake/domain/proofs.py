@@ -17,15 +17,14 @@ it. A reader's confidence stays a second guard (intake/domain/plausibility.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 from invoice_pipelines.core.invoice import Invoice, VatBreakdown
-from invoice_pipelines.core.money import ZERO, plain_string
+from invoice_pipelines.core.money import CENT, ZERO, percent_of, plain_string
 from invoice_pipelines.core.rules import Finding
 from invoice_pipelines.intake.domain.plausibility import KNOWN_RATES, breakdown_problems
 
-CENT = Decimal("0.01")
 # a rate's VAT summed from per-line rounded amounts may be off by a cent per line, and no more
 # than this in all
 MAX_LINE_ROUNDING = Decimal("0.05")
@@ -58,10 +57,6 @@ def _stated(value: Decimal | None) -> str:
     return "(not read)" if value is None else plain_string(value)
 
 
-def _vat_of(basis: Decimal, rate: Decimal) -> Decimal:
-    return (basis * rate / 100).quantize(CENT, ROUND_HALF_UP)
-
-
 def derived_breakdown(invoice: Invoice) -> tuple[VatBreakdown, ...]:
     """The VAT breakdown the lines give when the page states the VAT but no breakdown was read,
     and the sums prove it: every line has an amount and a rate VAT law knows, the lines add up
@@ -87,10 +82,10 @@ def derived_breakdown(invoice: Invoice) -> tuple[VatBreakdown, ...]:
     if len(bases) == 1:
         ((rate, basis),) = bases.items()
         slack = min(CENT * counts[rate], MAX_LINE_ROUNDING)
-        if abs(_vat_of(basis, rate) - tax) > slack:
+        if abs(percent_of(basis, rate) - tax) > slack:
             return ()
         return (VatBreakdown(category=None, rate=rate, basis=basis, amount=tax),)
-    amounts = {rate: _vat_of(basis, rate) for rate, basis in bases.items()}
+    amounts = {rate: percent_of(basis, rate) for rate, basis in bases.items()}
     if sum(amounts.values(), ZERO) != tax:
         return ()
     return tuple(

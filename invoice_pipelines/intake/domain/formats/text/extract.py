@@ -20,7 +20,7 @@ from typing import Any
 
 import invoice_pipelines.intake.domain.formats.text.labels as L
 from invoice_pipelines.core.invoice import Invoice, InvoiceLine, Origin, VatBreakdown
-from invoice_pipelines.core.money import plain_string
+from invoice_pipelines.core.money import CENT, plain_string
 from invoice_pipelines.intake.domain.formats.text.accounts import ReadAccount, read_accounts
 from invoice_pipelines.intake.domain.formats.text.currency import (
     CURRENCY_LABEL,
@@ -968,7 +968,6 @@ _PAYMENT_ROW = re.compile(
 )
 # a heading of a payments table governs this many rows below it
 _PAYMENT_ROWS_BELOW = 3
-_CENT = Decimal("0.01")
 _GUTSCHRIFT = re.compile(r"\bgutschrift\b", re.I)
 # German compounds end in -rechnung ("Handelsrechnung", "Schlussrechnung")
 _INVOICE_TITLE = re.compile(
@@ -1037,7 +1036,7 @@ def _extract_prepaid(
         if not (named or index <= heading_until):
             continue
         for amount in amounts:
-            if abs(gross.value - abs(amount.value) - due.value) <= _CENT:
+            if abs(gross.value - abs(amount.value) - due.value) <= CENT:
                 found.append(TextField(abs(amount.value), 0.9, line.strip()))
     values = {f.value for f in found}
     # two different payments that each close the sum cannot both be the one: none is read
@@ -1108,7 +1107,7 @@ def extract_fields(text: str) -> ExtractedFields:
 
 def _adds_up(lines: list[InvoiceLine], net: Decimal) -> bool:
     amounts = [line.net_amount for line in lines if line.net_amount is not None]
-    return bool(amounts) and abs(sum(amounts, Decimal(0)) - net) <= _CENT
+    return bool(amounts) and abs(sum(amounts, Decimal(0)) - net) <= CENT
 
 
 _SIGNED = ("net_total", "tax_total", "gross_total", "amount_due")
