@@ -316,3 +316,16 @@ def test_the_parse_command_shows_the_proofs(tmp_path) -> None:
     assert result["status"] == "NEEDS_REVIEW"
     assert list(result["proofs"]["unproven"]) == ["tax_total"]
     assert result["review"][0]["rule"] == "IP-REV-14"
+
+
+def test_an_issue_date_under_a_generic_label_is_proven_by_the_due_date_and_terms() -> None:
+    """ "Datum 05.03.2026" is a guess (0.7) until the due date beside its own label is that day
+    plus the 30 days the terms state; a due date one day off proves nothing."""
+    title = "Rechnung Nr. 471102" + " " * 38 + "Rechnungsdatum: 05.03.2026"
+    terms = "Fällig am: 04.04.2026\nZahlbar innerhalb von 30 Tagen netto.\n"
+    text = page(terms).replace(title, "Rechnung Nr. 471102\nDatum          05.03.2026")
+    status, found = review(text)
+    assert status == "VALIDATED", found
+    status, found = review(text.replace("04.04.2026", "05.04.2026"))
+    assert status == "NEEDS_REVIEW"
+    assert found["IP-REV-02"].startswith("the issue date was read")

@@ -499,6 +499,25 @@ def _relative_due_date(lines: list[str], issue: TextField | None) -> TextField |
     return TextField(issue.value + timedelta(days=days.pop()), conf, source)
 
 
+# as sure as a date beside its own label
+PROVEN_DATE = 0.8
+
+
+def _issue_proven_by_terms(
+    lines: list[str], issue: TextField | None, due: TextField
+) -> TextField | None:
+    """An issue date read under a generic label ("Date :", 0.7) is proven when the due date
+    printed beside its own label is the issue date plus the days the payment terms state
+    ("Échéance : 2 juillet 2025", "30 jours date de facture", issued 2 juin 2025): two values
+    read apart and the terms agree."""
+    if issue is None or issue.confidence >= PROVEN_DATE or due.confidence < PROVEN_DATE:
+        return issue
+    counted = _relative_due_date(lines, issue)
+    if counted is None or counted.value != due.value:
+        return issue
+    return TextField(issue.value, PROVEN_DATE, f"{issue.source} (due {due.value} = + terms)")
+
+
 # ---------------------------------------------------------------- currency
 
 
@@ -1064,6 +1083,8 @@ def extract_fields(text: str) -> ExtractedFields:
     due = _extract_due_date(lines, order)
     if due is None or due.confidence < MIN_CONFIDENCE:
         due = _relative_due_date(lines, issue) or due
+    else:
+        issue = _issue_proven_by_terms(lines, issue, due)
     extracted = {
         "number": number,
         "issue_date": issue,
