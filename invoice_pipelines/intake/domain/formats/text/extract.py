@@ -1048,11 +1048,11 @@ def _extract_prepaid(
     found: list[TextField] = []
     for index, line in enumerate(lines):
         named = _PREPAID.search(line) or _PAYMENT_ROW.search(line)
+        if not (named or index <= heading_until):
+            continue
         amounts = [a for a in amounts_in(line) if a.has_decimals]
         if named and not amounts:
             heading_until = index + _PAYMENT_ROWS_BELOW
-            continue
-        if not (named or index <= heading_until):
             continue
         for amount in amounts:
             if abs(gross.value - abs(amount.value) - due.value) <= CENT:
