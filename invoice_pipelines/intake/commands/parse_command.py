@@ -80,6 +80,8 @@ def _json_view(path: Path, outcome: ParseOutcome) -> dict[str, Any]:
         "warnings": [finding(f) for f in outcome.warnings],
         "review": [finding(f) for f in outcome.review],
         "invoice": None if outcome.invoice is None else outcome.invoice.to_json_dict(),
+        # a page's reading: which of the invoice's own sums hold (intake/domain/proofs.py)
+        **({"proofs": outcome.raw["proofs"]} if "proofs" in outcome.raw else {}),
         "content_hash": outcome.content_hash,
     }
 

@@ -167,6 +167,8 @@ def show_document(
         document = {k: v for k, v in dict(row).items() if k != "raw_json"}
         raw = row["raw_json"] or {}
         document["verdict"] = raw.get("verdict")
+        # a page's reading: which of its sums hold and the amounts none proves (proofs.py)
+        document["proofs"] = raw.get("proofs")
         document["findings"] = _findings(conn, [row["id"]])[row["id"]]
         document["resolved_findings"] = _resolved(conn, row["id"])
         document["duplicate_uploads"] = duplicates_of_documents(conn, org.id, [row["id"]])[

@@ -29,9 +29,10 @@ from invoice_pipelines.einvoice.read import (
     read_xml,
 )
 from invoice_pipelines.einvoice.readers.pdf import PdfDocument, PdfUnreadable, looks_like_pdf
-from invoice_pipelines.intake.domain import hybrid, plausibility
+from invoice_pipelines.intake.domain import hybrid, plausibility, proofs
 from invoice_pipelines.intake.domain.formats.pdf_text import extract_text, has_text_layer
 from invoice_pipelines.intake.domain.formats.text import extract_fields
+from invoice_pipelines.intake.domain.formats.text.ocr import normalize_ocr
 from invoice_pipelines.limits import MAX_OCR_PAGES, MAX_TEXT_PAGES
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
@@ -126,7 +127,15 @@ def _text_outcome(
     invoice = fields.to_invoice(origin=origin, confidence_scale=scale)
     # the Skonto a page states in words ("2 % Skonto bei Zahlung innerhalb von 10 Tagen")
     invoice = replace(invoice, discount_terms=tuple(text_terms(text)))
+    derived = proofs.derived_breakdown(invoice)
+    if derived:
+        # the page states the VAT but no breakdown was read: its lines' rates give one that the
+        # sums prove (intake/domain/proofs.py)
+        invoice = replace(invoice, vat_breakdown=derived)
+        doc.raw["vat_breakdown_from_lines"] = True
+    proven = proofs.prove(invoice)
     doc.raw.update(extraction=origin, fields=fields.to_json_dict(), text=text[:RAW_TEXT_CHARS])
+    doc.raw["proofs"] = proven.to_json_dict()
     label = "the PDF text layer" if origin == "text" else "OCR text"
     rule = "IP-TEXT" if origin == "text" else "IP-OCR"
     # What our rules find wrong in values read from a page is a reason for a person to look, not
@@ -143,13 +152,26 @@ def _text_outcome(
             stage="extract",
         ),
         *_low_confidence_warnings(invoice, f"{rule}-02", label),
+        # first among the doubts, so that a list of what waits names the value nothing proved
+        # and the sum that failed: the amounts the invoice's own sums do not prove
+        *proven.findings(invoice),
         *doubts,
-        *plausibility.review_findings(invoice, text, origin=origin, today=doc.today),
+        *plausibility.review_findings(
+            invoice, text, origin=origin, today=doc.today, corrected=_corrected(text, origin)
+        ),
         # the page does not show who sent it and who received it (formats/text/parties.py)
         *(Finding("IP-REV-12", doubt, "warning", "review") for doubt in fields.doubts),
     ]
     judged = verdict.not_einvoice(NotEInvoiceReason.NO_XML, [])
     return doc.outcome(fmt, findings, invoice, verdict_=judged)
+
+
+def _corrected(text: str, origin: Literal["text", "ocr"]) -> str | None:
+    """A scan's text with OCR's look-alikes put right, as the reader reads it (None for a text
+    layer, whose characters are the PDF's own)."""
+    if origin != "ocr":
+        return None
+    return "\n".join(normalize_ocr(line) for line in text.split("\n"))
 
 
 def _page_against_xml(

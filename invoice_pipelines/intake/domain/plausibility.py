@@ -186,9 +186,16 @@ def _continued(page: str, found: re.Match) -> bool:
 
 
 def review_findings(
-    invoice: Invoice, text: str, *, origin: Literal["text", "ocr"], today: date | None = None
+    invoice: Invoice,
+    text: str,
+    *,
+    origin: Literal["text", "ocr"],
+    today: date | None = None,
+    corrected: str | None = None,
 ) -> list[Finding]:
-    """Every reason to have a person look at values read from a page before they are booked."""
+    """Every reason to have a person look at values read from a page before they are booked.
+    `corrected` is a scan's text with OCR's look-alikes put right ("7O6,5O" as 706,50), as the
+    reader read it: an amount printed there is on the page too."""
     findings: list[Finding] = []
     source = "the page's text" if origin == "text" else "the scan"
     for name, label in KEY_FIELDS.items():
@@ -213,15 +220,21 @@ def review_findings(
         findings.append(_finding("IP-REV-03", f"net {net} + VAT {tax} is not the total {gross}"))
     findings += _breakdown_doubts(invoice)
     per_rate = [e.amount for e in invoice.vat_breakdown if e.amount is not None]
+
+    def printed(amount: Decimal) -> bool:
+        return on_page(amount, text) or (corrected is not None and on_page(amount, corrected))
+
     for name, value in (("total with VAT", gross), ("net total", net), ("VAT", tax)):
         if (
             name == "VAT"
             and len(per_rate) > 1
             and sum(per_rate, ZERO) == value
-            and all(on_page(amount, text) for amount in per_rate)
+            and all(printed(amount) for amount in per_rate)
         ):
             continue  # the VAT total is the sum of the per-rate amounts the page prints
-        if value is not None and value != ZERO and not on_page(value, text):
+        if value is None or value == ZERO:
+            continue
+        if not printed(value):
             findings.append(
                 _finding("IP-REV-05", f"the {name} {value} does not appear on the page as read")
             )

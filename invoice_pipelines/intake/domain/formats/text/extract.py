@@ -20,7 +20,7 @@ from typing import Any
 
 import invoice_pipelines.intake.domain.formats.text.labels as L
 from invoice_pipelines.core.invoice import Invoice, InvoiceLine, Origin, VatBreakdown
-from invoice_pipelines.core.money import plain_string
+from invoice_pipelines.core.money import CENT, plain_string
 from invoice_pipelines.intake.domain.formats.text.accounts import ReadAccount, read_accounts
 from invoice_pipelines.intake.domain.formats.text.currency import (
     CURRENCY_LABEL,
@@ -41,6 +41,7 @@ from invoice_pipelines.intake.domain.formats.text.parties import (
     read_parties,
     same_party,
 )
+from invoice_pipelines.intake.domain.formats.text.table import read_table
 
 MAX_TEXT_CHARS = 500_000
 MAX_TOTAL_CANDIDATES = 8
@@ -126,6 +127,7 @@ class ExtractedFields:
             tax_total=tax,
             gross_total=self.value("gross_total"),
             amount_due=self.value("amount_due"),
+            prepaid=self.value("prepaid"),
             vat_breakdown=breakdown,
             lines=tuple(self.lines),
             origin=origin,
@@ -272,12 +274,29 @@ def _extract_number(lines: list[str], raw_lines: list[str]) -> TextField | None:
             return best
     if best is not None:
         return best
-    for line in raw_lines:
+    page = "\n".join(raw_lines)
+    for index, line in enumerate(raw_lines):
         for title in L.TITLE_NUMBER.finditer(line):
             value = _number_value(title.group("value"))
             if value is not None:
-                return TextField(value, 0.7, line.strip())
+                return TextField(
+                    value, _title_confidence(line, title, value, index, page), line.strip()
+                )
     return None
+
+
+def _title_confidence(line: str, title: re.Match[str], value: str, index: int, page: str) -> float:
+    """A number after a title word ("Facture FA-2017-0010") stands beside its label, and is
+    as sure as a labelled one, when the title opens its line near the top of the page, nothing
+    follows the number on that line, and the number is printed nowhere else on the page (a
+    reference repeated in the table or the footer would be a doubt); otherwise it is a guess."""
+    alone = not line[: title.start()].strip() and not line[title.end() :].strip()
+    once = len(re.findall(rf"(?<![\w-]){re.escape(value)}(?![\w-])", page)) == 1
+    # a month or a year after the title ("Rechnung 03/2026", "Invoice 2026") is not a number
+    period = re.fullmatch(r"(?:\d{1,2}[./-])?(?:19|20)\d{2}", value)
+    if index < TITLE_LINES and alone and once and len(value) >= 3 and not period:
+        return 0.85
+    return 0.7
 
 
 # ---------------------------------------------------------------- dates
@@ -478,6 +497,25 @@ def _relative_due_date(lines: list[str], issue: TextField | None) -> TextField |
         return None  # (a page dated 9999-12-31 has no due date a calendar can hold)
     conf = min(0.7, issue.confidence)
     return TextField(issue.value + timedelta(days=days.pop()), conf, source)
+
+
+# as sure as a date beside its own label
+PROVEN_DATE = 0.8
+
+
+def _issue_proven_by_terms(
+    lines: list[str], issue: TextField | None, due: TextField
+) -> TextField | None:
+    """An issue date read under a generic label ("Date :", 0.7) is proven when the due date
+    printed beside its own label is the issue date plus the days the payment terms state
+    ("Échéance : 2 juillet 2025", "30 jours date de facture", issued 2 juin 2025): two values
+    read apart and the terms agree."""
+    if issue is None or issue.confidence >= PROVEN_DATE or due.confidence < PROVEN_DATE:
+        return issue
+    counted = _relative_due_date(lines, issue)
+    if counted is None or counted.value != due.value:
+        return issue
+    return TextField(issue.value, PROVEN_DATE, f"{issue.source} (due {due.value} = + terms)")
 
 
 # ---------------------------------------------------------------- currency
@@ -940,6 +978,15 @@ _PREPAID = re.compile(
     r"vooruitbetaald|reeds\s+betaald",
     re.I,
 )
+# words of a payment already received that a page lists with its day ("Règlement / Virement
+# 05/11/2017 201,00 €", "Zahlungseingang"): with the prepaid words, the rows that may hold BT-113
+_PAYMENT_ROW = re.compile(
+    r"r[èe]glement|virement|paiement\s+re[çc]u|zahlungseingang|zahlung\s+erhalten|"
+    r"\bpayments?\b|wire\s+transfer|[üu]berweisung\s+(?:vom|erhalten)",
+    re.I,
+)
+# a heading of a payments table governs this many rows below it
+_PAYMENT_ROWS_BELOW = 3
 _GUTSCHRIFT = re.compile(r"\bgutschrift\b", re.I)
 # German compounds end in -rechnung ("Handelsrechnung", "Schlussrechnung")
 _INVOICE_TITLE = re.compile(
@@ -988,6 +1035,33 @@ def _extract_type(text: str) -> TextField:
     return TextField("380", 0.5, "")
 
 
+def _extract_prepaid(
+    lines: list[str], gross: TextField | None, due: TextField | None
+) -> TextField | None:
+    """The amount paid before (BT-113) when the page prints an amount due below its total: an
+    amount in a row that names a prepayment or a payment received (or in the rows under such a
+    heading) that makes total - prepaid = amount due. Only an amount that closes that sum is
+    read, so what is read is what the invoice's own arithmetic proves (BR-CO-16)."""
+    if gross is None or due is None or gross.value == due.value:
+        return None
+    heading_until = -1
+    found: list[TextField] = []
+    for index, line in enumerate(lines):
+        named = _PREPAID.search(line) or _PAYMENT_ROW.search(line)
+        if not (named or index <= heading_until):
+            continue
+        amounts = [a for a in amounts_in(line) if a.has_decimals]
+        if named and not amounts:
+            heading_until = index + _PAYMENT_ROWS_BELOW
+            continue
+        for amount in amounts:
+            if abs(gross.value - abs(amount.value) - due.value) <= CENT:
+                found.append(TextField(abs(amount.value), 0.9, line.strip()))
+    values = {f.value for f in found}
+    # two different payments that each close the sum cannot both be the one: none is read
+    return found[-1] if len(values) == 1 else None
+
+
 # ---------------------------------------------------------------- entry point
 
 
@@ -1009,6 +1083,8 @@ def extract_fields(text: str) -> ExtractedFields:
     due = _extract_due_date(lines, order)
     if due is None or due.confidence < MIN_CONFIDENCE:
         due = _relative_due_date(lines, issue) or due
+    else:
+        issue = _issue_proven_by_terms(lines, issue, due)
     extracted = {
         "number": number,
         "issue_date": issue,
@@ -1026,16 +1102,33 @@ def extract_fields(text: str) -> ExtractedFields:
     if "amount_due" not in fields and gross is not None and not _PREPAID.search(normalized):
         # nothing paid before and no amount due printed: the whole total is due (BT-115 = BT-112)
         fields["amount_due"] = TextField(gross.value, gross.confidence, "total, nothing prepaid")
+    prepaid = _extract_prepaid(lines, fields.get("gross_total"), fields.get("amount_due"))
+    if prepaid is not None:
+        fields["prepaid"] = prepaid
     sure = {name: f for name, f in fields.items() if f.confidence >= MIN_CONFIDENCE}
     try:
         invoice_lines = extract_lines(raw_lines)
     except (ArithmeticError, ValueError):
         invoice_lines = []
     net = sure.get("net_total")
+    if net is not None and not _adds_up(invoice_lines, net.value):
+        # the rows' own arithmetic did not give the net: the table read by column may (only its
+        # lines that add up to the net are taken, so a misread column proves nothing)
+        try:
+            by_column = read_table(lines)
+        except (ArithmeticError, ValueError):
+            by_column = []
+        if _adds_up(by_column, net.value):
+            invoice_lines = by_column
     breakdown = _bases_from_lines(breakdown, invoice_lines, None if net is None else net.value)
     if fields["type_code"].value == "381":
         _credit_note_positive(sure, invoice_lines, breakdown)
     return ExtractedFields(sure, invoice_lines, breakdown, doubts, accounts)
+
+
+def _adds_up(lines: list[InvoiceLine], net: Decimal) -> bool:
+    amounts = [line.net_amount for line in lines if line.net_amount is not None]
+    return bool(amounts) and abs(sum(amounts, Decimal(0)) - net) <= CENT
 
 
 _SIGNED = ("net_total", "tax_total", "gross_total", "amount_due")

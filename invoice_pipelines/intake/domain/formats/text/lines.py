@@ -32,11 +32,11 @@ _PRICE_HEADER = re.compile(
 _NUMBER = re.compile(
     r"(?<![\w.,/\-])-?\d{1,3}(?:[.,\u00a0 ]\d{3})*(?:[.,]\d{1,4})?(?![\d%])(?![.,]\d)"
 )
-_POSITION = re.compile(r"^\s*(\d{1,3})[.)]?\s+(?=\S)")
+POSITION = re.compile(r"^\s*(\d{1,3})[.)]?\s+(?=\S)")
 _DISCOUNT = re.compile(r"(\d{1,2}(?:[.,]\d{1,2})?)\s?%")
 _TOLERANCE = Decimal("0.01")
 # Headings of what follows the line table
-_TABLE_END = re.compile(
+TABLE_END = re.compile(
     r"(?:umsatz|mehrwert)?steuer\s?aufschl[üu]sselung|ust\.?-?aufschl|mwst\.?-?aufschl|"
     r"vat\s+(?:breakdown|summary|analysis)|tax\s+(?:breakdown|summary)|r[ée]capitulatif|"
     r"zahlungsbedingungen|payment\s+terms|conditions\s+de\s+(?:paiement|r[èe]glement)|"
@@ -69,7 +69,7 @@ def _close(a: Decimal, b: Decimal) -> bool:
 
 
 def _parse_row(row: str, separator: str | None, index: int) -> InvoiceLine | None:
-    position = _POSITION.match(row)
+    position = POSITION.match(row)
     body_start = position.end() if position else 0
     numbers = [n for n in _numbers(row, separator) if n[0] >= body_start]
     money = [
@@ -128,14 +128,14 @@ def extract_lines(lines: list[str]) -> list[InvoiceLine]:
                 continue
             if any(classify_total(row[: a.start]) is not None for a in amounts_in(row)[:1]):
                 break  # the totals (the lines' sum first) end the table
-            if _TABLE_END.search(row) and not amounts_in(row):
+            if TABLE_END.search(row) and not amounts_in(row):
                 break  # the VAT breakdown, the payment terms, the totals' heading
             line = _parse_row(row, separator, len(found) + 1)
             following = rows[offset + 1] if offset + 1 < len(rows) else ""
             if (
                 line is None
                 and following
-                and not _POSITION.match(following)
+                and not POSITION.match(following)
                 and _parse_row(following, separator, 0) is None
             ):
                 # The amount column may sit on the row's second text line.
