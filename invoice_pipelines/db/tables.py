@@ -1880,6 +1880,7 @@ def _peppol_responses() -> Table:
         Index("ix_peppol_responses_incoming_invoice_id", "incoming_invoice_id"),
     )
 
+
 # Each organization's invoice mailbox (issue 86, migration 0060): where the mailbox sensor reads
 # (an IMAP server, account and folder), the password only BY NAME (`secret_name`: an environment
 # variable the code location holds, never the password itself), where read mail goes (a folder or

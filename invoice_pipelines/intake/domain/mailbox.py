@@ -1,0 +1,508 @@
+"""The organizations' mailboxes read into the intake: each new message's invoice attachments become
+uploads of its organization exactly once (issue 86). `mailbox_sensor` calls `read_mailboxes`; it is
+plain code, so tests drive it against a real IMAP server without a daemon.
+
+- The client is the standard library's `imaplib` (docs/intake.md, "E-mail intake", says why): one
+  connection per account and folder, opened with a timeout, logged in with the password the
+  configuration names (mailbox_config.py), never logged.
+- Which messages are new: the server's UIDVALIDITY and UIDs. The sensor's cursor keeps the last UID
+  taken per account (a new UIDVALIDITY starts over), and the database keeps each message's
+  (UIDVALIDITY, UID) in `mailbox_messages` under a unique key: a restart, a lost cursor or a second
+  daemon finds the row and never takes a message twice.
+- Each message: its size and headers first; one over the message limit is refused unread. Else its
+  invoice attachments (mail_parts.py) are archived in the upload store, then recorded in ONE
+  transaction with the message's row: the uploads (`register_uploads`, created by `mailbox`: the
+  upload sensor dispatches them to the intake like any upload), their provenance
+  (`mailbox_uploads`) and what became of the message. Only after that commit is the message moved to
+  the processed folder (or given the keyword). A crash in between leaves the message where it was:
+  the next look finds its row and only moves it; the archived files' keys come from the content
+  hash and the message's UID, so a second write is the same file.
+- A Message-ID taken up before (the same message delivered twice) is recorded `duplicate` and
+  registers nothing. A message refused as a whole (no invoice attachment, an automatic reply, too
+  large) is recorded `refused` with one sentence, and moved like the others: nothing is lost, it is
+  in the processed folder with its reason in the database.
+- A mailbox that refuses the login, times out or drops the connection stops only itself: one
+  sentence in the tick's errors and on the mailbox's row (`last_error`); what it took before that
+  is kept, the rest waits for the next tick. Accounts are read in parallel (a thread each, at most
+  `workers`), so 10,000 mostly empty mailboxes take one tick of seconds, not one after another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import imaplib
+import os
+import re
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from invoice_pipelines.db.tables import mailbox_messages, mailbox_uploads
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.intake.domain.incoming_invoices import NewUpload, register_uploads
+from invoice_pipelines.intake.domain.mail_parts import (
+    Headers,
+    MailContent,
+    parse_message,
+    read_content,
+    read_headers,
+)
+from invoice_pipelines.intake.domain.mailbox_config import Mailbox, active_mailboxes, record_reads
+from invoice_pipelines.resources.uploads import ARCHIVE, Uploads, limit_or_setting
+
+CREATED_BY = "mailbox"
+READ, REFUSED, DUPLICATE = "read", "refused", "duplicate"
+# messages one account gives per tick; the rest wait for the next
+MAX_MESSAGES_PER_TICK = 200
+WORKERS = 32
+TIMEOUT_SECONDS = 10.0
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+
+
+class MailboxUnavailable(Exception):
+    """The mailbox could not be read (login refused, timeout, dropped connection); one sentence."""
+
+
+def message_limit(limit: int) -> int:
+    """The largest message fetched: the upload limit as base64 (4/3 of it), and 256 KiB for the
+    headers and text around it."""
+    return limit * 4 // 3 + 256 * 1024
+
+
+@dataclass
+class Counts:
+    """What a tick did for one organization (the `mailbox_messages` observation)."""
+
+    read: int = 0
+    refused: int = 0
+    duplicates: int = 0
+    uploads: int = 0
+
+    def add(self, other: Counts) -> None:
+        self.read += other.read
+        self.refused += other.refused
+        self.duplicates += other.duplicates
+        self.uploads += other.uploads
+
+
+@dataclass
+class AccountRead:
+    """One account's part of a tick."""
+
+    key: str
+    cursor: list[int] | None
+    by_organization: dict[str, Counts] = field(default_factory=dict)
+    error: str | None = None
+    unrouted: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class MailTick:
+    """A tick over every mailbox: the new cursor (account key -> [UIDVALIDITY, last UID]), what each
+    organization got, and one sentence per account that could not be read."""
+
+    cursor: dict[str, list[int]]
+    by_organization: dict[str, Counts] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    unrouted: list[str] = field(default_factory=list)
+    mailboxes: int = 0
+    slowest_s: float = 0.0
+
+
+class ImapSession:
+    """One logged-in connection to an account (imaplib), with the few commands the reader needs."""
+
+    def __init__(self, box: Mailbox, password: str, timeout: float) -> None:
+        try:
+            if box.tls == "tls":
+                context = ssl.create_default_context()
+                self.client = imaplib.IMAP4_SSL(
+                    box.host, box.port, ssl_context=context, timeout=timeout
+                )
+            else:
+                self.client = imaplib.IMAP4(box.host, box.port, timeout=timeout)
+                if box.tls == "starttls":
+                    self.client.starttls(ssl.create_default_context())
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailboxUnavailable(
+                f"cannot connect to {box.host}:{box.port}: {_why(exc)}"
+            ) from None
+        try:
+            self.client.login(box.username, password)
+        except imaplib.IMAP4.error:
+            self.close()
+            raise MailboxUnavailable(
+                f"the server refused the login of {box.username!r} (check the password in "
+                f"{box.secret_name})"
+            ) from None
+
+    def select(self, folder: str) -> int:
+        status, _ = self.client.select(_quoted(folder))
+        if status != "OK":
+            raise MailboxUnavailable(f"the folder {folder!r} cannot be opened")
+        _, values = self.client.response("UIDVALIDITY")
+        return int(values[0])
+
+    def new_uids(self, after: int, keyword: str | None) -> list[int]:
+        criteria = [f"UID {after + 1}:*"] + ([f"UNKEYWORD {keyword}"] if keyword else [])
+        status, data = self.client.uid("SEARCH", None, *criteria)
+        if status != "OK":
+            raise MailboxUnavailable("the server refused the search for new messages")
+        # `n:*` always names the newest message, even below n
+        return sorted(uid for uid in (int(x) for x in b" ".join(data).split()) if uid > after)
+
+    def headers(self, uid: int) -> tuple[int, bytes] | None:
+        """The message's size and header, or None when it is gone."""
+        status, data = self.client.uid("FETCH", str(uid), "(RFC822.SIZE BODY.PEEK[HEADER])")
+        for item in data if status == "OK" else []:
+            if isinstance(item, tuple) and (found := _SIZE.search(item[0])):
+                return int(found.group(1)), item[1]
+        return None
+
+    def body(self, uid: int) -> bytes | None:
+        status, data = self.client.uid("FETCH", str(uid), "(BODY.PEEK[])")
+        for item in data if status == "OK" else []:
+            if isinstance(item, tuple):
+                return item[1]
+        return None
+
+    def finish(self, uid: int, box: Mailbox) -> None:
+        """Move the message to the processed folder, or give it the keyword."""
+        if box.processed_flag:
+            status, _ = self.client.uid("STORE", str(uid), "+FLAGS", f"({box.processed_flag})")
+        else:
+            status, answer = self.client.uid("MOVE", str(uid), _quoted(box.processed_folder))
+            if status != "OK" and b"TRYCREATE" in b" ".join(a or b"" for a in answer):
+                self.client.create(_quoted(box.processed_folder))
+                status, _ = self.client.uid("MOVE", str(uid), _quoted(box.processed_folder))
+        if status != "OK":
+            raise MailboxUnavailable(f"the server did not move message {uid} (it stays unread)")
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except (OSError, imaplib.IMAP4.error):
+            pass
+
+
+def _quoted(folder: str | None) -> str:
+    return f'"{folder}"'  # mailbox_config refuses quotes and backslashes in a folder's name
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "no answer within the timeout"
+    if isinstance(exc, imaplib.IMAP4.abort | ConnectionError | EOFError):
+        return "the connection was dropped"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def read_mailboxes(
+    engine: Engine,
+    system: Engine,
+    store: Uploads,
+    cursor: dict[str, list[int]],
+    *,
+    password_of: Callable[[str], str | None] = os.environ.get,
+    only_organizations: set[str] | None = None,
+    max_messages: int = MAX_MESSAGES_PER_TICK,
+    workers: int = WORKERS,
+    timeout: float = TIMEOUT_SECONDS,
+    limit: int | None = None,
+) -> MailTick:
+    """One tick over every active mailbox (module docstring)."""
+    accounts: dict[tuple, list[Mailbox]] = {}
+    for box in active_mailboxes(system, only_organizations):
+        accounts.setdefault(box.account, []).append(box)
+    tick = MailTick(cursor=dict(cursor), mailboxes=sum(len(g) for g in accounts.values()))
+    if not accounts:
+        return tick
+    limit = limit_or_setting(limit)
+
+    def read(group: list[Mailbox]) -> AccountRead:
+        return read_account(
+            engine, store, group, cursor.get(group[0].key),
+            password_of=password_of, max_messages=max_messages, timeout=timeout, limit=limit,
+        )  # fmt: skip
+
+    groups = list(accounts.values())
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(groups)))) as pool:
+        results = list(pool.map(read, groups))
+    read_ok: list[int] = []
+    failed: dict[int, str] = {}
+    for group, result in zip(groups, results, strict=True):
+        if result.cursor is not None:
+            tick.cursor[result.key] = result.cursor
+        for slug, counts in result.by_organization.items():
+            tick.by_organization.setdefault(slug, Counts()).add(counts)
+        tick.unrouted += result.unrouted
+        tick.slowest_s = max(tick.slowest_s, result.seconds)
+        if result.error:
+            tick.errors.append(f"{result.key}: {result.error}")
+            failed.update({box.id: result.error for box in group})
+        else:
+            read_ok += [box.id for box in group]
+    record_reads(system, read_ok, failed)
+    return tick
+
+
+def read_account(
+    engine: Engine,
+    store: Uploads,
+    group: list[Mailbox],
+    cursor: list[int] | None,
+    *,
+    password_of: Callable[[str], str | None] = os.environ.get,
+    max_messages: int = MAX_MESSAGES_PER_TICK,
+    timeout: float = TIMEOUT_SECONDS,
+    limit: int | None = None,
+) -> AccountRead:
+    """The new messages of one account and folder, for the organizations `group` (who share it)."""
+    started = time.monotonic()
+    first = group[0]
+    result = AccountRead(first.key, cursor)
+    limit = limit_or_setting(limit)
+    password = password_of(first.secret_name)
+    if not password:
+        result.error = (
+            f"the password's variable {first.secret_name} is not set in the code location; "
+            "nothing was read"
+        )
+        return result
+    session = None
+    try:
+        session = ImapSession(first, password, timeout)
+        uidvalidity = session.select(first.folder)
+        after = cursor[1] if cursor and cursor[0] == uidvalidity else 0
+        for uid in session.new_uids(after, first.processed_flag)[:max_messages]:
+            _take_message(engine, store, session, group, uidvalidity, uid, limit, result)
+            result.cursor = [uidvalidity, uid]
+    except MailboxUnavailable as exc:
+        result.error = str(exc)
+    except (OSError, EOFError, imaplib.IMAP4.error) as exc:
+        result.error = f"reading stopped: {_why(exc)}; the rest waits for the next tick"
+    finally:
+        if session is not None:
+            session.close()
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def route(group: list[Mailbox], headers: Headers) -> Mailbox | None:
+    """The organization a message is for: the one whose address is among its recipients; in an
+    account only one organization reads without an address, all of its messages."""
+    if len(group) == 1 and group[0].address is None:
+        return group[0]
+    recipients = set(headers.recipients)
+    for box in group:
+        if box.address is not None and box.address in recipients:
+            return box
+    return next((box for box in group if box.address is None), None)
+
+
+def _take_message(
+    engine: Engine,
+    store: Uploads,
+    session: ImapSession,
+    group: list[Mailbox],
+    uidvalidity: int,
+    uid: int,
+    limit: int,
+    result: AccountRead,
+) -> None:
+    fetched = session.headers(uid)
+    if fetched is None:
+        return  # gone meanwhile (another reader moved it)
+    size, header_bytes = fetched
+    headers = read_headers(parse_message(header_bytes))
+    box = route(group, headers)
+    if box is None:
+        result.unrouted.append(
+            f"{result.key} UID {uid}: addressed to {headers.to_text or '(no recipient)'}, no "
+            "organization's address; left where it is"
+        )
+        return
+    if _known(engine, box, uidvalidity, uid):
+        # taken before a crash or by another reader: only the move is missing
+        session.finish(uid, box)
+        _moved(engine, box, uidvalidity, uid)
+        return
+    if size > message_limit(limit):
+        content = MailContent(
+            headers,
+            refused=f"the message is {size} bytes, over the limit of {message_limit(limit)} "
+            f"bytes (the upload limit of {limit} bytes as an attachment); it was not read",
+        )
+    else:
+        raw = session.body(uid)
+        if raw is None:
+            return
+        content = read_content(raw, limit)
+    counts = _record(engine, store, box, uidvalidity, uid, size, content)
+    result.by_organization.setdefault(box.slug, Counts()).add(counts)
+    session.finish(uid, box)
+    _moved(engine, box, uidvalidity, uid)
+
+
+def _known(engine: Engine, box: Mailbox, uidvalidity: int, uid: int) -> bool:
+    m = mailbox_messages.c
+    with tenant_transaction(engine, box.organization_id) as conn:
+        return (
+            conn.execute(
+                select(m.id).where(
+                    m.organization_id == box.organization_id,
+                    m.mailbox_id == box.id,
+                    m.uidvalidity == uidvalidity,
+                    m.uid == uid,
+                )
+            ).first()
+            is not None
+        )
+
+
+def _moved(engine: Engine, box: Mailbox, uidvalidity: int, uid: int) -> None:
+    m = mailbox_messages.c
+    with tenant_transaction(engine, box.organization_id, write=True) as conn:
+        conn.execute(
+            update(mailbox_messages)
+            .where(
+                m.organization_id == box.organization_id,
+                m.mailbox_id == box.id,
+                m.uidvalidity == uidvalidity,
+                m.uid == uid,
+                m.moved_at.is_(None),
+            )
+            .values(moved_at=utcnow())
+        )
+
+
+def _insert_message(conn, values: dict) -> int | None:
+    """The new row's id, or None when another reader took the message first."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return conn.execute(
+        dialect.insert(mailbox_messages)
+        .values(**values)
+        .on_conflict_do_nothing(
+            index_elements=["organization_id", "mailbox_id", "uidvalidity", "uid"]
+        )
+        .returning(mailbox_messages.c.id)
+    ).scalar()
+
+
+def _record(
+    engine: Engine,
+    store: Uploads,
+    box: Mailbox,
+    uidvalidity: int,
+    uid: int,
+    size: int,
+    content: MailContent,
+) -> Counts:
+    """Archive the attachments, then record the message, its uploads and their provenance in one
+    transaction."""
+    h = content.headers
+    files = []
+    if content.refused is None and not _delivered_before(engine, box, h.message_id):
+        for attachment in content.attachments:
+            digest = hashlib.sha256(attachment.data).hexdigest()
+            key = f"{box.slug}/{ARCHIVE}/{digest[:16]}-mail-{uidvalidity}-{uid}-{attachment.name}"
+            staged = store.put(box.slug, f".{secrets.token_hex(8)}.part", attachment.data)
+            store.move(staged, key)
+            files.append(
+                (attachment, NewUpload(attachment.name, key, digest, len(attachment.data),
+                                       attachment.content_type))
+            )  # fmt: skip
+    values = {
+        "organization_id": box.organization_id,
+        "mailbox_id": box.id,
+        "uidvalidity": uidvalidity,
+        "uid": uid,
+        "message_id": h.message_id,
+        "from_address": h.from_address,
+        "to_address": h.to_text[:1000] or None,
+        "sent_at": h.sent_at,
+        "subject": h.subject,
+        "authentication_results": h.authentication_results,
+        "size_bytes": size,
+        "state": REFUSED if content.refused else READ,
+        "reason": content.refused or ("; ".join(content.notes)[:4000] or None),
+    }
+    counts = Counts()
+    with tenant_transaction(engine, box.organization_id, write=True) as conn:
+        row_id = _insert_message(conn, values)
+        if row_id is None:
+            return counts  # another reader took it first: its row says what became of it
+        earlier = _earlier(conn, box, h.message_id, row_id)
+        if earlier is not None:
+            conn.execute(
+                update(mailbox_messages)
+                .where(mailbox_messages.c.id == row_id)
+                .values(
+                    state=DUPLICATE,
+                    reason=f"the same message (Message-ID {h.message_id}) was taken up before as "
+                    f"message {earlier}; nothing new is registered",
+                )
+            )
+            counts.duplicates = 1
+            return counts
+        if content.refused:
+            counts.refused = 1
+            return counts
+        registrations = register_uploads(
+            conn,
+            organization_id=box.organization_id,
+            files=[upload for _, upload in files],
+            created_by=CREATED_BY,
+        )
+        conn.execute(
+            mailbox_uploads.insert(),
+            [
+                {
+                    "organization_id": box.organization_id,
+                    "mailbox_message_id": row_id,
+                    "upload_id": registration.upload_id,
+                    "incoming_invoice_id": registration.document_id,
+                    "attachment_name": attachment.given_name[:512],
+                    "duplicate": registration.duplicate,
+                }
+                for (attachment, _), registration in zip(files, registrations, strict=True)
+            ],
+        )
+        conn.execute(
+            update(mailbox_messages)
+            .where(mailbox_messages.c.id == row_id)
+            .values(uploads=len(registrations))
+        )
+    counts.read, counts.uploads = 1, len(files)
+    return counts
+
+
+def _delivered_before(engine: Engine, box: Mailbox, message_id: str | None) -> bool:
+    """Whether a message with this Message-ID was taken up before (then nothing is archived)."""
+    if not message_id:
+        return False
+    with tenant_transaction(engine, box.organization_id) as conn:
+        return _earlier(conn, box, message_id, None) is not None
+
+
+def _earlier(conn, box: Mailbox, message_id: str | None, row_id: int | None) -> int | None:
+    if not message_id:
+        return None
+    m = mailbox_messages.c
+    query = select(m.id).where(
+        m.organization_id == box.organization_id,
+        m.message_id == message_id,
+        m.state != DUPLICATE,
+    )
+    if row_id is not None:
+        query = query.where(m.id != row_id)
+    return conn.execute(query.order_by(m.id).limit(1)).scalar()
