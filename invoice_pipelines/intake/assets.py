@@ -50,6 +50,7 @@ from invoice_pipelines.intake.domain.check_findings import (
 )
 from invoice_pipelines.intake.domain.figures import register_figures, rejected_table
 from invoice_pipelines.intake.domain.incoming_invoices import organization_stats
+from invoice_pipelines.intake.domain.mailbox_status import MAILBOX_MESSAGES
 from invoice_pipelines.intake.domain.notice_states import rejected_documents
 from invoice_pipelines.intake.domain.pipeline import (
     IntakeSummary,
@@ -68,6 +69,20 @@ from invoice_pipelines.tenants.partitions import (
 )
 from invoice_pipelines.tenants.refusals import partition_organization, refused
 
+mailbox_messages = AssetSpec(
+    MAILBOX_MESSAGES,
+    metadata=defined_here(),
+    group_name="intake",
+    partitions_def=organizations_partitions,
+    kinds={"email"},
+    owners=OWNERS,
+    description="The messages of the organization's invoice mailbox (an IMAP folder, configured "
+    "with `invoice-pipelines mailbox set`). Written from outside: mailbox_sensor reads new "
+    "messages (UIDVALIDITY/UID), makes each invoice attachment an upload once, moves the message "
+    "after that commit, and records an observation per organization (read, refused, duplicates, "
+    "uploads); `mailbox_fresh` warns when a mailbox was not read recently.",
+)
+
 uploads = AssetSpec(
     "uploads",
     metadata=defined_here(),
@@ -75,6 +90,7 @@ uploads = AssetSpec(
     partitions_def=organizations_partitions,
     kinds={"files"},
     owners=OWNERS,
+    deps=[mailbox_messages],
     description="Supplier invoices (PDF, XML, scans) dropped into the upload store, one folder per "
     "organization. Written from outside, so nothing here materializes it: upload_sensor registers "
     "settled files and records an observation per organization (files registered, duplicates).",

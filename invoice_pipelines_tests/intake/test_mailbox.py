@@ -7,6 +7,7 @@ hostile mail each leave one sentence and a recorded state, and never stop the re
 from __future__ import annotations
 
 import io
+import json
 import socket
 import threading
 import uuid
@@ -14,8 +15,10 @@ import zipfile
 from email.message import EmailMessage
 
 import pytest
+from dagster import DagsterInstance, SkipReason, build_sensor_context
 from sqlalchemy import select
 
+from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import (
     incoming_invoices,
     mailbox_messages,
@@ -29,9 +32,13 @@ from invoice_pipelines.intake.domain import mailbox as reader
 from invoice_pipelines.intake.domain.mail_senders import SENDER_NOT_SUPPLIER, SENDER_UNKNOWN
 from invoice_pipelines.intake.domain.mailbox import read_mailboxes
 from invoice_pipelines.intake.domain.mailbox_config import checked, set_mailbox
+from invoice_pipelines.intake.domain.mailbox_status import fresh_finding
 from invoice_pipelines.intake.domain.pipeline import process_documents
+from invoice_pipelines.intake.sensors import mailbox_sensor
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import add_supplier
+from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.standins.imap import ImapServer, start_imap_server
 from invoice_pipelines_tests.conftest import IN_CI, samples_dir
 from invoice_pipelines_tests.intake.test_duplicates import InProcessParser
@@ -397,3 +404,107 @@ def test_the_sender_is_a_claim_compared_with_the_register(
         if rule
         else not any(r.startswith("IP-MAIL") for r in outcome["rules"])
     )
+
+
+def test_the_mailbox_command_stores_the_secret_by_name_and_never_a_password(
+    db, capsys, monkeypatch
+):
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    org = db.new_organization()
+    common = ["mailbox", "set", "--org", org["slug"], "--host", "imap.example.com", "--user", "inv"]
+
+    refused = main([*common, "--secret-name", "hunter2!", "--processed-folder", "Done"])
+    out = capsys.readouterr()
+    assert refused == 2
+    assert "hunter2" not in out.out + out.err  # what may be a password is never repeated
+    assert "nothing was stored" in out.err
+    assert main(["mailbox", "show", "--org", org["slug"]]) == 1
+    capsys.readouterr()
+
+    assert main([*common, "--secret-name", "ACME_IMAP", "--processed-flag", "$Invoiced"]) == 0
+    assert main(["mailbox", "show", "--org", org["slug"], "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert shown["secret_name"] == "ACME_IMAP"
+    assert (shown["port"], shown["tls"], shown["processed_flag"]) == (993, "tls", "$Invoiced")
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        row = conn.execute(select(mailboxes).where(mailboxes.c.organization_id == org["id"])).one()
+    assert "hunter2" not in repr(row)
+
+
+def test_the_sensor_observes_mailbox_messages_and_keeps_its_cursor(db, imap, store, secrets_env):
+    org = db.new_organization()
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
+    folder = _folder()
+    _mailbox(db, imap, org, folder)
+    imap.deliver(message(("rechnung.xml", _sample(CII))), folder)
+    resources = {
+        "database": Database(url=db.url),
+        "system_database": SystemDatabase(url=db.url),
+        "upload_store": store,
+    }
+    with build_sensor_context(instance=instance, resources=resources) as context:
+        result = mailbox_sensor(context)
+        cursor = context.cursor
+    [observation] = result.asset_events
+    assert observation.asset_key.path == ["mailbox_messages"]
+    assert observation.partition == org["slug"]
+    assert observation.metadata["uploads"].value == 1
+    assert imap.uids(folder) == []
+    with build_sensor_context(instance=instance, resources=resources, cursor=cursor) as context:
+        again = mailbox_sensor(context)
+    assert isinstance(again, SkipReason)
+    assert len(_uploads(db, org)) == 1
+    assert org["slug"] not in fresh_finding(db.system_engine).description
+
+
+def test_a_server_that_drops_the_keyword_is_told_not_trusted(db, imap, store, secrets_env):
+    """pymap's in-memory store keeps no keywords (PERMANENTFLAGS without \\*), as some servers:
+    the message is taken once, and the mailbox says why it stays unmarked."""
+    org = db.new_organization()
+    folder = _folder()
+    _mailbox(db, imap, org, folder, processed_folder=None, processed_flag="$Invoiced")
+    imap.deliver(message(("rechnung.xml", _sample(CII))), folder)
+
+    tick = _read(db, store, only={org["slug"]})
+    again = _read(db, store, only={org["slug"]})
+
+    assert "does not keep the keyword $Invoiced" in tick.errors[0]
+    assert "use --processed-folder" in again.errors[0]
+    assert len(_uploads(db, org)) == 1 and len(_messages(db, org)) == 1
+
+
+def test_mailbox_fresh_names_a_mailbox_that_cannot_be_read(db, imap, store, monkeypatch):
+    org = db.new_organization()
+    monkeypatch.delenv(SECRET, raising=False)
+    _mailbox(db, imap, org, _folder())
+
+    tick = _read(db, store, only={org["slug"]})
+
+    assert f"the password's variable {SECRET} is not set" in tick.errors[0]
+    finding = fresh_finding(db.system_engine)
+    assert not finding.passed
+    assert org["slug"] in finding.description
+    assert SECRET in str(finding.metadata["stale_mailboxes"])
+
+
+def test_incoming_show_says_where_an_emailed_invoice_came_from(
+    db, imap, store, secrets_env, capsys, monkeypatch
+):
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    org = db.new_organization()
+    folder = _folder()
+    _mailbox(db, imap, org, folder)
+    imap.deliver(message(("rechnung.xml", _sample(CII)), subject="Rechnung 471102"), folder)
+    _read(db, store, only={org["slug"]})
+    [upload] = _uploads(db, org)
+
+    assert (
+        main(["incoming", "show", "--org", org["slug"], "--id", str(upload["incoming_invoice_id"])])
+        == 0
+    )
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["source"]["channel"] == "e-mail"
+    assert shown["source"]["from"] == SUPPLIER_ADDRESS
+    assert shown["source"]["subject"] == "Rechnung 471102"
+    assert shown["source"]["attachment"] == "rechnung.xml"

@@ -178,7 +178,15 @@ class ImapSession:
     def finish(self, uid: int, box: Mailbox) -> None:
         """Move the message to the processed folder, or give it the keyword."""
         if box.processed_flag:
-            status, _ = self.client.uid("STORE", str(uid), "+FLAGS", f"({box.processed_flag})")
+            status, data = self.client.uid("STORE", str(uid), "+FLAGS", f"({box.processed_flag})")
+            kept = b" ".join(d if isinstance(d, bytes) else b"" for d in data or []).lower()
+            if status == "OK" and box.processed_flag.lower().encode() not in kept:
+                # a server whose PERMANENTFLAGS lack \* answers OK and drops the keyword: the
+                # message would be read again on every restart
+                raise MailboxUnavailable(
+                    f"the server does not keep the keyword {box.processed_flag} on message {uid}; "
+                    "read mail cannot be marked: use --processed-folder instead"
+                )
         else:
             status, answer = self.client.uid("MOVE", str(uid), _quoted(box.processed_folder))
             if status != "OK" and b"TRYCREATE" in b" ".join(a or b"" for a in answer):

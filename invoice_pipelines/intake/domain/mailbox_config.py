@@ -93,8 +93,8 @@ def checked(
         raise MailboxRefused("--user is empty, too long or has control characters")
     if not _SECRET_NAME.fullmatch(secret_name or ""):
         raise MailboxRefused(
-            f"--secret-name {secret_name!r} is no environment variable name (A-Z, 0-9, _); "
-            "give the NAME of the variable that holds the password, never the password"
+            "--secret-name is no environment variable name (A-Z, 0-9, _; not repeated here in "
+            "case it is the password): give the NAME of the variable that holds the password"
         )
     for name, value in (("--folder", folder), ("--processed-folder", processed_folder)):
         if value is not None and not _FOLDER.fullmatch(value):
