@@ -26,6 +26,7 @@ SCENARIOS: dict[str, str] = {
     "latency": "invoice_pipelines_devtools.bench.latency",
     "backfill": "invoice_pipelines_devtools.bench.backfill",
     "month-end": "invoice_pipelines_devtools.bench.month_end",
+    "mailbox": "invoice_pipelines_devtools.bench.mailbox",
 }
 
 

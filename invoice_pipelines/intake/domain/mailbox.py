@@ -24,7 +24,9 @@ plain code, so tests drive it against a real IMAP server without a daemon.
 - A mailbox that refuses the login, times out or drops the connection stops only itself: one
   sentence in the tick's errors and on the mailbox's row (`last_error`); what it took before that
   is kept, the rest waits for the next tick. Accounts are read in parallel (a thread each, at most
-  `workers`), so 10,000 mostly empty mailboxes take one tick of seconds, not one after another.
+  `workers`), so 10,000 mostly empty mailboxes take one tick of seconds, not one after another; a
+  tick begins no account after `TICK_BUDGET_SECONDS`, and the next tick starts with those it did
+  not begin (the cursor keeps the place), so every mailbox is read in turn however many there are.
 """
 
 from __future__ import annotations
@@ -64,6 +66,10 @@ READ, REFUSED, DUPLICATE = "read", "refused", "duplicate"
 MAX_MESSAGES_PER_TICK = 200
 WORKERS = 32
 TIMEOUT_SECONDS = 10.0
+# a tick begins no account after this long (Dagster gives a sensor 60 s); the rest are read first
+# on the next tick, their place kept in the cursor under ROTATION
+TICK_BUDGET_SECONDS = 8.0
+ROTATION = "~next"
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
@@ -115,6 +121,7 @@ class MailTick:
     errors: list[str] = field(default_factory=list)
     unrouted: list[str] = field(default_factory=list)
     mailboxes: int = 0
+    waiting: int = 0  # accounts not begun within the tick's time: read first next tick
     slowest_s: float = 0.0
 
 
@@ -210,7 +217,7 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError | socket.timeout):
         return "no answer within the timeout"
     if isinstance(exc, imaplib.IMAP4.abort | ConnectionError | EOFError):
-        return "the connection was dropped"
+        return f"the connection was dropped ({str(exc)[:120] or type(exc).__name__})"
     return f"{type(exc).__name__}: {str(exc)[:200]}"
 
 
@@ -226,8 +233,10 @@ def read_mailboxes(
     workers: int = WORKERS,
     timeout: float = TIMEOUT_SECONDS,
     limit: int | None = None,
+    time_budget_s: float = TICK_BUDGET_SECONDS,
 ) -> MailTick:
-    """One tick over every active mailbox (module docstring)."""
+    """One tick over the active mailboxes (module docstring): in parallel, from where the last tick
+    stopped; an account not begun within `time_budget_s` waits for the next tick, first in line."""
     accounts: dict[tuple, list[Mailbox]] = {}
     for box in active_mailboxes(system, only_organizations):
         accounts.setdefault(box.account, []).append(box)
@@ -235,19 +244,29 @@ def read_mailboxes(
     if not accounts:
         return tick
     limit = limit_or_setting(limit)
+    groups = sorted(accounts.values(), key=lambda group: group[0].key)
+    start = (cursor.get(ROTATION) or [0])[0] % len(groups)
+    groups = groups[start:] + groups[:start]
+    deadline = time.monotonic() + time_budget_s
 
-    def read(group: list[Mailbox]) -> AccountRead:
+    def read(group: list[Mailbox]) -> AccountRead | None:
+        if time.monotonic() > deadline:
+            return None  # the tick's time is up: first in line next tick
         return read_account(
             engine, store, group, cursor.get(group[0].key),
             password_of=password_of, max_messages=max_messages, timeout=timeout, limit=limit,
         )  # fmt: skip
 
-    groups = list(accounts.values())
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(groups)))) as pool:
         results = list(pool.map(read, groups))
     read_ok: list[int] = []
     failed: dict[int, str] = {}
+    waiting = [i for i, result in enumerate(results) if result is None]
+    tick.waiting = len(waiting)
+    tick.cursor[ROTATION] = [(start + (waiting[0] if waiting else 0)) % len(groups)]
     for group, result in zip(groups, results, strict=True):
+        if result is None:
+            continue
         if result.cursor is not None:
             tick.cursor[result.key] = result.cursor
         for slug, counts in result.by_organization.items():
