@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import io
 import json
+import smtplib
 import socket
 import threading
 import uuid
 import zipfile
+from datetime import date
 from email.message import EmailMessage
 
 import pytest
@@ -39,7 +41,12 @@ from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import add_supplier
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines_devtools.standins.imap import ImapServer, start_imap_server
+from invoice_pipelines_devtools.demo.mailbox import (
+    configure_demo_mailbox,
+    delivering_smtp,
+    demo_emails,
+)
+from invoice_pipelines_devtools.standins.imap import ImapServer, free_port, start_imap_server
 from invoice_pipelines_tests.conftest import IN_CI, samples_dir
 from invoice_pipelines_tests.intake.test_duplicates import InProcessParser
 
@@ -508,3 +515,37 @@ def test_incoming_show_says_where_an_emailed_invoice_came_from(
     assert shown["source"]["from"] == SUPPLIER_ADDRESS
     assert shown["source"]["subject"] == "Rechnung 471102"
     assert shown["source"]["attachment"] == "rechnung.xml"
+
+
+def test_the_demo_suppliers_email_is_validated_once_and_its_reply_refused(
+    db, imap, store, tmp_path
+):
+    """What `make run` shows (demo/mailbox.py): the supplier's XRechnung and Factur-X, e-mailed
+    through the demo's SMTP server into the mailbox, end VALIDATED; the second delivery of the
+    message makes no upload; the out-of-office reply is refused."""
+    org = db.new_organization()
+    configure_demo_mailbox(db.engine, db.system_engine, port=imap.port, slug=org["slug"])
+    smtp = delivering_smtp(imap, free_port())
+    try:
+        with smtplib.SMTP(smtp.hostname, smtp.port, timeout=30) as client:
+            for raw in demo_emails(date.today()):
+                client.sendmail("rechnung@papierhaus-lindner.example", ["in@example.com"], raw)
+    finally:
+        smtp.stop()
+
+    _read(db, store, only={org["slug"]}, password_of=lambda _name: imap.password)
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        ids = list(conn.execute(select(incoming_invoices.c.id)).scalars())
+    process_documents(db.engine, store, org["id"], ids, parser=InProcessParser(), ocr=None)
+
+    with tenant_transaction(db.engine, org["id"]) as conn:
+        statuses = dict(
+            conn.execute(
+                select(uploads.c.filename, incoming_invoices.c.status).join(
+                    incoming_invoices, incoming_invoices.c.id == uploads.c.incoming_invoice_id
+                )
+            ).all()
+        )
+    assert statuses == {"PL-2026-1041.xml": "VALIDATED", "PL-2026-1042.pdf": "VALIDATED"}
+    assert [m["state"] for m in _messages(db, org)] == ["read", "duplicate", "refused"]
+    assert imap.uids() == []
