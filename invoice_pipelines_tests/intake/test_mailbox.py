@@ -206,7 +206,7 @@ def test_a_crash_between_the_uploads_commit_and_the_move_takes_the_message_once(
     _mailbox(db, imap, org, folder)
     imap.deliver(message(("rechnung.xml", _sample(CII))), folder)
 
-    def crash(self, uid, box):
+    def crash(self, uids, box):
         raise ConnectionResetError("the process died before the move")
 
     with monkeypatch.context() as patched:
@@ -535,15 +535,21 @@ def test_the_demo_suppliers_email_is_validated_once_and_its_reply_refused(
 
     _read(db, store, only={org["slug"]}, password_of=lambda _name: imap.password)
     with tenant_transaction(db.engine, org["id"]) as conn:
-        ids = list(conn.execute(select(incoming_invoices.c.id)).scalars())
+        ids = list(
+            conn.execute(
+                select(incoming_invoices.c.id).where(
+                    incoming_invoices.c.organization_id == org["id"]
+                )
+            ).scalars()
+        )
     process_documents(db.engine, store, org["id"], ids, parser=InProcessParser(), ocr=None)
 
     with tenant_transaction(db.engine, org["id"]) as conn:
         statuses = dict(
             conn.execute(
-                select(uploads.c.filename, incoming_invoices.c.status).join(
-                    incoming_invoices, incoming_invoices.c.id == uploads.c.incoming_invoice_id
-                )
+                select(uploads.c.filename, incoming_invoices.c.status)
+                .join(incoming_invoices, incoming_invoices.c.id == uploads.c.incoming_invoice_id)
+                .where(uploads.c.organization_id == org["id"])
             ).all()
         )
     assert statuses == {"PL-2026-1041.xml": "VALIDATED", "PL-2026-1042.pdf": "VALIDATED"}

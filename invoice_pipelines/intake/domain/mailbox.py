@@ -71,6 +71,10 @@ TIMEOUT_SECONDS = 10.0
 TICK_BUDGET_SECONDS = 8.0
 ROTATION = "~next"
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_UID = re.compile(rb"UID (\d+)")
+# messages fetched, recorded and moved together: three commands for this many instead of three
+# each (each message is still recorded in a transaction of its own)
+CHUNK = 25
 
 
 class MailboxUnavailable(Exception):
@@ -167,46 +171,64 @@ class ImapSession:
         # `n:*` always names the newest message, even below n
         return sorted(uid for uid in (int(x) for x in b" ".join(data).split()) if uid > after)
 
-    def headers(self, uid: int) -> tuple[int, bytes] | None:
-        """The message's size and header, or None when it is gone."""
-        status, data = self.client.uid("FETCH", str(uid), "(RFC822.SIZE BODY.PEEK[HEADER])")
-        for item in data if status == "OK" else []:
-            if isinstance(item, tuple) and (found := _SIZE.search(item[0])):
-                return int(found.group(1)), item[1]
-        return None
+    def headers(self, uids: list[int]) -> dict[int, tuple[int, bytes]]:
+        """Each message's size and header, in one command (a message gone meanwhile is absent)."""
+        return {
+            uid: (int(size.group(1)), body)
+            for uid, head, body in self._fetch(uids, "(UID RFC822.SIZE BODY.PEEK[HEADER])")
+            if (size := _SIZE.search(head))
+        }
 
-    def body(self, uid: int) -> bytes | None:
-        status, data = self.client.uid("FETCH", str(uid), "(BODY.PEEK[])")
-        for item in data if status == "OK" else []:
-            if isinstance(item, tuple):
-                return item[1]
-        return None
+    def bodies(self, uids: list[int]) -> dict[int, bytes]:
+        """Each message whole, in one command."""
+        return {uid: body for uid, _, body in self._fetch(uids, "(UID BODY.PEEK[])")}
 
-    def finish(self, uid: int, box: Mailbox) -> None:
-        """Move the message to the processed folder, or give it the keyword."""
+    def _fetch(self, uids: list[int], items: str) -> list[tuple[int, bytes, bytes]]:
+        if not uids:
+            return []
+        status, data = self.client.uid("FETCH", _uid_set(uids), items)
+        found = []
+        for item in data if status == "OK" else []:
+            if isinstance(item, tuple) and (uid := _UID.search(item[0])):
+                found.append((int(uid.group(1)), item[0], item[1]))
+        return found
+
+    def finish(self, uids: list[int], box: Mailbox) -> None:
+        """Move the messages to the processed folder, or give them the keyword."""
+        if not uids:
+            return
         if box.processed_flag:
-            status, data = self.client.uid("STORE", str(uid), "+FLAGS", f"({box.processed_flag})")
+            status, data = self.client.uid(
+                "STORE", _uid_set(uids), "+FLAGS", f"({box.processed_flag})"
+            )
             kept = b" ".join(d if isinstance(d, bytes) else b"" for d in data or []).lower()
             if status == "OK" and box.processed_flag.lower().encode() not in kept:
                 # a server whose PERMANENTFLAGS lack \* answers OK and drops the keyword: the
-                # message would be read again on every restart
+                # messages would be read again on every restart
                 raise MailboxUnavailable(
-                    f"the server does not keep the keyword {box.processed_flag} on message {uid}; "
-                    "read mail cannot be marked: use --processed-folder instead"
+                    f"the server does not keep the keyword {box.processed_flag}; read mail "
+                    "cannot be marked: use --processed-folder instead"
                 )
         else:
-            status, answer = self.client.uid("MOVE", str(uid), _quoted(box.processed_folder))
+            folder = _quoted(box.processed_folder)
+            status, answer = self.client.uid("MOVE", _uid_set(uids), folder)
             if status != "OK" and b"TRYCREATE" in b" ".join(a or b"" for a in answer):
-                self.client.create(_quoted(box.processed_folder))
-                status, _ = self.client.uid("MOVE", str(uid), _quoted(box.processed_folder))
+                self.client.create(folder)
+                status, _ = self.client.uid("MOVE", _uid_set(uids), folder)
         if status != "OK":
-            raise MailboxUnavailable(f"the server did not move message {uid} (it stays unread)")
+            raise MailboxUnavailable(
+                f"the server did not move messages {_uid_set(uids)} (they stay unread)"
+            )
 
     def close(self) -> None:
         try:
             self.client.logout()
         except (OSError, imaplib.IMAP4.error):
             pass
+
+
+def _uid_set(uids: list[int]) -> str:
+    return ",".join(str(uid) for uid in uids)
 
 
 def _quoted(folder: str | None) -> str:
@@ -310,9 +332,11 @@ def read_account(
         session = ImapSession(first, password, timeout)
         uidvalidity = session.select(first.folder)
         after = cursor[1] if cursor and cursor[0] == uidvalidity else 0
-        for uid in session.new_uids(after, first.processed_flag)[:max_messages]:
-            _take_message(engine, store, session, group, uidvalidity, uid, limit, result)
-            result.cursor = [uidvalidity, uid]
+        new = session.new_uids(after, first.processed_flag)[:max_messages]
+        for start in range(0, len(new), CHUNK):
+            chunk = new[start : start + CHUNK]
+            _take_messages(engine, store, session, group, uidvalidity, chunk, limit, result)
+            result.cursor = [uidvalidity, chunk[-1]]
     except MailboxUnavailable as exc:
         result.error = str(exc)
     except (OSError, EOFError, imaplib.IMAP4.error) as exc:
@@ -336,67 +360,106 @@ def route(group: list[Mailbox], headers: Headers) -> Mailbox | None:
     return next((box for box in group if box.address is None), None)
 
 
-def _take_message(
+def _take_messages(
     engine: Engine,
     store: Uploads,
     session: ImapSession,
     group: list[Mailbox],
     uidvalidity: int,
-    uid: int,
+    uids: list[int],
     limit: int,
     result: AccountRead,
 ) -> None:
-    fetched = session.headers(uid)
-    if fetched is None:
-        return  # gone meanwhile (another reader moved it)
-    size, header_bytes = fetched
-    headers = read_headers(parse_message(header_bytes))
-    box = route(group, headers)
-    if box is None:
-        result.unrouted.append(
-            f"{result.key} UID {uid}: addressed to {headers.to_text or '(no recipient)'}, no "
-            "organization's address; left where it is"
-        )
-        return
-    if _known(engine, box, uidvalidity, uid):
-        # taken before a crash or by another reader: only the move is missing
-        session.finish(uid, box)
-        _moved(engine, box, uidvalidity, uid)
-        return
-    if size > message_limit(limit):
-        content = MailContent(
-            headers,
-            refused=f"the message is {size} bytes, over the limit of {message_limit(limit)} "
-            f"bytes (the upload limit of {limit} bytes as an attachment); it was not read",
-        )
-    else:
-        raw = session.body(uid)
-        if raw is None:
-            return
-        content = read_content(raw, limit)
-    counts = _record(engine, store, box, uidvalidity, uid, size, content)
-    result.by_organization.setdefault(box.slug, Counts()).add(counts)
-    session.finish(uid, box)
-    _moved(engine, box, uidvalidity, uid)
-
-
-def _known(engine: Engine, box: Mailbox, uidvalidity: int, uid: int) -> bool:
-    m = mailbox_messages.c
-    with tenant_transaction(engine, box.organization_id) as conn:
-        return (
-            conn.execute(
-                select(m.id).where(
-                    m.organization_id == box.organization_id,
-                    m.mailbox_id == box.id,
-                    m.uidvalidity == uidvalidity,
-                    m.uid == uid,
+    """A chunk of new messages: their headers, what the database knows of them, the bodies of
+    those to read, each recorded in its own transaction, then all moved at once."""
+    planned: list[tuple[int, Mailbox, Headers, int]] = []
+    for uid, (size, header_bytes) in sorted(session.headers(uids).items()):
+        headers = read_headers(parse_message(header_bytes))
+        box = route(group, headers)
+        if box is None:
+            result.unrouted.append(
+                f"{result.key} UID {uid}: addressed to {headers.to_text or '(no recipient)'}, "
+                "no organization's address; left where it is"
+            )
+            continue
+        planned.append((uid, box, headers, size))
+    known, delivered = _seen(engine, planned, uidvalidity)
+    wanted = [
+        uid
+        for uid, box, h, size in planned
+        if (box.id, uid) not in known
+        and (box.organization_id, h.message_id) not in delivered
+        and size <= message_limit(limit)
+    ]
+    bodies = session.bodies(wanted)
+    done: dict[int, list[int]] = {}  # mailbox id -> its UIDs recorded (now or before a crash)
+    boxes = {box.id: box for _, box, _, _ in planned}
+    for uid, box, headers, size in planned:
+        if (box.id, uid) not in known:
+            if (box.organization_id, headers.message_id) in delivered:
+                content = MailContent(headers)  # recorded as a duplicate, nothing read
+            elif size > message_limit(limit):
+                content = MailContent(
+                    headers,
+                    refused=f"the message is {size} bytes, over the limit of "
+                    f"{message_limit(limit)} bytes (the upload limit of {limit} bytes as an "
+                    "attachment); it was not read",
                 )
-            ).first()
-            is not None
-        )
+            elif uid in bodies:
+                content = read_content(bodies[uid], limit)
+            else:
+                continue  # gone meanwhile (another reader moved it)
+            counts = _record(engine, store, box, uidvalidity, uid, size, content)
+            result.by_organization.setdefault(box.slug, Counts()).add(counts)
+            if headers.message_id:  # a second delivery later in the chunk archives nothing
+                delivered.add((box.organization_id, headers.message_id))
+        done.setdefault(box.id, []).append(uid)
+    for box_id, moved in done.items():
+        session.finish(moved, boxes[box_id])
+        _moved(engine, boxes[box_id], uidvalidity, moved)
 
 
-def _moved(engine: Engine, box: Mailbox, uidvalidity: int, uid: int) -> None:
+def _seen(
+    engine: Engine, planned: list[tuple[int, Mailbox, Headers, int]], uidvalidity: int
+) -> tuple[set[tuple[int, int]], set[tuple[int, str]]]:
+    """Of the planned messages: those recorded before ((mailbox id, UID)), and the Message-IDs
+    taken up before ((organization id, Message-ID)); one query each per organization."""
+    known: set[tuple[int, int]] = set()
+    delivered: set[tuple[int, str]] = set()
+    by_box: dict[int, list[tuple[int, Mailbox, Headers, int]]] = {}
+    for entry in planned:
+        by_box.setdefault(entry[1].id, []).append(entry)
+    m = mailbox_messages.c
+    for entries in by_box.values():
+        box = entries[0][1]
+        ids = sorted({h.message_id for _, _, h, _ in entries if h.message_id})
+        with tenant_transaction(engine, box.organization_id) as conn:
+            known.update(
+                (box.id, uid)
+                for uid in conn.execute(
+                    select(m.uid).where(
+                        m.organization_id == box.organization_id,
+                        m.mailbox_id == box.id,
+                        m.uidvalidity == uidvalidity,
+                        m.uid.in_([uid for uid, _, _, _ in entries]),
+                    )
+                ).scalars()
+            )
+            if ids:
+                delivered.update(
+                    (box.organization_id, message_id)
+                    for message_id in conn.execute(
+                        select(m.message_id).where(
+                            m.organization_id == box.organization_id,
+                            m.message_id.in_(ids),
+                            m.state != DUPLICATE,
+                        )
+                    ).scalars()
+                )
+    return known, delivered
+
+
+def _moved(engine: Engine, box: Mailbox, uidvalidity: int, uids: list[int]) -> None:
     m = mailbox_messages.c
     with tenant_transaction(engine, box.organization_id, write=True) as conn:
         conn.execute(
@@ -405,7 +468,7 @@ def _moved(engine: Engine, box: Mailbox, uidvalidity: int, uid: int) -> None:
                 m.organization_id == box.organization_id,
                 m.mailbox_id == box.id,
                 m.uidvalidity == uidvalidity,
-                m.uid == uid,
+                m.uid.in_(uids),
                 m.moved_at.is_(None),
             )
             .values(moved_at=utcnow())
@@ -438,7 +501,7 @@ def _record(
     transaction."""
     h = content.headers
     files = []
-    if content.refused is None and not _delivered_before(engine, box, h.message_id):
+    if content.refused is None:
         for attachment in content.attachments:
             digest = hashlib.sha256(attachment.data).hexdigest()
             key = f"{box.slug}/{ARCHIVE}/{digest[:16]}-mail-{uidvalidity}-{uid}-{attachment.name}"
@@ -511,14 +574,6 @@ def _record(
         )
     counts.read, counts.uploads = 1, len(files)
     return counts
-
-
-def _delivered_before(engine: Engine, box: Mailbox, message_id: str | None) -> bool:
-    """Whether a message with this Message-ID was taken up before (then nothing is archived)."""
-    if not message_id:
-        return False
-    with tenant_transaction(engine, box.organization_id) as conn:
-        return _earlier(conn, box, message_id, None) is not None
 
 
 def _earlier(conn, box: Mailbox, message_id: str | None, row_id: int | None) -> int | None:
