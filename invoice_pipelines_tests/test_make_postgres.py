@@ -264,6 +264,8 @@ def test_make_run_on_postgresql_connects_as_the_runtime_role_and_the_system_logi
         INVOICE_PIPELINES_SMTP_PORT=str(_free_port()),
         INVOICE_PIPELINES_SMS_URL=f"http://127.0.0.1:{_free_port()}",
         INVOICE_PIPELINES_PEPPOL_AP_URL=f"http://127.0.0.1:{_free_port()}",
+        INVOICE_PIPELINES_DEMO_IMAP_PORT=str(_free_port()),
+        INVOICE_PIPELINES_DEMO_MAIL_SMTP_PORT=str(_free_port()),
     )
     log = tmp_path / "make-run.log"
     with log.open("wb") as out:

@@ -31,6 +31,7 @@ DEMO_MAIL_ORGANIZATION = "mueller-werkzeugbau"
 IMAP_PORT = 1143
 SMTP_PORT = 2525
 PASSWORD_VARIABLE = "INVOICE_PIPELINES_DEMO_IMAP_PASSWORD"
+PORT_VARIABLE = "INVOICE_PIPELINES_DEMO_IMAP_PORT"
 MARKER = ".demo-mail-sent"
 D = Decimal
 
@@ -112,10 +113,13 @@ def demo_emails(today: date) -> list[bytes]:
 
 
 def configure_demo_mailbox(
-    engine: Engine, system: Engine, port: int = IMAP_PORT, slug: str = DEMO_MAIL_ORGANIZATION
+    engine: Engine, system: Engine, port: int | None = None, slug: str = DEMO_MAIL_ORGANIZATION
 ) -> bool:
     """The demo organization's mailbox and the mailing supplier in its register (each once);
-    whether anything was added."""
+    whether anything was added. `port`: INVOICE_PIPELINES_DEMO_IMAP_PORT, or 1143."""
+    import os
+
+    port = port or int(os.environ.get(PORT_VARIABLE) or IMAP_PORT)
     from invoice_pipelines.db.tables import organizations
     from invoice_pipelines.db.tenancy import (
         find_organization,
