@@ -50,7 +50,7 @@ from invoice_pipelines.intake.domain.check_findings import (
 )
 from invoice_pipelines.intake.domain.figures import register_figures, rejected_table
 from invoice_pipelines.intake.domain.incoming_invoices import organization_stats
-from invoice_pipelines.intake.domain.mailbox_status import MAILBOX_MESSAGES
+from invoice_pipelines.intake.domain.mailbox_status import MAILBOX_MESSAGES, provenance_figures
 from invoice_pipelines.intake.domain.notice_states import rejected_documents
 from invoice_pipelines.intake.domain.pipeline import (
     IntakeSummary,
@@ -278,6 +278,8 @@ def incoming_invoices(
         # what the run's three judging checks read (check_findings.py), some of it recorded too
         judged = judge_documents(conn, org.id, summary.processed, sorted(summary.failures))
         rejected = rejected_documents(conn, org.id, limit=TABLE_ROWS)
+        # where the documents that came by e-mail came from (the message's claims)
+        emailed = provenance_figures(conn, org.id, list(ids))
     failed, outside, outside_count = judged.failed, judged.outside_docs, judged.outside
     first, last = judged.first_month, judged.last_month
     for doc in failed:
@@ -292,6 +294,7 @@ def incoming_invoices(
     in_review = (judged.in_review, judged.in_review_docs)
     metadata = _metadata(summary, stats, failed, retried, not_exportable, in_review, rejected)
     metadata.update(_policy_metadata(context, org))
+    metadata.update(as_metadata(emailed))
     if summary.registered:
         # the first-invoice policy registered suppliers: the register's asset shows them
         for event in register_events(engine, org):

@@ -18,7 +18,7 @@ from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tables import mailbox_messages, mailbox_uploads, mailboxes, organizations
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.metadata import CheckFinding, Markdown
+from invoice_pipelines.metadata import CheckFinding, Markdown, markdown_table
 
 MAILBOX_MESSAGES = "mailbox_messages"
 FRESH_CHECK = "mailbox_fresh"
@@ -54,16 +54,23 @@ def fresh_finding(system: Engine, *, stale_minutes: int = STALE_MINUTES) -> Chec
             f"all {total} mailbox(es) read within {stale_minutes} minutes",
             {"mailboxes": total, "stale": 0},
         )
-    lines = ["| organization | last read | why not |", "| --- | --- | --- |"]
-    for row in rows[:TABLE_ROWS]:
-        when = row.last_read_at.isoformat(timespec="seconds") if row.last_read_at else "never"
-        why = terminal_text((row.last_error or "no tick read it").replace("|", "/"))[:200]
-        lines.append(f"| {row.slug} | {when} | {why} |")
+    table = markdown_table(
+        ("organization", "last read", "why not"),
+        [
+            (
+                row.slug,
+                row.last_read_at.isoformat(timespec="seconds") if row.last_read_at else "never",
+                terminal_text(row.last_error or "no tick read it")[:300],
+            )
+            for row in rows
+        ],
+        limit=TABLE_ROWS,
+    )
     return CheckFinding(
         False,
         f"{len(rows)} of {total} mailbox(es) not read within {stale_minutes} minutes or failing: "
         f"{', '.join(r.slug for r in rows[:5])}",
-        {"mailboxes": total, "stale": len(rows), "stale_mailboxes": Markdown("\n".join(lines))},
+        {"mailboxes": total, "stale": len(rows), "stale_mailboxes": Markdown(table)},
     )
 
 
@@ -104,3 +111,22 @@ def provenance(conn: Connection, organization_id: int, document_ids: list[int]) 
             },
         )
     return found
+
+
+def provenance_figures(
+    conn: Connection, organization_id: int, document_ids: list[int]
+) -> dict[str, object]:
+    """What an intake run's `incoming_invoices` materialization shows of the documents it read
+    that came by e-mail: how many, and where each came from (nothing when none did)."""
+    found = provenance(conn, organization_id, document_ids)
+    if not found:
+        return {}
+    rows = [
+        (doc_id, s["from"], s["subject"], s["date"], s["attachment"], s["message_id"])
+        for doc_id, s in sorted(found.items())
+    ]
+    header = ("document", "from", "subject", "sent", "attachment", "Message-ID")
+    return {
+        "emailed_documents": len(found),
+        "emailed_sources": Markdown(markdown_table(header, rows, limit=TABLE_ROWS)),
+    }
