@@ -562,3 +562,54 @@ def test_the_demo_suppliers_email_is_validated_once_and_its_reply_refused(
     assert statuses == {"PL-2026-1041.xml": "VALIDATED", "PL-2026-1042.pdf": "VALIDATED"}
     assert [m["state"] for m in _messages(db, org)] == ["read", "duplicate", "refused"]
     assert imap.uids() == []
+
+
+def test_a_new_uidvalidity_reads_the_folder_again_and_keeps_each_message_once(
+    db, imap, store, secrets_env
+):
+    org = db.new_organization()
+    folder = _folder()
+    _mailbox(db, imap, org, folder, processed_folder=f"{folder}-done")
+    raw = message(("rechnung.xml", _sample(CII)))
+    imap.deliver(raw, folder)
+    first = _read(db, store, only={org["slug"]})
+
+    # the server renumbers the folder (deleted and made again: a new UIDVALIDITY), and the
+    # message is delivered into it once more
+    client = imap.client()
+    client.delete(f'"{folder}"')
+    client.logout()
+    imap.deliver(raw, folder)
+    second = _read(db, store, first.cursor, only={org["slug"]})
+
+    assert second.errors == []
+    assert [r["state"] for r in _messages(db, org)] == ["read", "duplicate"]
+    assert len({r["uidvalidity"] for r in _messages(db, org)}) == 2
+    assert len(_uploads(db, org)) == 1
+
+
+def test_two_readers_at_once_take_each_message_once(db, imap, store, secrets_env):
+    """Two daemons (or a tick that overlaps the next) over the same mailbox: the unique key of
+    (mailbox, UIDVALIDITY, UID) lets one record each message."""
+    org = db.new_organization()
+    folder = _folder()
+    _mailbox(db, imap, org, folder)
+    for number in range(6):
+        data = _sample(CII).replace(b"471102", f"4711{number:02d}".encode())
+        imap.deliver(message((f"r{number}.xml", data)), folder)
+
+    ticks = []
+    readers = [
+        threading.Thread(target=lambda: ticks.append(_read(db, store, only={org["slug"]})))
+        for _ in range(2)
+    ]
+    for reader_thread in readers:
+        reader_thread.start()
+    for reader_thread in readers:
+        reader_thread.join()
+    _read(db, store, only={org["slug"]})  # whatever one of them left unmoved
+
+    assert len(ticks) == 2
+    assert len(_messages(db, org)) == 6
+    assert len(_uploads(db, org)) == 6
+    assert imap.uids(folder) == []

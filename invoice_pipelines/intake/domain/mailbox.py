@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from invoice_pipelines.db.tables import mailbox_messages, mailbox_uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -341,6 +342,11 @@ def read_account(
         result.error = str(exc)
     except (OSError, EOFError, imaplib.IMAP4.error) as exc:
         result.error = f"reading stopped: {_why(exc)}; the rest waits for the next tick"
+    except SQLAlchemyError as exc:  # the database, not the mailbox: what committed is kept
+        result.error = (
+            f"recording stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}; the "
+            "rest waits for the next tick"
+        )
     finally:
         if session is not None:
             session.close()
@@ -374,7 +380,7 @@ def _take_messages(
     those to read, each recorded in its own transaction, then all moved at once."""
     planned: list[tuple[int, Mailbox, Headers, int]] = []
     for uid, (size, header_bytes) in sorted(session.headers(uids).items()):
-        headers = read_headers(parse_message(header_bytes))
+        headers = _headers_of(header_bytes)
         box = route(group, headers)
         if box is None:
             result.unrouted.append(
@@ -406,7 +412,7 @@ def _take_messages(
                     "attachment); it was not read",
                 )
             elif uid in bodies:
-                content = read_content(bodies[uid], limit)
+                content = _content_of(bodies[uid], headers, limit)
             else:
                 continue  # gone meanwhile (another reader moved it)
             counts = _record(engine, store, box, uidvalidity, uid, size, content)
@@ -417,6 +423,26 @@ def _take_messages(
     for box_id, moved in done.items():
         session.finish(moved, boxes[box_id])
         _moved(engine, boxes[box_id], uidvalidity, moved)
+
+
+def _headers_of(header_bytes: bytes) -> Headers:
+    """A message's header claims; none where the parser gives up on them (routed, then, as a
+    message without recipients)."""
+    try:
+        return read_headers(parse_message(header_bytes))
+    except Exception:  # noqa: BLE001 - a hostile header must cost its message, not the mailbox
+        return Headers()
+
+
+def _content_of(raw: bytes, headers: Headers, limit: int) -> MailContent:
+    """What the message holds, or one sentence why it cannot be read: a message the parser fails
+    on is refused and moved like any other, never read again on every tick."""
+    try:
+        return read_content(raw, limit)
+    except Exception as exc:  # noqa: BLE001 - one message must never stop the mailbox
+        return MailContent(
+            headers, refused=f"the message cannot be read ({type(exc).__name__}); it is kept"
+        )
 
 
 def _seen(
