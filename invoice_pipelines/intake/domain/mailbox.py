@@ -415,7 +415,16 @@ def _take_messages(
                 content = _content_of(bodies[uid], headers, limit)
             else:
                 continue  # gone meanwhile (another reader moved it)
-            counts = _record(engine, store, box, uidvalidity, uid, size, content)
+            try:
+                counts = _record(engine, store, box, uidvalidity, uid, size, content)
+            except SQLAlchemyError as exc:
+                # what the message claims could not be stored (the database refused a value):
+                # recorded without its claims, refused, so it costs only itself
+                why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                bare = MailContent(
+                    Headers(), refused=f"the message could not be recorded ({why}); it is kept"
+                )
+                counts = _record(engine, store, box, uidvalidity, uid, size, bare)
             result.by_organization.setdefault(box.slug, Counts()).add(counts)
             if headers.message_id:  # a second delivery later in the chunk archives nothing
                 delivered.add((box.organization_id, headers.message_id))
