@@ -356,7 +356,8 @@ def test_one_mailbox_serves_several_organizations_by_plus_address(db, imap, stor
     assert _read(db, store, tick.cursor, only={first["slug"], second["slug"]}).unrouted == []
 
 
-def _intake(db, store, org) -> dict:
+def _process_all(db, store, org) -> None:
+    """The intake over every document of the organization, as its run would."""
     with tenant_transaction(db.engine, org["id"]) as conn:
         ids = list(
             conn.execute(
@@ -366,6 +367,10 @@ def _intake(db, store, org) -> dict:
             ).scalars()
         )
     process_documents(db.engine, store, org["id"], ids, parser=InProcessParser(), ocr=None)
+
+
+def _intake(db, store, org) -> dict:
+    _process_all(db, store, org)
     with tenant_transaction(db.engine, org["id"]) as conn:
         [doc] = conn.execute(
             select(incoming_invoices).where(incoming_invoices.c.organization_id == org["id"])
@@ -541,15 +546,7 @@ def test_the_demo_suppliers_email_is_validated_once_and_its_reply_refused(
         smtp.stop()
 
     _read(db, store, only={org["slug"]}, password_of=lambda _name: imap.password)
-    with tenant_transaction(db.engine, org["id"]) as conn:
-        ids = list(
-            conn.execute(
-                select(incoming_invoices.c.id).where(
-                    incoming_invoices.c.organization_id == org["id"]
-                )
-            ).scalars()
-        )
-    process_documents(db.engine, store, org["id"], ids, parser=InProcessParser(), ocr=None)
+    _process_all(db, store, org)
 
     with tenant_transaction(db.engine, org["id"]) as conn:
         statuses = dict(
