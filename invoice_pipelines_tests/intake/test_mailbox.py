@@ -55,6 +55,7 @@ if not IN_CI:  # under CI a missing stand-in fails (make install brings it with 
 
 SECRET = "TEST_MAILBOX_PASSWORD"
 SUPPLIER_ADDRESS = "rechnung@lieferant.example"
+PNG_LOGO = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 CII = "ZUGFeRD-corpus/XML-Rechnung/CII/EN16931_Einfach.cii.xml"
 FACTURX = "ZUGFeRD-corpus/XML-Rechnung/FX/EN16931_Einfach.pdf"
 
@@ -94,7 +95,9 @@ def message(
     for name, value in (headers or {}).items():
         mail[name] = value
     if html_only:
-        mail.set_content("<p>Ihre Rechnung</p>", subtype="html")
+        mail.set_content('<p>Ihre Rechnung</p><img src="cid:logo@lieferant">', subtype="html")
+        # the logo the HTML shows: part of the body, not an invoice scan
+        mail.add_related(PNG_LOGO, maintype="image", subtype="png", cid="<logo@lieferant>")
     else:
         mail.set_content("Anbei unsere Rechnung.")
     for name, data in attachments:

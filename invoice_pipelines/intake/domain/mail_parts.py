@@ -6,7 +6,8 @@ reader (intake/domain/mailbox.py) hands each fetched message here and records wh
 
 - An invoice attachment is a PDF, an XML document, an image (PNG, JPEG, TIFF) or a ZIP of those,
   told by its first bytes, not by its name or declared type. The message body, plain or HTML, is
-  never an invoice, and nothing is rendered from it.
+  never an invoice, and nothing is rendered from it; the images the HTML body shows inline (a
+  part with a Content-ID that is not marked an attachment: a logo, a signature) belong to it.
 - An automatic reply or a delivery report (Auto-Submitted, X-Autoreply, Precedence auto_reply,
   multipart/report, a MAILER-DAEMON or postmaster sender) is not an invoice: refused as a whole.
 - A name is a claim too: an attachment's file name loses any folder part (`../`, `C:\\`), control
@@ -210,13 +211,7 @@ def read_content(raw: bytes, limit: int) -> MailContent:
         return content
     parts = [part for part in message.walk() if not part.is_multipart()]
     has_html = any(part.get_content_type() == "text/html" for part in parts)
-    candidates = [
-        part
-        for part in parts
-        if part.get_filename()
-        or part.get_content_disposition() == "attachment"
-        or part.get_content_maintype() in ("application", "image")
-    ]
+    candidates = [part for part in parts if _attached(part)]
     for index, part in enumerate(candidates, start=1):
         given = part.get_filename()
         if len(content.attachments) >= MAX_ATTACHMENTS:
@@ -241,6 +236,19 @@ def read_content(raw: bytes, limit: int) -> MailContent:
             "body is never an invoice"
         )
     return content
+
+
+def _attached(part: EmailMessage) -> bool:
+    """Whether a part is an attachment: named, marked as one, or a file's type; an inline part
+    the HTML body refers to (its Content-ID: a logo, a signature) belongs to the body."""
+    disposition = part.get_content_disposition()
+    if disposition != "attachment" and part.get("Content-ID"):
+        return False
+    return bool(
+        part.get_filename()
+        or disposition == "attachment"
+        or part.get_content_maintype() in ("application", "image")
+    )
 
 
 def _take(content: MailContent, given: str | None, data: bytes, index: int, limit: int) -> None:
