@@ -15,6 +15,7 @@ def run_seed_demo(args: argparse.Namespace) -> int:
     from invoice_pipelines.db.engine import make_engine, make_system_engine, owner_runtime_allowed
     from invoice_pipelines.db.migrate import upgrade
     from invoice_pipelines.settings import ConfigError, data_dir, upload_dir
+    from invoice_pipelines_devtools.demo.mailbox import configure_demo_mailbox
     from invoice_pipelines_devtools.demo.payables import (
         register_demo_suppliers,
         seed_payables_uploads,
@@ -39,6 +40,8 @@ def run_seed_demo(args: argparse.Namespace) -> int:
     # suppliers the seed confirms
     summary["suppliers_confirmed"] = register_demo_suppliers(engine, system)
     summary["uploads_for_bills"] = seed_payables_uploads(upload_dir())
+    # mueller-werkzeugbau's invoice mailbox on the demo's IMAP server, and its mailing supplier
+    summary["mailbox"] = configure_demo_mailbox(engine, system)
     # the demo organizations' QuickBooks: the simulator `make run` starts (demo/quickbooks.py)
     summary["quickbooks_connected"] = connect_demo_organizations(
         engine, data_dir(), summary["organizations"], system=system

@@ -6,7 +6,8 @@ from invoice_pipelines.definitions import defs
 
 # The whole graph, not a subset: an accidental addition or removal fails here.
 EXPECTED_ASSETS = {
-    "uploads": [],
+    "mailbox_messages": [],
+    "uploads": ["mailbox_messages"],
     "incoming_invoices": ["uploads"],
     "supplier_register": [],
     "sales_orders": [],
@@ -38,6 +39,7 @@ EXPECTED_CHECKS = {
     "incoming_invoices:no_documents_waiting_for_review",
     "incoming_invoices:validated_invoices_exportable",
     "incoming_invoices:discounts_not_expiring",
+    "mailbox_messages:mailbox_fresh",
     "supplier_register:suppliers_told_apart",
     "supplier_register:booked_documents_from_registered_suppliers",
     "sales_invoices:gapless_invoice_numbers",
@@ -63,6 +65,7 @@ EXPECTED_SENSORS = {
     "organizations_sensor",
     "upload_sensor",
     "intake_failure_sensor",
+    "mailbox_sensor",
     "batch_jobs_sensor",
     "documents_sensor",
     "qbo_push_sensor",

@@ -227,6 +227,9 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
         "INVOICE_PIPELINES_SMTP_PORT": str(_free_port()),
         "INVOICE_PIPELINES_SMS_URL": f"http://127.0.0.1:{_free_port()}",
         "INVOICE_PIPELINES_PEPPOL_AP_URL": f"http://127.0.0.1:{_free_port()}",
+        # and the demo's invoice mailbox (IMAP 1143, its SMTP 2525)
+        "INVOICE_PIPELINES_DEMO_IMAP_PORT": str(_free_port()),
+        "INVOICE_PIPELINES_DEMO_MAIL_SMTP_PORT": str(_free_port()),
     }
     for name in (
         "DAGSTER_HOME",
@@ -425,7 +428,7 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
                 )
             documents = list((make_run.data_dir / "documents").rglob("*.pdf"))
             done = (
-                invoices == {"VALIDATED": 4}
+                invoices == {"VALIDATED": 6}
                 and [s for s, _ in jobs] == ["completed"]
                 and bool(documents)
                 and qbo_synced == QBO_CUSTOMERS
@@ -437,8 +440,9 @@ def test_sigterm_to_make_stops_everything_after_the_demo_did_what_the_readme_say
             time.sleep(2)
     finally:
         engine.dispose()
-    # the README: the four supplier invoices VALIDATED, the queued job invoiced the reviewed orders
-    assert invoices == {"VALIDATED": 4}, f"{invoices}\n{make_run.demo_state()}"
+    # the README: the four supplier invoices dropped and the two e-mailed (demo/mailbox.py)
+    # VALIDATED, the queued job invoiced the reviewed orders
+    assert invoices == {"VALIDATED": 6}, f"{invoices}\n{make_run.demo_state()}"
     assert len(jobs) == 1 and jobs[0][0] == "completed" and jobs[0][1] > 0, jobs
     # documents_sensor wrote the new invoices' Factur-X PDFs
     assert documents, "no invoice PDF under .data/documents"

@@ -239,6 +239,8 @@ def checkout(tmp_path: Path) -> Iterator[Checkout]:
         "INVOICE_PIPELINES_SMTP_PORT": str(_free_port()),
         "INVOICE_PIPELINES_SMS_URL": f"http://127.0.0.1:{_free_port()}",
         "INVOICE_PIPELINES_PEPPOL_AP_URL": f"http://127.0.0.1:{_free_port()}",
+        "INVOICE_PIPELINES_DEMO_IMAP_PORT": str(_free_port()),
+        "INVOICE_PIPELINES_DEMO_MAIL_SMTP_PORT": str(_free_port()),
     }
     for name in (
         "DAGSTER_HOME",

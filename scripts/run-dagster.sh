@@ -61,6 +61,9 @@ export INVOICE_PIPELINES_DAGSTER_COMPUTE_LOGS_DIR="${INVOICE_PIPELINES_DAGSTER_C
 # makes empty logs/ and .logs_queue/ folders in DAGSTER_HOME (the repository root) unless this is set
 export DAGSTER_DISABLE_TELEMETRY=1
 export OMP_THREAD_LIMIT=1  # Tesseract: one thread per page, the parser pool already uses the cores
+# the demo's invoice mailbox (demo/mailbox.py): the password mailbox_sensor logs in with, by the
+# variable the organization's mailbox names (never stored)
+export INVOICE_PIPELINES_DEMO_IMAP_PASSWORD="${INVOICE_PIPELINES_DEMO_IMAP_PASSWORD:-local-imap-password}"
 
 # where each service's output goes: its own file under $logs_dir, or the terminal with VERBOSE=1
 logs_dir="$data_dir/logs"
@@ -299,6 +302,12 @@ set -m
   # as an .eml file; a port already taken only costs the demo its mail, not the rest
   to_log smtp .venv/bin/python -m invoice_pipelines_devtools.standins.smtp \
     --port "${INVOICE_PIPELINES_SMTP_PORT:-1025}" --maildir "$data_dir/mail" &
+  # the demo's invoice mailbox (demo/mailbox.py): an IMAP server and an SMTP server that delivers
+  # into it; a supplier's e-mail with an XRechnung and a Factur-X, sent once per data dir, which
+  # mailbox_sensor reads into mueller-werkzeugbau's intake
+  to_log mailbox .venv/bin/python -m invoice_pipelines_devtools.demo.mailbox \
+    --port "${INVOICE_PIPELINES_DEMO_IMAP_PORT:-1143}" \
+    --smtp-port "${INVOICE_PIPELINES_DEMO_MAIL_SMTP_PORT:-2525}" --data-dir "$data_dir" &
   # the demo's SMS/WhatsApp provider (send_text_messages_job): accepted messages are appended
   # to $data_dir/messages/messages.jsonl; the port is the one INVOICE_PIPELINES_SMS_URL names
   sms_port=$(.venv/bin/python -c "import os, urllib.parse as u; print(u.urlsplit(os.environ.get('INVOICE_PIPELINES_SMS_URL') or 'http://127.0.0.1:8031').port or 8031)")
@@ -365,6 +374,9 @@ Dagster UI is up: $ui   (Ctrl-C stops it and everything it started)
   6. Dunning     three overdue invoices of mueller-werkzeugbau: materialize its dunning_notices
                  partition (group overdue): a reminder, a first dunning and a final notice, each
                  mailed with its PDF letter to $data_dir/mail/ (the letters: $data_dir/documents/)
+  7. Mailbox     a supplier e-mailed mueller-werkzeugbau an XRechnung and a Factur-X (IMAP on
+                 127.0.0.1:${INVOICE_PIPELINES_DEMO_IMAP_PORT:-1143}): mailbox_sensor reads them into its intake
+                 (asset mailbox_messages); \`incoming show\` gives their source
 $( [ -n "$verbose" ] || echo "Logs of the services (runs and sensors: code-server.log): $logs_dir/  (VERBOSE=1 prints them here)")
 
 TOUR

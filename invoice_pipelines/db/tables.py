@@ -1895,6 +1895,103 @@ def _peppol_responses() -> Table:
     )
 
 
+# Each organization's invoice mailbox (issue 86, migration 0060): where the mailbox sensor reads
+# (an IMAP server, account and folder), the password only BY NAME (`secret_name`: an environment
+# variable the code location holds, never the password itself), where read mail goes (a folder or
+# a keyword flag), and the recipient address that routes a shared mailbox's messages to this
+# organization (plus-addressing `invoices+<slug>@...` or one address each; none: every message of
+# the folder). `last_read_at` and `last_error` are what the last tick saw (`mailbox_fresh`).
+MAILBOX_TLS = ("tls", "starttls", "none")
+MAILBOX_MESSAGE_STATES = ("read", "refused", "duplicate")
+
+
+def _mailboxes() -> Table:
+    return Table(
+        "mailboxes",
+        _metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        _org_fk(index=False),
+        Column("host", String(255), nullable=False),
+        Column("port", Integer, nullable=False),
+        Column("tls", String(8), nullable=False),
+        Column("username", String(255), nullable=False),
+        Column("secret_name", String(128), nullable=False),
+        Column("folder", String(255), nullable=False),
+        Column("processed_folder", String(255)),
+        Column("processed_flag", String(64)),
+        Column("address", String(320)),
+        Column("active", Boolean, nullable=False, server_default=text("true")),
+        Column("last_read_at", UtcDateTime),
+        Column("last_error", Text),
+        Column("last_error_at", UtcDateTime),
+        *_timestamps(),
+        UniqueConstraint("organization_id"),
+        UniqueConstraint("organization_id", "id"),
+        CheckConstraint(_in("tls", MAILBOX_TLS), name="tls"),
+        CheckConstraint(
+            "processed_folder IS NOT NULL OR processed_flag IS NOT NULL", name="processed"
+        ),
+    )
+
+
+# One row per message a mailbox's sensor took up (issue 86): its place on the server (UIDVALIDITY
+# and UID, the unique key that keeps it once), what its headers claim (Message-ID, From, To, Date,
+# subject, Authentication-Results: recorded, never trusted alone), what became of it (`read` with
+# the uploads made, `refused` with one sentence why, `duplicate`: a Message-ID taken up before)
+# and when it was moved or flagged on the server (only after its uploads committed).
+def _mailbox_messages() -> Table:
+    return Table(
+        "mailbox_messages",
+        _metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        _org_fk(index=False),
+        Column("mailbox_id", Id, nullable=False),
+        Column("uidvalidity", Id, nullable=False),
+        Column("uid", Id, nullable=False),
+        Column("message_id", String(500)),
+        Column("from_address", String(320)),
+        Column("to_address", String(1000)),
+        Column("sent_at", UtcDateTime),
+        Column("subject", String(500)),
+        Column("authentication_results", Text),
+        Column("size_bytes", Integer, nullable=False),
+        Column("state", String(16), nullable=False),
+        Column("reason", Text),
+        Column("uploads", Integer, nullable=False, server_default=text("0")),
+        Column("moved_at", UtcDateTime),
+        Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
+        UniqueConstraint("organization_id", "mailbox_id", "uidvalidity", "uid"),
+        UniqueConstraint("organization_id", "id"),
+        _same_organization("mailbox_id", "mailboxes", ondelete="CASCADE"),
+        CheckConstraint(_in("state", MAILBOX_MESSAGE_STATES), name="state"),
+        Index("ix_mailbox_messages_org_message_id", "organization_id", "message_id"),
+        Index("ix_mailbox_messages_org_created_at", "organization_id", "created_at"),
+    )
+
+
+# The provenance of an upload that came by e-mail: its message and the attachment's name as the
+# message gave it (control and bidi characters escaped); `incoming show` and the UI read it.
+def _mailbox_uploads() -> Table:
+    return Table(
+        "mailbox_uploads",
+        _metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        _org_fk(index=False),
+        Column("mailbox_message_id", Id, nullable=False),
+        Column("upload_id", Id, nullable=False),
+        Column("incoming_invoice_id", Id),
+        Column("attachment_name", String(512), nullable=False),
+        # the same bytes as an earlier document: a duplicate upload of it
+        Column("duplicate", Boolean, nullable=False, server_default=text("false")),
+        UniqueConstraint("organization_id", "upload_id"),
+        _same_organization("mailbox_message_id", "mailbox_messages", ondelete="CASCADE"),
+        _same_organization("upload_id", "uploads", ondelete="CASCADE"),
+        _same_organization("incoming_invoice_id", "incoming_invoices", ondelete="CASCADE"),
+        Index("ix_mailbox_uploads_org_message", "organization_id", "mailbox_message_id"),
+        Index("ix_mailbox_uploads_org_invoice", "organization_id", "incoming_invoice_id"),
+    )
+
+
 # Each table is built when a module first imports it (PEP 562): a command that reads three tables
 # does not pay for building the other 48 (SQLAlchemy's Table and its constraints, most of what
 # importing this module cost: `incoming list` within 1.5x its floor, issue 73). A foreign key
@@ -1953,6 +2050,9 @@ _BUILDERS: dict[str, Callable[[], Table]] = {
     "supplier_changes": _supplier_changes,
     "peppol_received": _peppol_received,
     "peppol_responses": _peppol_responses,
+    "mailboxes": _mailboxes,
+    "mailbox_messages": _mailbox_messages,
+    "mailbox_uploads": _mailbox_uploads,
 }
 
 if TYPE_CHECKING:
@@ -2011,6 +2111,9 @@ if TYPE_CHECKING:
     supplier_changes: Table
     peppol_received: Table
     peppol_responses: Table
+    mailboxes: Table
+    mailbox_messages: Table
+    mailbox_uploads: Table
 
 
 def _all_tables() -> MetaData:

@@ -31,6 +31,11 @@ AREA = Area(
             run="invoice_pipelines.intake.commands.supplier_commands:run_suppliers_command",
         ),
         Command(
+            "mailbox",
+            "the organization's invoice mailbox (IMAP): set, show, remove",
+            run="invoice_pipelines.intake.commands.mailbox_commands:run_mailbox_command",
+        ),
+        Command(
             "peppol",
             "Peppol: receive a document an access point forwarded, once; route held ones; "
             "listen for them",

@@ -49,6 +49,7 @@ from invoice_pipelines.intake.domain.check_findings import (
 )
 from invoice_pipelines.intake.domain.figures import register_figures, rejected_table
 from invoice_pipelines.intake.domain.incoming_invoices import organization_stats
+from invoice_pipelines.intake.domain.mailbox_status import MAILBOX_MESSAGES, provenance_figures
 from invoice_pipelines.intake.domain.notice_states import rejected_documents
 from invoice_pipelines.intake.domain.pipeline import (
     IntakeSummary,
@@ -67,6 +68,20 @@ from invoice_pipelines.tenants.partitions import (
 )
 from invoice_pipelines.tenants.refusals import partition_organization, refused
 
+mailbox_messages = AssetSpec(
+    MAILBOX_MESSAGES,
+    metadata=defined_here(),
+    group_name="intake",
+    partitions_def=organizations_partitions,
+    kinds={"email"},
+    owners=OWNERS,
+    description="The messages of the organization's invoice mailbox (an IMAP folder, configured "
+    "with `invoice-pipelines mailbox set`). Written from outside: mailbox_sensor reads new "
+    "messages (UIDVALIDITY/UID), makes each invoice attachment an upload once, moves the message "
+    "after that commit, and records an observation per organization (read, refused, duplicates, "
+    "uploads); `mailbox_fresh` warns when a mailbox was not read recently.",
+)
+
 uploads = AssetSpec(
     "uploads",
     metadata=defined_here(),
@@ -74,6 +89,7 @@ uploads = AssetSpec(
     partitions_def=organizations_partitions,
     kinds={"files"},
     owners=OWNERS,
+    deps=[mailbox_messages],
     description="Supplier invoices (PDF, XML, scans) dropped into the upload store, one folder per "
     "organization. Written from outside, so nothing here materializes it: upload_sensor registers "
     "settled files and records an observation per organization (files registered, duplicates).",
@@ -264,6 +280,8 @@ def incoming_invoices(
         # what the run's three judging checks read (check_findings.py), some of it recorded too
         judged = judge_documents(conn, org.id, summary.processed, sorted(summary.failures))
         rejected = rejected_documents(conn, org.id, limit=TABLE_ROWS)
+        # where the documents that came by e-mail came from (the message's claims)
+        emailed = provenance_figures(conn, org.id, list(ids))
     failed, outside, outside_count = judged.failed, judged.outside_docs, judged.outside
     first, last = judged.first_month, judged.last_month
     for doc in failed:
@@ -278,6 +296,7 @@ def incoming_invoices(
     in_review = (judged.in_review, judged.in_review_docs)
     metadata = _metadata(summary, stats, failed, retried, not_exportable, in_review, rejected)
     metadata.update(_policy_metadata(context, org, summary))
+    metadata.update(as_metadata(emailed))
     if summary.registered:
         # the first-invoice policy registered suppliers: the register's asset shows them
         for event in register_events(engine, org):

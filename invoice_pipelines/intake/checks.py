@@ -63,6 +63,12 @@ from invoice_pipelines.intake.domain.figures import (
     TOLD_APART_CHECK,
     register_findings,
 )
+from invoice_pipelines.intake.domain.mailbox_status import (
+    FRESH_CHECK,
+    MAILBOX_MESSAGES,
+    STALE_MINUTES,
+    fresh_finding,
+)
 from invoice_pipelines.scheduled_checks import evaluation, scheduled_checks
 from invoice_pipelines.tenants.asset_metadata import check_result
 
@@ -131,6 +137,20 @@ def discounts_not_expiring(
     return check_result(scheduled_findings(system_database)[DISCOUNTS_CHECK])
 
 
+@asset_check(
+    asset=MAILBOX_MESSAGES,
+    name=FRESH_CHECK,
+    description="Scheduled check (every 5 minutes, incoming_invoices_checks_schedule; all "
+    f"organizations): every active invoice mailbox was read within {STALE_MINUTES} minutes and "
+    "its last read succeeded; WARN with each mailbox that was not and why (a refused login, a "
+    "timeout, a dropped connection, the password's variable not set).",
+)
+def mailbox_fresh(
+    context: AssetCheckExecutionContext, system_database: ResourceParam[Engine]
+) -> AssetCheckResult:
+    return check_result(fresh_finding(system_database))
+
+
 def scheduled_evaluations(system: Engine) -> list[AssetCheckEvaluation]:
     """The two scheduled checks evaluated now (every organization; each one statement over the
     documents in the intake and the discounts of the coming days): what an intake run logs
@@ -144,12 +164,14 @@ def scheduled_evaluations(system: Engine) -> list[AssetCheckEvaluation]:
 
 incoming_invoices_checks_job, incoming_invoices_checks_schedule = scheduled_checks(
     "incoming_invoices_checks",
-    [no_stuck_documents, discounts_not_expiring],
+    [no_stuck_documents, discounts_not_expiring, mailbox_fresh],
     cron="*/5 * * * *",
     job_description="Evaluates the scheduled checks of incoming_invoices, no_stuck_documents and "
-    "discounts_not_expiring (all organizations); the intake run evaluates the others.",
+    "discounts_not_expiring, and mailbox_messages' mailbox_fresh (all organizations); the intake "
+    "run evaluates the others.",
     schedule_description="Every 5 minutes: warns when a document has waited in UPLOADED/CREATED "
-    "for more than 5 minutes, and when an early-payment discount runs out within 3 days.",
+    "for more than 5 minutes, when an early-payment discount runs out within 3 days, and when an "
+    "invoice mailbox was not read recently.",
 )
 
 

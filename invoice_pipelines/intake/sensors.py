@@ -1,6 +1,7 @@
 """The intake's sensors: `upload_sensor` registers settled uploads and launches `intake_job` in
 batches of document ids, `intake_failure_sensor` sends the documents of a failed run again, one
-run each."""
+run each, and `mailbox_sensor` makes the invoice attachments of the organizations' mailboxes
+uploads (intake/domain/mailbox.py)."""
 
 import json
 import time
@@ -23,8 +24,9 @@ from dagster import (
 from sqlalchemy import Engine
 
 from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
-from invoice_pipelines.intake.assets import IncomingInvoicesConfig, uploads
+from invoice_pipelines.intake.assets import IncomingInvoicesConfig, mailbox_messages, uploads
 from invoice_pipelines.intake.domain.duplicate_uploads import duplicates_table, invoice_named
+from invoice_pipelines.intake.domain.mailbox import read_mailboxes
 from invoice_pipelines.intake.domain.redispatch import DEPTH_TAG, redispatch_batches, run_depth
 from invoice_pipelines.intake.domain.uploads import ScanResult, ScanState, scan_uploads
 from invoice_pipelines.intake.jobs import intake_job
@@ -234,3 +236,58 @@ def upload_sensor(
             f"{result.waiting}{automatic.note()}"
         )
     return SensorResult(run_requests=requests, asset_events=observations, cursor=cursor)
+
+
+# the mailboxes are read every loop of the daemon, as the drop zone is
+MAILBOX_SENSOR_INTERVAL_SECONDS = 5
+
+
+@sensor(
+    minimum_interval_seconds=MAILBOX_SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Reads each organization's invoice mailbox (IMAP, `invoice-pipelines mailbox "
+    "set`): every new message's invoice attachments become uploads once (the upload sensor sends "
+    "them to the intake), the message is moved or flagged after that commit; the cursor keeps "
+    "UIDVALIDITY/UID per mailbox. An observation of `mailbox_messages` per organization.",
+)
+def mailbox_sensor(
+    context: SensorEvaluationContext,
+    database: ResourceParam[Engine],
+    system_database: ResourceParam[Engine],
+    upload_store: ResourceParam[Uploads],
+):
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    # as the drop zone: only organizations with their partition, none suspended
+    automatic = automatic_organizations(context.instance, system_database)
+    tick = read_mailboxes(
+        database, system_database, upload_store, cursor, only_organizations=automatic.known
+    )
+    for error in tick.errors:
+        context.log.error(f"mailbox not read: {error}")
+    for line in tick.unrouted[:20]:
+        context.log.warning(f"message for no organization: {line}")
+    observations = [
+        AssetObservation(
+            asset_key=mailbox_messages.key,
+            partition=slug,
+            metadata={
+                "read": MetadataValue.int(counts.read),
+                "refused": MetadataValue.int(counts.refused),
+                "duplicates": MetadataValue.int(counts.duplicates),
+                "uploads": MetadataValue.int(counts.uploads),
+            },
+        )
+        for slug, counts in sorted(tick.by_organization.items())
+    ]
+    summary = (
+        f"{tick.mailboxes} mailbox(es): read {sum(c.read for c in tick.by_organization.values())}, "
+        f"refused {sum(c.refused for c in tick.by_organization.values())}, uploads "
+        f"{sum(c.uploads for c in tick.by_organization.values())}, errors {len(tick.errors)}, "
+        f"slowest {tick.slowest_s:.2f} s"
+    )
+    cursor_text = json.dumps(tick.cursor, sort_keys=True)
+    if not observations:
+        context.update_cursor(cursor_text)
+        return SkipReason(summary + automatic.note())
+    context.log.info(summary)
+    return SensorResult(asset_events=observations, cursor=cursor_text)

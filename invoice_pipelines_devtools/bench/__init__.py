@@ -27,6 +27,7 @@ SCENARIOS: dict[str, str] = {
     "backfill": "invoice_pipelines_devtools.bench.backfill",
     "month-end": "invoice_pipelines_devtools.bench.month_end",
     "audit-verify": "invoice_pipelines_devtools.bench.audit_verify",
+    "mailbox": "invoice_pipelines_devtools.bench.mailbox",
 }
 
 

@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from invoice_pipelines.cli_args import positive_int
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.intake.commands.cli_mailbox import add_mailbox_commands
 from invoice_pipelines.intake.commands.cli_peppol import add_peppol_commands
 from invoice_pipelines.intake.commands.cli_suppliers import add_supplier_commands
 
@@ -91,6 +92,7 @@ def add_commands(sub) -> None:
 
     add_supplier_commands(sub)
     add_peppol_commands(sub)
+    add_mailbox_commands(sub)
 
 
 def _add_uploads_command(verbs) -> None:

@@ -23,6 +23,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.einvoice.classes import POLICY_SETTING, checked_policy
 from invoice_pipelines.intake.domain.discounts import discounts_of, running_discount
 from invoice_pipelines.intake.domain.duplicate_uploads import duplicates_of_documents
+from invoice_pipelines.intake.domain.mailbox_status import provenance
 from invoice_pipelines.intake.domain.notice_states import notices_of
 from invoice_pipelines.intake.domain.payments import payments_of
 
@@ -181,6 +182,8 @@ def show_document(
         document["discounts"] = discounts_of(conn, [row["id"]])[row["id"]]
         document["discount"] = running_discount(document["discounts"], today or date.today())
         document["payment"] = payments_of(conn, [row["id"]], each=True).get(row["id"])
+        # how the original came, when by e-mail (the message's claims, never trusted alone)
+        document["source"] = provenance(conn, org.id, [row["id"]]).get(row["id"])
         r = incoming_reviews.c
         document["reviews"] = [
             dict(x)

@@ -84,6 +84,7 @@ from invoice_pipelines.einvoice.read import ParseOutcome, failed
 from invoice_pipelines.intake.domain.breakdown import breakdown_rows, line_rows
 from invoice_pipelines.intake.domain.discounts import discount_rows
 from invoice_pipelines.intake.domain.incoming_invoices import StatusChange, change_statuses
+from invoice_pipelines.intake.domain.mail_senders import mail_sender_doubts
 from invoice_pipelines.intake.domain.notices import Notice, compose, record_notices
 from invoice_pipelines.intake.domain.parse import parse_ocr_text
 from invoice_pipelines.intake.domain.peppol_inbound import sender_doubts
@@ -657,6 +658,8 @@ def _write_outcomes(
         outcomes = payment_account_doubts(outcomes)
         # who sent each document, by the supplier register: what differs holds it for a person
         outcomes, suppliers = check_suppliers(conn, organization_id, outcomes)
+        # an e-mailed document's From, by the register: unknown or another address holds it
+        outcomes = mail_sender_doubts(conn, outcomes, suppliers)
         accepted: set[int] = set()
         if savepoints:
             for ref in work:

@@ -1,0 +1,625 @@
+"""The organizations' mailboxes read into the intake: each new message's invoice attachments become
+uploads of its organization exactly once (issue 86). `mailbox_sensor` calls `read_mailboxes`; it is
+plain code, so tests drive it against a real IMAP server without a daemon.
+
+- The client is the standard library's `imaplib` (docs/intake.md, "E-mail intake", says why): one
+  connection per account and folder, opened with a timeout, logged in with the password the
+  configuration names (mailbox_config.py), never logged.
+- Which messages are new: the server's UIDVALIDITY and UIDs. The sensor's cursor keeps the last UID
+  taken per account (a new UIDVALIDITY starts over), and the database keeps each message's
+  (UIDVALIDITY, UID) in `mailbox_messages` under a unique key: a restart, a lost cursor or a second
+  daemon finds the row and never takes a message twice.
+- Each message: its size and headers first; one over the message limit is refused unread. Else its
+  invoice attachments (mail_parts.py) are archived in the upload store, then recorded in ONE
+  transaction with the message's row: the uploads (`register_uploads`, created by `mailbox`: the
+  upload sensor dispatches them to the intake like any upload), their provenance
+  (`mailbox_uploads`) and what became of the message. Only after that commit is the message moved to
+  the processed folder (or given the keyword). A crash in between leaves the message where it was:
+  the next look finds its row and only moves it; the archived files' keys come from the content
+  hash and the message's UID, so a second write is the same file.
+- A Message-ID taken up before (the same message delivered twice) is recorded `duplicate` and
+  registers nothing. A message refused as a whole (no invoice attachment, an automatic reply, too
+  large) is recorded `refused` with one sentence, and moved like the others: nothing is lost, it is
+  in the processed folder with its reason in the database.
+- A mailbox that refuses the login, times out or drops the connection stops only itself: one
+  sentence in the tick's errors and on the mailbox's row (`last_error`); what it took before that
+  is kept, the rest waits for the next tick. Accounts are read in parallel (a thread each, at most
+  `workers`), so 10,000 mostly empty mailboxes take one tick of seconds, not one after another; a
+  tick begins no account after `TICK_BUDGET_SECONDS`, and the next tick starts with those it did
+  not begin (the cursor keeps the place), so every mailbox is read in turn however many there are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import imaplib
+import os
+import re
+import secrets
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from invoice_pipelines.db.tables import mailbox_messages, mailbox_uploads
+from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.intake.domain.incoming_invoices import NewUpload, register_uploads
+from invoice_pipelines.intake.domain.mail_parts import (
+    Headers,
+    MailContent,
+    parse_message,
+    read_content,
+    read_headers,
+)
+from invoice_pipelines.intake.domain.mailbox_config import Mailbox, active_mailboxes, record_reads
+from invoice_pipelines.resources.uploads import ARCHIVE, Uploads, limit_or_setting
+
+CREATED_BY = "mailbox"
+READ, REFUSED, DUPLICATE = "read", "refused", "duplicate"
+# messages one account gives per tick; the rest wait for the next
+MAX_MESSAGES_PER_TICK = 200
+WORKERS = 32
+TIMEOUT_SECONDS = 10.0
+# a tick begins no account after this long (Dagster gives a sensor 60 s); the rest are read first
+# on the next tick, their place kept in the cursor under ROTATION
+TICK_BUDGET_SECONDS = 8.0
+ROTATION = "~next"
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_UID = re.compile(rb"UID (\d+)")
+# messages fetched, recorded and moved together: three commands for this many instead of three
+# each (each message is still recorded in a transaction of its own)
+CHUNK = 25
+
+
+class MailboxUnavailable(Exception):
+    """The mailbox could not be read (login refused, timeout, dropped connection); one sentence."""
+
+
+def message_limit(limit: int) -> int:
+    """The largest message fetched: the upload limit as base64 (4/3 of it), and 256 KiB for the
+    headers and text around it."""
+    return limit * 4 // 3 + 256 * 1024
+
+
+@dataclass
+class Counts:
+    """What a tick did for one organization (the `mailbox_messages` observation)."""
+
+    read: int = 0
+    refused: int = 0
+    duplicates: int = 0
+    uploads: int = 0
+
+    def add(self, other: Counts) -> None:
+        self.read += other.read
+        self.refused += other.refused
+        self.duplicates += other.duplicates
+        self.uploads += other.uploads
+
+
+@dataclass
+class AccountRead:
+    """One account's part of a tick."""
+
+    key: str
+    cursor: list[int] | None
+    by_organization: dict[str, Counts] = field(default_factory=dict)
+    error: str | None = None
+    unrouted: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class MailTick:
+    """A tick over every mailbox: the new cursor (account key -> [UIDVALIDITY, last UID]), what each
+    organization got, and one sentence per account that could not be read."""
+
+    cursor: dict[str, list[int]]
+    by_organization: dict[str, Counts] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    unrouted: list[str] = field(default_factory=list)
+    mailboxes: int = 0
+    waiting: int = 0  # accounts not begun within the tick's time: read first next tick
+    slowest_s: float = 0.0
+
+
+class ImapSession:
+    """One logged-in connection to an account (imaplib), with the few commands the reader needs."""
+
+    def __init__(self, box: Mailbox, password: str, timeout: float) -> None:
+        try:
+            if box.tls == "tls":
+                context = ssl.create_default_context()
+                self.client = imaplib.IMAP4_SSL(
+                    box.host, box.port, ssl_context=context, timeout=timeout
+                )
+            else:
+                self.client = imaplib.IMAP4(box.host, box.port, timeout=timeout)
+                if box.tls == "starttls":
+                    self.client.starttls(ssl.create_default_context())
+        except (OSError, imaplib.IMAP4.error) as exc:
+            raise MailboxUnavailable(
+                f"cannot connect to {box.host}:{box.port}: {_why(exc)}"
+            ) from None
+        try:
+            self.client.login(box.username, password)
+        except imaplib.IMAP4.error:
+            self.close()
+            raise MailboxUnavailable(
+                f"the server refused the login of {box.username!r} (check the password in "
+                f"{box.secret_name})"
+            ) from None
+
+    def select(self, folder: str) -> int:
+        status, _ = self.client.select(_quoted(folder))
+        if status != "OK":
+            raise MailboxUnavailable(f"the folder {folder!r} cannot be opened")
+        _, values = self.client.response("UIDVALIDITY")
+        return int(values[0])
+
+    def new_uids(self, after: int, keyword: str | None) -> list[int]:
+        criteria = [f"UID {after + 1}:*"] + ([f"UNKEYWORD {keyword}"] if keyword else [])
+        status, data = self.client.uid("SEARCH", None, *criteria)
+        if status != "OK":
+            raise MailboxUnavailable("the server refused the search for new messages")
+        # `n:*` always names the newest message, even below n
+        return sorted(uid for uid in (int(x) for x in b" ".join(data).split()) if uid > after)
+
+    def headers(self, uids: list[int]) -> dict[int, tuple[int, bytes]]:
+        """Each message's size and header, in one command (a message gone meanwhile is absent)."""
+        return {
+            uid: (int(size.group(1)), body)
+            for uid, head, body in self._fetch(uids, "(UID RFC822.SIZE BODY.PEEK[HEADER])")
+            if (size := _SIZE.search(head))
+        }
+
+    def bodies(self, uids: list[int]) -> dict[int, bytes]:
+        """Each message whole, in one command."""
+        return {uid: body for uid, _, body in self._fetch(uids, "(UID BODY.PEEK[])")}
+
+    def _fetch(self, uids: list[int], items: str) -> list[tuple[int, bytes, bytes]]:
+        if not uids:
+            return []
+        status, data = self.client.uid("FETCH", _uid_set(uids), items)
+        found = []
+        for item in data if status == "OK" else []:
+            if isinstance(item, tuple) and (uid := _UID.search(item[0])):
+                found.append((int(uid.group(1)), item[0], item[1]))
+        return found
+
+    def finish(self, uids: list[int], box: Mailbox) -> None:
+        """Move the messages to the processed folder, or give them the keyword."""
+        if not uids:
+            return
+        if box.processed_flag:
+            status, data = self.client.uid(
+                "STORE", _uid_set(uids), "+FLAGS", f"({box.processed_flag})"
+            )
+            kept = b" ".join(d if isinstance(d, bytes) else b"" for d in data or []).lower()
+            if status == "OK" and box.processed_flag.lower().encode() not in kept:
+                # a server whose PERMANENTFLAGS lack \* answers OK and drops the keyword: the
+                # messages would be read again on every restart
+                raise MailboxUnavailable(
+                    f"the server does not keep the keyword {box.processed_flag}; read mail "
+                    "cannot be marked: use --processed-folder instead"
+                )
+        else:
+            folder = _quoted(box.processed_folder)
+            status, answer = self.client.uid("MOVE", _uid_set(uids), folder)
+            if status != "OK" and b"TRYCREATE" in b" ".join(a or b"" for a in answer):
+                self.client.create(folder)
+                status, _ = self.client.uid("MOVE", _uid_set(uids), folder)
+        if status != "OK":
+            raise MailboxUnavailable(
+                f"the server did not move messages {_uid_set(uids)} (they stay unread)"
+            )
+
+    def close(self) -> None:
+        try:
+            self.client.logout()
+        except (OSError, imaplib.IMAP4.error):
+            pass
+
+
+def _uid_set(uids: list[int]) -> str:
+    return ",".join(str(uid) for uid in uids)
+
+
+def _quoted(folder: str | None) -> str:
+    return f'"{folder}"'  # mailbox_config refuses quotes and backslashes in a folder's name
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "no answer within the timeout"
+    if isinstance(exc, imaplib.IMAP4.abort | ConnectionError | EOFError):
+        return f"the connection was dropped ({str(exc)[:120] or type(exc).__name__})"
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+def read_mailboxes(
+    engine: Engine,
+    system: Engine,
+    store: Uploads,
+    cursor: dict[str, list[int]],
+    *,
+    password_of: Callable[[str], str | None] = os.environ.get,
+    only_organizations: set[str] | None = None,
+    max_messages: int = MAX_MESSAGES_PER_TICK,
+    workers: int = WORKERS,
+    timeout: float = TIMEOUT_SECONDS,
+    limit: int | None = None,
+    time_budget_s: float = TICK_BUDGET_SECONDS,
+) -> MailTick:
+    """One tick over the active mailboxes (module docstring): in parallel, from where the last tick
+    stopped; an account not begun within `time_budget_s` waits for the next tick, first in line."""
+    accounts: dict[tuple, list[Mailbox]] = {}
+    for box in active_mailboxes(system, only_organizations):
+        accounts.setdefault(box.account, []).append(box)
+    tick = MailTick(cursor=dict(cursor), mailboxes=sum(len(g) for g in accounts.values()))
+    if not accounts:
+        return tick
+    limit = limit_or_setting(limit)
+    groups = sorted(accounts.values(), key=lambda group: group[0].key)
+    start = (cursor.get(ROTATION) or [0])[0] % len(groups)
+    groups = groups[start:] + groups[:start]
+    deadline = time.monotonic() + time_budget_s
+
+    def read(group: list[Mailbox]) -> AccountRead | None:
+        if time.monotonic() > deadline:
+            return None  # the tick's time is up: first in line next tick
+        return read_account(
+            engine, store, group, cursor.get(group[0].key),
+            password_of=password_of, max_messages=max_messages, timeout=timeout, limit=limit,
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(groups)))) as pool:
+        results = list(pool.map(read, groups))
+    read_ok: list[int] = []
+    failed: dict[int, str] = {}
+    waiting = [i for i, result in enumerate(results) if result is None]
+    tick.waiting = len(waiting)
+    tick.cursor[ROTATION] = [(start + (waiting[0] if waiting else 0)) % len(groups)]
+    for group, result in zip(groups, results, strict=True):
+        if result is None:
+            continue
+        if result.cursor is not None:
+            tick.cursor[result.key] = result.cursor
+        for slug, counts in result.by_organization.items():
+            tick.by_organization.setdefault(slug, Counts()).add(counts)
+        tick.unrouted += result.unrouted
+        tick.slowest_s = max(tick.slowest_s, result.seconds)
+        if result.error:
+            tick.errors.append(f"{result.key}: {result.error}")
+            failed.update({box.id: result.error for box in group})
+        else:
+            read_ok += [box.id for box in group]
+    record_reads(system, read_ok, failed)
+    return tick
+
+
+def read_account(
+    engine: Engine,
+    store: Uploads,
+    group: list[Mailbox],
+    cursor: list[int] | None,
+    *,
+    password_of: Callable[[str], str | None] = os.environ.get,
+    max_messages: int = MAX_MESSAGES_PER_TICK,
+    timeout: float = TIMEOUT_SECONDS,
+    limit: int | None = None,
+) -> AccountRead:
+    """The new messages of one account and folder, for the organizations `group` (who share it)."""
+    started = time.monotonic()
+    first = group[0]
+    result = AccountRead(first.key, cursor)
+    limit = limit_or_setting(limit)
+    password = password_of(first.secret_name)
+    if not password:
+        result.error = (
+            f"the password's variable {first.secret_name} is not set in the code location; "
+            "nothing was read"
+        )
+        return result
+    session = None
+    try:
+        session = ImapSession(first, password, timeout)
+        uidvalidity = session.select(first.folder)
+        after = cursor[1] if cursor and cursor[0] == uidvalidity else 0
+        new = session.new_uids(after, first.processed_flag)[:max_messages]
+        for start in range(0, len(new), CHUNK):
+            chunk = new[start : start + CHUNK]
+            _take_messages(engine, store, session, group, uidvalidity, chunk, limit, result)
+            result.cursor = [uidvalidity, chunk[-1]]
+    except MailboxUnavailable as exc:
+        result.error = str(exc)
+    except (OSError, EOFError, imaplib.IMAP4.error) as exc:
+        result.error = f"reading stopped: {_why(exc)}; the rest waits for the next tick"
+    except SQLAlchemyError as exc:  # the database, not the mailbox: what committed is kept
+        result.error = (
+            f"recording stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}; the "
+            "rest waits for the next tick"
+        )
+    finally:
+        if session is not None:
+            session.close()
+        result.seconds = time.monotonic() - started
+    return result
+
+
+def route(group: list[Mailbox], headers: Headers) -> Mailbox | None:
+    """The organization a message is for: the one whose address is among its recipients; in an
+    account only one organization reads without an address, all of its messages."""
+    if len(group) == 1 and group[0].address is None:
+        return group[0]
+    recipients = set(headers.recipients)
+    for box in group:
+        if box.address is not None and box.address in recipients:
+            return box
+    return next((box for box in group if box.address is None), None)
+
+
+def _take_messages(
+    engine: Engine,
+    store: Uploads,
+    session: ImapSession,
+    group: list[Mailbox],
+    uidvalidity: int,
+    uids: list[int],
+    limit: int,
+    result: AccountRead,
+) -> None:
+    """A chunk of new messages: their headers, what the database knows of them, the bodies of
+    those to read, each recorded in its own transaction, then all moved at once."""
+    planned: list[tuple[int, Mailbox, Headers, int]] = []
+    for uid, (size, header_bytes) in sorted(session.headers(uids).items()):
+        headers = _headers_of(header_bytes)
+        box = route(group, headers)
+        if box is None:
+            result.unrouted.append(
+                f"{result.key} UID {uid}: addressed to {headers.to_text or '(no recipient)'}, "
+                "no organization's address; left where it is"
+            )
+            continue
+        planned.append((uid, box, headers, size))
+    known, delivered = _seen(engine, planned, uidvalidity)
+    wanted = [
+        uid
+        for uid, box, h, size in planned
+        if (box.id, uid) not in known
+        and (box.organization_id, h.message_id) not in delivered
+        and size <= message_limit(limit)
+    ]
+    bodies = session.bodies(wanted)
+    done: dict[int, list[int]] = {}  # mailbox id -> its UIDs recorded (now or before a crash)
+    boxes = {box.id: box for _, box, _, _ in planned}
+    for uid, box, headers, size in planned:
+        if (box.id, uid) not in known:
+            if (box.organization_id, headers.message_id) in delivered:
+                content = MailContent(headers)  # recorded as a duplicate, nothing read
+            elif size > message_limit(limit):
+                content = MailContent(
+                    headers,
+                    refused=f"the message is {size} bytes, over the limit of "
+                    f"{message_limit(limit)} bytes (the upload limit of {limit} bytes as an "
+                    "attachment); it was not read",
+                )
+            elif uid in bodies:
+                content = _content_of(bodies[uid], headers, limit)
+            else:
+                continue  # gone meanwhile (another reader moved it)
+            try:
+                counts = _record(engine, store, box, uidvalidity, uid, size, content)
+            except SQLAlchemyError as exc:
+                # what the message claims could not be stored (the database refused a value):
+                # recorded without its claims, refused, so it costs only itself
+                why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+                bare = MailContent(
+                    Headers(), refused=f"the message could not be recorded ({why}); it is kept"
+                )
+                counts = _record(engine, store, box, uidvalidity, uid, size, bare)
+            result.by_organization.setdefault(box.slug, Counts()).add(counts)
+            if headers.message_id:  # a second delivery later in the chunk archives nothing
+                delivered.add((box.organization_id, headers.message_id))
+        done.setdefault(box.id, []).append(uid)
+    for box_id, moved in done.items():
+        session.finish(moved, boxes[box_id])
+        _moved(engine, boxes[box_id], uidvalidity, moved)
+
+
+def _headers_of(header_bytes: bytes) -> Headers:
+    """A message's header claims; none where the parser gives up on them (routed, then, as a
+    message without recipients)."""
+    try:
+        return read_headers(parse_message(header_bytes))
+    except Exception:  # noqa: BLE001 - a hostile header must cost its message, not the mailbox
+        return Headers()
+
+
+def _content_of(raw: bytes, headers: Headers, limit: int) -> MailContent:
+    """What the message holds, or one sentence why it cannot be read: a message the parser fails
+    on is refused and moved like any other, never read again on every tick."""
+    try:
+        return read_content(raw, limit)
+    except Exception as exc:  # noqa: BLE001 - one message must never stop the mailbox
+        return MailContent(
+            headers, refused=f"the message cannot be read ({type(exc).__name__}); it is kept"
+        )
+
+
+def _seen(
+    engine: Engine, planned: list[tuple[int, Mailbox, Headers, int]], uidvalidity: int
+) -> tuple[set[tuple[int, int]], set[tuple[int, str]]]:
+    """Of the planned messages: those recorded before ((mailbox id, UID)), and the Message-IDs
+    taken up before ((organization id, Message-ID)); one query each per organization."""
+    known: set[tuple[int, int]] = set()
+    delivered: set[tuple[int, str]] = set()
+    by_box: dict[int, list[tuple[int, Mailbox, Headers, int]]] = {}
+    for entry in planned:
+        by_box.setdefault(entry[1].id, []).append(entry)
+    m = mailbox_messages.c
+    for entries in by_box.values():
+        box = entries[0][1]
+        ids = sorted({h.message_id for _, _, h, _ in entries if h.message_id})
+        with tenant_transaction(engine, box.organization_id) as conn:
+            known.update(
+                (box.id, uid)
+                for uid in conn.execute(
+                    select(m.uid).where(
+                        m.organization_id == box.organization_id,
+                        m.mailbox_id == box.id,
+                        m.uidvalidity == uidvalidity,
+                        m.uid.in_([uid for uid, _, _, _ in entries]),
+                    )
+                ).scalars()
+            )
+            if ids:
+                delivered.update(
+                    (box.organization_id, message_id)
+                    for message_id in conn.execute(
+                        select(m.message_id).where(
+                            m.organization_id == box.organization_id,
+                            m.message_id.in_(ids),
+                            m.state != DUPLICATE,
+                        )
+                    ).scalars()
+                )
+    return known, delivered
+
+
+def _moved(engine: Engine, box: Mailbox, uidvalidity: int, uids: list[int]) -> None:
+    m = mailbox_messages.c
+    with tenant_transaction(engine, box.organization_id, write=True) as conn:
+        conn.execute(
+            update(mailbox_messages)
+            .where(
+                m.organization_id == box.organization_id,
+                m.mailbox_id == box.id,
+                m.uidvalidity == uidvalidity,
+                m.uid.in_(uids),
+                m.moved_at.is_(None),
+            )
+            .values(moved_at=utcnow())
+        )
+
+
+def _insert_message(conn, values: dict) -> int | None:
+    """The new row's id, or None when another reader took the message first."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return conn.execute(
+        dialect.insert(mailbox_messages)
+        .values(**values)
+        .on_conflict_do_nothing(
+            index_elements=["organization_id", "mailbox_id", "uidvalidity", "uid"]
+        )
+        .returning(mailbox_messages.c.id)
+    ).scalar()
+
+
+def _record(
+    engine: Engine,
+    store: Uploads,
+    box: Mailbox,
+    uidvalidity: int,
+    uid: int,
+    size: int,
+    content: MailContent,
+) -> Counts:
+    """Archive the attachments, then record the message, its uploads and their provenance in one
+    transaction."""
+    h = content.headers
+    files = []
+    if content.refused is None:
+        for attachment in content.attachments:
+            digest = hashlib.sha256(attachment.data).hexdigest()
+            key = f"{box.slug}/{ARCHIVE}/{digest[:16]}-mail-{uidvalidity}-{uid}-{attachment.name}"
+            staged = store.put(box.slug, f".{secrets.token_hex(8)}.part", attachment.data)
+            store.move(staged, key)
+            files.append(
+                (attachment, NewUpload(attachment.name, key, digest, len(attachment.data),
+                                       attachment.content_type))
+            )  # fmt: skip
+    values = {
+        "organization_id": box.organization_id,
+        "mailbox_id": box.id,
+        "uidvalidity": uidvalidity,
+        "uid": uid,
+        "message_id": h.message_id,
+        "from_address": h.from_address,
+        "to_address": h.to_text[:1000] or None,
+        "sent_at": h.sent_at,
+        "subject": h.subject,
+        "authentication_results": h.authentication_results,
+        "size_bytes": size,
+        "state": REFUSED if content.refused else READ,
+        "reason": content.refused or ("; ".join(content.notes)[:4000] or None),
+    }
+    counts = Counts()
+    with tenant_transaction(engine, box.organization_id, write=True) as conn:
+        row_id = _insert_message(conn, values)
+        if row_id is None:
+            return counts  # another reader took it first: its row says what became of it
+        earlier = _earlier(conn, box, h.message_id, row_id)
+        if earlier is not None:
+            conn.execute(
+                update(mailbox_messages)
+                .where(mailbox_messages.c.id == row_id)
+                .values(
+                    state=DUPLICATE,
+                    reason=f"the same message (Message-ID {h.message_id}) was taken up before as "
+                    f"message {earlier}; nothing new is registered",
+                )
+            )
+            counts.duplicates = 1
+            return counts
+        if content.refused:
+            counts.refused = 1
+            return counts
+        registrations = register_uploads(
+            conn,
+            organization_id=box.organization_id,
+            files=[upload for _, upload in files],
+            created_by=CREATED_BY,
+        )
+        conn.execute(
+            mailbox_uploads.insert(),
+            [
+                {
+                    "organization_id": box.organization_id,
+                    "mailbox_message_id": row_id,
+                    "upload_id": registration.upload_id,
+                    "incoming_invoice_id": registration.document_id,
+                    "attachment_name": attachment.given_name[:512],
+                    "duplicate": registration.duplicate,
+                }
+                for (attachment, _), registration in zip(files, registrations, strict=True)
+            ],
+        )
+        conn.execute(
+            update(mailbox_messages)
+            .where(mailbox_messages.c.id == row_id)
+            .values(uploads=len(registrations))
+        )
+    counts.read, counts.uploads = 1, len(files)
+    return counts
+
+
+def _earlier(conn, box: Mailbox, message_id: str | None, row_id: int | None) -> int | None:
+    if not message_id:
+        return None
+    m = mailbox_messages.c
+    query = select(m.id).where(
+        m.organization_id == box.organization_id,
+        m.message_id == message_id,
+        m.state != DUPLICATE,
+    )
+    if row_id is not None:
+        query = query.where(m.id != row_id)
+    return conn.execute(query.order_by(m.id).limit(1)).scalar()
