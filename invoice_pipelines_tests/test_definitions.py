@@ -33,6 +33,7 @@ EXPECTED_ASSETS = {
     "organizations": [],
 }
 EXPECTED_CHECKS = {
+    "organizations:organizations_ready",
     "incoming_invoices:no_failed_documents",
     "incoming_invoices:no_stuck_documents",
     "incoming_invoices:no_documents_waiting_for_review",

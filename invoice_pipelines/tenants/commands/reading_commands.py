@@ -45,9 +45,11 @@ def run_show(args: argparse.Namespace) -> int:
         print(json.dumps(shown, default=str))
         return 0
     for name, value in shown.items():
-        if name in ("holds", "audit"):
+        if name in ("holds", "audit", "missing"):
             continue
         print(terminal_text(f"{name:<22} {'' if value is None else value}"))
+    for sentence in shown["missing"]:
+        print(terminal_text(f"missing                {sentence}"))
     print("holds                  " + ", ".join(f"{k} {v}" for k, v in shown["holds"].items()))
     for row in shown["audit"]:
         print(

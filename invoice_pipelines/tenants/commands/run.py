@@ -14,9 +14,10 @@ from collections.abc import Callable
 
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS
+from invoice_pipelines.core.readiness import gaps
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import UnknownOrganization
-from invoice_pipelines.resources.dagster_ui import URL_SETTING, AssetEvent, tell_dagster
+from invoice_pipelines.resources.dagster_ui import URL_SETTING, AssetEvent, CheckEvent, tell_dagster
 from invoice_pipelines.settings import env
 from invoice_pipelines.tenants.domain.lifecycle import (
     Refused,
@@ -25,7 +26,12 @@ from invoice_pipelines.tenants.domain.lifecycle import (
     resume_organization,
     suspend_organization,
 )
-from invoice_pipelines.tenants.domain.listing import organization_facts, show_organization
+from invoice_pipelines.tenants.domain.listing import (
+    READY_CHECK,
+    organization_facts,
+    readiness_finding,
+    show_organization,
+)
 from invoice_pipelines.tenants.domain.offboarding import (
     NotYet,
     Stores,
@@ -52,7 +58,26 @@ def tell(engine, orgs: list[Organization]) -> None:
     if not env(URL_SETTING):
         return
     shown = [show_organization(engine, org) for org in orgs[:TOLD]]
-    tell_dagster([AssetEvent(ASSET, one["slug"], organization_facts(one)) for one in shown])
+    tell_dagster(
+        [
+            event
+            for one in shown
+            for event in (
+                AssetEvent(ASSET, one["slug"], organization_facts(one)),
+                CheckEvent(ASSET, READY_CHECK, readiness_finding(one), one["slug"]),
+            )
+        ]
+    )
+
+
+def say_what_is_missing(orgs: list[Organization]) -> None:
+    """One line per setting an added organization left out, with what it holds back and how to
+    set it (core/readiness.py): known at the add, not at the next month-end's run."""
+    lacking = [(org, gap) for org in orgs for gap in gaps(org)]
+    for org, gap in lacking[:TOLD]:
+        print(terminal_text(f"note: {gap.sentence(org.slug)}"))
+    if len(lacking) > TOLD:
+        print(f"note: and {len(lacking) - TOLD} more (`organizations show` names each)")
 
 
 def _refused(problems: list[str]) -> int:
@@ -81,6 +106,7 @@ def run_add(args: argparse.Namespace) -> int:
         print(f"{report.summary()} ({len(rows)} row(s) read)")
         return 1
     print(report.summary())
+    say_what_is_missing([org for org in report.organizations if org.slug in set(report.added)])
     # the partitions of every organization of the file, the unchanged ones too: a first add
     # whose partitions were not written (no DAGSTER_HOME then) gets them with the second
     print(sync_partitions([*report.added, *report.unchanged]))

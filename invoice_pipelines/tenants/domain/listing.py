@@ -10,6 +10,7 @@ from sqlalchemy import Engine, desc, func, select
 
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS
+from invoice_pipelines.core.readiness import gaps, missing_text
 from invoice_pipelines.db.tables import (
     audit_log,
     customers,
@@ -18,8 +19,10 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import UnknownOrganization, system_transaction
+from invoice_pipelines.metadata import CheckFinding
 from invoice_pipelines.tenants.domain.lifecycle import WAITING_STATUSES, state_of
 
+READY_CHECK = "organizations_ready"  # the `organizations` asset's check (tenants/assets.py)
 LIFECYCLE = ("suspended_at", "suspended_by", "suspension_reason", "offboarded_at", "offboarded_by")
 AUDIT_SHOWN = 10
 
@@ -58,6 +61,7 @@ def organization_facts(shown: dict[str, Any]) -> dict[str, object]:
         f"{shown['datev_chart']}",
         "invoice_number_format": shown["invoice_number_format"],
         "uploads_waiting": shown["holds"]["uploads_waiting"],
+        "missing": missing_text(shown) or "nothing",
     }
     if shown.get("suspension_reason"):
         facts["suspension_reason"] = shown["suspension_reason"]
@@ -112,4 +116,26 @@ def show_organization(system: Engine, organization: Organization) -> dict[str, A
         audit_rows = [dict(row) for row in audit]
     values = {name: org[name] for name in (*FIELDS, "currency", "timezone")}
     lifecycle = {name: org[name] for name in LIFECYCLE if org[name] is not None}
-    return {"state": state_of(org), **values, **lifecycle, "holds": held, "audit": audit_rows}
+    missing = [gap.sentence(org["slug"]) for gap in gaps(org)]
+    return {
+        "state": state_of(org),
+        **values,
+        **lifecycle,
+        "missing": missing,
+        "holds": held,
+        "audit": audit_rows,
+    }
+
+
+def readiness_finding(shown: dict[str, Any]) -> CheckFinding:
+    """The `organizations_ready` check of one organization (show_organization's answer): passes
+    when it lacks nothing its runs need; else a warning naming each setting left out and what
+    it holds back (core/readiness.py), never a failed run."""
+    missing = shown["missing"]
+    if not missing:
+        return CheckFinding(True, f"{shown['slug']} has every setting its runs need.")
+    return CheckFinding(
+        False,
+        "; ".join(missing) + ".",
+        metadata={"missing": missing_text(shown)},
+    )
