@@ -352,6 +352,17 @@ for _ in $(seq 1 180); do
   if .venv/bin/python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
       "http://$HOST:$PORT/server_info" >/dev/null 2>&1; then
     ui="http://$HOST:$PORT"
+    # where this UI and its instance are, for the commands of a second shell (no variable to
+    # set: invoice_pipelines/resources/local_dagster.py reads it for what is not set)
+    .venv/bin/python -c 'import json, os, sys
+host, port, home, path = sys.argv[1:]
+url = "http://%s:%s" % ("127.0.0.1" if host in ("0.0.0.0", "::") else host, port)
+written = {"url": url, "dagster_home": home,
+           "dagster_dir": os.environ["INVOICE_PIPELINES_DAGSTER_DIR"],
+           "compute_logs_dir": os.environ["INVOICE_PIPELINES_DAGSTER_COMPUTE_LOGS_DIR"]}
+with open(path + ".tmp", "w") as out:
+    json.dump(written, out)
+os.replace(path + ".tmp", path)' "$HOST" "$PORT" "$DAGSTER_HOME" "$data_dir/local-dagster.json"
     cat <<TOUR
 
 Dagster UI is up: $ui   (Ctrl-C stops it and everything it started)

@@ -17,8 +17,8 @@ from invoice_pipelines.core.organization_values import FIELDS
 from invoice_pipelines.core.readiness import gaps
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import UnknownOrganization
-from invoice_pipelines.resources.dagster_ui import URL_SETTING, AssetEvent, CheckEvent, tell_dagster
-from invoice_pipelines.settings import env
+from invoice_pipelines.resources.dagster_ui import AssetEvent, CheckEvent, tell_dagster
+from invoice_pipelines.resources.local_dagster import dagster_url
 from invoice_pipelines.tenants.domain.lifecycle import (
     Refused,
     add_organizations,
@@ -55,7 +55,7 @@ ASSET = "organizations"  # tenants/assets.py, not imported: that module is Dagst
 def tell(engine, orgs: list[Organization]) -> None:
     """Report the organizations' new state on the `organizations` asset (a runless event each,
     resources/dagster_ui.py), so the UI shows it without a run."""
-    if not env(URL_SETTING):
+    if not dagster_url():
         return
     shown = [show_organization(engine, org) for org in orgs[:TOLD]]
     tell_dagster(
