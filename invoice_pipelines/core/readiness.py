@@ -42,12 +42,20 @@ DATEV_NUMBERS = Gap(
 
 def gaps(values: Mapping[str, Any] | Any) -> list[Gap]:
     """The settings `values` (an organization's row, or its `Organization`) lacks; the DATEV
-    chart is not one of them: without it, SKR03 is used."""
+    chart is not one of them: without it, SKR03 is used. An organization that exports no
+    direction (settings exports.directions `[]`, a company booking elsewhere) needs no numbers."""
     read = values.get if isinstance(values, Mapping) else lambda name: getattr(values, name, None)
     found = []
-    if any(read(name) is None for name in DATEV_NUMBERS.settings):
+    if _exports_anything(read("settings")) and any(
+        read(name) is None for name in DATEV_NUMBERS.settings
+    ):
         found.append(DATEV_NUMBERS)
     return found
+
+
+def _exports_anything(settings: Any) -> bool:
+    exports = settings.get("exports") if isinstance(settings, Mapping) else None
+    return not (isinstance(exports, Mapping) and exports.get("directions") == [])
 
 
 def missing_text(values: Mapping[str, Any] | Any) -> str:

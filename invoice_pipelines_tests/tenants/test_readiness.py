@@ -62,3 +62,14 @@ def test_the_organizations_ready_check_warns_for_each_organization_lacking_a_set
     assert found[lacking["slug"]].severity.value == "WARN"
     assert "has no DATEV Beraternummer/Mandantennummer" in found[lacking["slug"]].description
     assert found[ready["slug"]].passed
+
+
+def test_an_organization_that_exports_nothing_needs_no_datev_numbers(db):
+    """The demo's US company books in QuickBooks (exports.directions []): nothing waits for DATEV
+    numbers, so nothing is missing."""
+    from invoice_pipelines.core.readiness import gaps
+    from invoice_pipelines.db.tenancy import find_organization
+
+    booking_elsewhere = db.new_organization(settings={"exports": {"directions": []}})
+    assert gaps(find_organization(db.system_engine, booking_elsewhere["slug"])) == []
+    assert gaps(find_organization(db.system_engine, db.new_organization()["slug"])) != []
