@@ -34,6 +34,7 @@ EXPECTED_ASSETS = {
 }
 EXPECTED_CHECKS = {
     "organizations:organizations_ready",
+    "organizations:no_uploads_held",
     "incoming_invoices:no_failed_documents",
     "incoming_invoices:no_stuck_documents",
     "incoming_invoices:no_documents_waiting_for_review",

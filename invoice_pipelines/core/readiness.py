@@ -61,3 +61,13 @@ def _exports_anything(settings: Any) -> bool:
 def missing_text(values: Mapping[str, Any] | Any) -> str:
     """The gaps as one short text ("" when ready): what a listing or metadata shows."""
     return "; ".join(f"{gap.what} ({', '.join(gap.settings)})" for gap in gaps(values))
+
+
+def held_because(org: Any) -> str:
+    """Why nothing reads an organization's uploads now ("" when something does): suspended, with
+    its reason, or offboarded. `org` an `Organization`."""
+    if org.offboarded:
+        return "offboarded: its data are read-only"
+    if org.suspended:
+        return f"suspended: {org.suspension_reason or 'no reason given'}"
+    return ""

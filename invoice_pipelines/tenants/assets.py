@@ -16,11 +16,13 @@ from dagster import (
 from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.tenants.asset_metadata import check_result
 from invoice_pipelines.tenants.domain.listing import (
+    HELD_CHECK,
     READY_CHECK,
     organization_facts,
-    readiness_finding,
+    organization_findings,
     show_organization,
 )
 from invoice_pipelines.tenants.partitions import organizations_partitions
@@ -40,6 +42,14 @@ with warnings.catch_warnings():
         "waits for it (no DATEV numbers: its months are held from the DATEV exports); "
         "`organizations show` says the same.",
     )
+    HELD = AssetCheckSpec(
+        HELD_CHECK,
+        asset=ORGANIZATIONS_ASSET,
+        partitions_def=organizations_partitions,
+        description="Warns, for each organization, while files wait in its drop zone that "
+        "nothing reads because it is suspended (or offboarded), with the count and the reason; "
+        "`organizations show`, the asset's uploads_waiting and `incoming uploads` say the same.",
+    )
 
 
 @asset(
@@ -48,18 +58,26 @@ with warnings.catch_warnings():
     group_name="organizations",
     kinds={"sql"},
     owners=OWNERS,
-    check_specs=[READY],
+    check_specs=[READY, HELD],
     description="The organization itself: its state (active; suspended, with the reason, when "
     "sensors, schedules and backfills request nothing for it; offboarded) and its values (name, "
     "VAT id, DATEV numbers and chart, invoice number format). Changed only by "
     "`invoice-pipelines organizations` and the launchpad's organizations_*_job, every change "
     "audited; each of them records the organization's partition here.",
 )
-def organizations_asset(context: AssetExecutionContext, system_database: ResourceParam[Engine]):
+def organizations_asset(
+    context: AssetExecutionContext,
+    system_database: ResourceParam[Engine],
+    upload_store: ResourceParam[Uploads],
+):
     # the partition's organization, found once (refused when its partition outlived it)
     system = system_database
-    shown = show_organization(system, partition_organization(system, context, offboarded=True))
+    org = partition_organization(system, context, offboarded=True)
+    shown = show_organization(system, org, upload_store)
     return MaterializeResult(
         metadata=organization_facts(shown),
-        check_results=[check_result(readiness_finding(shown), check_name=READY_CHECK)],
+        check_results=[
+            check_result(finding, check_name=name)
+            for name, finding in organization_findings(shown).items()
+        ],
     )

@@ -37,7 +37,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     try:
-        shown = show_organization(args.resources.system_database, args.organization)
+        shown = show_organization(
+            args.resources.system_database, args.organization, args.resources.upload_store
+        )
     except UnknownOrganization:
         print(f"There is no organization {args.org!r}.")
         return 1

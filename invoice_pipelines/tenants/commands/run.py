@@ -27,9 +27,8 @@ from invoice_pipelines.tenants.domain.lifecycle import (
     suspend_organization,
 )
 from invoice_pipelines.tenants.domain.listing import (
-    READY_CHECK,
     organization_facts,
-    readiness_finding,
+    organization_findings,
     show_organization,
 )
 from invoice_pipelines.tenants.domain.offboarding import (
@@ -52,22 +51,21 @@ TOLD = 100
 ASSET = "organizations"  # tenants/assets.py, not imported: that module is Dagster's
 
 
-def tell(engine, orgs: list[Organization]) -> None:
+def tell(args: argparse.Namespace, orgs: list[Organization]) -> None:
     """Report the organizations' new state on the `organizations` asset (a runless event each,
-    resources/dagster_ui.py), so the UI shows it without a run."""
+    with its checks' evaluations; resources/dagster_ui.py), so the UI shows it without a run."""
     if not dagster_url():
         return
-    shown = [show_organization(engine, org) for org in orgs[:TOLD]]
-    tell_dagster(
-        [
-            event
-            for one in shown
-            for event in (
-                AssetEvent(ASSET, one["slug"], organization_facts(one)),
-                CheckEvent(ASSET, READY_CHECK, readiness_finding(one), one["slug"]),
-            )
+    engine, uploads = args.resources.system_database, args.resources.upload_store
+    shown = [show_organization(engine, org, uploads) for org in orgs[:TOLD]]
+    events: list[AssetEvent | CheckEvent] = []
+    for one in shown:
+        events.append(AssetEvent(ASSET, one["slug"], organization_facts(one)))
+        events += [
+            CheckEvent(ASSET, name, finding, one["slug"])
+            for name, finding in organization_findings(one).items()
         ]
-    )
+    tell_dagster(events)
 
 
 def say_what_is_missing(orgs: list[Organization]) -> None:
@@ -110,7 +108,7 @@ def run_add(args: argparse.Namespace) -> int:
     # the partitions of every organization of the file, the unchanged ones too: a first add
     # whose partitions were not written (no DAGSTER_HOME then) gets them with the second
     print(sync_partitions([*report.added, *report.unchanged]))
-    tell(system, report.organizations)
+    tell(args, report.organizations)
     print(
         json.dumps(
             {
@@ -149,7 +147,7 @@ def run_change(args: argparse.Namespace) -> int:
     if not changes:
         print(f"{args.org}: nothing changed: the values are as given")
     else:
-        tell(engine, [org])
+        tell(args, [org])
     for name, (old, new) in changes.items():
         print(terminal_text(f"{args.org}: {name} {old!r} -> {new!r}"))
     return 0
@@ -165,7 +163,7 @@ def run_suspend(args: argparse.Namespace) -> int:
     if not done:
         print(f"{args.org}: suspended already, for this reason; nothing changed")
     else:
-        tell(engine, [org])
+        tell(args, [org])
         print(
             terminal_text(
                 f"{args.org}: suspended ({args.reason.strip()}): sensors, schedules and backfills "
@@ -183,7 +181,7 @@ def run_resume(args: argparse.Namespace) -> int:
     if resumed is None:
         print(f"{args.org}: not suspended; nothing changed")
         return 0
-    tell(engine, [org])
+    tell(args, [org])
     print(
         terminal_text(
             f"{args.org}: resumed (it was suspended since {resumed['suspended_at'][:16]}: "
@@ -215,7 +213,7 @@ def run_offboard(args: argparse.Namespace) -> int:
             )
             for missing in manifest["not_copied"]:
                 print(terminal_text(f"not copied: {missing}"))
-            tell(system, [org])
+            tell(args, [org])
             return 0
         deleted = delete_organization(engine, org, system=system, by=who(args), stores=stores)
     except UnknownOrganization:
