@@ -374,8 +374,10 @@ Dagster UI is up: $ui   (Ctrl-C stops it and everything it started)
                  invoices to Wiener Softwarehaus go over Peppol ($data_dir/peppol/, group peppol)
   5. QuickBooks  the demo organizations sync with the QBO simulator at $qbo_url (group quickbooks)
   6. Dunning     three overdue invoices of mueller-werkzeugbau: materialize its dunning_notices
-                 partition (group overdue): a reminder, a first dunning and a final notice, each
-                 mailed with its PDF letter to $data_dir/mail/ (the letters: $data_dir/documents/)
+                 partition (group overdue) with the config confirm: "send notices" (what sends,
+                 issues or pushes asks for its words): a reminder, a first dunning and a final
+                 notice, each mailed with its PDF letter to $data_dir/mail/ (the letters:
+                 $data_dir/documents/)
 $( [ -n "$verbose" ] || echo "Logs of the services (runs and sensors: code-server.log): $logs_dir/  (VERBOSE=1 prints them here)")
 
 TOUR

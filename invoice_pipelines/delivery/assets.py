@@ -70,7 +70,12 @@ from invoice_pipelines.tenants.partitions import (
     organizations_partitions,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import partition_organization, refused
+from invoice_pipelines.tenants.refusals import (
+    CONFIRM_HELP,
+    confirmed_or_refuse,
+    partition_organization,
+    refused,
+)
 
 CHECK = "no_unknown_deliveries"
 PEPPOL_GROUP = "peppol"
@@ -80,6 +85,11 @@ SENT_DOCUMENTS = "peppol_sent_documents"
 RECEIVED_DOCUMENTS = "peppol_received_documents"
 # the channels invoice_text_messages sends over: those whose messages are short texts
 TEXT_CHANNELS = channels_of_form("text")
+
+
+# what a plain Materialize of a delivery asset says to send (tenants/refusals.py)
+SEND = "send messages"
+SENDING = f'Messages sent cannot be taken back: a plain Materialize runs only with the config confirm: "{SEND}".'
 
 
 class EmailConfig(Config):
@@ -95,6 +105,7 @@ class EmailConfig(Config):
     )
     max_per_second: float = Field(default=50.0, gt=0, description="Messages per second at most.")
     requested_by: str = Field(default="", description="Who asked for it (kept with each delivery).")
+    confirm: str = Field(default="", description=f'"{SEND}". {CONFIRM_HELP}')
 
 
 def _table(items: dict[int, str], numbers: dict[int, str], limit: int = 50) -> str:
@@ -113,6 +124,8 @@ def _deliver(context, config, databases, document_store, channel, peppol=None):
     """What both delivery assets do: check the config, send over `channel` (and `peppol` for the
     invoices of customers on Peppol), log what was not sent, and the metadata of the run.
     `databases`: the runtime and the system engine."""
+    job = "send_invoices_job" if channel.name == EMAIL else "send_text_messages_job"
+    confirmed_or_refuse(context, config.confirm, SEND, what="sends messages", job=job)
     if config.resend and not config.invoice_ids:
         raise refused("resend needs the invoice_ids to send again.")
     engine, system = databases
@@ -196,7 +209,7 @@ def _deliver(context, config, databases, document_store, channel, peppol=None):
     "point) to customers on Peppol whose SMP registration takes it, at most once per invoice: "
     "each delivery is recorded before the message leaves. Records sent (per channel), failed "
     "(with the reason) and unknown deliveries, and why invoices of customers on Peppol went by "
-    "e-mail.",
+    "e-mail. " + SENDING,
 )
 def invoice_emails(
     context: AssetExecutionContext,
@@ -244,7 +257,7 @@ class TextConfig(EmailConfig):
     },
     description="Sales invoices announced by SMS or WhatsApp (amount, due date, payment "
     "reference) through the messaging provider, at most once per invoice and channel, recorded "
-    "like the e-mails (the phone number is checked for E.164 before anything is sent).",
+    "like the e-mails (the phone number is checked for E.164 before anything is sent). " + SENDING,
 )
 def invoice_text_messages(context: AssetExecutionContext, config: TextConfig):
     if config.channel not in TEXT_CHANNELS:
