@@ -334,6 +334,10 @@ set -m
     done
     left=$(strays)
     [ -z "$left" ] || kill -KILL $left 2>/dev/null || true
+    # the script's stop removes the private folder (the code server's socket, the workspace);
+    # without it (SIGKILL: an interrupted `make test` ends its make run so) the folder stayed in
+    # the system's temp directory (issue 85)
+    rm -rf "$run_dir" 2>/dev/null || true
     kill -KILL 0
   ) 2>/dev/null &  # its sleep, ended by the group's TERM, made bash print "Terminated"
   wait -n "$code_server" "$webserver" "$daemon"  # the demo needs all three: when one ends, stop

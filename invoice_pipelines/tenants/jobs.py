@@ -130,6 +130,11 @@ def add_organizations_op(
             context.log.error(problem)
         raise _refuse(report.problems)
     context.log.info(report.summary())
+    for slug in report.added:  # each one's drop zone, where a person drops its invoices
+        try:
+            upload_store.make_inbox(slug)
+        except OSError as exc:
+            context.log.warning(f"{slug}: drop zone not made ({exc})")
     context.log.info(sync_partitions([*report.added, *report.unchanged], instance=context.instance))
     _record(context, system_database, report.organizations, upload_store)
     return {"added": len(report.added), "unchanged": len(report.unchanged)}

@@ -16,14 +16,20 @@ from invoice_pipelines.tenants.assets import organizations_asset
 from invoice_pipelines_tests.exports.books import DATEV
 
 
-def test_add_and_show_name_the_missing_datev_numbers_and_what_they_hold(db, monkeypatch, capsys):
+def test_add_and_show_name_the_missing_datev_numbers_and_what_they_hold(
+    db, tmp_path, monkeypatch, capsys
+):
     from invoice_pipelines.cli import main
 
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
     monkeypatch.setenv("INVOICE_PIPELINES_DAGSTER_URL", "")
+    monkeypatch.setenv("INVOICE_PIPELINES_UPLOAD_DIR", str(tmp_path / "uploads"))
     slug = f"ready-{uuid.uuid4().hex[:8]}"
     assert main(["organizations", "add", "--slug", slug, "--name", "Ready GmbH"]) == 0
     said = capsys.readouterr().out
+    # its drop zone is there, and named (issue 85: add made none)
+    assert (tmp_path / "uploads" / slug).is_dir()
+    assert f"drop invoices into {tmp_path / 'uploads' / slug}" in said
     assert f"note: {slug} has no DATEV Beraternummer/Mandantennummer" in said
     assert "held from the DATEV exports" in said
     assert f"organizations change {slug} --datev-berater-nr N --datev-mandant-nr N" in said

@@ -68,6 +68,22 @@ def tell(args: argparse.Namespace, orgs: list[Organization]) -> None:
     tell_dagster(events)
 
 
+def make_drop_zones(uploads, orgs: list[Organization]) -> None:
+    """Each added organization's drop zone, made now so a person sees where invoices go (issue
+    85: `organizations add` made none); the first one named. A store that cannot make it says
+    so in one line (the upload sensor reads the folder once it is there)."""
+    made = []
+    for org in orgs:
+        try:
+            made.append(uploads.make_inbox(org.slug))
+        except OSError as exc:
+            print(terminal_text(f"note: {org.slug}'s drop zone not made ({exc})"))
+            return
+    if made:
+        more = f" (and {len(made) - 1} more beside it)" if len(made) > 1 else ""
+        print(terminal_text(f"drop invoices into {made[0]}{more}"))
+
+
 def say_what_is_missing(orgs: list[Organization]) -> None:
     """One line per setting an added organization left out, with what it holds back and how to
     set it (core/readiness.py): known at the add, not at the next month-end's run."""
@@ -104,7 +120,9 @@ def run_add(args: argparse.Namespace) -> int:
         print(f"{report.summary()} ({len(rows)} row(s) read)")
         return 1
     print(report.summary())
-    say_what_is_missing([org for org in report.organizations if org.slug in set(report.added)])
+    added = [org for org in report.organizations if org.slug in set(report.added)]
+    say_what_is_missing(added)
+    make_drop_zones(args.resources.upload_store, added)
     # the partitions of every organization of the file, the unchanged ones too: a first add
     # whose partitions were not written (no DAGSTER_HOME then) gets them with the second
     print(sync_partitions([*report.added, *report.unchanged]))
