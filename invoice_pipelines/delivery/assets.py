@@ -79,6 +79,13 @@ from invoice_pipelines.tenants.refusals import (
 
 CHECK = "no_unknown_deliveries"
 PEPPOL_GROUP = "peppol"
+# what the Peppol reports say of their upstream assets, which the UI calls "not materialized" on a
+# fresh installation (issue 85): a report reads what is recorded, whenever it is materialized
+REPORT_NOTE = (
+    " A report of what the database records: it reads no output of its upstream assets, so it "
+    "may be materialized whether or not they are (the UI's note that they are not materialized "
+    "changes nothing here)."
+)
 # what the Peppol assets share
 PEPPOL_ASSET = dict(group_name=PEPPOL_GROUP, kinds={"python", "peppol"}, owners=OWNERS)
 SENT_DOCUMENTS = "peppol_sent_documents"
@@ -309,7 +316,7 @@ def peppol_participants(
     "sends them through the access point) with their sending reports: sent (the access point's "
     "accepted report, its AS4 message id), failed (the receiver's AS4 error, with the id), "
     "unknown (no answer: never sent again on its own), sending; and how many invoices of "
-    "customers on Peppol went by e-mail, saying why.",
+    "customers on Peppol went by e-mail, saying why." + REPORT_NOTE,
 )
 def peppol_sent_documents(
     context: AssetExecutionContext,
@@ -357,7 +364,7 @@ def peppol_sent_documents(
     "point to `invoice-pipelines peppol listen`, or handed to `peppol receive`: once per SBDH "
     "InstanceIdentifier), with the intake's status and class of each and the answer its sender "
     "has had: accepted (VALIDATED, EXPORTED), rejected by an Invoice Response over Peppol or by "
-    "the supplier notice, or none yet.",
+    "the supplier notice, or none yet." + REPORT_NOTE,
 )
 def peppol_received_documents(
     context: AssetExecutionContext,
@@ -410,7 +417,7 @@ def _partition(key) -> tuple[str, str]:
     "OpenPEPPOL (in the style of its Transaction Statistics and End User Statistics reports): "
     "documents sent (accepted by the access point) and received, per document type and per "
     "country (sender's C1, receiver's C4), and the distinct participants at the other end. "
-    "The access point's report is the sum over the month's organizations.",
+    "The access point's report is the sum over the month's organizations." + REPORT_NOTE,
 )
 def peppol_monthly_report(
     context: AssetExecutionContext,
