@@ -23,6 +23,7 @@ from dagster import (
     MaterializeResult,
     MultiPartitionKey,
     MultiToSingleDimensionPartitionMapping,
+    PreviewWarning,
     ResourceParam,
     asset,
 )
@@ -45,6 +46,7 @@ from invoice_pipelines.exports.partitions import MONTH_DIMENSION, export_partiti
 from invoice_pipelines.metadata import CheckFinding
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.scheduled_checks import evaluation
 from invoice_pipelines.tenants.asset_metadata import as_metadata, check_result
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, who_asked
 from invoice_pipelines.tenants.refusals import PartitionRefusals, fail_keeping_the_done
@@ -150,20 +152,27 @@ def _export(
                     metadata=shown[key],
                 )
             )
+            # and its check, for its own partition (partitioned like the asset, issue 85)
+            finding = check_result(booked_finding([result]), check_name=check_name)
+            context.log_event(evaluation(finding, context.asset_key, key))
     if refusals:
         fail_keeping_the_done(
             context,
             refusals,
             metadata=shown,
-            checks={
+            # each done partition's check: logged with it already in a run of several
+            checks={}
+            if live
+            else {
                 key: [check_result(booked_finding([r]), check_name=check_name)]
                 for key, r in results.items()
             },
             materialized=live,
         )
-    check = check_result(booked_finding(list(results.values())), check_name=check_name)
     if live:
-        yield check
+        # each partition was materialized and checked as it was done; the check's output (Dagster
+        # requires it) is the run's whole finding
+        yield check_result(booked_finding(list(results.values())), check_name=check_name)
         return
     if held:
         # its one partition held: not materialized, its observation and its check say why
@@ -172,6 +181,7 @@ def _export(
         return
     # a run of one partition, done: the figures its loop built
     [metadata] = shown.values()
+    check = check_result(booked_finding(list(results.values())), check_name=check_name)
     yield MaterializeResult(metadata=metadata, check_results=[check])
 
 
@@ -210,7 +220,15 @@ def _export_asset(
         name=name,
         deps=[AssetDep(upstream, partition_mapping=UPSTREAM_ORGANIZATION)],
         **EXPORT_ASSET,
-        check_specs=[AssetCheckSpec(SKIPPED_CHECK, asset=name, description=check_description)],
+        check_specs=[
+            AssetCheckSpec(
+                SKIPPED_CHECK,
+                asset=name,
+                description=check_description,
+                # each organization and month keeps its own result (issue 85)
+                partitions_def=export_partitions,
+            )
+        ],
         description=description,
     )
     def export(
@@ -235,6 +253,7 @@ def _export_asset(
 # printed into every process that loads the code, each run included.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", BetaWarning)
+    warnings.simplefilter("ignore", PreviewWarning)  # a check's partitions_def
 
     UPSTREAM_ORGANIZATION = MultiToSingleDimensionPartitionMapping(
         partition_dimension_name=ORGANIZATIONS_PARTITIONS_NAME

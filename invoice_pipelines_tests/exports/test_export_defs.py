@@ -518,3 +518,30 @@ def test_a_run_over_several_organizations_leaves_a_suspended_ones_month_alone(db
         with tenant_transaction(db.engine, org["id"]) as conn:
             mine = select(exports.c.id).where(exports.c.organization_id == org["id"])
             assert len(conn.execute(mine).all()) == count, org["slug"]
+
+
+def test_each_month_of_a_run_keeps_its_own_check(db, tmp_path):
+    """Issue 85: every_invoice_booked is partitioned like its asset. A run over two months
+    records each month's evaluation for its own partition: the month with an invoice it could
+    not book stays failed beside the clean one."""
+    from dagster._core.event_api import PartitionKeyFilter
+
+    org = db.new_organization(**DATEV)
+    incoming(db.engine, org["id"], "C-9", taxes=[("S", "13", "10.00", "1.30")],
+             day=date(2026, 9, 15))  # fmt: skip
+    incoming(db.engine, org["id"], "C-10", day=date(2026, 10, 15))
+    slug = org["slug"]
+    key = AssetCheckKey(AssetKey("incoming_invoice_exports"), export_assets.SKIPPED_CHECK)
+    with instance_for_test() as instance:
+        result = _run(
+            db, tmp_path, instance, slug,
+            tags={RANGE_START: f"2026-09|{slug}", RANGE_END: f"2026-10|{slug}"},
+        )  # fmt: skip
+        assert result.success
+        found = {
+            month: instance.event_log_storage.get_latest_asset_check_execution_by_key(
+                [key], partition_filter=PartitionKeyFilter(key=f"{month}|{slug}")
+            )[key].evaluation.passed
+            for month in ("2026-09", "2026-10")
+        }
+    assert found == {"2026-09": False, "2026-10": True}
