@@ -62,6 +62,7 @@ EXPECTED_CHECKS = {
     "dunning_notices:last_run_fresh",
 }
 EXPECTED_SENSORS = {
+    "checks_first_evaluation_sensor",
     "organizations_sensor",
     "upload_sensor",
     "intake_failure_sensor",
