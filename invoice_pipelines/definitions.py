@@ -13,6 +13,12 @@ from invoice_pipelines.catalog import with_code_references
 from invoice_pipelines.queue.defs import build_defs
 from invoice_pipelines.queue.domain.known_kinds import KINDS_RESOURCE
 from invoice_pipelines.resources.fixed import fixed_at_code_location
+from invoice_pipelines.scheduled_checks import first_evaluations_sensor
+
+
+def checks_jobs(merged: Definitions) -> list:
+    """The jobs of the areas' scheduled checks (`scheduled_checks`, each `<name>_checks_job`)."""
+    return [job for job in merged.jobs or [] if job.name.endswith("_checks_job")]
 
 
 def build_definitions() -> Definitions:
@@ -40,7 +46,9 @@ def build_definitions() -> Definitions:
         assets=assets,
         asset_checks=merged.asset_checks,
         jobs=merged.jobs,
-        sensors=merged.sensors,
+        # every area's scheduled checks evaluated once at the start, not only when their
+        # schedules come round (scheduled_checks.py)
+        sensors=[*merged.sensors, first_evaluations_sensor(checks_jobs(merged))],
         schedules=merged.schedules,
         resources=bound,
         # every job's steps run in its run's process, the backfills' and the UI's Materialize

@@ -328,8 +328,9 @@ SETTINGS: tuple[Setting, ...] = (
         "INVOICE_PIPELINES_DAGSTER_URL",
         "http://127.0.0.1:3000",
         "The Dagster webserver a command tells what it changed (a runless asset event, so the UI "
-        "shows it without a run; docs/command-line.md): make run's UI by default; with PORT=... "
-        "set it to that port; empty: commands tell no webserver.",
+        "shows it without a run; docs/command-line.md). Not set: the UI make run wrote into "
+        "<DATA_DIR>/local-dagster.json (whatever its PORT), else port 3000; empty: commands tell "
+        "no webserver.",
     ),
     Setting(
         "INVOICE_PIPELINES_WARM_RUNS",

@@ -30,9 +30,11 @@ POLL_SECONDS, and test_interrupted_suite.py waits with a generous bound."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -64,20 +66,52 @@ def marked(name: str, token: str) -> Iterator[int]:
 
 
 def sweep(name: str, token: str) -> int:
-    """SIGKILL every process started with `name=token` until a pass finds none; how many."""
+    """SIGKILL every process started with `name=token` until a pass finds none; how many. Then
+    the temp directories of their own they were started with (`own_temp`) are removed: a process
+    killed so cannot remove what it left there (issue 85: an interrupted `make test` left make
+    run's folder with the code server's gRPC socket, Dagster's gRPC socket and multiprocessing's
+    folder in the system's temp directory)."""
     ended = 0
+    temps: set[Path] = set()
     for _ in range(SWEEP_PASSES):
         found = list(marked(name, token))
         if not found:
             break
         for pid in found:
+            temps |= own_temp(pid)
             try:
                 os.kill(pid, signal.SIGKILL)
                 ended += 1
             except ProcessLookupError:
                 pass
         time.sleep(0.01)  # let the kernel release what was killed before the next pass reads
+    for folder in temps:
+        shutil.rmtree(folder, ignore_errors=True)
     return ended
+
+
+# the prefix of a temp directory a test gives the processes it starts (`own_temp_dir`)
+OWN_TEMP_PREFIX = "ip-run-"
+
+
+def own_temp_dir() -> Path:
+    """A temp directory of its own for the processes a test starts (their TMPDIR): short, so a
+    socket's path in it fits a socket address, and removed by the sweep that ends them."""
+    return Path(tempfile.mkdtemp(prefix=OWN_TEMP_PREFIX))
+
+
+def own_temp(pid: int) -> set[Path]:
+    """The temp directory of its own (`own_temp_dir`) a process was started with, if any."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return set()
+    for entry in environ:
+        if entry.startswith(b"TMPDIR="):
+            folder = Path(os.fsdecode(entry[len(b"TMPDIR=") :]))
+            if folder.name.startswith(OWN_TEMP_PREFIX):
+                return {folder}
+    return set()
 
 
 def _started(pid: int) -> str | None:

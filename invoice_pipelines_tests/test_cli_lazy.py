@@ -451,6 +451,7 @@ SUPPLIER_READS = {
     "invoice_pipelines.outbox.machine",
     # the commands that change the register tell Dagster (an HTTP client, no Dagster)
     "invoice_pipelines.resources.dagster_ui",
+    "invoice_pipelines.resources.local_dagster",  # where make run's UI is (no Dagster)
     "invoice_pipelines.resources.mail_types",
     "invoice_pipelines.supplier_register",
 }
@@ -467,6 +468,7 @@ QUICKBOOKS_READS = {
     "invoice_pipelines.quickbooks.domain.watch",
     # qbo-payables that sets an account tells Dagster bills_waiting's new evaluation
     "invoice_pipelines.resources.dagster_ui",
+    "invoice_pipelines.resources.local_dagster",  # where make run's UI is (no Dagster)
     "invoice_pipelines.resources.mail_types",
     "invoice_pipelines.sales_ledger",
 }
@@ -522,7 +524,16 @@ def test_reading_commands_load_only_what_reading_needs(db, tmp_path):
             ["incoming", "show", "--org", slug, "--id", str(doc["id"])],
             INCOMING_READS,
         ),
-        "incoming uploads": (["incoming", "uploads", "--org", slug], INCOMING_READS),
+        # and the drop zone's files not registered yet: the upload store (no Dagster)
+        "incoming uploads": (
+            ["incoming", "uploads", "--org", slug],
+            INCOMING_READS
+            | {
+                "invoice_pipelines.resources.files",
+                "invoice_pipelines.resources.stores",
+                "invoice_pipelines.resources.uploads",
+            },
+        ),
         "suppliers list": (["suppliers", "list", "--org", slug], SUPPLIER_READS),
         "suppliers show": (
             ["suppliers", "show", "--org", slug, "--id", str(supplier)],

@@ -34,6 +34,8 @@ EXPECTED_ASSETS = {
     "organizations": [],
 }
 EXPECTED_CHECKS = {
+    "organizations:organizations_ready",
+    "organizations:no_uploads_held",
     "incoming_invoices:no_failed_documents",
     "incoming_invoices:no_stuck_documents",
     "incoming_invoices:no_documents_waiting_for_review",
@@ -62,6 +64,7 @@ EXPECTED_CHECKS = {
     "dunning_notices:last_run_fresh",
 }
 EXPECTED_SENSORS = {
+    "checks_first_evaluation_sensor",
     "organizations_sensor",
     "upload_sensor",
     "intake_failure_sensor",

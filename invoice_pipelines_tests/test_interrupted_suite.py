@@ -9,9 +9,11 @@ carries the probe. No timing is asserted: each wait is a generous bound."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -47,6 +49,10 @@ class Inner:
             if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT_TEST"))
         }
         env[PROBE] = self.probe
+        # a system temp directory of its own, to see what the stopped suite leaves there (a
+        # short path: make run's code server socket must fit a socket address)
+        self.temp = Path(tempfile.mkdtemp(prefix="ip-suite-"))
+        env["TMPDIR"] = str(self.temp)
         argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s"]
         argv += ["-n", str(workers)] if workers else ["-p", "no:xdist"]
         argv.append(f"invoice_pipelines_tests/interrupted_target.py::{test}")
@@ -77,6 +83,10 @@ class Inner:
             time.sleep(0.5)
         assert not left, "left behind:\n" + "\n".join(f"{p} {c}" for p, c in left.items())
 
+    def left_in_temp(self) -> list[str]:
+        """What is in its temp directory but pytest's own folder."""
+        return [p.name for p in self.temp.iterdir() if not p.name.startswith("pytest-of-")]
+
     def output(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 
@@ -84,6 +94,7 @@ class Inner:
         """Whatever the test did, nothing of the inner pytest outlives it."""
         self.owned.kill()
         sweep(PROBE, self.probe)
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 @pytest.fixture
@@ -119,6 +130,12 @@ def test_ctrl_c_then_sigterm_to_make_test_leaves_no_make_run_behind(tmp_path, in
     _signal_group(suite.owned.pid, signal.SIGTERM)
     suite.assert_all_gone()
     assert suite.owned.proc.wait(timeout=GONE_SECONDS) != 0
+    # nor make run's folder with the code server's gRPC socket: only pytest's own temp folder,
+    # which pytest keeps and rotates (issue 85)
+    deadline = time.monotonic() + GONE_SECONDS
+    while (left := suite.left_in_temp()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert left == []
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="reads /proc")

@@ -37,7 +37,7 @@ from invoice_pipelines_tests.newcomer import (
     assert_qbo_sync_counts_vendors,
     assert_the_closed_month_exported,
 )
-from invoice_pipelines_tests.processes import start_owned
+from invoice_pipelines_tests.processes import own_temp_dir, start_owned
 from invoice_pipelines_tests.test_instance import DAGSTER_HOME_FOLDERS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -215,8 +215,12 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
     qbo_url = f"http://127.0.0.1:{_free_port()}"  # the demo's QBO simulator
     data_dir = tmp_path / "data"
     db_url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
+    # a temp directory of its own (its private folder and the code server's gRPC sockets):
+    # removed after it, and by the suite's sweep when `make test` is interrupted (issue 85)
+    temp = own_temp_dir()
     env = {
         **os.environ,
+        "TMPDIR": str(temp),
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "INVOICE_PIPELINES_DATA_DIR": str(data_dir),
@@ -263,6 +267,7 @@ def make_run(tmp_path: Path) -> Iterator[MakeRun]:
     finally:
         # whatever the test did, nothing it started outlives it
         owned.kill()
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def assert_no_project_warnings(log: str) -> None:

@@ -131,3 +131,17 @@ def test_the_layout_names_every_top_level_package_and_only_paths_that_exist():
     ]
     absent = [p for p in top_level if p not in named]
     assert not absent, f"docs/layout.md has no row for {absent}"
+
+
+def test_every_paragraph_of_the_readme_is_at_most_120_words():
+    """A newcomer reads paragraphs of at most 120 words (issue 85: the one on how fast a dropped
+    invoice is read ran to 149). Code blocks and tables are not paragraphs."""
+    import re
+
+    text = re.sub(r"```.*?```", "", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+    long = {
+        " ".join(paragraph.split()[:8]): len(paragraph.split())
+        for paragraph in re.split(r"\n\s*\n", text)
+        if not paragraph.lstrip().startswith("|") and len(paragraph.split()) > 120
+    }
+    assert long == {}

@@ -343,6 +343,10 @@ set -m
     done
     left=$(strays)
     [ -z "$left" ] || kill -KILL $left 2>/dev/null || true
+    # the script's stop removes the private folder (the code server's socket, the workspace);
+    # without it (SIGKILL: an interrupted `make test` ends its make run so) the folder stayed in
+    # the system's temp directory (issue 85)
+    rm -rf "$run_dir" 2>/dev/null || true
     kill -KILL 0
   ) 2>/dev/null &  # its sleep, ended by the group's TERM, made bash print "Terminated"
   wait -n "$code_server" "$webserver" "$daemon"  # the demo needs all three: when one ends, stop
@@ -361,6 +365,17 @@ for _ in $(seq 1 180); do
   if .venv/bin/python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
       "http://$HOST:$PORT/server_info" >/dev/null 2>&1; then
     ui="http://$HOST:$PORT"
+    # where this UI and its instance are, for the commands of a second shell (no variable to
+    # set: invoice_pipelines/resources/local_dagster.py reads it for what is not set)
+    .venv/bin/python -c 'import json, os, sys
+host, port, home, path = sys.argv[1:]
+url = "http://%s:%s" % ("127.0.0.1" if host in ("0.0.0.0", "::") else host, port)
+written = {"url": url, "dagster_home": home,
+           "dagster_dir": os.environ["INVOICE_PIPELINES_DAGSTER_DIR"],
+           "compute_logs_dir": os.environ["INVOICE_PIPELINES_DAGSTER_COMPUTE_LOGS_DIR"]}
+with open(path + ".tmp", "w") as out:
+    json.dump(written, out)
+os.replace(path + ".tmp", path)' "$HOST" "$PORT" "$DAGSTER_HOME" "$data_dir/local-dagster.json"
     cat <<TOUR
 
 Dagster UI is up: $ui   (Ctrl-C stops it and everything it started)
@@ -372,8 +387,10 @@ Dagster UI is up: $ui   (Ctrl-C stops it and everything it started)
                  invoices to Wiener Softwarehaus go over Peppol ($data_dir/peppol/, group peppol)
   5. QuickBooks  the demo organizations sync with the QBO simulator at $qbo_url (group quickbooks)
   6. Dunning     three overdue invoices of mueller-werkzeugbau: materialize its dunning_notices
-                 partition (group overdue): a reminder, a first dunning and a final notice, each
-                 mailed with its PDF letter to $data_dir/mail/ (the letters: $data_dir/documents/)
+                 partition (group overdue) with the config confirm: "send notices" (what sends,
+                 issues or pushes asks for its words): a reminder, a first dunning and a final
+                 notice, each mailed with its PDF letter to $data_dir/mail/ (the letters:
+                 $data_dir/documents/)
   7. Mailbox     a supplier e-mailed mueller-werkzeugbau an XRechnung and a Factur-X (IMAP on
                  127.0.0.1:${INVOICE_PIPELINES_DEMO_IMAP_PORT:-1143}): mailbox_sensor reads them into its intake
                  (asset mailbox_messages); \`incoming show\` gives their source

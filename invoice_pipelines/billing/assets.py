@@ -83,7 +83,12 @@ from invoice_pipelines.tenants.partitions import (
     organizations_partitions,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import partition_organization, refused
+from invoice_pipelines.tenants.refusals import (
+    CONFIRM_HELP,
+    confirmed_or_refuse,
+    partition_organization,
+    refused,
+)
 
 
 class LineType(Enum):
@@ -198,6 +203,10 @@ class CustomerLinesRequest(NewRequestConfig):
 BatchRequest = QueuedJobRequest | SalesOrdersRequest | AllReviewedRequest | CustomerLinesRequest
 
 
+# what a plain Materialize of sales_invoices says to issue numbered invoices (tenants/refusals.py)
+ISSUE = "issue invoices"
+
+
 class BatchInvoicingConfig(Config):
     """Exactly one request for the partition's organization: a queued job, or a new request."""
 
@@ -217,6 +226,7 @@ class BatchInvoicingConfig(Config):
         description=f"PostgreSQL: chunks in flight at once, one database connection each "
         f"(1 to {MAX_WORKERS}).",
     )
+    confirm: str = Field(default="", description=f'"{ISSUE}". {CONFIRM_HELP}')
 
 
 def stats_metadata(stats: BatchStats) -> dict:
@@ -365,7 +375,8 @@ def failed_items_table(errors: list[dict]) -> str:
     "lines) by batch invoicing: gapless numbers per organization, exactly once under crashes and "
     "concurrency. Materialized by batch_invoicing_job, one batch job per run (batch_jobs_sensor "
     "launches queued jobs); each run records what the job did, today's totals, the failed items, "
-    "and checks numbering and totals.",
+    "and checks numbering and totals. It issues gapless numbers that cannot be taken back: a "
+    f'plain Materialize runs only with the config confirm: "{ISSUE}".',
 )
 def sales_invoices(
     context: AssetExecutionContext,
@@ -375,6 +386,9 @@ def sales_invoices(
     batch_kinds: ResourceParam[Kinds],
 ):
     engine = database
+    confirmed_or_refuse(
+        context, config.confirm, ISSUE, what="issues numbered invoices", job="batch_invoicing_job"
+    )
     _check_settings(config)
     org = partition_organization(system_database, context)
     if isinstance(config.request, QueuedJobRequest):

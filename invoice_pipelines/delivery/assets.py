@@ -70,16 +70,33 @@ from invoice_pipelines.tenants.partitions import (
     organizations_partitions,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import partition_organization, refused
+from invoice_pipelines.tenants.refusals import (
+    CONFIRM_HELP,
+    confirmed_or_refuse,
+    partition_organization,
+    refused,
+)
 
 CHECK = "no_unknown_deliveries"
 PEPPOL_GROUP = "peppol"
+# what the Peppol reports say of their upstream assets, which the UI calls "not materialized" on a
+# fresh installation (issue 85): a report reads what is recorded, whenever it is materialized
+REPORT_NOTE = (
+    " A report of what the database records: it reads no output of its upstream assets, so it "
+    "may be materialized whether or not they are (the UI's note that they are not materialized "
+    "changes nothing here)."
+)
 # what the Peppol assets share
 PEPPOL_ASSET = dict(group_name=PEPPOL_GROUP, kinds={"python", "peppol"}, owners=OWNERS)
 SENT_DOCUMENTS = "peppol_sent_documents"
 RECEIVED_DOCUMENTS = "peppol_received_documents"
 # the channels invoice_text_messages sends over: those whose messages are short texts
 TEXT_CHANNELS = channels_of_form("text")
+
+
+# what a plain Materialize of a delivery asset says to send (tenants/refusals.py)
+SEND = "send messages"
+SENDING = f'Messages sent cannot be taken back: a plain Materialize runs only with the config confirm: "{SEND}".'
 
 
 class EmailConfig(Config):
@@ -95,6 +112,7 @@ class EmailConfig(Config):
     )
     max_per_second: float = Field(default=50.0, gt=0, description="Messages per second at most.")
     requested_by: str = Field(default="", description="Who asked for it (kept with each delivery).")
+    confirm: str = Field(default="", description=f'"{SEND}". {CONFIRM_HELP}')
 
 
 def _table(items: dict[int, str], numbers: dict[int, str], limit: int = 50) -> str:
@@ -113,6 +131,8 @@ def _deliver(context, config, databases, document_store, channel, peppol=None):
     """What both delivery assets do: check the config, send over `channel` (and `peppol` for the
     invoices of customers on Peppol), log what was not sent, and the metadata of the run.
     `databases`: the runtime and the system engine."""
+    job = "send_invoices_job" if channel.name == EMAIL else "send_text_messages_job"
+    confirmed_or_refuse(context, config.confirm, SEND, what="sends messages", job=job)
     if config.resend and not config.invoice_ids:
         raise refused("resend needs the invoice_ids to send again.")
     engine, system = databases
@@ -196,7 +216,7 @@ def _deliver(context, config, databases, document_store, channel, peppol=None):
     "point) to customers on Peppol whose SMP registration takes it, at most once per invoice: "
     "each delivery is recorded before the message leaves. Records sent (per channel), failed "
     "(with the reason) and unknown deliveries, and why invoices of customers on Peppol went by "
-    "e-mail.",
+    "e-mail. " + SENDING,
 )
 def invoice_emails(
     context: AssetExecutionContext,
@@ -244,7 +264,7 @@ class TextConfig(EmailConfig):
     },
     description="Sales invoices announced by SMS or WhatsApp (amount, due date, payment "
     "reference) through the messaging provider, at most once per invoice and channel, recorded "
-    "like the e-mails (the phone number is checked for E.164 before anything is sent).",
+    "like the e-mails (the phone number is checked for E.164 before anything is sent). " + SENDING,
 )
 def invoice_text_messages(context: AssetExecutionContext, config: TextConfig):
     if config.channel not in TEXT_CHANNELS:
@@ -296,7 +316,7 @@ def peppol_participants(
     "sends them through the access point) with their sending reports: sent (the access point's "
     "accepted report, its AS4 message id), failed (the receiver's AS4 error, with the id), "
     "unknown (no answer: never sent again on its own), sending; and how many invoices of "
-    "customers on Peppol went by e-mail, saying why.",
+    "customers on Peppol went by e-mail, saying why." + REPORT_NOTE,
 )
 def peppol_sent_documents(
     context: AssetExecutionContext,
@@ -344,7 +364,7 @@ def peppol_sent_documents(
     "point to `invoice-pipelines peppol listen`, or handed to `peppol receive`: once per SBDH "
     "InstanceIdentifier), with the intake's status and class of each and the answer its sender "
     "has had: accepted (VALIDATED, EXPORTED), rejected by an Invoice Response over Peppol or by "
-    "the supplier notice, or none yet.",
+    "the supplier notice, or none yet." + REPORT_NOTE,
 )
 def peppol_received_documents(
     context: AssetExecutionContext,
@@ -397,7 +417,7 @@ def _partition(key) -> tuple[str, str]:
     "OpenPEPPOL (in the style of its Transaction Statistics and End User Statistics reports): "
     "documents sent (accepted by the access point) and received, per document type and per "
     "country (sender's C1, receiver's C4), and the distinct participants at the other end. "
-    "The access point's report is the sum over the month's organizations.",
+    "The access point's report is the sum over the month's organizations." + REPORT_NOTE,
 )
 def peppol_monthly_report(
     context: AssetExecutionContext,

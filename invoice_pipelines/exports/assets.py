@@ -16,12 +16,14 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetMaterialization,
+    AssetObservation,
     BackfillPolicy,
     BetaWarning,
     Config,
     MaterializeResult,
     MultiPartitionKey,
     MultiToSingleDimensionPartitionMapping,
+    PreviewWarning,
     ResourceParam,
     asset,
 )
@@ -30,14 +32,21 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.core.export_months import month_state
+from invoice_pipelines.core.organization import Organization
+from invoice_pipelines.core.readiness import missing_text
 from invoice_pipelines.exports.domain.documents import DocumentStores
-from invoice_pipelines.exports.domain.export_settings import ExportSettingsError
+from invoice_pipelines.exports.domain.export_settings import (
+    DatevNumbersMissing,
+    ExportSettingsError,
+)
 from invoice_pipelines.exports.domain.figures import booked_finding, export_figures, skipped_line
 from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.exports.domain.result import ExportResult
 from invoice_pipelines.exports.partitions import MONTH_DIMENSION, export_partitions
+from invoice_pipelines.metadata import CheckFinding
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.scheduled_checks import evaluation
 from invoice_pipelines.tenants.asset_metadata import as_metadata, check_result
 from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, who_asked
 from invoice_pipelines.tenants.refusals import PartitionRefusals, fail_keeping_the_done
@@ -86,6 +95,7 @@ def _export(
     refusals = PartitionRefusals(context.partition_keys, context.log.error)
     results: dict[str, ExportResult] = {}
     shown: dict[str, dict] = {}  # each partition's metadata, as its materialization shows it
+    held: dict[str, CheckFinding] = {}  # the months held for a setting left out, and why
     # a run over several partitions (a backfill's chunk, the monthly schedule's batch) materializes
     # each one as it is done (the asset's output is not required); a run of one, at its end
     live = len(refusals.keys) > 1
@@ -108,6 +118,10 @@ def _export(
                 provisional=month_state(period) != "over",
                 documents=documents,
             )
+        except DatevNumbersMissing as exc:
+            # a setting the organization was allowed to leave out: the month is held, not failed
+            held[key] = _hold(context, refusals, key, org, str(exc))
+            continue
         except ExportSettingsError as exc:
             refusals.refuse(key, str(exc))
             continue
@@ -138,24 +152,59 @@ def _export(
                     metadata=shown[key],
                 )
             )
+            # and its check, for its own partition (partitioned like the asset, issue 85)
+            finding = check_result(booked_finding([result]), check_name=check_name)
+            context.log_event(evaluation(finding, context.asset_key, key))
     if refusals:
         fail_keeping_the_done(
             context,
             refusals,
             metadata=shown,
-            checks={
+            # each done partition's check: logged with it already in a run of several
+            checks={}
+            if live
+            else {
                 key: [check_result(booked_finding([r]), check_name=check_name)]
                 for key, r in results.items()
             },
             materialized=live,
         )
-    check = check_result(booked_finding(list(results.values())), check_name=check_name)
     if live:
-        yield check
+        # each partition was materialized and checked as it was done; the check's output (Dagster
+        # requires it) is the run's whole finding
+        yield check_result(booked_finding(list(results.values())), check_name=check_name)
+        return
+    if held:
+        # its one partition held: not materialized, its observation and its check say why
+        [finding] = held.values()
+        yield check_result(finding, check_name=check_name)
         return
     # a run of one partition, done: the figures its loop built
     [metadata] = shown.values()
+    check = check_result(booked_finding(list(results.values())), check_name=check_name)
     yield MaterializeResult(metadata=metadata, check_results=[check])
+
+
+def _hold(
+    context: AssetExecutionContext,
+    refusals: PartitionRefusals,
+    key: str,
+    org: Organization,
+    sentence: str,
+) -> CheckFinding:
+    """A month of an organization without its DATEV numbers: left unexported and unmaterialized
+    (its invoices wait), a warning in the run's log and an observation on the partition that
+    names what to set; the run does not fail for a setting a person was allowed to leave out."""
+    context.log.warning(f"{key}: held, {sentence}")
+    refusals.left.append(key)
+    context.log_event(
+        AssetObservation(
+            context.asset_key,
+            partition=key,
+            metadata={"held": sentence, "missing": missing_text(org)},
+        )
+    )
+    return CheckFinding(passed=False, description=f"Held: {sentence}.", metadata={"held": sentence})
 
 
 SKIPPED_CHECK = "every_invoice_booked"
@@ -171,7 +220,15 @@ def _export_asset(
         name=name,
         deps=[AssetDep(upstream, partition_mapping=UPSTREAM_ORGANIZATION)],
         **EXPORT_ASSET,
-        check_specs=[AssetCheckSpec(SKIPPED_CHECK, asset=name, description=check_description)],
+        check_specs=[
+            AssetCheckSpec(
+                SKIPPED_CHECK,
+                asset=name,
+                description=check_description,
+                # each organization and month keeps its own result (issue 85)
+                partitions_def=export_partitions,
+            )
+        ],
         description=description,
     )
     def export(
@@ -196,6 +253,7 @@ def _export_asset(
 # printed into every process that loads the code, each run included.
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", BetaWarning)
+    warnings.simplefilter("ignore", PreviewWarning)  # a check's partitions_def
 
     UPSTREAM_ORGANIZATION = MultiToSingleDimensionPartitionMapping(
         partition_dimension_name=ORGANIZATIONS_PARTITIONS_NAME

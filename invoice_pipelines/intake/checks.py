@@ -36,11 +36,14 @@ The supplier register's two (`supplier_register`, evaluated by its own materiali
 does not agree with.
 """
 
+import warnings
+
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSpec,
+    PreviewWarning,
     ResourceParam,
     asset_check,
 )
@@ -71,11 +74,25 @@ from invoice_pipelines.intake.domain.mailbox_status import (
 )
 from invoice_pipelines.scheduled_checks import evaluation, scheduled_checks
 from invoice_pipelines.tenants.asset_metadata import check_result
+from invoice_pipelines.tenants.partitions import organizations_partitions
 
-no_failed_documents_spec = AssetCheckSpec(
+
+def _per_organization(name: str, asset: str, description: str) -> AssetCheckSpec:
+    """A check that judges one organization, partitioned like its asset (issue 85): each
+    organization's partition keeps its own result, so one organization's run never hides
+    another's failure (an unpartitioned check showed only the latest run's). A partitions_def on
+    a check is a preview in Dagster 1.13; its warning is not printed into every process."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PreviewWarning)
+        return AssetCheckSpec(
+            name, asset=asset, partitions_def=organizations_partitions, description=description
+        )
+
+
+no_failed_documents_spec = _per_organization(
     NO_FAILED,
-    asset=INCOMING_INVOICES,
-    description="The documents of this intake run: none ended FAILED. WARN with the file names "
+    INCOMING_INVOICES,
+    "The documents of this intake run: none ended FAILED. WARN with the file names "
     "and rule ids of those that did (retry them with retry_failed_invoices_job once fixed).",
 )
 
@@ -93,18 +110,18 @@ def no_stuck_documents(
     return check_result(scheduled_findings(system_database)[STUCK_CHECK])
 
 
-no_documents_waiting_for_review_spec = AssetCheckSpec(
+no_documents_waiting_for_review_spec = _per_organization(
     IN_REVIEW,
-    asset=INCOMING_INVOICES,
-    description="After this intake run, no document of its organization waits in NEEDS_REVIEW: "
+    INCOMING_INVOICES,
+    "After this intake run, no document of its organization waits in NEEDS_REVIEW: "
     "WARN with the documents a person has to confirm, correct or reject before they are booked, "
     "and why each waits.",
 )
 
-validated_invoices_exportable_spec = AssetCheckSpec(
+validated_invoices_exportable_spec = _per_organization(
     EXPORTABLE,
-    asset=INCOMING_INVOICES,
-    description="After this intake run, every VALIDATED document of its organization is dated "
+    INCOMING_INVOICES,
+    "After this intake run, every VALIDATED document of its organization is dated "
     "within the months incoming_invoice_exports has partitions for "
     "(INVOICE_PIPELINES_EXPORT_START_MONTH to the running month); WARN with the documents no "
     "export can book and the way out.",
@@ -175,16 +192,16 @@ incoming_invoices_checks_job, incoming_invoices_checks_schedule = scheduled_chec
 )
 
 
-told_apart_spec = AssetCheckSpec(
+told_apart_spec = _per_organization(
     TOLD_APART_CHECK,
-    asset=SUPPLIER_REGISTER,
-    description="No two active suppliers of the register share a name by what a person sees "
+    SUPPLIER_REGISTER,
+    "No two active suppliers of the register share a name by what a person sees "
     "(confusables skeleton). WARN with the pairs: one supplier registered twice, or a look-alike.",
 )
-registered_spec = AssetCheckSpec(
+registered_spec = _per_organization(
     REGISTERED_CHECK,
-    asset=SUPPLIER_REGISTER,
-    description="Every VALIDATED document not exported yet comes from a supplier the register "
+    SUPPLIER_REGISTER,
+    "Every VALIDATED document not exported yet comes from a supplier the register "
     "agrees with. WARN with those that do not (their QuickBooks bills wait): register or confirm "
     "the supplier (invoice-pipelines suppliers add / change).",
 )

@@ -36,13 +36,19 @@ from invoice_pipelines.tenants.partitions import (
     who_asked,
 )
 from invoice_pipelines.tenants.refusals import (
+    CONFIRM_HELP,
     PartitionRefusals,
+    confirmed_or_refuse,
     fail_keeping_the_done,
     materialize_the_done,
     refused,
 )
 
 ASSET = "dunning_notices"
+
+
+# what a plain Materialize of dunning_notices says to write and send notices (tenants/refusals.py)
+NOTICE = "send notices"
 
 
 class DunningConfig(Config):
@@ -59,6 +65,7 @@ class DunningConfig(Config):
     requested_by: str = Field(
         default="", description="Who asked for it (execution log). " + REQUESTED_BY_HELP
     )
+    confirm: str = Field(default="", description=f'"{NOTICE}". {CONFIRM_HELP}')
 
 
 def parse_as_of(value: str) -> tuple[datetime | None, date | None]:
@@ -186,9 +193,15 @@ receivables = AssetSpec(
     "PDF/A letter in the document store (written once; path, size and pages in the metadata). "
     "Where the organization enables it, notices are sent at most once, in the customer's "
     "language: by e-mail with the letter and the invoice PDF, or as a short SMS or WhatsApp text. "
-    "Each organization's run is recorded in the execution log (dunning_runs).",
+    "Each organization's run is recorded in the execution log (dunning_runs). Notices sent "
+    "cannot be taken back: a plain Materialize runs only with the config confirm: "
+    f'"{NOTICE}" (or dry_run: true).',
 )
 def dunning_notices(context: AssetExecutionContext, config: DunningConfig):
+    if not config.dry_run:
+        confirmed_or_refuse(
+            context, config.confirm, NOTICE, what="writes and sends notices", job="dunning_job"
+        )
     at, on = parse_as_of(config.as_of)
     resources = context.resources
     engine, document_store = resources.database, resources.document_store

@@ -32,7 +32,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
-from invoice_pipelines.core.qbo_entities import SYNCED, QboEntity
+from invoice_pipelines.core.qbo_entities import PUSHED, SYNCED, QboEntity
 from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
     find_organization,
@@ -59,7 +59,9 @@ from invoice_pipelines.settings import ConfigError
 from invoice_pipelines.tenants.asset_metadata import as_metadata
 from invoice_pipelines.tenants.partitions import organizations_partitions
 from invoice_pipelines.tenants.refusals import (
+    CONFIRM_HELP,
     PartitionRefusals,
+    confirmed_or_refuse,
     fail_keeping_the_done,
     materialize_the_done,
 )
@@ -76,11 +78,28 @@ ORGANIZATIONS_PER_RUN = 10
 BOUNDED_PUSHES = frozenset({"invoices"})
 
 
+# what a plain Materialize of a push to QuickBooks says (tenants/refusals.py)
+PUSH = "push to quickbooks"
+
+
 class QboSyncConfig(Config):
     organizations: list[str] = Field(
         default_factory=list,
         description="Organization slugs of the run's partitions to sync; empty: every one (the "
         "schedules name the organizations due now within their batch's range).",
+    )
+    confirm: str = Field(
+        default="", description=f'The pushes (qbo_invoices, qbo_bills): "{PUSH}". {CONFIRM_HELP}'
+    )
+
+
+def _described(entity: QboEntity) -> str:
+    """The asset's description; a push's says what a plain Materialize needs."""
+    if entity.direction != PUSHED:
+        return entity.description
+    return (
+        f"{entity.description} What is pushed cannot be taken back: a plain Materialize runs "
+        f'only with the config confirm: "{PUSH}".'
     )
 
 
@@ -92,6 +111,10 @@ def _sync(
     entity: QboEntity,
     options: dict | None = None,
 ) -> Iterator[MaterializeResult]:
+    if entity.direction == PUSHED:
+        confirmed_or_refuse(
+            context, config.confirm, PUSH, what="pushes records to QuickBooks", job=entity.job
+        )
     engine, system = databases
     work = SYNCS[entity.sync]
     wanted = set(config.organizations)
@@ -203,7 +226,7 @@ def _sync_asset(entity: QboEntity):
         if entity.sync in NEEDS_FILES:
             return _sync_asset_with_files(entity)
 
-        @asset(name=entity.asset, deps=entity.deps, description=entity.description, **SYNC_ASSET)
+        @asset(name=entity.asset, deps=entity.deps, description=_described(entity), **SYNC_ASSET)
         def _synced(
             context: AssetExecutionContext,
             config: QboSyncConfig,
@@ -222,7 +245,7 @@ def _sync_asset_with_files(entity: QboEntity):
     """The asset of a sync that attaches documents (the bills): the upload store's originals and
     the letter writer's readable PDFs besides."""
 
-    @asset(name=entity.asset, deps=entity.deps, description=entity.description, **SYNC_ASSET)
+    @asset(name=entity.asset, deps=entity.deps, description=_described(entity), **SYNC_ASSET)
     def _synced(
         context: AssetExecutionContext,
         config: QboSyncConfig,

@@ -6,7 +6,8 @@ organization's partition. The UI shows the change at once instead of with the as
 Over HTTP, not Dagster's instance API: the command imports no Dagster (1-4 s of imports, and
 commands that read or write the database import none, test_cli_lazy.py), and needs neither
 DAGSTER_HOME nor the instance's storage, only the webserver's address
-(INVOICE_PIPELINES_DAGSTER_URL, make run's UI by default; empty: none is told). One request per
+(INVOICE_PIPELINES_DAGSTER_URL; not set: the UI make run wrote it runs, resources/local_dagster.py,
+else port 3000; empty: none is told). One request per
 event, each within REPORT_TIMEOUT_SECONDS; a webserver that does not answer (make run is not
 running) costs one line on stderr, never the command's answer or its exit code.
 
@@ -32,9 +33,9 @@ from typing import TextIO
 from urllib.parse import quote, urlsplit
 
 from invoice_pipelines.metadata import CheckFinding
-from invoice_pipelines.settings import env
+from invoice_pipelines.resources.local_dagster import URL_SETTING, dagster_url, not_reached_hint
 
-URL_SETTING = "INVOICE_PIPELINES_DAGSTER_URL"
+__all__ = ["URL_SETTING", "AssetEvent", "CheckEvent", "tell_dagster"]
 # the webserver answers a report in milliseconds; one that takes longer is not one to wait for
 REPORT_TIMEOUT_SECONDS = 2.0
 # what a report's events say they are (the UI shows it beside the metadata)
@@ -123,7 +124,7 @@ def tell_dagster(
     materialization before its checks' evaluations); how many it took. The first failure ends
     the reports with one line on `stderr` (default sys.stderr): the UI shows the change with the
     asset's next run instead."""
-    base = env(URL_SETTING) if url is None else url
+    base = dagster_url() if url is None else url
     if not base or not events:
         return 0
     told = 0
@@ -134,7 +135,7 @@ def tell_dagster(
             assets = ", ".join(sorted({e.asset for e in events[told:]}))
             print(
                 f"note: Dagster not told of this change ({exc}); the UI shows {assets} as of "
-                "the next run",
+                f"the next run; {not_reached_hint()}",
                 file=stderr or sys.stderr,
             )
             break

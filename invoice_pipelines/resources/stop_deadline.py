@@ -101,8 +101,11 @@ def work_time(seconds: float) -> str:
     return count(hours, "hour") + (f" {count(minutes, 'minute')}" if minutes else "")
 
 
+# what to do about the work not done: a batch job's run (the queue's, tagged with its job) is
+# resumed by its sensor once make run is up again, so "re-execute" was wrong for it (issue 85)
 RE_EXECUTE = (
-    "Its work is not done: re-execute the run, or the failed partitions of its backfill "
+    "Its work is not done: a batch job's run is resumed by its sensor after the restart, with "
+    "nothing to do; any other run: re-execute it, or the failed partitions of its backfill "
     "(README, Recovery)."
 )
 

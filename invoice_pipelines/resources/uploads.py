@@ -221,6 +221,13 @@ class Uploads:
         and is gone now, False if it was already missing."""
         raise NotImplementedError
 
+    def make_inbox(self, organization_slug: str) -> str:
+        """Make the organization's drop zone where a person drops files (`organizations add`):
+        where it is, as a person writes it. A store without folders (object storage) has
+        nothing to make: a key's prefix is its drop zone."""
+        check_name(organization_slug)
+        return f"{organization_slug}/"
+
 
 def limit_or_setting(max_bytes: int | None) -> int:
     return max_upload_bytes() if max_bytes is None else max_bytes
@@ -364,6 +371,12 @@ class LocalUploads(Uploads):
                 os.replace(source[-1], target[-1], src_dir_fd=src, dst_dir_fd=dst)
             except (IsADirectoryError, NotADirectoryError):
                 raise UnsafeUpload(f"{target_key} is a folder; {key} is not moved") from None
+
+    def make_inbox(self, organization_slug: str) -> str:
+        check_name(organization_slug)
+        with self._folder([organization_slug], create=True):
+            pass
+        return str(self._root() / organization_slug)
 
     def put(self, organization_slug: str, filename: str, data: bytes) -> str:
         name = put_name(filename)

@@ -23,6 +23,8 @@ from invoice_pipelines.core.organization_values import FIELDS
 from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.scheduled_checks import evaluation
+from invoice_pipelines.tenants.asset_metadata import check_result
 from invoice_pipelines.tenants.assets import ORGANIZATIONS_ASSET
 from invoice_pipelines.tenants.domain.lifecycle import (
     Refused,
@@ -31,7 +33,11 @@ from invoice_pipelines.tenants.domain.lifecycle import (
     resume_organization,
     suspend_organization,
 )
-from invoice_pipelines.tenants.domain.listing import organization_facts, show_organization
+from invoice_pipelines.tenants.domain.listing import (
+    organization_facts,
+    organization_findings,
+    show_organization,
+)
 from invoice_pipelines.tenants.domain.offboarding import (
     NotYet,
     Stores,
@@ -55,15 +61,23 @@ def _refuse(problems: list[str]) -> Exception:
     return refused("; ".join(problems[:NAMED]) + more)
 
 
-def _record(context: OpExecutionContext, engine: Engine, orgs: list[Organization]) -> None:
+def _record(
+    context: OpExecutionContext, engine: Engine, orgs: list[Organization], uploads: Uploads
+) -> None:
+    """Each organization's partition of the `organizations` asset as the change left it, with
+    its checks evaluated on it (the UI shows a check "Not evaluated" on a materialization that
+    came without its evaluation)."""
     for org in orgs[:RECORDED]:
+        shown = show_organization(engine, org, uploads)
         context.log_event(
             AssetMaterialization(
-                ORGANIZATIONS_ASSET,
-                partition=org.slug,
-                metadata=organization_facts(show_organization(engine, org)),
+                ORGANIZATIONS_ASSET, partition=org.slug, metadata=organization_facts(shown)
             )
         )
+        for name, finding in organization_findings(shown).items():
+            context.log_event(
+                evaluation(check_result(finding), ORGANIZATIONS_ASSET, org.slug, check_name=name)
+            )
 
 
 # the values of one organization (FIELDS, in the CSV's order) as the launchpad's config describes
@@ -98,7 +112,10 @@ AddConfig = create_model(
 
 @op(description="Adds organizations (one, or a CSV's), all or none, and their partitions.")
 def add_organizations_op(
-    context: OpExecutionContext, config: AddConfig, system_database: ResourceParam[Engine]
+    context: OpExecutionContext,
+    config: AddConfig,
+    system_database: ResourceParam[Engine],
+    upload_store: ResourceParam[Uploads],
 ) -> dict:
     if config.csv:
         try:
@@ -114,8 +131,13 @@ def add_organizations_op(
             context.log.error(problem)
         raise _refuse(report.problems)
     context.log.info(report.summary())
+    for slug in report.added:  # each one's drop zone, where a person drops its invoices
+        try:
+            upload_store.make_inbox(slug)
+        except OSError as exc:
+            context.log.warning(f"{slug}: drop zone not made ({exc})")
     context.log.info(sync_partitions([*report.added, *report.unchanged], instance=context.instance))
-    _record(context, system_database, report.organizations)
+    _record(context, system_database, report.organizations, upload_store)
     return {"added": len(report.added), "unchanged": len(report.unchanged)}
 
 
@@ -145,7 +167,10 @@ ChangeConfig = create_model(
 
 @op(description="Changes an organization's values through the checks of `add`, audited.")
 def change_organization_op(
-    context: OpExecutionContext, config: ChangeConfig, system_database: ResourceParam[Engine]
+    context: OpExecutionContext,
+    config: ChangeConfig,
+    system_database: ResourceParam[Engine],
+    upload_store: ResourceParam[Uploads],
 ) -> dict:
     given = {n: getattr(config, n) for n in FIELDS[1:] if getattr(config, n) is not None}
     org = config.named_organization(system_database, offboarded=True)  # once
@@ -160,7 +185,7 @@ def change_organization_op(
     except Refused as exc:
         raise _refuse(exc.problems) from None
     context.log.info(f"changed: {', '.join(changes) or 'nothing'}")
-    _record(context, system_database, [org])
+    _record(context, system_database, [org], upload_store)
     return {name: [str(old), str(new)] for name, (old, new) in changes.items()}
 
 
@@ -176,7 +201,10 @@ class SuspendConfig(OrganizationConfig):
 
 @op(description="Suspends an organization: nothing automatic is requested for it.")
 def suspend_organization_op(
-    context: OpExecutionContext, config: SuspendConfig, system_database: ResourceParam[Engine]
+    context: OpExecutionContext,
+    config: SuspendConfig,
+    system_database: ResourceParam[Engine],
+    upload_store: ResourceParam[Uploads],
 ) -> bool:
     org = config.named_organization(system_database, offboarded=True)  # once
     try:
@@ -188,7 +216,7 @@ def suspend_organization_op(
         )
     except Refused as exc:
         raise _refuse(exc.problems) from None
-    _record(context, system_database, [org])
+    _record(context, system_database, [org], upload_store)
     return done
 
 
@@ -207,7 +235,10 @@ class ResumeConfig(OrganizationConfig):
 
 @op(description="Resumes a suspended organization: its waiting uploads first.")
 def resume_organization_op(
-    context: OpExecutionContext, config: ResumeConfig, system_database: ResourceParam[Engine]
+    context: OpExecutionContext,
+    config: ResumeConfig,
+    system_database: ResourceParam[Engine],
+    upload_store: ResourceParam[Uploads],
 ) -> dict:
     org = config.named_organization(system_database, offboarded=True)  # once
     try:
@@ -216,7 +247,7 @@ def resume_organization_op(
         )
     except Refused as exc:
         raise _refuse(exc.problems) from None
-    _record(context, system_database, [org])
+    _record(context, system_database, [org], upload_store)
     return resumed or {}
 
 
@@ -287,7 +318,7 @@ def offboard_organization_op(
         }
     for missing in manifest["not_copied"]:
         context.log.warning(f"not copied: {missing}")
-    _record(context, system_database, [org])
+    _record(context, system_database, [org], upload_store)
     return {"files": manifest["files"], "deletable_from": manifest["deletable_from"]}
 
 

@@ -36,6 +36,32 @@ def refused(message: str) -> Failure:
     return Failure(message, allow_retries=False)
 
 
+# the job of a plain Materialize (the UI's button and launchpad over assets): Dagster's implicit one
+IMPLICIT_ASSET_JOB = "__ASSET_JOB"
+CONFIRM_HELP = (
+    "Needed only by a plain Materialize of this asset (not by its job, sensor or schedule): "
+    "the words its description names, saying you mean what cannot be taken back."
+)
+
+
+def confirmed_or_refuse(
+    context: AssetExecutionContext, confirm: str, phrase: str, *, what: str, job: str
+) -> None:
+    """An asset whose run cannot be taken back (numbered invoices issued, messages sent, records
+    pushed to QuickBooks) runs from its job, sensor or schedule, or from a plain Materialize
+    whose run config says `confirm: <phrase>` (issue 85: Materialize on sales_invoices issued 19
+    gapless numbers with nothing but Dagster's launch dialog). Refused before any work else."""
+    if not context.job_name.startswith(IMPLICIT_ASSET_JOB):
+        return
+    if " ".join(confirm.lower().split()) == phrase:
+        return
+    asset = context.asset_key.to_user_string()
+    raise refused(
+        f"Materializing {asset} {what}, which cannot be taken back, so a plain Materialize does "
+        f'not run it: launch {job}, or give the run config confirm: "{phrase}".'
+    )
+
+
 def organization_or_refuse(
     system: Engine, organization: str, *, offboarded: bool = False
 ) -> Organization:

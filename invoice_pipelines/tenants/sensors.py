@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from dagster import (
+    AssetMaterialization,
     DefaultSensorStatus,
     JobDefinition,
     ResourceParam,
@@ -20,8 +21,21 @@ from dagster import (
 from sqlalchemy import Engine, func, select
 
 from invoice_pipelines.db.tables import organizations
-from invoice_pipelines.db.tenancy import active_organization_slugs, system_transaction
+from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
+    active_organization_slugs,
+    find_organization,
+    system_transaction,
+)
+from invoice_pipelines.scheduled_checks import evaluation
+from invoice_pipelines.tenants.asset_metadata import check_result
+from invoice_pipelines.tenants.assets import ORGANIZATIONS_ASSET
 from invoice_pipelines.tenants.domain.automation import automatic_organizations
+from invoice_pipelines.tenants.domain.listing import (
+    organization_facts,
+    organization_findings,
+    show_organization,
+)
 from invoice_pipelines.tenants.domain.periods import Cadence, Chunk, Progress, step
 from invoice_pipelines.tenants.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
@@ -36,6 +50,34 @@ from invoice_pipelines.tenants.partitions import (
 # it SQLAlchemy compiling 20,000 parameters), so 10,000 organizations written past `organizations
 # add` (which writes its partitions itself) get theirs over five ticks of about 0.2-0.3 s
 ADD_PER_TICK = 2000
+
+
+# organizations a tick records on the `organizations` asset at most (a materialization and its
+# checks' evaluations each: a few queries an organization)
+RECORDED_PER_TICK = 100
+
+
+def organization_events(engine: Engine, slugs: list[str]) -> list:
+    """Each organization's partition of the `organizations` asset as it is, with its checks
+    evaluated on it: what the sensor records for an organization never materialized."""
+    events: list = []
+    for slug in slugs:
+        try:
+            shown = show_organization(engine, find_organization(engine, slug))
+        except UnknownOrganization:
+            continue  # gone since the slugs were read
+        events.append(
+            AssetMaterialization(
+                ORGANIZATIONS_ASSET,
+                partition=slug,
+                metadata={**organization_facts(shown), "recorded_by": "organizations_sensor"},
+            )
+        )
+        events += [
+            evaluation(check_result(finding), ORGANIZATIONS_ASSET, slug, check_name=name)
+            for name, finding in organization_findings(shown).items()
+        ]
+    return events
 
 
 def plan_partition_sync(wanted: list[str], existing: list[str]) -> tuple[list[str], list[str]]:
@@ -55,7 +97,8 @@ def _fingerprint(keys: list[str]) -> str:
     description=(
         "Adds (in one call a tick, at most 2,000 keys) and removes `organizations` partitions to "
         "match the active organizations; a key added by hand that is no active organization is "
-        "removed at the next tick."
+        "removed at the next tick. Records the `organizations` partition (and its checks) of each "
+        f"organization it adds, {RECORDED_PER_TICK} a tick."
     ),
 )
 def organizations_sensor(context: SensorEvaluationContext, system_database: ResourceParam[Engine]):
@@ -110,15 +153,18 @@ def organizations_sensor(context: SensorEvaluationContext, system_database: Reso
     # the cursor names the keys as they will be once the daemon applied the requests (as it was,
     # while keys wait for the next ticks)
     cursor = context.cursor if later else f"{organizations_stamp}:{_fingerprint(slugs)}"
+    # each organization added is recorded on the `organizations` asset with its checks: a fresh
+    # demo showed its organizations "Missing" (issue 85); an onboarding of thousands shows the
+    # first RECORDED_PER_TICK of a tick (Materialize, or a change, records the others)
+    events = organization_events(engine, to_add[:RECORDED_PER_TICK])
     if not requests:
-        if cursor is not None:
-            context.update_cursor(cursor)
-        return SkipReason(
+        said = (
             f"added {len(to_add)} organizations' partitions in one call"
             + (f" ({', '.join(to_add[:10])}{' ...' if len(to_add) > 10 else ''})" if to_add else "")
             + (f"; {len(later)} more at the next ticks" if later else "")
         )
-    return SensorResult(dynamic_partitions_requests=requests, cursor=cursor)
+        return SensorResult(skip_reason=said, asset_events=events, cursor=cursor)
+    return SensorResult(dynamic_partitions_requests=requests, asset_events=events, cursor=cursor)
 
 
 def period_runs_sensor(

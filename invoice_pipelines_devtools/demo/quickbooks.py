@@ -176,7 +176,7 @@ def create_demo_companies(sim, data_dir: Path) -> list[str]:
     return created
 
 
-def record_first_sync(instance, slug: str, customers, items) -> None:
+def record_first_sync(instance, slug: str, customers, items, system: Engine | None = None) -> None:
     """The first sync as what it is to the UI: a materialization of the organization's
     qbo_customers and qbo_items partitions (runless: no Dagster run did it), with the counts a
     sync run records, so the assets do not show "never materialized" after the demo synced them.
@@ -187,6 +187,13 @@ def record_first_sync(instance, slug: str, customers, items) -> None:
 
     if not instance.has_dynamic_partition(ORGANIZATIONS_PARTITIONS_NAME, slug):
         instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])
+        if system is not None:
+            # the partition added here, not by organizations_sensor: its `organizations` partition
+            # recorded as the sensor records the ones it adds (issue 85: the demo's showed Missing)
+            from invoice_pipelines.tenants.sensors import organization_events
+
+            for event in organization_events(system, [slug]):
+                instance.report_runless_asset_event(event)
     for asset, counts in (("qbo_customers", customers), ("qbo_items", items)):
         metadata = {name: MetadataValue.int(value) for name, value in counts.as_dict().items()}
         metadata["recorded_by"] = MetadataValue.text(
@@ -246,7 +253,7 @@ def first_sync(
             outcome[slug] = f"first sync not done: {exc}"
             continue
         if instance is not None:
-            record_first_sync(instance, slug, customers, items)
+            record_first_sync(instance, slug, customers, items, system)
             record_customer_checks(instance, engine, system)
     return outcome
 

@@ -118,6 +118,10 @@ def test_a_year_reads_back_by_its_own_description(db, tmp_path):
     assert 'Müller; "Werkzeugbau" GmbH' in {
         r["seller_name"] for r in tables["incoming_invoices"].rows
     }
+    # ... and MaxLength declares its UTF-8 bytes, not its characters (issue 85): 26 characters,
+    # 27 bytes ("ü" is two)
+    [seller] = [c for c in tables["incoming_invoices"].columns if c.name == "seller_name"]
+    assert seller.max_length == len('Müller; "Werkzeugbau" GmbH'.encode()) == 27
     assert "Papier Sorte 3" in {r["description"] for r in tables["incoming_invoice_lines"].rows}
 
     # the originals and documents by relative path, with the SHA-256 recorded when stored

@@ -110,7 +110,10 @@ def test_tenants(pg_database, logins, instance, capsys) -> None:
         organizations_sensor(context)  # writes the new keys itself
     assert instance.has_dynamic_partition(ORGANIZATIONS_PARTITIONS_NAME, org["slug"])
     done = materialize(
-        [organizations_asset], partition_key=org["slug"], resources=resources, instance=instance
+        [organizations_asset],
+        partition_key=org["slug"],
+        resources={**resources, "upload_store": LocalUploads()},
+        instance=instance,
     )
     assert done.success
     code, out = _cli("organizations", "show", org["slug"], capsys=capsys)

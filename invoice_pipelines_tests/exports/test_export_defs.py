@@ -229,7 +229,7 @@ def test_an_organizations_months_are_one_run_only_with_fewer_organizations_than_
 
 
 def test_bad_settings_fail_the_partition_with_one_sentence(db, tmp_path):
-    org = db.new_organization(**{**DATEV, "datev_mandant_nr": None})
+    org = db.new_organization(**{**DATEV, "datev_berater_nr": 5})
     incoming(db.engine, org["id"], "X-1", day=OVER)
     key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-10"})
     with instance_for_test() as instance:
@@ -238,7 +238,61 @@ def test_bad_settings_fail_the_partition_with_one_sentence(db, tmp_path):
     failures = [e for e in result.all_events if e.is_step_failure]
     assert failures
     message = failures[0].step_failure_data.error.message
-    assert "has no DATEV Beraternummer/Mandantennummer" in message
+    assert "the Beraternummer 5 is outside" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def _observations(instance, asset: str) -> dict[str, dict]:
+    records = instance.fetch_observations(AssetKey(asset), limit=100).records
+    return {str(r.asset_observation.partition): r.asset_observation.metadata for r in records}
+
+
+def test_organizations_added_without_datev_numbers_leave_the_month_end_green(db, tmp_path):
+    """Issue 85: four organizations added as docs/organizations.md shows (no DATEV numbers)
+    failed the month-end's export run; now their months are held, the run succeeds, the
+    organization with its numbers is exported, and each held month names what to set."""
+    ready = db.new_organization(**DATEV)
+    added = [db.new_organization() for _ in range(4)]
+    for org in (ready, added[0]):
+        incoming(db.engine, org["id"], "H-1", day=OVER)
+    slugs = sorted(org["slug"] for org in (ready, *added))
+    first, last = f"2026-10|{slugs[0]}", f"2026-10|{slugs[-1]}"
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("organizations", slugs)
+        result = _run(
+            db, tmp_path, instance, ready["slug"], tags={RANGE_START: first, RANGE_END: last}
+        )
+        assert result.success
+        done = f"2026-10|{ready['slug']}"
+        asset = AssetKey("incoming_invoice_exports")
+        assert instance.get_materialized_partitions(asset) == {done}
+        held = _observations(instance, "incoming_invoice_exports")
+        assert set(held) == {f"2026-10|{org['slug']}" for org in added}
+        for metadata in held.values():
+            assert "has no DATEV Beraternummer/Mandantennummer" in metadata["held"].value
+            assert "--datev-berater-nr N --datev-mandant-nr N" in metadata["held"].value
+            assert "datev_berater_nr, datev_mandant_nr" in metadata["missing"].value
+    with tenant_transaction(db.engine, added[0]["id"]) as conn:
+        status = conn.execute(
+            select(incoming_invoices.c.status).where(
+                incoming_invoices.c.organization_id == added[0]["id"]
+            )
+        ).scalar_one()
+    assert status == "VALIDATED"  # held, not lost: exported once the numbers are set
+
+
+def test_one_held_partition_is_a_green_run_that_says_why(db, tmp_path):
+    org = db.new_organization(**{**DATEV, "datev_mandant_nr": None})
+    incoming(db.engine, org["id"], "X-1", day=OVER)
+    key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-10"})
+    with instance_for_test() as instance:
+        result = _run(db, tmp_path, instance, org["slug"], partition_key=key)
+        assert result.success
+        [metadata] = _observations(instance, "incoming_invoice_exports").values()
+        assert "has no DATEV Beraternummer/Mandantennummer" in metadata["held"].value
+        assert instance.get_materialized_partitions(AssetKey("incoming_invoice_exports")) == set()
+    # the partition's check says so too, as a warning: its invoices wait
+    assert _checks(result)["incoming_invoice_exports"] is False
     assert list(tmp_path.iterdir()) == []
 
 
@@ -464,3 +518,30 @@ def test_a_run_over_several_organizations_leaves_a_suspended_ones_month_alone(db
         with tenant_transaction(db.engine, org["id"]) as conn:
             mine = select(exports.c.id).where(exports.c.organization_id == org["id"])
             assert len(conn.execute(mine).all()) == count, org["slug"]
+
+
+def test_each_month_of_a_run_keeps_its_own_check(db, tmp_path):
+    """Issue 85: every_invoice_booked is partitioned like its asset. A run over two months
+    records each month's evaluation for its own partition: the month with an invoice it could
+    not book stays failed beside the clean one."""
+    from dagster._core.event_api import PartitionKeyFilter
+
+    org = db.new_organization(**DATEV)
+    incoming(db.engine, org["id"], "C-9", taxes=[("S", "13", "10.00", "1.30")],
+             day=date(2026, 9, 15))  # fmt: skip
+    incoming(db.engine, org["id"], "C-10", day=date(2026, 10, 15))
+    slug = org["slug"]
+    key = AssetCheckKey(AssetKey("incoming_invoice_exports"), export_assets.SKIPPED_CHECK)
+    with instance_for_test() as instance:
+        result = _run(
+            db, tmp_path, instance, slug,
+            tags={RANGE_START: f"2026-09|{slug}", RANGE_END: f"2026-10|{slug}"},
+        )  # fmt: skip
+        assert result.success
+        found = {
+            month: instance.event_log_storage.get_latest_asset_check_execution_by_key(
+                [key], partition_filter=PartitionKeyFilter(key=f"{month}|{slug}")
+            )[key].evaluation.passed
+            for month in ("2026-09", "2026-10")
+        }
+    assert found == {"2026-09": False, "2026-10": True}

@@ -91,7 +91,10 @@ def test_an_intake_run_evaluates_the_checks_that_judge_its_materialization(
     for name in judging:
         target = evaluations[name].target_materialization_data
         assert (target.run_id, target.storage_id) == (result.run_id, latest.storage_id)
-    assert_checked_latest(instance, "incoming_invoices", sorted(checks))
+    # the judging ones for the organization's partition (issue 85: partitioned like their
+    # asset), the scheduled ones over every organization
+    assert_checked_latest(instance, "incoming_invoices", sorted(judging), org["slug"])
+    assert_checked_latest(instance, "incoming_invoices", sorted(scheduled))
 
     # and each judges this organization's documents, naming the one it warns about
     failed = evaluations["no_failed_documents"]

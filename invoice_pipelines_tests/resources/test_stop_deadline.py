@@ -39,6 +39,8 @@ def test_a_run_at_work_is_cut_off_after_its_time_of_work_not_still_starting():
     assert said.startswith("Cut off by the stop of `make run` after 12 minutes of work.")
     assert "still starting" not in said
     assert "re-execute" in said
+    # a batch job's run is resumed by its sensor: re-executing it is not what to do (issue 85)
+    assert "a batch job's run is resumed by its sensor after the restart" in said
 
 
 def test_a_run_whose_work_had_not_begun_was_still_starting():

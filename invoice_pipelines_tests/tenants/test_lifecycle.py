@@ -142,7 +142,11 @@ def test_the_same_file_twice_changes_nothing_and_the_partitions_exist_when_it_re
     first = organizations_add_job.execute_in_process(
         run_config=config,
         instance=instance,
-        resources={"database": db.engine, "system_database": db.system_engine},
+        resources={
+            "database": db.engine,
+            "system_database": db.system_engine,
+            "upload_store": LocalUploads(str(tmp_path / "uploads")),
+        },
     )
     assert first.output_for_node("add_organizations_op") == {"added": 40, "unchanged": 0}
     keys = set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME))

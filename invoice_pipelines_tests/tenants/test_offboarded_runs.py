@@ -12,6 +12,7 @@ from dagster import AssetKey, instance_for_test, materialize
 
 from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.assets import organizations_asset
 from invoice_pipelines.tenants.domain.offboarding import export_organization
 from invoice_pipelines.tenants.partitions import (
@@ -63,6 +64,7 @@ def test_a_run_of_an_offboarded_organizations_partition_is_refused_before_any_wo
             resources={
                 "database": Database(url=db.url),
                 "system_database": SystemDatabase(url=db.url),
+                "upload_store": LocalUploads(str(tmp_path / "uploads")),
             },
             instance=instance,
         )

@@ -19,6 +19,8 @@ def _tick(instance, db, cursor=None):
         result = organizations_sensor(context)
     if isinstance(result, SkipReason):
         return result, context.cursor
+    if result.skip_reason is not None:  # the keys written by the tick itself, recorded
+        return result.skip_reason, result.cursor
     # a sensor invoked directly does not apply its requests; the daemon would
     for request in result.dynamic_partitions_requests:
         if type(request).__name__ == "AddDynamicPartitionsRequest":
@@ -87,6 +89,29 @@ def test_a_tick_writes_at_most_its_share_of_new_keys_and_the_next_ticks_the_rest
         instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
     )
     assert "no organization changed" in said[-1]
+
+
+def test_each_organization_added_is_recorded_on_the_organizations_asset(db):
+    """Issue 85: a fresh demo's organizations showed "Missing" on the `organizations` asset; the
+    tick that adds an organization's partition records it there, with its checks."""
+    instance = DagsterInstance.ephemeral()
+    lacking = db.new_organization()
+    with build_sensor_context(
+        instance=instance,
+        resources={"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)},
+    ) as context:
+        result = organizations_sensor(context)
+    shown = {
+        e.partition: e for e in result.asset_events if type(e).__name__ == "AssetMaterialization"
+    }
+    assert shown[lacking["slug"]].metadata["state"].value == "active"
+    checks = {
+        (e.partition, e.check_name): e.passed
+        for e in result.asset_events
+        if type(e).__name__ == "AssetCheckEvaluation"
+    }
+    assert checks[(lacking["slug"], "organizations_ready")] is False
+    assert checks[(lacking["slug"], "no_uploads_held")] is True
 
 
 def test_deactivated_organization_is_removed(db):

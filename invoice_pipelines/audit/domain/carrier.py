@@ -160,8 +160,11 @@ def _write_table(folder: Path, table, reading: Reading) -> tuple[TableWritten, d
                     )
             for i, name in texts:
                 if values[i] is not None:
-                    # the value as written: line breaks as spaces, without the encapsulator
-                    longest[name] = max(longest[name], len(columns[i].plain(values[i])))
+                    # the value as written (line breaks as spaces, without the encapsulator), in
+                    # bytes of the declared encoding (UTF8, never fewer than its characters): an
+                    # importer counting bytes cut "Industriestraße 12" at characters (issue 85)
+                    written_bytes = len(columns[i].plain(values[i]).encode(ENCODING))
+                    longest[name] = max(longest[name], written_bytes)
     return written, longest
 
 

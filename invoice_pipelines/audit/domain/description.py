@@ -138,7 +138,7 @@ def index_xml(
     tables: list[tuple[TableDescription, dict[str, int]]],
 ) -> bytes:
     """index.xml of the carrier: `supplier` (name, location, comment) and each table with the
-    longest text written per column (`MaxLength`)."""
+    longest text written per column, in bytes of UTF-8 (`MaxLength`)."""
     root = etree.Element("DataSet")
     _add(root, "Version", DTD_VERSION)
     data_supplier = _add(root, "DataSupplier")

@@ -38,6 +38,7 @@ from typing import Any
 
 from invoice_pipelines.core.datev import CP1252, UTF8_BOM, DatevFieldError, Header
 from invoice_pipelines.core.organization import Organization
+from invoice_pipelines.core.readiness import DATEV_NUMBERS, gaps
 
 DIRECTIONS = ("incoming", "sales")
 
@@ -143,6 +144,11 @@ DEFAULT_KNOWN_RATES = ("19", "7")
 
 class ExportSettingsError(ValueError):
     """Settings an export cannot run with; the message is one sentence for the user."""
+
+
+class DatevNumbersMissing(ExportSettingsError):
+    """The organization was added without its DATEV numbers, as it may be (core/readiness.py):
+    its months are held, not failed, until they are set."""
 
 
 @dataclass(frozen=True)
@@ -261,11 +267,8 @@ def load_settings(organization: Organization) -> ExportSettings:
     slug = organization.slug
     adviser = organization.datev_berater_nr
     client = organization.datev_mandant_nr
-    if adviser is None or client is None:
-        raise ExportSettingsError(
-            f"organization {slug} has no DATEV Beraternummer/Mandantennummer "
-            "(organizations.datev_berater_nr and datev_mandant_nr)"
-        )
+    if DATEV_NUMBERS in gaps(organization):
+        raise DatevNumbersMissing(f"organization {DATEV_NUMBERS.sentence(slug)}")
     adviser = _integer(raw.get("adviser_number", adviser), "the Beraternummer")
     client = _integer(raw.get("client_number", client), "the Mandantennummer")
     chart = str(organization.datev_chart or "SKR03").upper()

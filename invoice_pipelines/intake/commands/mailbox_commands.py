@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from invoice_pipelines.area import run_verb
+from invoice_pipelines.area_parts import run_verb
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.intake.domain.mailbox_config import (
     MailboxRefused,

@@ -15,6 +15,7 @@ import json
 import sys
 
 from invoice_pipelines.area_parts import run_verb
+from invoice_pipelines.core.readiness import held_because
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.intake.domain.duplicate_uploads import invoice_named, list_uploads
 from invoice_pipelines.intake.domain.listing import list_documents, set_policy, show_document
@@ -97,19 +98,23 @@ def _show_duplicate_uploads(document: dict) -> None:
 
 
 def run_uploads_command(args: argparse.Namespace) -> int:
+    org = args.organization
     rows = list_uploads(
         args.resources.database,
-        args.organization,
+        org,
         duplicates_only=args.duplicates,
         limit=args.limit,
     )
+    unread = [] if args.duplicates else unread_uploads(args.resources.upload_store, org)
     if args.json:
-        for row in rows:
+        for row in [*unread, *rows]:
             _show(json.dumps(row, default=str))
         return 0
-    if not rows:
+    if not rows and not unread:
         print("no uploads match")
         return 0
+    for row in unread:
+        _show(terminal_text(f"{row['filename']}  {row['upload_status']}: {row['why']}"))
     _show(_upload_columns(UPLOADS_HEADER))
     for row in rows:
         what = "duplicate of" if row["upload_status"] == "duplicate" else "made"
@@ -124,6 +129,29 @@ def run_uploads_command(args: argparse.Namespace) -> int:
             )
         )
     return 0
+
+
+def unread_uploads(uploads, org) -> list[dict]:
+    """The files in the organization's drop zone not registered yet (no upload row): listed
+    first by `incoming uploads`, each with why it waits (issue 85: a suspended organization's
+    files were listed nowhere)."""
+    because = held_because(org)
+    why = (
+        f"not read, {org.slug} is {because}; `invoice-pipelines organizations resume {org.slug}` "
+        "reads it"
+        if because
+        else "not registered yet: the upload sensor registers it at its next tick"
+    )
+    return [
+        {
+            "upload_id": None,
+            "upload_status": "waiting",
+            "filename": found.name,
+            "size": found.size,
+            "why": found.refused or why,
+        }
+        for found in uploads.list_inbox(org.slug)
+    ]
 
 
 # the columns of `incoming uploads`' text, named once above them (--json has its keys); the file

@@ -37,7 +37,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     try:
-        shown = show_organization(args.resources.system_database, args.organization)
+        shown = show_organization(
+            args.resources.system_database, args.organization, args.resources.upload_store
+        )
     except UnknownOrganization:
         print(f"There is no organization {args.org!r}.")
         return 1
@@ -45,9 +47,11 @@ def run_show(args: argparse.Namespace) -> int:
         print(json.dumps(shown, default=str))
         return 0
     for name, value in shown.items():
-        if name in ("holds", "audit"):
+        if name in ("holds", "audit", "missing"):
             continue
         print(terminal_text(f"{name:<22} {'' if value is None else value}"))
+    for sentence in shown["missing"]:
+        print(terminal_text(f"missing                {sentence}"))
     print("holds                  " + ", ".join(f"{k} {v}" for k, v in shown["holds"].items()))
     for row in shown["audit"]:
         print(

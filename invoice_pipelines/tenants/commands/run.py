@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS
+from invoice_pipelines.core.readiness import gaps
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import UnknownOrganization
-from invoice_pipelines.resources.dagster_ui import URL_SETTING, AssetEvent, tell_dagster
-from invoice_pipelines.settings import env
+from invoice_pipelines.resources.dagster_ui import AssetEvent, CheckEvent, tell_dagster
+from invoice_pipelines.resources.local_dagster import dagster_url
 from invoice_pipelines.tenants.domain.lifecycle import (
     Refused,
     add_organizations,
@@ -25,7 +26,11 @@ from invoice_pipelines.tenants.domain.lifecycle import (
     resume_organization,
     suspend_organization,
 )
-from invoice_pipelines.tenants.domain.listing import organization_facts, show_organization
+from invoice_pipelines.tenants.domain.listing import (
+    organization_facts,
+    organization_findings,
+    show_organization,
+)
 from invoice_pipelines.tenants.domain.offboarding import (
     NotYet,
     Stores,
@@ -47,13 +52,47 @@ TOLD = 100
 ASSET = "organizations"  # tenants/assets.py, not imported: that module is Dagster's
 
 
-def tell(engine, orgs: list[Organization]) -> None:
+def tell(args: argparse.Namespace, orgs: list[Organization]) -> None:
     """Report the organizations' new state on the `organizations` asset (a runless event each,
-    resources/dagster_ui.py), so the UI shows it without a run."""
-    if not env(URL_SETTING):
+    with its checks' evaluations; resources/dagster_ui.py), so the UI shows it without a run."""
+    if not dagster_url():
         return
-    shown = [show_organization(engine, org) for org in orgs[:TOLD]]
-    tell_dagster([AssetEvent(ASSET, one["slug"], organization_facts(one)) for one in shown])
+    engine, uploads = args.resources.system_database, args.resources.upload_store
+    shown = [show_organization(engine, org, uploads) for org in orgs[:TOLD]]
+    events: list[AssetEvent | CheckEvent] = []
+    for one in shown:
+        events.append(AssetEvent(ASSET, one["slug"], organization_facts(one)))
+        events += [
+            CheckEvent(ASSET, name, finding, one["slug"])
+            for name, finding in organization_findings(one).items()
+        ]
+    tell_dagster(events)
+
+
+def make_drop_zones(uploads, orgs: list[Organization]) -> None:
+    """Each added organization's drop zone, made now so a person sees where invoices go (issue
+    85: `organizations add` made none); the first one named. A store that cannot make it says
+    so in one line (the upload sensor reads the folder once it is there)."""
+    made = []
+    for org in orgs:
+        try:
+            made.append(uploads.make_inbox(org.slug))
+        except OSError as exc:
+            print(terminal_text(f"note: {org.slug}'s drop zone not made ({exc})"))
+            return
+    if made:
+        more = f" (and {len(made) - 1} more beside it)" if len(made) > 1 else ""
+        print(terminal_text(f"drop invoices into {made[0]}{more}"))
+
+
+def say_what_is_missing(orgs: list[Organization]) -> None:
+    """One line per setting an added organization left out, with what it holds back and how to
+    set it (core/readiness.py): known at the add, not at the next month-end's run."""
+    lacking = [(org, gap) for org in orgs for gap in gaps(org)]
+    for org, gap in lacking[:TOLD]:
+        print(terminal_text(f"note: {gap.sentence(org.slug)}"))
+    if len(lacking) > TOLD:
+        print(f"note: and {len(lacking) - TOLD} more (`organizations show` names each)")
 
 
 def _refused(problems: list[str]) -> int:
@@ -82,10 +121,13 @@ def run_add(args: argparse.Namespace) -> int:
         print(f"{report.summary()} ({len(rows)} row(s) read)")
         return 1
     print(report.summary())
+    added = [org for org in report.organizations if org.slug in set(report.added)]
+    say_what_is_missing(added)
+    make_drop_zones(args.resources.upload_store, added)
     # the partitions of every organization of the file, the unchanged ones too: a first add
     # whose partitions were not written (no DAGSTER_HOME then) gets them with the second
     print(sync_partitions([*report.added, *report.unchanged]))
-    tell(system, report.organizations)
+    tell(args, report.organizations)
     print(
         json.dumps(
             {
@@ -124,7 +166,7 @@ def run_change(args: argparse.Namespace) -> int:
     if not changes:
         print(f"{args.org}: nothing changed: the values are as given")
     else:
-        tell(engine, [org])
+        tell(args, [org])
     for name, (old, new) in changes.items():
         print(terminal_text(f"{args.org}: {name} {old!r} -> {new!r}"))
     return 0
@@ -140,7 +182,7 @@ def run_suspend(args: argparse.Namespace) -> int:
     if not done:
         print(f"{args.org}: suspended already, for this reason; nothing changed")
     else:
-        tell(engine, [org])
+        tell(args, [org])
         print(
             terminal_text(
                 f"{args.org}: suspended ({args.reason.strip()}): sensors, schedules and backfills "
@@ -158,7 +200,7 @@ def run_resume(args: argparse.Namespace) -> int:
     if resumed is None:
         print(f"{args.org}: not suspended; nothing changed")
         return 0
-    tell(engine, [org])
+    tell(args, [org])
     print(
         terminal_text(
             f"{args.org}: resumed (it was suspended since {resumed['suspended_at'][:16]}: "
@@ -190,7 +232,7 @@ def run_offboard(args: argparse.Namespace) -> int:
             )
             for missing in manifest["not_copied"]:
                 print(terminal_text(f"not copied: {missing}"))
-            tell(system, [org])
+            tell(args, [org])
             return 0
         deleted = delete_organization(engine, org, system=system, by=who(args), stores=stores)
     except UnknownOrganization:

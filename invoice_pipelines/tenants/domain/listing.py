@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, desc, func, select
 
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS
+from invoice_pipelines.core.readiness import gaps, held_because, missing_text
 from invoice_pipelines.db.tables import (
     audit_log,
     customers,
@@ -18,7 +19,13 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import UnknownOrganization, system_transaction
+from invoice_pipelines.metadata import CheckFinding
 from invoice_pipelines.tenants.domain.lifecycle import WAITING_STATUSES, state_of
+
+READY_CHECK = "organizations_ready"  # the `organizations` asset's checks (tenants/assets.py)
+HELD_CHECK = "no_uploads_held"
+if TYPE_CHECKING:
+    from invoice_pipelines.resources.uploads import Uploads
 
 LIFECYCLE = ("suspended_at", "suspended_by", "suspension_reason", "offboarded_at", "offboarded_by")
 AUDIT_SHOWN = 10
@@ -58,6 +65,12 @@ def organization_facts(shown: dict[str, Any]) -> dict[str, object]:
         f"{shown['datev_chart']}",
         "invoice_number_format": shown["invoice_number_format"],
         "uploads_waiting": shown["holds"]["uploads_waiting"],
+        **(
+            {"uploads_waiting_because": shown["holds"]["uploads_waiting_because"]}
+            if shown["holds"].get("uploads_waiting_because")
+            else {}
+        ),
+        "missing": missing_text(shown) or "nothing",
     }
     if shown.get("suspension_reason"):
         facts["suspension_reason"] = shown["suspension_reason"]
@@ -68,9 +81,15 @@ def organization_facts(shown: dict[str, Any]) -> dict[str, object]:
     return facts
 
 
-def show_organization(system: Engine, organization: Organization) -> dict[str, Any]:
+def show_organization(
+    system: Engine, organization: Organization, uploads: Uploads | None = None
+) -> dict[str, Any]:
     """One organization as it is now (read again by its id): its values, state, what it holds,
-    and its latest audit rows. Gone since it was looked up: UnknownOrganization."""
+    and its latest audit rows. Gone since it was looked up: UnknownOrganization.
+
+    `uploads`: its drop zone, whose files not registered yet count as waiting too (issue 85: a
+    suspended organization's files are not registered until it is resumed, and were counted
+    nowhere), with the suspension's reason when that is why they wait."""
     with system_transaction(system) as conn:
         row = (
             conn.execute(select(organizations).where(organizations.c.id == organization.id))
@@ -110,6 +129,61 @@ def show_organization(system: Engine, organization: Organization) -> dict[str, A
             .limit(AUDIT_SHOWN)
         ).mappings()
         audit_rows = [dict(row) for row in audit]
+    if uploads is not None:
+        held["uploads_waiting"] += len(uploads.list_inbox(org["slug"]))
+        reason = waiting_reason(org, held["uploads_waiting"])
+        if reason:
+            held["uploads_waiting_because"] = reason
     values = {name: org[name] for name in (*FIELDS, "currency", "timezone")}
     lifecycle = {name: org[name] for name in LIFECYCLE if org[name] is not None}
-    return {"state": state_of(org), **values, **lifecycle, "holds": held, "audit": audit_rows}
+    missing = [gap.sentence(org["slug"]) for gap in gaps(org)]
+    return {
+        "state": state_of(org),
+        **values,
+        **lifecycle,
+        "missing": missing,
+        "holds": held,
+        "audit": audit_rows,
+    }
+
+
+def waiting_reason(org: dict[str, Any], waiting: int) -> str:
+    """Why an organization's waiting uploads wait unread ("" when none wait or nothing holds
+    them); `org` its row."""
+    return held_because(Organization.from_row(org)) if waiting else ""
+
+
+def held_finding(shown: dict[str, Any]) -> CheckFinding:
+    """The `no_uploads_held` check of one organization: warns while files wait in its drop zone
+    that nothing reads because it is suspended (or offboarded), with the reason and the way on."""
+    holds = shown["holds"]
+    because = holds.get("uploads_waiting_because")
+    if not because:
+        return CheckFinding(True, f"No upload of {shown['slug']} is held.")
+    waiting = holds["uploads_waiting"]
+    return CheckFinding(
+        False,
+        f"{waiting} upload(s) of {shown['slug']} wait unread, {because}; "
+        f"`invoice-pipelines organizations resume {shown['slug']}` reads them.",
+        metadata={"uploads_waiting": waiting, "because": because},
+    )
+
+
+def organization_findings(shown: dict[str, Any]) -> dict[str, CheckFinding]:
+    """The `organizations` asset's checks of one organization, by name: what its run, a
+    lifecycle job and a command report alike."""
+    return {READY_CHECK: readiness_finding(shown), HELD_CHECK: held_finding(shown)}
+
+
+def readiness_finding(shown: dict[str, Any]) -> CheckFinding:
+    """The `organizations_ready` check of one organization (show_organization's answer): passes
+    when it lacks nothing its runs need; else a warning naming each setting left out and what
+    it holds back (core/readiness.py), never a failed run."""
+    missing = shown["missing"]
+    if not missing:
+        return CheckFinding(True, f"{shown['slug']} has every setting its runs need.")
+    return CheckFinding(
+        False,
+        "; ".join(missing) + ".",
+        metadata={"missing": missing_text(shown)},
+    )

@@ -7,9 +7,10 @@ Imports Dagster when called, not before: the command's reading verbs never come 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from invoice_pipelines.resources.local_dagster import use_local_instance
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -27,15 +28,25 @@ def sync_partitions(
     if not add and not remove:
         return "partitions: nothing to do"
     if instance is None:
-        if not os.environ.get("DAGSTER_HOME"):
+        # DAGSTER_HOME, or the instance make run wrote where it is, with every variable the
+        # instance's dagster.yaml needs (resources/local_dagster.py)
+        if not use_local_instance():
             return (
-                "partitions: DAGSTER_HOME is not set, so organizations_sensor adds and removes "
+                "partitions: no Dagster instance here (DAGSTER_HOME is not set and make run has "
+                "not written where its instance is), so organizations_sensor adds and removes "
                 "them at its next tick (within a minute)"
             )
         from dagster import DagsterInstance
 
-        with DagsterInstance.get() as opened:
-            return sync_partitions(add, remove, opened)
+        try:
+            with DagsterInstance.get() as opened:
+                return sync_partitions(add, remove, opened)
+        except Exception as exc:  # the write is done: a sentence, never a traceback after it
+            first = (str(exc).strip().splitlines() or [""])[0][:300]
+            return (
+                f"partitions: not written ({type(exc).__name__}: {first}); organizations_sensor "
+                "adds and removes them at its next tick (within a minute)"
+            )
     existing = set(instance.get_dynamic_partitions(NAME))
     missing = sorted(set(add) - existing)
     if missing:

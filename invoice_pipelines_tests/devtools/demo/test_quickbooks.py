@@ -90,6 +90,9 @@ def test_the_first_sync_is_recorded_as_materializations_of_qbo_customers_and_qbo
         first_sync(engine, data_dir, sim.base_url, sim.token_url, instance=instance)
 
         assert set(instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)) == set(SLUGS)
+        # the partitions it added are the organizations' too, recorded with their checks (issue
+        # 85: the demo's organizations showed Missing on the `organizations` asset)
+        assert instance.get_materialized_partitions(AssetKey("organizations")) == set(SLUGS)
         for asset, pushed in (
             ("qbo_customers", len(seeded["customers"])),
             ("qbo_items", len(seeded["items"])),
