@@ -10,7 +10,11 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.intake import assets as intake_assets
 from invoice_pipelines.intake import checks as intake_checks
-from invoice_pipelines.intake.checks import discounts_not_expiring, no_stuck_documents
+from invoice_pipelines.intake.checks import (
+    discounts_not_expiring,
+    mailbox_fresh,
+    no_stuck_documents,
+)
 from invoice_pipelines.intake.domain.incoming_invoices import register_upload
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.resources.database import Database, SystemDatabase
@@ -38,8 +42,8 @@ def _doc(db, org, name, minutes_ago):
 
 def _check(db):
     job = Definitions(
-        assets=[intake_assets.incoming_invoices],
-        asset_checks=[no_stuck_documents, discounts_not_expiring],
+        assets=[intake_assets.incoming_invoices, intake_assets.mailbox_messages],
+        asset_checks=[no_stuck_documents, discounts_not_expiring, mailbox_fresh],
         jobs=[intake_checks.incoming_invoices_checks_job],
         resources={
             "database": Database(url=db.url),
