@@ -4,14 +4,17 @@ in the export store and names a seal table emptied after."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from dagster import Definitions, instance_for_test
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete, event
 
 from invoice_pipelines.audit.assets import audit_data_carrier
 from invoice_pipelines.audit.checks import archive_checks_job, archive_unchanged
+from invoice_pipelines.audit.domain.verify import verify_archive
 from invoice_pipelines.db.tables import audit_seals
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines_tests.audit.year_of_history import run_resources, seed_year
 
 
@@ -71,6 +74,39 @@ def test_the_check_anchors_each_head_and_names_an_emptied_seal_table(
         p.startswith(f"{history.org['slug']}: audit seals emptied")
         for p in evaluation.metadata["problems"].value
     )
+
+
+@contextmanager
+def _seal_reads():
+    """The statements any engine sends that read the seal table, counted as the database gets
+    them."""
+    reads: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany):
+        if "FROM audit_seals" in statement and statement.lstrip().upper().startswith("SELECT"):
+            reads.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        yield reads
+    finally:
+        event.remove(Engine, "before_cursor_execute", seen)
+
+
+def test_the_check_reads_each_chain_once_for_both_years(fresh_db, tmp_path, monkeypatch):
+    """Two years of files, one chain: the daily check recomputes an organization's chain as often
+    as one `audit-verify` does, not once per year it reads."""
+    history = seed_year(fresh_db, tmp_path / "stores")
+    monkeypatch.setattr("invoice_pipelines.audit.checks.datetime", _Year2026)
+    assert _check(fresh_db, tmp_path).passed  # seals everything and anchors the head
+    with _seal_reads() as by_the_check:
+        evaluation = _check(fresh_db, tmp_path)
+    assert evaluation.passed and evaluation.metadata["files_checked"].value == 3
+    org = find_organization(fresh_db.engine, history.org["slug"])
+    with _seal_reads() as by_one_verification:
+        assert verify_archive(fresh_db.engine, history.stores, org).passed
+    assert by_one_verification
+    assert len(by_the_check) == len(by_one_verification)
 
 
 class _Year2026(datetime):
