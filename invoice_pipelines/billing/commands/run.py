@@ -53,6 +53,7 @@ from invoice_pipelines.queue.domain.requests import (
     local_runner_name,
     parse_order_ids,
 )
+from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_batch_invoice(args: argparse.Namespace) -> int:
@@ -150,7 +151,7 @@ def run_batch_credit_notes(args: argparse.Namespace) -> int:
 def run_customer_skonto(args: argparse.Namespace) -> int:
     """Store the customer's steps; print them as JSON (null: the organization's default)."""
     engine = args.resources.database
-    organization = args.organization
+    organization = writable(args.organization)
     try:
         stored = set_customer_skonto(
             engine, organization.id, args.customer, args.steps, requested_by=who(args)
