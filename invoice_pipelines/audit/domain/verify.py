@@ -160,7 +160,8 @@ def verify_archive(
     report = VerifyReport(organization.slug, year)
     _check_files(report, engine, stores, organization, year)
     if chain:
-        _check_chain(report, engine, stores, organization, seal, now, keyring or seal_keyring())
+        keyring = keyring or seal_keyring(engine.dialect.name)
+        _check_chain(report, engine, stores, organization, seal, now, keyring)
     return report
 
 
