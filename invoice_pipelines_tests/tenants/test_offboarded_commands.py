@@ -46,6 +46,9 @@ def offboarded(db, tmp_path, monkeypatch) -> dict:
         ["dunning-block", "--customers", "1", "--reason", "disputed"],
         ["peppol", "participant", "--clear"],
         ["qbo-payables", "--create-vendors", "yes", *WHO],
+        ["overdue"],
+        ["qbo-sync"],
+        ["qbo-import"],
     ],
     ids=lambda argv: " ".join(argv[:2]),
 )

@@ -66,7 +66,7 @@ def run_batch_invoice(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_REQUEST
     engine = args.resources.database
-    organization = args.organization
+    organization = writable(args.organization)
     runner = local_runner_name() if args.wait else None
     common = {
         "invoice_date": args.invoice_date,
@@ -135,7 +135,7 @@ def _print_follow_up(engine, job: BatchJob, kinds: Kinds) -> None:
 def run_batch_credit_notes(args: argparse.Namespace) -> int:
     """Queue a credit_notes job from a JSON file and print its id; with --wait issue them here."""
     engine = args.resources.database
-    organization = args.organization
+    organization = writable(args.organization)
     runner = local_runner_name() if args.wait else None
     try:
         items = json.loads(Path(args.items).read_text())
@@ -166,7 +166,7 @@ def run_customer_skonto(args: argparse.Namespace) -> int:
 def run_credit_note(args: argparse.Namespace) -> int:
     """Issue the credit note; print it as JSON (number, amounts, the invoice it corrects)."""
     engine = args.resources.database
-    organization = args.organization
+    organization = writable(args.organization)
     try:
         note = issue_credit_note(
             engine,

@@ -43,6 +43,8 @@ def run_overdue_command(args: argparse.Namespace) -> int:
         print(f"invoice-pipelines overdue: {exc}", file=sys.stderr)
         return 2
     engine = args.resources.database
+    if not args.dry_run:
+        writable(args.organization)
     result = run_overdue(engine, args.organization, on=on, dry_run=args.dry_run, requested_by="cli")
     delivery = {}
     if result.status != "FAILED" and not result.dry_run:
