@@ -19,6 +19,10 @@ BENCH_DOCS ?= 200
 export INVOICE_PIPELINES_EN16931_RULES_DIR ?= $(wildcard $(abspath ../shared/reference/en16931))
 export INVOICE_PIPELINES_XRECHNUNG_RULES_DIR ?= $(wildcard $(abspath ../shared/reference/xrechnung))
 export INVOICE_PIPELINES_PEPPOL_RULES_DIR ?= $(wildcard $(abspath ../shared/reference/peppol))
+# One machine (make run, the tests, bench): the audit chain may be sealed with the key generated
+# into the data folder on PostgreSQL too; a deployment of several machines sets
+# INVOICE_PIPELINES_AUDIT_SEAL_KEY instead (docs/tax-audit.md, "The seal key")
+export INVOICE_PIPELINES_AUDIT_SEAL_LOCAL_KEY ?= true
 
 .PHONY: install system-packages run migrate seed-demo test lint format bench clean screenshots lock
 

@@ -183,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # after parsing: `--help` and a usage error answer before SQLAlchemy is imported
     from invoice_pipelines.db.tenancy import UnknownOrganization
+    from invoice_pipelines.tenants.domain.read_only import Refused
 
     try:
         _assemble(args)
@@ -203,6 +204,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"invoice-pipelines {args.command}: there is no organization {exc.key!r}",
             file=sys.stderr,
         )
+        return 2
+    except Refused as exc:
+        # a request refused before any work (an offboarded organization's data: `writable`)
+        print(f"invoice-pipelines {args.command}: {exc}", file=sys.stderr)
         return 2
 
 

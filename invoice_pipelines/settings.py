@@ -221,6 +221,13 @@ SETTINGS: tuple[Setting, ...] = (
         "`.`, `_`, `-`); required with it. A rotation is a new key with a new id.",
     ),
     Setting(
+        "INVOICE_PIPELINES_AUDIT_SEAL_LOCAL_KEY",
+        "false",
+        "`true`: with INVOICE_PIPELINES_AUDIT_SEAL_KEY empty, seal with the key generated into "
+        "<DATA_DIR>/audit/seal-keys on PostgreSQL too (one machine: make run, tests, benchmarks). "
+        "Otherwise PostgreSQL refuses the local key, which another machine would not hold.",
+    ),
+    Setting(
         "INVOICE_PIPELINES_AUDIT_SEAL_OLD_KEYS",
         "",
         "Keys of earlier seals, kept to verify them: `id=hex` pairs separated by commas (an "

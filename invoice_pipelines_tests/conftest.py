@@ -30,6 +30,9 @@ os.environ.setdefault("NO_GCE_CHECK", "true")
 # login), which the pipelines refuse outside tests; test_runtime_role.py unsets this and logs in
 # as roles of its own to test the refusal.
 os.environ.setdefault("INVOICE_PIPELINES_ALLOW_OWNER_RUNTIME", "true")
+# one machine: the audit chain is sealed with the key generated into the data folder, on
+# PostgreSQL too (test_seal_key_deployment.py unsets this to test the refusal)
+os.environ.setdefault("INVOICE_PIPELINES_AUDIT_SEAL_LOCAL_KEY", "true")
 # commands tell no Dagster webserver unless a test starts one and names it (a make run on this
 # machine's port 3000 would get the tests' organizations otherwise)
 os.environ["INVOICE_PIPELINES_DAGSTER_URL"] = ""

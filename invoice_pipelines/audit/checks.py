@@ -24,6 +24,7 @@ from invoice_pipelines.db.tenancy import active_organizations
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.scheduled_checks import scheduled_checks
+from invoice_pipelines.settings import ConfigError
 
 SHOWN = 50
 
@@ -55,12 +56,19 @@ def archive_unchanged(
     problems: list[str] = []
     heads: dict[str, dict] = {}
     checked = 0
-    keyring = seal_keyring()  # the system side's: read once for every organization
+    try:
+        # the system side's: read once for every organization
+        keyring = seal_keyring(database.dialect.name)
+    except ConfigError as exc:
+        context.log.error(str(exc))
+        return _keys_refused(str(exc))
     for organization in active_organizations(system_database):
         slug = organization.slug
         for year in (this_year - 1, this_year):
+            # the chain is the organization's, not a year's: checked, sealed, anchored once
+            current = year == this_year
             report = verify_archive(
-                database, stores, organization, year, seal=year == this_year, keyring=keyring
+                database, stores, organization, year, seal=current, keyring=keyring, chain=current
             )
             checked += report.files_checked
             problems += [f"{slug}: {p}" for p in report.problems]
@@ -82,6 +90,20 @@ def archive_unchanged(
             "files_checked": checked,
             "problems": MetadataValue.json(problems[:SHOWN]),
             "chain_heads": MetadataValue.json(heads),
+        },
+    )
+
+
+def _keys_refused(sentence: str) -> AssetCheckResult:
+    """No key the check may seal with: nothing checked, and the sentence says what to set."""
+    return AssetCheckResult(
+        passed=False,
+        severity=AssetCheckSeverity.ERROR,
+        description=sentence,
+        metadata={
+            "files_checked": 0,
+            "problems": MetadataValue.json([sentence]),
+            "chain_heads": MetadataValue.json({}),
         },
     )
 

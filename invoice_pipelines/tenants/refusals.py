@@ -22,7 +22,7 @@ from invoice_pipelines.core.text import cut
 from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.scheduled_checks import evaluation
-from invoice_pipelines.tenants.domain.lifecycle import read_only_sentence
+from invoice_pipelines.tenants.domain.read_only import Refused, read_only_sentence, writable
 
 # how many refusals (and partitions done) a run's failure message names before "and N more",
 # and how much of each reason it quotes (a QBO error can carry a long answer); the failure's
@@ -118,9 +118,10 @@ def partition_organization(
 
 
 def _not_offboarded(org: Organization) -> Organization:
-    if org.offboarded:
-        raise refused(f"{read_only_sentence(org.slug)}.")
-    return org
+    try:
+        return writable(org)
+    except Refused as exc:
+        raise refused(str(exc)) from None
 
 
 def _named(items: Sequence[str], separator: str) -> str:

@@ -7,12 +7,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dagster import Definitions, instance_for_test
-from sqlalchemy import delete
+from sqlalchemy import Engine, delete
 
 from invoice_pipelines.audit.assets import audit_data_carrier
 from invoice_pipelines.audit.checks import archive_checks_job, archive_unchanged
+from invoice_pipelines.audit.domain.verify import verify_archive
 from invoice_pipelines.db.tables import audit_seals
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines_tests.audit.year_of_history import run_resources, seed_year
+from invoice_pipelines_tests.test_sales_ledger import _queries
 
 
 def _check(fresh_db, tmp_path):
@@ -71,6 +74,27 @@ def test_the_check_anchors_each_head_and_names_an_emptied_seal_table(
         p.startswith(f"{history.org['slug']}: audit seals emptied")
         for p in evaluation.metadata["problems"].value
     )
+
+
+def _seal_reads(sent: list[str]) -> list[str]:
+    return [statement for statement in sent if "FROM audit_seals" in statement]
+
+
+def test_the_check_reads_each_chain_once_for_both_years(fresh_db, tmp_path, monkeypatch):
+    """Two years of files, one chain: the daily check recomputes an organization's chain as often
+    as one `audit-verify` does, not once per year it reads."""
+    history = seed_year(fresh_db, tmp_path / "stores")
+    monkeypatch.setattr("invoice_pipelines.audit.checks.datetime", _Year2026)
+    assert _check(fresh_db, tmp_path).passed  # seals everything and anchors the head
+    # every engine's statements (the check's resources make engines of their own)
+    with _queries(Engine) as by_the_check:
+        evaluation = _check(fresh_db, tmp_path)
+    assert evaluation.passed and evaluation.metadata["files_checked"].value == 3
+    org = find_organization(fresh_db.engine, history.org["slug"])
+    with _queries(Engine) as by_one_verification:
+        assert verify_archive(fresh_db.engine, history.stores, org).passed
+    assert _seal_reads(by_one_verification)
+    assert len(_seal_reads(by_the_check)) == len(_seal_reads(by_one_verification))
 
 
 class _Year2026(datetime):

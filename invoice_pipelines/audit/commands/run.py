@@ -41,7 +41,7 @@ def run_audit_verify_command(args: argparse.Namespace) -> int:
     """Exit 0: every file as stored and the audit chain whole; 1: something named is not; 2: the
     seal keys are not configured as they must be (one sentence)."""
     try:
-        keyring = seal_keyring()
+        keyring = seal_keyring(args.resources.database.dialect.name)
     except ConfigError as exc:
         print(f"invoice-pipelines audit-verify: {exc}")
         return 2

@@ -8,8 +8,13 @@ with a new id, and the older keys stay in the keyring to verify the seals they m
 Where the keys come from: INVOICE_PIPELINES_AUDIT_SEAL_KEY with INVOICE_PIPELINES_AUDIT_SEAL_KEY_ID
 (the current key) and INVOICE_PIPELINES_AUDIT_SEAL_OLD_KEYS (`id=hex,...`, the earlier ones).
 Without them (`make run`, the tests) a key is generated once into `<DATA_DIR>/audit/seal-keys`,
-a file only its owner may read, one `id hex` line per key, the last the current one. A secret
-never appears in a repr, a log line or an error message.
+a file only its owner may read, one `id hex` line per key, the last the current one. That is right
+for one machine; on PostgreSQL, where several machines may run the checks and commands over the
+same database (docs/postgresql-and-scale-out.md), each would generate its own key and name the
+others' seals as made under a key it does not hold. So on PostgreSQL the local key is refused in
+one sentence unless INVOICE_PIPELINES_AUDIT_SEAL_LOCAL_KEY=true says one machine is all there is
+(`make run`, the test suite, a scratch benchmark set it for themselves). A secret never appears in
+a repr, a log line or an error message.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from invoice_pipelines.settings import ConfigError, data_dir, env
 KEY_VAR = "INVOICE_PIPELINES_AUDIT_SEAL_KEY"
 KEY_ID_VAR = "INVOICE_PIPELINES_AUDIT_SEAL_KEY_ID"
 OLD_KEYS_VAR = "INVOICE_PIPELINES_AUDIT_SEAL_OLD_KEYS"
+LOCAL_KEY_VAR = "INVOICE_PIPELINES_AUDIT_SEAL_LOCAL_KEY"
 LOCAL_KEYS = Path("audit") / "seal-keys"
 MIN_BYTES = 32
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]{1,40}")
@@ -126,9 +132,25 @@ def _write_local(path: Path, lines: list[tuple[str, str]]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def seal_keyring() -> Keyring:
-    """The keyring the settings name, else the local one (read when a check or command runs)."""
+def seal_keyring(dialect: str) -> Keyring:
+    """The keyring the settings name, else the local one (read when a check or command runs).
+    `dialect`: the application database's (`engine.dialect.name`); on PostgreSQL the local key
+    only where LOCAL_KEY_VAR allows it."""
     key = env(KEY_VAR).strip()
     if key:
         return keyring_from(key, env(KEY_ID_VAR).strip(), env(OLD_KEYS_VAR))
+    if dialect == "postgresql" and not _local_key_allowed():
+        raise ConfigError(
+            f"{KEY_VAR} is not set: on PostgreSQL several machines may seal the audit chain, and a "
+            "key generated into one machine's data folder names every other machine's seals as "
+            f"made under a key it does not hold; set {KEY_VAR} and {KEY_ID_VAR} (the same on every "
+            f"machine), or {LOCAL_KEY_VAR}=true where one machine is all there is"
+        )
     return local_keyring()
+
+
+def _local_key_allowed() -> bool:
+    value = env(LOCAL_KEY_VAR).strip().lower()
+    if value not in ("true", "false", ""):
+        raise ConfigError(f"{LOCAL_KEY_VAR} is true or false, not {value!r}")
+    return value == "true"

@@ -53,6 +53,7 @@ from invoice_pipelines.queue.domain.requests import (
     local_runner_name,
     parse_order_ids,
 )
+from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_batch_invoice(args: argparse.Namespace) -> int:
@@ -65,7 +66,7 @@ def run_batch_invoice(args: argparse.Namespace) -> int:
         )
         return EXIT_BAD_REQUEST
     engine = args.resources.database
-    organization = args.organization
+    organization = writable(args.organization)
     runner = local_runner_name() if args.wait else None
     common = {
         "invoice_date": args.invoice_date,
@@ -134,7 +135,7 @@ def _print_follow_up(engine, job: BatchJob, kinds: Kinds) -> None:
 def run_batch_credit_notes(args: argparse.Namespace) -> int:
     """Queue a credit_notes job from a JSON file and print its id; with --wait issue them here."""
     engine = args.resources.database
-    organization = args.organization
+    organization = writable(args.organization)
     runner = local_runner_name() if args.wait else None
     try:
         items = json.loads(Path(args.items).read_text())
@@ -150,7 +151,7 @@ def run_batch_credit_notes(args: argparse.Namespace) -> int:
 def run_customer_skonto(args: argparse.Namespace) -> int:
     """Store the customer's steps; print them as JSON (null: the organization's default)."""
     engine = args.resources.database
-    organization = args.organization
+    organization = writable(args.organization)
     try:
         stored = set_customer_skonto(
             engine, organization.id, args.customer, args.steps, requested_by=who(args)
@@ -165,7 +166,7 @@ def run_customer_skonto(args: argparse.Namespace) -> int:
 def run_credit_note(args: argparse.Namespace) -> int:
     """Issue the credit note; print it as JSON (number, amounts, the invoice it corrects)."""
     engine = args.resources.database
-    organization = args.organization
+    organization = writable(args.organization)
     try:
         note = issue_credit_note(
             engine,

@@ -35,6 +35,7 @@ from invoice_pipelines.delivery.domain.pipeline import AlreadySending, send_invo
 from invoice_pipelines.einvoice.peppol_ids import ParticipantIdError, parse_participant
 from invoice_pipelines.resources.channels import open_channel, peppol_doc_type
 from invoice_pipelines.resources.peppol_transport import PeppolLookupError, Reach
+from invoice_pipelines.tenants.domain.read_only import writable
 
 ACCEPTS, NOT_ACCEPTED, BAD_ID, NOT_ASKED = 0, 1, 2, 3
 SENT, FAILED, NO_INVOICE, NOT_SENT = 0, 1, 2, 3
@@ -109,6 +110,7 @@ def run_participant(args: argparse.Namespace) -> int:
         now = customer[2] if customer else org.peppol_participant
         print(json.dumps(said | {"participant": now}))
         return ACCEPTS
+    writable(org)
     try:
         done = set_participant(
             engine,

@@ -11,6 +11,7 @@ import json
 
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.history.domain.importing import import_history
+from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_history_command(args: argparse.Namespace) -> int:
@@ -29,7 +30,7 @@ def run_import_command(args: argparse.Namespace) -> int:
         return 2
     report = import_history(
         engine,
-        args.organization,
+        writable(args.organization),
         sales=args.sales,
         supplier=args.supplier,
         einvoices=args.einvoices,

@@ -27,11 +27,12 @@ from invoice_pipelines.intake.domain.figures import (
 )
 from invoice_pipelines.intake.domain.review import ReviewError, review_document
 from invoice_pipelines.resources.dagster_ui import CheckEvent, tell_dagster
+from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_review_command(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = args.organization
+    org = writable(args.organization)
     register_before = _register(engine, org)
     try:
         result = review_document(

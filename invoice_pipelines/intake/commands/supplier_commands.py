@@ -35,6 +35,7 @@ from invoice_pipelines.supplier_register import (
     supplier_policy,
     supplier_rows,
 )
+from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_suppliers_command(args: argparse.Namespace) -> int:
@@ -59,6 +60,8 @@ def _in_organization(args, work, *, write: bool = False):
     """Run `work(conn, organization_id)` in the organization's transaction; a RegisterError or
     an unknown organization is one line and exit 2."""
     engine = args.resources.database
+    if write:
+        writable(args.organization)  # an offboarded one: one sentence (cli.py), before any work
     try:
         org = args.organization
         with transaction(engine, org.id, write=write) as conn:

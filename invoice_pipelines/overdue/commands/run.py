@@ -27,6 +27,7 @@ from invoice_pipelines.overdue.domain.pipeline import (
     set_dunning_block,
 )
 from invoice_pipelines.overdue.domain.scheduling import AsOfError, check_as_of_day
+from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_overdue_command(args: argparse.Namespace) -> int:
@@ -42,6 +43,8 @@ def run_overdue_command(args: argparse.Namespace) -> int:
         print(f"invoice-pipelines overdue: {exc}", file=sys.stderr)
         return 2
     engine = args.resources.database
+    if not args.dry_run:
+        writable(args.organization)
     result = run_overdue(engine, args.organization, on=on, dry_run=args.dry_run, requested_by="cli")
     delivery = {}
     if result.status != "FAILED" and not result.dry_run:
@@ -88,7 +91,7 @@ def run_overdue_command(args: argparse.Namespace) -> int:
 
 def run_block_command(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = args.organization
+    org = writable(args.organization)
     changed, unknown = set_dunning_block(
         engine,
         org.id,
@@ -104,7 +107,7 @@ def run_block_command(args: argparse.Namespace) -> int:
 
 def run_kind_command(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = args.organization
+    org = writable(args.organization)
     changed, unknown = set_customer_kind(
         engine,
         org.id,
@@ -117,6 +120,7 @@ def run_kind_command(args: argparse.Namespace) -> int:
 
 
 def run_base_rate_command(args: argparse.Namespace) -> int:
+    writable(args.organization)
     try:
         rates = set_base_rate(
             args.resources.system_database, args.organization, args.valid_from, args.percent

@@ -31,6 +31,7 @@ from invoice_pipelines.quickbooks.domain.errors import QboError
 from invoice_pipelines.quickbooks.domain.sync.bill_queue import skipped_files
 from invoice_pipelines.quickbooks.domain.watch import waiting_bills
 from invoice_pipelines.resources.dagster_ui import tell_dagster
+from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def _login() -> str:
@@ -48,6 +49,8 @@ def run_payables(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.create_vendors or args.expense_account or args.exchange_rate:
+        writable(org)  # what it sets; showing stays open
     try:
         if args.create_vendors:
             ps.switch_create_vendors(

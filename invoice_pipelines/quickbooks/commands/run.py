@@ -19,11 +19,12 @@ from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_ci
 from invoice_pipelines.quickbooks.domain.webhooks import WEBHOOK_PATH, receiver
 from invoice_pipelines.resources.http_receiver import serve_until_interrupted
 from invoice_pipelines.settings import env
+from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_connect(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = args.organization
+    org = writable(args.organization)
     secret_var, token_var = args.secrets_from_env
     secret, refresh = os.environ.get(secret_var), os.environ.get(token_var)
     if not secret or not refresh:
@@ -65,7 +66,7 @@ def run_connect(args: argparse.Namespace) -> int:
 
 def run_resolve(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = args.organization
+    org = writable(args.organization)
     with open_client(engine, org.id, args.resources.quickbooks) as client:
         try:
             result = resolve_conflict(

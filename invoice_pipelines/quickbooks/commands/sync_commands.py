@@ -28,6 +28,7 @@ from invoice_pipelines.quickbooks.domain.sync.items import ItemSync
 from invoice_pipelines.quickbooks.domain.sync.vendors import VendorSync
 from invoice_pipelines.quickbooks.domain.syncs import EXTRA_COUNTS, NEEDS_FILES, SYNCS
 from invoice_pipelines.resources.dagster_ui import RECORDED_BY, AssetEvent, CheckEvent, tell_dagster
+from invoice_pipelines.tenants.domain.read_only import writable
 
 # each sync's asset (qbo_<sync>), by the sync's name
 ASSETS = {entity.sync: entity.asset for entity in SYNCED}
@@ -48,7 +49,7 @@ def _owner() -> str:
 
 def run_sync(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = args.organization
+    org = writable(args.organization)
     result, status = {}, 0
     if args.invoice:
         if args.what != "invoices":
@@ -120,7 +121,7 @@ def _events(resources, slug: str, synced: list, command: str) -> list[AssetEvent
 
 def run_import(args: argparse.Namespace) -> int:
     engine = args.resources.database
-    org = args.organization
+    org = writable(args.organization)
     summary = {}
     try:
         return _import(engine, org, args, summary)

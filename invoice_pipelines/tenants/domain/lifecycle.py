@@ -29,19 +29,12 @@ from invoice_pipelines.db.sequences import INVOICES, read_sequence
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, organizations, sales_invoices
 from invoice_pipelines.db.tenancy import UnknownOrganization, system_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.tenants.domain.read_only import Refused, read_only_sentence
 
 CHUNK = 5000  # slugs per IN list, rows per INSERT
 STATES = ("active", "suspended", "offboarded", "inactive")
 # the uploads a suspended organization's intake has registered and not read yet
 WAITING_STATUSES = ("UPLOADED", "CREATED")
-
-
-class Refused(ValueError):
-    """A request a person can correct: one sentence each in `problems`."""
-
-    def __init__(self, problems: Sequence[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = list(problems)
 
 
 @dataclass
@@ -368,14 +361,6 @@ def resume_organization(system: Engine, org: Organization, *, by: str) -> dict |
             insert(audit_log), [_audit(by, "organization_resumed", row["id"], row["slug"], details)]
         )
     return details
-
-
-def read_only_sentence(slug: str) -> str:
-    """Why nothing of an offboarded organization may change (docs/organizations.md)."""
-    return (
-        f"{slug} is offboarded: its data are kept read-only until its retention periods are "
-        "over, then deleted (offboard --delete); nothing else may change them"
-    )
 
 
 def suspended_organizations(system: Engine) -> dict[str, str]:
