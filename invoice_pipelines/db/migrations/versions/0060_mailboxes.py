@@ -2,7 +2,7 @@
 provenance
 
 Revision ID: 0060
-Revises: 0057
+Revises: 0058
 
 Issue 86 (intake/domain/mailbox.py reads them):
 
@@ -26,7 +26,7 @@ from invoice_pipelines.db.rls import protect_tables, unprotect_tables
 from invoice_pipelines.db.types import Id, UtcDateTime
 
 revision = "0060"
-down_revision = "0057"
+down_revision = "0058"
 branch_labels = None
 depends_on = None
 
