@@ -49,12 +49,25 @@ def offboarded(db, tmp_path, monkeypatch) -> dict:
         ["overdue"],
         ["qbo-sync"],
         ["qbo-import"],
+        [
+            "mailbox",
+            "set",
+            "--host",
+            "imap.example.org",
+            "--user",
+            "rechnungen",
+            "--secret-name",
+            "MAILBOX_PASSWORD",
+            "--processed-folder",
+            "Done",
+        ],
+        ["mailbox", "remove"],
     ],
     ids=lambda argv: " ".join(argv[:2]),
 )
 def test_a_write_to_an_offboarded_organization_is_one_sentence(db, offboarded, capsys, argv):
     before = _settings_and_suppliers(db, offboarded)
-    at = 2 if argv[0] in ("suppliers", "incoming", "peppol") else 1
+    at = 2 if argv[0] in ("suppliers", "incoming", "peppol", "mailbox") else 1
     code = main([*argv[:at], "--org", offboarded["slug"], *argv[at:]])
     said = capsys.readouterr()
     assert code == 2

@@ -20,6 +20,7 @@ from invoice_pipelines.intake.domain.mailbox_config import (
     remove_mailbox,
     set_mailbox,
 )
+from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_mailbox_command(args: argparse.Namespace) -> int:
@@ -44,6 +45,7 @@ def _described(box) -> str:
 
 
 def run_set(args: argparse.Namespace) -> int:
+    writable(args.organization)  # an offboarded one: one sentence (cli.py), before any work
     try:
         values = checked(
             host=args.host,
@@ -85,6 +87,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_remove(args: argparse.Namespace) -> int:
+    writable(args.organization)
     removed = remove_mailbox(args.resources.database, args.organization)
     _say(
         f"{args.organization.slug}: mailbox removed; its messages read so far stay recorded"
