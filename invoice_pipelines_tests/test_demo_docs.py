@@ -122,8 +122,8 @@ def test_the_documented_v3_call_answers_with_a_token_of_its_own(tmp_path):
 
 def test_the_readme_names_every_port_make_run_opens():
     """Each port scripts/run-dagster.sh opens by default (the UI, the QBO simulator, the mail
-    server, the SMS stand-in, the Peppol access point stand-in) is a row of the README's table,
-    and no other."""
+    server, the SMS stand-in, the Peppol access point stand-in, the demo's IMAP mailbox and the
+    SMTP server that delivers into it) is a row of the README's table, and no other."""
     script = (ROOT / "scripts" / "run-dagster.sh").read_text()
     opened = {
         re.search(r'PORT="\$\{PORT:-(\d+)\}"', script).group(1),
@@ -131,6 +131,8 @@ def test_the_readme_names_every_port_make_run_opens():
         re.search(r"SMTP_PORT:-(\d+)\}", script).group(1),
         re.search(r"'http://127\.0\.0\.1:(\d+)'\)\.port", script).group(1),
         re.search(r"PEPPOL_AP_URL'\) or 'http://127\.0\.0\.1:(\d+)'\)\.port", script).group(1),
+        re.search(r"DEMO_IMAP_PORT:-(\d+)\}", script).group(1),
+        re.search(r"DEMO_MAIL_SMTP_PORT:-(\d+)\}", script).group(1),
     }
     readme = (ROOT / "README.md").read_text()
     table = readme[readme.index("The ports `make run` opens") : readme.index("## Drop an invoice")]

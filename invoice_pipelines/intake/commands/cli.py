@@ -91,8 +91,8 @@ def add_commands(sub) -> None:
     p.add_argument("--reason", help="why (audited; needed with --set)")
 
     add_supplier_commands(sub)
-    add_peppol_commands(sub)
     add_mailbox_commands(sub)
+    add_peppol_commands(sub)
 
 
 def _add_uploads_command(verbs) -> None:
