@@ -429,12 +429,15 @@ EVERY_COMMAND = {
 INCOMING_READS = {
     "invoice_pipelines.einvoice.classes",
     "invoice_pipelines.intake.commands.cli",
+    "invoice_pipelines.intake.commands.cli_mailbox",  # argparse alone, like cli_peppol
     "invoice_pipelines.intake.commands.cli_peppol",
     "invoice_pipelines.intake.commands.cli_suppliers",
     "invoice_pipelines.intake.commands.run",
     "invoice_pipelines.intake.domain.discounts",
     "invoice_pipelines.intake.domain.duplicate_uploads",
     "invoice_pipelines.intake.domain.listing",
+    # a document's source, when a mailbox brought it (issue 86): SQL of the intake's own tables
+    "invoice_pipelines.intake.domain.mailbox_status",
     "invoice_pipelines.intake.domain.notice_states",
     "invoice_pipelines.intake.domain.payments",
     "invoice_pipelines.metadata",
@@ -443,6 +446,7 @@ INCOMING_READS = {
 }
 SUPPLIER_READS = {
     "invoice_pipelines.intake.commands.cli",
+    "invoice_pipelines.intake.commands.cli_mailbox",
     "invoice_pipelines.intake.commands.cli_peppol",
     "invoice_pipelines.intake.commands.cli_suppliers",
     "invoice_pipelines.intake.domain.figures",

@@ -25,7 +25,8 @@ DEMO = (ROOT / "docs" / "demo.md").read_text()
 WORDS = {
     "two": 2, "three": 3, "seven": 7, "fifteen": 15, "sixteen": 16, "seventeen": 17,
     "eighteen": 18, "nineteen": 19, "twenty": 20, "twenty-one": 21, "twenty-two": 22,
-    "twenty-three": 23, "twenty-four": 24, "twenty-five": 25, "eight": 8, "nine": 9, "ten": 10,
+    "twenty-three": 23, "twenty-four": 24, "twenty-five": 25, "twenty-six": 26, "eight": 8,
+    "nine": 9, "ten": 10,
     "four": 4,
 }  # fmt: skip
 

@@ -20,11 +20,11 @@ from dagster import (
 )
 from sqlalchemy import Engine, func, select
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import (
-    UnknownOrganization,
     active_organization_slugs,
-    find_organization,
+    find_organizations,
     system_transaction,
 )
 from invoice_pipelines.scheduled_checks import evaluation
@@ -57,15 +57,14 @@ ADD_PER_TICK = 2000
 RECORDED_PER_TICK = 100
 
 
-def organization_events(engine: Engine, slugs: list[str]) -> list:
+def organization_events(engine: Engine, found: list[Organization]) -> list:
     """Each organization's partition of the `organizations` asset as it is, with its checks
-    evaluated on it: what the sensor records for an organization never materialized."""
+    evaluated on it: what the sensor records for an organization never materialized (`found`:
+    the organizations as the entry point looked them up, `find_organizations`)."""
     events: list = []
-    for slug in slugs:
-        try:
-            shown = show_organization(engine, find_organization(engine, slug))
-        except UnknownOrganization:
-            continue  # gone since the slugs were read
+    for organization in found:
+        slug = organization.slug
+        shown = show_organization(engine, organization)
         events.append(
             AssetMaterialization(
                 ORGANIZATIONS_ASSET,
@@ -156,7 +155,8 @@ def organizations_sensor(context: SensorEvaluationContext, system_database: Reso
     # each organization added is recorded on the `organizations` asset with its checks: a fresh
     # demo showed its organizations "Missing" (issue 85); an onboarding of thousands shows the
     # first RECORDED_PER_TICK of a tick (Materialize, or a change, records the others)
-    events = organization_events(engine, to_add[:RECORDED_PER_TICK])
+    recorded, _gone = find_organizations(engine, to_add[:RECORDED_PER_TICK])
+    events = organization_events(engine, recorded)
     if not requests:
         said = (
             f"added {len(to_add)} organizations' partitions in one call"

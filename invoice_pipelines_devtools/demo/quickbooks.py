@@ -190,9 +190,10 @@ def record_first_sync(instance, slug: str, customers, items, system: Engine | No
         if system is not None:
             # the partition added here, not by organizations_sensor: its `organizations` partition
             # recorded as the sensor records the ones it adds (issue 85: the demo's showed Missing)
+            from invoice_pipelines.db.tenancy import find_organizations
             from invoice_pipelines.tenants.sensors import organization_events
 
-            for event in organization_events(system, [slug]):
+            for event in organization_events(system, find_organizations(system, [slug])[0]):
                 instance.report_runless_asset_event(event)
     for asset, counts in (("qbo_customers", customers), ("qbo_items", items)):
         metadata = {name: MetadataValue.int(value) for name, value in counts.as_dict().items()}
