@@ -18,6 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 SCREENSHOTS = os.environ.get("INVOICE_PIPELINES_SCREENSHOTS")
 PIPELINE = [
+    "mailbox_messages",
     "uploads",
     "incoming_invoices",
     "incoming_invoice_exports",
@@ -44,6 +45,7 @@ PIPELINE = [
     "audit_data_carrier",
 ]
 DEPENDENCIES = {
+    ("mailbox_messages", "uploads"),
     ("uploads", "incoming_invoices"),
     ("incoming_invoices", "incoming_invoice_exports"),
     ("sales_orders", "sales_invoices"),
