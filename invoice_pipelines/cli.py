@@ -183,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # after parsing: `--help` and a usage error answer before SQLAlchemy is imported
     from invoice_pipelines.db.tenancy import UnknownOrganization
-    from invoice_pipelines.tenants.domain.read_only import Refused
+    from invoice_pipelines.lib.read_only import Refused
 
     try:
         _assemble(args)

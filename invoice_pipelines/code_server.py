@@ -82,7 +82,7 @@ class BulkRuns:
     def lower_a_bulk_run(self, instance_ref: Any, run_id: str, pid: int) -> None:
         from dagster import DagsterInstance
 
-        from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS, SHARE_TAG
+        from invoice_pipelines.lib.run_coordinator import BULK_RUN_TAGS, SHARE_TAG
 
         if self._instance is None:
             self._instance = DagsterInstance.from_ref(instance_ref)

@@ -79,19 +79,19 @@ def markdown_table(
 class Markdown(str):
     """A metadata value the UI renders as markdown (a table from `markdown_table`), among the
     plain values (int, float, str) an asset's metadata is built from without Dagster: a run
-    records it as `MetadataValue.md` (tenants/asset_metadata.py), a command's report to Dagster
+    records it as `MetadataValue.md` (lib/asset_metadata.py), a command's report to Dagster
     sends it as text (resources/dagster_ui.py)."""
 
 
 class Location(str):
     """A metadata value that is a file's place (a path or a store's URL): a run records it as
-    `MetadataValue.path` (tenants/asset_metadata.py), a command's report sends it as text."""
+    `MetadataValue.path` (lib/asset_metadata.py), a command's report sends it as text."""
 
 
 @dataclass(frozen=True)
 class CheckFinding:
     """What an asset check found, as plain values built without Dagster: the one rule a run's
-    check wraps into an `AssetCheckResult` (tenants/asset_metadata.check_result) and a command
+    check wraps into an `AssetCheckResult` (lib/asset_metadata.check_result) and a command
     that changed what the check reads reports to the UI (resources/dagster_ui.CheckEvent).
     `severity` is Dagster's AssetCheckSeverity value, WARN or ERROR; `metadata` holds plain
     values as an asset's figures do (int, float, str, `Markdown`, a JSON list or dict)."""

@@ -28,7 +28,7 @@ from dagster_graphql.test.utils import execute_dagster_graphql, infer_job_select
 
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import upgrade
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.demo.quickbooks import (
     connect_demo_organizations,
     create_demo_companies,

@@ -424,7 +424,7 @@ EVERY_COMMAND = {
     "invoice_pipelines.queue.domain.job_kind",
     "invoice_pipelines.queue.domain.known_kinds",
     # main's refusal of a write to an offboarded organization (`Refused`), plain Python
-    "invoice_pipelines.tenants.domain.read_only",
+    "invoice_pipelines.lib.read_only",
 }
 INCOMING_READS = {
     "invoice_pipelines.einvoice.classes",

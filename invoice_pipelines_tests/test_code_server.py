@@ -46,7 +46,7 @@ def test_the_warm_process_imports_the_classes_the_instance_names(monkeypatch):
     monkeypatch.setenv("INVOICE_PIPELINES_DAGSTER_DIR", "/nonexistent")
     monkeypatch.setenv("INVOICE_PIPELINES_DAGSTER_COMPUTE_LOGS_DIR", "/nonexistent")
     modules = instance_modules(InstanceRef.from_dir(str(REPO)))  # the repository's dagster.yaml
-    assert "invoice_pipelines.tenants.run_coordinator" in modules
+    assert "invoice_pipelines.lib.run_coordinator" in modules
     assert "dagster._core.storage.sqlite_storage" in modules
     assert "dagster._core.storage.local_compute_log_manager" in modules
     assert instance_modules(None) == []

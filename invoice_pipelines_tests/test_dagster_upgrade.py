@@ -23,7 +23,7 @@ from dagster._grpc import impl, server
 from invoice_pipelines import code_server
 from invoice_pipelines.dagster_internals import api_server, planned_events, runs
 from invoice_pipelines.dagster_internals.instance import import_the_default_classes, instance_of
-from invoice_pipelines.tenants import partitions, run_coordinator
+from invoice_pipelines.lib import partitions, run_coordinator
 
 REPO = Path(__file__).resolve().parents[1]
 FENCE = REPO / "invoice_pipelines" / "dagster_internals"

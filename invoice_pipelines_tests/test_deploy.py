@@ -27,8 +27,7 @@ from dagster._core.storage.compute_log_manager import ComputeLogManager
 from dagster._serdes import ConfigurableClassData  # how the instance loads configured classes
 from dagster_aws.s3.compute_log_manager import S3ComputeLogManager
 
-from invoice_pipelines.settings import SETTINGS
-from invoice_pipelines.tenants.run_coordinator import (
+from invoice_pipelines.lib.run_coordinator import (
     BACKFILL_RUN_TAGS,
     BULK_RUN_TAGS,
     LANE_TAG,
@@ -36,6 +35,7 @@ from invoice_pipelines.tenants.run_coordinator import (
     SLOT_TAG,
     WAITS_ON_TAG,
 )
+from invoice_pipelines.settings import SETTINGS
 from invoice_pipelines_tests.import_probe import PATH_ONLY, probe
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -783,7 +783,7 @@ def test_the_ocr_asset_is_in_the_ocr_pool_and_quickbooks_assets_in_theirs():
     assert defs.resolve_assets_def("incoming_invoices").op.pool == "ocr"
     for name in ("qbo_customers", "qbo_items", "qbo_invoices", "qbo_payments"):
         assert defs.resolve_assets_def(name).op.pool == "quickbooks", name
-    # the providers' rate limits: each a lane of its own (tenants/run_coordinator.py)
+    # the providers' rate limits: each a lane of its own (lib/run_coordinator.py)
     assert defs.resolve_assets_def("invoice_emails").op.pool == "mail"
     assert defs.resolve_assets_def("invoice_text_messages").op.pool == "text_messages"
 

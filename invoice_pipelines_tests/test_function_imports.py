@@ -47,7 +47,7 @@ WAITS = {
     "tenants/domain/partition_keys.py": "Dagster's instance and the partitions' name, only when a write "
     "verb of `organizations` writes partitions (DAGSTER_HOME set): the reading verbs and the "
     "validation import no Dagster",
-    "tenants/run_coordinator.py": "the database, only when a run names an organization: the "
+    "lib/run_coordinator.py": "the database, only when a run names an organization: the "
     "webserver and the daemon load this module without needing it",
 }
 

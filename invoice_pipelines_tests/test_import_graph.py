@@ -1,7 +1,7 @@
 """The package's import graph: no two modules need each other, and nothing reaches up a layer.
 
 The rule (docs/architecture.md, "The import rule"): an area may import the shared layers below it
-(core, db, resources, einvoice, queue, outbox, tenants and the top-level settings, limits,
+(core, db, lib, resources, einvoice, queue, outbox and the top-level settings, limits,
 metadata, cli_args, catalog, scheduled_checks, area_parts); nothing imports an area except the list of
 areas (`areas.py`), which imports each one's assembly object (`<area>/area.py`: its commands,
 definitions, kinds and resources, each loaded by the area itself); the two assemblies,
@@ -9,6 +9,10 @@ definitions, kinds and resources, each loaded by the area itself); the two assem
 reads it; nothing imports `definitions.py`; nothing registers a kind of batch job (the list
 gathers them all into one value, `areas.kinds()`); a migration imports only what is frozen for it (FROZEN_FOR_MIGRATIONS); the
 development tooling (invoice_pipelines_devtools) is reached only from the console script.
+
+tenants/ is the organizations' own area (their lifecycle, commands, asset and sensor): nothing
+outside it imports it but the list of areas (its `area.py`); everyone's Dagster kit (partitions,
+refusals, turns, the run coordinator, ...) is lib/, a floor below the areas.
 
 Every link the walk can read counts as an import, at module level and inside functions alike (a
 function-level import is a dependency that waits for its first call): `import` statements, a
@@ -78,16 +82,21 @@ SHARED_RANK = {
     # the organization's supplier register as the intake, the bill push and the notices read and
     # change it: a model of several areas, above the tables
     "supplier_register": 5,
-    "resources": 6,
+    # everyone's Dagster kit (partitions and run tags, refusals, turns, check metadata, the period
+    # sensors' factory, the run coordinator): above the tables it reads, below every area
+    "lib": 6,
+    "resources": 7,
     # the queue's state and its changes (plain Python and SQL, no Dagster): below the
     # organizations' area, whose offboarding ends an organization's jobs through it; the queue's
-    # Dagster modules (its job, sensors, schedules) stay above tenants/, whose kit they use
-    "queue.domain": 6,
-    "outbox": 7,
-    "tenants": 7,
-    "queue": 8,
+    # Dagster modules (its job, sensors, schedules) stay above lib/, whose kit they use
+    "queue.domain": 7,
+    "outbox": 8,
+    "tenants": 8,
+    "queue": 9,
 }
 SHARED = frozenset(SHARED_RANK)
+# the organizations' own area: nothing outside it imports it but the list of areas (its area.py)
+TENANTS = f"{PACKAGE}.tenants"
 # the two places that assemble the areas, and the one list of areas both take them from
 ASSEMBLY = f"{PACKAGE}.definitions"
 CONSOLE_SCRIPT = f"{PACKAGE}.cli"
@@ -554,6 +563,32 @@ def test_no_two_modules_need_each_other(edges):
     assert not found, "import circles (each edge as file:line importer -> imported):\n" + report
 
 
+def into_tenants(edges: list[Edge]) -> list[Edge]:
+    """The edges from outside tenants/ into it, but the list of areas taking its `area.py`."""
+    return [
+        edge
+        for edge in edges
+        if top(edge.imported) == "tenants"
+        and top(edge.importer) != "tenants"
+        and not (edge.importer == AREA_LIST and edge.imported == f"{TENANTS}.area")
+    ]
+
+
+def test_nothing_outside_tenants_imports_it(edges):
+    """tenants/ is the organizations' own area; what every area uses of Dagster's (partitions,
+    refusals, turns, the run coordinator, the period sensors, `writable`) is lib/'s."""
+    found = into_tenants(edges)
+    assert not found, (
+        "imports of tenants/ from outside it (take the kit from lib/, or move what is everyone's "
+        "there):\n" + "\n".join(map(str, found))
+    )
+    # the walk sees the wiring it allows, and would see any other edge into tenants/
+    assert any(e.importer == AREA_LIST and e.imported == f"{TENANTS}.area" for e in edges)
+    stray = Edge(f"{PACKAGE}.intake.sensors", f"{TENANTS}.sensors", ROOT, 1)
+    inside = Edge(f"{TENANTS}.jobs", f"{TENANTS}.domain.lifecycle", ROOT, 1)
+    assert into_tenants([stray, inside]) == [stray]
+
+
 def test_nothing_imports_up_a_layer(edges):
     found = [
         (edge, why) for edge in edges if (why := upward(edge)) and edge.pair not in PENDING_ISSUE_48
@@ -780,6 +815,12 @@ def test_the_rule_itself():
     )
     assert upward(taking(f"{PACKAGE}.db.engine")) is not None
     assert upward(edge("db.tenancy", f"{PACKAGE}.core.money")) is None
+    # the kit is below the areas and above the tables: it takes no area's module, tenants' neither
+    assert upward(edge("intake.sensors", f"{PACKAGE}.lib.turns")) is None
+    assert upward(edge("lib.refusals", f"{PACKAGE}.db.tenancy")) is None
+    assert upward(edge("lib.automation", f"{PACKAGE}.tenants.domain.lifecycle")) == (
+        "shared layer lib imports tenants, a layer not below it"
+    )
     assert upward(edge("core.money", f"{PACKAGE}.db.tables")) == (
         "shared layer core imports db, a layer not below it"
     )

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance, asset, materialize
 
-from invoice_pipelines.tenants.run_coordinator import OrganizationRunCoordinator
+from invoice_pipelines.lib.run_coordinator import OrganizationRunCoordinator
 
 REPO = Path(__file__).resolve().parents[1]
 DEVELOPMENT = REPO / "dagster.yaml"

@@ -30,8 +30,8 @@ LOOKUPS = frozenset(
 ENTRY_POINT_MODULES = {
     "cli.py": "a command's --org, found once for every command (args.organization, or "
     "args.organizations for a repeatable one)",
-    "tenants/refusals.py": "a run's partition key or config: the value, or a refusal",
-    "tenants/run_coordinator.py": "a launched run's organization, for its tags",
+    "lib/refusals.py": "a run's partition key or config: the value, or a refusal",
+    "lib/run_coordinator.py": "a launched run's organization, for its tags",
     "queue/domain/requests.py": "a queued job's organization id (lookup_organization)",
     "queue/domain/items.py": "a job over invoices, run from its id: once per job",
     "queue/domain/jobs.py": "a retry asked for by job id",
@@ -42,7 +42,7 @@ ENTRY_POINT_MODULES = {
 
 # how a Dagster definition asks for its organization without handling the slug: its config
 # (`OrganizationConfig.named_organization`) or its run's partition key (`partition_organization`,
-# `PartitionRefusals.organizations`), all three in tenants/refusals.py
+# `PartitionRefusals.organizations`), all three in lib/refusals.py
 FROM_DAGSTER = frozenset({"named_organization", "partition_organization"})
 # the modules of Dagster definitions, the only ones that have a config or a partition key to give
 DAGSTER_MODULES = ("assets.py", "jobs.py", "checks.py", "sensors.py", "schedules.py")
@@ -192,17 +192,17 @@ def _calls(tree: ast.AST, names: frozenset[str]) -> list[int]:
 def test_the_organization_is_looked_up_in_at_most_twelve_modules():
     """Counted as issue 74 counts it: every module that turns a slug or id into the
     organization, Dagster definitions' own bodies included. The areas' assets and jobs ask
-    tenants/refusals.py for it (FROM_DAGSTER) instead."""
+    lib/refusals.py for it (FROM_DAGSTER) instead."""
     looking = sorted(m for m, tree in _modules().items() if _calls(tree, LOOKUPS))
     assert len(looking) <= 12, looking
-    assert "tenants/refusals.py" in looking
+    assert "lib/refusals.py" in looking
 
 
 def test_a_config_or_partition_key_becomes_the_organization_only_in_dagster_modules():
     below = [
         f"invoice_pipelines/{module}:{line}"
         for module, tree in _modules().items()
-        if not module.endswith(DAGSTER_MODULES) and module != "tenants/refusals.py"
+        if not module.endswith(DAGSTER_MODULES) and module != "lib/refusals.py"
         for line in _calls(tree, FROM_DAGSTER)
     ]
     assert not below, "\n".join(below)

@@ -29,11 +29,11 @@ from sqlalchemy import Engine
 from invoice_pipelines.audit.domain.carrier import CarrierResult, write_carrier
 from invoice_pipelines.audit.partitions import YEAR_DIMENSION, audit_partitions
 from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.refusals import partition_organization
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.tenants.refusals import partition_organization
 
 CHECK = "carrier_complete"
 

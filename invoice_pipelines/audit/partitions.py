@@ -7,11 +7,11 @@ carrier held nothing of them but the customers)."""
 
 from dagster import MultiPartitionsDefinition, TimeWindowPartitionsDefinition
 
-from invoice_pipelines.settings import env
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organizations_partitions,
 )
+from invoice_pipelines.settings import env
 
 YEAR_DIMENSION = "fiscal_year"
 

@@ -60,6 +60,17 @@ from invoice_pipelines.db.tables import sales_orders as sales_orders_table
 from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
+from invoice_pipelines.lib.partitions import (
+    REQUESTED_BY_HELP,
+    organizations_partitions,
+    who_asked,
+)
+from invoice_pipelines.lib.refusals import (
+    CONFIRM_HELP,
+    confirmed_or_refuse,
+    partition_organization,
+    refused,
+)
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.queue.dagster import job_metadata, sentence
 from invoice_pipelines.queue.domain.jobs import (
@@ -78,17 +89,6 @@ from invoice_pipelines.queue.domain.requests import (
 )
 from invoice_pipelines.queue.domain.stats import BatchStats, batch_stats
 from invoice_pipelines.scheduled_checks import latest_or_now
-from invoice_pipelines.tenants.partitions import (
-    REQUESTED_BY_HELP,
-    organizations_partitions,
-    who_asked,
-)
-from invoice_pipelines.tenants.refusals import (
-    CONFIRM_HELP,
-    confirmed_or_refuse,
-    partition_organization,
-    refused,
-)
 
 
 class LineType(Enum):
@@ -203,7 +203,7 @@ class CustomerLinesRequest(NewRequestConfig):
 BatchRequest = QueuedJobRequest | SalesOrdersRequest | AllReviewedRequest | CustomerLinesRequest
 
 
-# what a plain Materialize of sales_invoices says to issue numbered invoices (tenants/refusals.py)
+# what a plain Materialize of sales_invoices says to issue numbered invoices (lib/refusals.py)
 ISSUE = "issue invoices"
 
 

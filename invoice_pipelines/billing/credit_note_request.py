@@ -10,7 +10,7 @@ from typing import Literal
 from dagster import Config
 from pydantic import Field
 
-from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP
+from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP
 
 
 class CreditLineConfig(Config):

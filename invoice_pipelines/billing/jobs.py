@@ -26,12 +26,12 @@ from invoice_pipelines.billing.domain.credit_notes import (
     issue_credit_note,
     lines_from,
 )
-from invoice_pipelines.queue.dagster import sentence
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     REQUESTED_BY_HELP,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
+from invoice_pipelines.lib.refusals import OrganizationConfig, refused
+from invoice_pipelines.queue.dagster import sentence
 
 # One process: the run is one step (its chunks use threads and database connections), and a step
 # subprocess would only add start-up time. The organization is the partition key.

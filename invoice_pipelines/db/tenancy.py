@@ -155,3 +155,24 @@ def active_organization_slugs(system: Engine) -> list[str]:
             .order_by(organizations.c.slug)
         )
         return [r[0] for r in rows]
+
+
+def suspended_organizations(system: Engine) -> dict[str, str]:
+    """Every suspended organization's slug and reason (what sensors and schedules leave out)."""
+    return {slug: reason for slug, reason in _suspended(system).values()}
+
+
+def suspended_by_id(system: Engine) -> dict[int, tuple[str, str]]:
+    """Every suspended organization's (slug, reason) by its id: for the work that finds the
+    organizations to serve by id (the supplier notices)."""
+    return _suspended(system)
+
+
+def _suspended(system: Engine) -> dict[int, tuple[str, str]]:
+    with system_transaction(system) as conn:
+        rows = conn.execute(
+            select(
+                organizations.c.id, organizations.c.slug, organizations.c.suspension_reason
+            ).where(organizations.c.suspended_at.is_not(None))
+        )
+        return {id_: (slug, reason or "") for id_, slug, reason in rows}

@@ -60,22 +60,22 @@ from invoice_pipelines.delivery.domain.pipeline import (
     send_invoices,
 )
 from invoice_pipelines.delivery.partitions import MONTH_DIMENSION, report_partitions
-from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.resources.channels import channels_of_form, open_channel, resources_of
-from invoice_pipelines.resources.files import Files
-from invoice_pipelines.resources.peppol_transport import PeppolTransport
-from invoice_pipelines.resources.smtp import Smtp
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organizations_partitions,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import (
+from invoice_pipelines.lib.refusals import (
     CONFIRM_HELP,
     confirmed_or_refuse,
     partition_organization,
     refused,
 )
+from invoice_pipelines.metadata import markdown_table
+from invoice_pipelines.resources.channels import channels_of_form, open_channel, resources_of
+from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.peppol_transport import PeppolTransport
+from invoice_pipelines.resources.smtp import Smtp
 
 CHECK = "no_unknown_deliveries"
 PEPPOL_GROUP = "peppol"
@@ -94,7 +94,7 @@ RECEIVED_DOCUMENTS = "peppol_received_documents"
 TEXT_CHANNELS = channels_of_form("text")
 
 
-# what a plain Materialize of a delivery asset says to send (tenants/refusals.py)
+# what a plain Materialize of a delivery asset says to send (lib/refusals.py)
 SEND = "send messages"
 SENDING = f'Messages sent cannot be taken back: a plain Materialize runs only with the config confirm: "{SEND}".'
 
@@ -200,7 +200,7 @@ def _deliver(context, config, databases, document_store, channel, peppol=None):
     owners=OWNERS,
     # the channels it sends over (its materializations count each: sent_email, sent_peppol)
     metadata={"channels": "email, peppol"},
-    # waits on the mail provider's rate limit: a lane of its own (tenants/run_coordinator.py)
+    # waits on the mail provider's rate limit: a lane of its own (lib/run_coordinator.py)
     pool="mail",
     check_specs=[
         AssetCheckSpec(

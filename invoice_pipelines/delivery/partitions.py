@@ -3,11 +3,11 @@
 from dagster import MonthlyPartitionsDefinition, MultiPartitionsDefinition
 
 from invoice_pipelines.core.export_months import START_MONTH_SETTING
-from invoice_pipelines.settings import env
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organizations_partitions,
 )
+from invoice_pipelines.settings import env
 
 MONTH_DIMENSION = "month"
 

@@ -25,10 +25,10 @@ from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.documents.domain.batch import DOCUMENTS_VALID
 from invoice_pipelines.documents.domain.pipeline import DEFAULT_BATCH, generate_documents
 from invoice_pipelines.documents.domain.renderer import DocumentRenderer
+from invoice_pipelines.lib.partitions import organizations_partitions
+from invoice_pipelines.lib.refusals import partition_organization
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.files import Files
-from invoice_pipelines.tenants.partitions import organizations_partitions
-from invoice_pipelines.tenants.refusals import partition_organization
 
 CHECK = DOCUMENTS_VALID
 

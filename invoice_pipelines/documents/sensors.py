@@ -18,11 +18,11 @@ from invoice_pipelines.db.tables import organizations, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.documents.domain.pipeline import not_left_to_a_batch, waiting_for_documents
 from invoice_pipelines.documents.jobs import documents_job
+from invoice_pipelines.lib.automation import automatic_organizations
+from invoice_pipelines.lib.partitions import partition_run_tags
+from invoice_pipelines.lib.run_coordinator import BULK_RUN_TAGS
+from invoice_pipelines.lib.turns import organizations_with_a_run, take_turn
 from invoice_pipelines.queue.domain.items import Followed, followed_invoicing_jobs
-from invoice_pipelines.tenants.domain.automation import automatic_organizations
-from invoice_pipelines.tenants.partitions import partition_run_tags
-from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
-from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
 
 
 @sensor(
@@ -73,7 +73,7 @@ def documents_sensor(context: SensorEvaluationContext, system_database: Resource
         said = "No sales invoices wait for documents" + (f"; {left}" if left else "") + suspended
         return SkipReason(said if said.endswith(".") else f"{said}.")
     # a few organizations a tick, the next ones the tick after: a stop of the sensor stops its
-    # requests within one tick (tenants/turns.py)
+    # requests within one tick (lib/turns.py)
     turn = take_turn(context.cursor, requests)
     context.log.info(turn.summary(len(requests)))
     return SensorResult(run_requests=turn.requests, cursor=turn.cursor)

@@ -43,13 +43,13 @@ from invoice_pipelines.exports.domain.figures import booked_finding, export_figu
 from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.exports.domain.result import ExportResult
 from invoice_pipelines.exports.partitions import MONTH_DIMENSION, export_partitions
+from invoice_pipelines.lib.asset_metadata import as_metadata, check_result
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME, who_asked
+from invoice_pipelines.lib.refusals import PartitionRefusals, fail_keeping_the_done
 from invoice_pipelines.metadata import CheckFinding
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.scheduled_checks import evaluation
-from invoice_pipelines.tenants.asset_metadata import as_metadata, check_result
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, who_asked
-from invoice_pipelines.tenants.refusals import PartitionRefusals, fail_keeping_the_done
 
 # A backfill's chunk (Dagster cuts the keys along the dimension with fewer of them): with no more
 # organizations than months, one organization's months, up to 40 a run; with more organizations

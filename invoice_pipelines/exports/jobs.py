@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.exports.assets import incoming_invoice_exports, sales_invoice_exports
 from invoice_pipelines.exports.domain.corrections import reopen_exported
-from invoice_pipelines.tenants.partitions import who_asked
-from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
+from invoice_pipelines.lib.partitions import who_asked
+from invoice_pipelines.lib.refusals import OrganizationConfig, refused
 
 export_job = define_asset_job(
     "export_job",

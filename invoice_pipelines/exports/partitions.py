@@ -5,11 +5,11 @@ INVOICE_PIPELINES_EXPORT_RUNNING_MONTH=provisional)."""
 from dagster import MonthlyPartitionsDefinition, MultiPartitionsDefinition
 
 from invoice_pipelines.exports.domain.job import running_month_mode
-from invoice_pipelines.settings import env
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     organizations_partitions,
 )
+from invoice_pipelines.settings import env
 
 MONTH_DIMENSION = "month"
 

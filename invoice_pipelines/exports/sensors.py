@@ -1,7 +1,7 @@
 """The exports' month-end: on the 1st at 03:00 (Berlin) the month before is due for every
 organization, both directions, the organizations batched into runs over partition ranges that
-`monthly_exports_sensor` requests a few a tick (tenants/sensors.py `period_runs_sensor`; its
-cursor and its rules: tenants/domain/periods.py)."""
+`monthly_exports_sensor` requests a few a tick (lib/sensors.py `period_runs_sensor`; its
+cursor and its rules: lib/periods.py)."""
 
 from datetime import datetime, timedelta
 
@@ -9,16 +9,16 @@ from dagster import MultiPartitionKey, RunRequest
 
 from invoice_pipelines.exports.jobs import export_job
 from invoice_pipelines.exports.partitions import MONTH_DIMENSION
-from invoice_pipelines.settings import SCHEDULE_TIMEZONE
-from invoice_pipelines.tenants.domain.periods import Cadence
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     MAX_RUNS_PER_PERIOD,
     ORGANIZATIONS_PARTITIONS_NAME,
     ORGANIZATIONS_PER_RUN,
     RUNS_PER_TICK,
     partition_range_tags,
 )
-from invoice_pipelines.tenants.sensors import period_runs_sensor
+from invoice_pipelines.lib.periods import Cadence
+from invoice_pipelines.lib.sensors import period_runs_sensor
+from invoice_pipelines.settings import SCHEDULE_TIMEZONE
 
 MONTH_END = Cadence("0 3 1 * *", SCHEDULE_TIMEZONE)
 

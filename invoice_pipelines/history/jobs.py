@@ -19,8 +19,8 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from invoice_pipelines.history.domain.importing import import_history
-from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
-from invoice_pipelines.tenants.refusals import OrganizationConfig
+from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP, who_asked
+from invoice_pipelines.lib.refusals import OrganizationConfig
 
 SHOWN = 50  # refusals listed in the failure's metadata
 NAMED = 10  # refusals named in its message

@@ -22,11 +22,11 @@ from invoice_pipelines.housekeeping.domain.archive import (
     OrganizationOutcome,
     purge_archives,
 )
+from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP, who_asked
+from invoice_pipelines.lib.refusals import PartitionRefusals
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
-from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
-from invoice_pipelines.tenants.refusals import PartitionRefusals
 
 DEFAULT_KEEP_DAYS = 90
 

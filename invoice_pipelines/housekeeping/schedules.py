@@ -14,14 +14,13 @@ from dagster import (
 from sqlalchemy import Engine, select
 
 from invoice_pipelines.db.tables import organizations
-from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.db.tenancy import suspended_organizations, system_transaction
 from invoice_pipelines.housekeeping.jobs import (
     DEFAULT_KEEP_DAYS,
     archive_retention_job,
     dagster_run_retention_job,
 )
 from invoice_pipelines.settings import SCHEDULE_TIMEZONE
-from invoice_pipelines.tenants.domain.lifecycle import suspended_organizations
 
 TIMEZONE = SCHEDULE_TIMEZONE  # Europe/Berlin, every schedule's
 # the work per organization is two queries and the files that are due; most days nothing is due

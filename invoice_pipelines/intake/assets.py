@@ -57,16 +57,16 @@ from invoice_pipelines.intake.domain.pipeline import (
     retry_documents,
 )
 from invoice_pipelines.intake.parser_resource import DocumentParser
-from invoice_pipelines.resources.ocr_readers import OcrReader
-from invoice_pipelines.resources.uploads import Uploads
-from invoice_pipelines.scheduled_checks import evaluation
-from invoice_pipelines.tenants.asset_metadata import as_metadata, check_result
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.asset_metadata import as_metadata, check_result
+from invoice_pipelines.lib.partitions import (
     REQUESTED_BY_HELP,
     organizations_partitions,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import partition_organization, refused
+from invoice_pipelines.lib.refusals import partition_organization, refused
+from invoice_pipelines.resources.ocr_readers import OcrReader
+from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.scheduled_checks import evaluation
 
 mailbox_messages = AssetSpec(
     MAILBOX_MESSAGES,

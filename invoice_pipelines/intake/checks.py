@@ -72,9 +72,9 @@ from invoice_pipelines.intake.domain.mailbox_status import (
     STALE_MINUTES,
     fresh_finding,
 )
+from invoice_pipelines.lib.asset_metadata import check_result
+from invoice_pipelines.lib.partitions import organizations_partitions
 from invoice_pipelines.scheduled_checks import evaluation, scheduled_checks
-from invoice_pipelines.tenants.asset_metadata import check_result
-from invoice_pipelines.tenants.partitions import organizations_partitions
 
 
 def _per_organization(name: str, asset: str, description: str) -> AssetCheckSpec:

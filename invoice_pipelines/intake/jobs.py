@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.incoming_status import StaleDocument
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import suspended_by_id, tenant_transaction
 from invoice_pipelines.intake.assets import (
     IncomingInvoicesConfig,
     incoming_invoices,
@@ -36,6 +36,7 @@ from invoice_pipelines.intake.domain.peppol_responses import (
     organizations_awaiting_answers,
 )
 from invoice_pipelines.intake.domain.review import ReviewError, review_document
+from invoice_pipelines.lib.refusals import OrganizationConfig, refused
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.supplier_register import (
@@ -45,8 +46,6 @@ from invoice_pipelines.supplier_register import (
     change_supplier,
     confirm_supplier,
 )
-from invoice_pipelines.tenants.domain.lifecycle import suspended_by_id
-from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
 
 # The asset and the checks it evaluates itself; not the scheduled checks (no_stuck_documents,
 # discounts_not_expiring), which an asset job would otherwise run along with every intake run.

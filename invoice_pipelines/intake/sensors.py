@@ -23,19 +23,22 @@ from dagster import (
 )
 from sqlalchemy import Engine
 
-from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
+from invoice_pipelines.db.tenancy import (
+    UnknownOrganization,
+    find_organization,
+    suspended_organizations,
+)
 from invoice_pipelines.intake.assets import IncomingInvoicesConfig, mailbox_messages, uploads
 from invoice_pipelines.intake.domain.duplicate_uploads import duplicates_table, invoice_named
 from invoice_pipelines.intake.domain.mailbox import read_mailboxes
 from invoice_pipelines.intake.domain.redispatch import DEPTH_TAG, redispatch_batches, run_depth
 from invoice_pipelines.intake.domain.uploads import ScanResult, ScanState, scan_uploads
 from invoice_pipelines.intake.jobs import intake_job
+from invoice_pipelines.lib.automation import automatic_organizations
+from invoice_pipelines.lib.partitions import partition_run_tags
+from invoice_pipelines.lib.run_coordinator import INTAKE_RUN_TAGS
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import positive_number
-from invoice_pipelines.tenants.domain.automation import automatic_organizations
-from invoice_pipelines.tenants.domain.lifecycle import suspended_organizations
-from invoice_pipelines.tenants.partitions import partition_run_tags
-from invoice_pipelines.tenants.run_coordinator import INTAKE_RUN_TAGS
 
 
 def intake_run_request(
@@ -48,7 +51,7 @@ def intake_run_request(
             ops={"incoming_invoices": IncomingInvoicesConfig(document_ids=document_ids)}
         ),
         # upload_sensor asks only for known organizations; the intake lane leaves the queue first
-        # and never waits behind the organization's bulk runs (tenants/run_coordinator.py)
+        # and never waits behind the organization's bulk runs (lib/run_coordinator.py)
         tags={**partition_run_tags(slug), **INTAKE_RUN_TAGS, **(tags or {})},
     )
 

@@ -24,18 +24,12 @@ from dagster import (
 from pydantic import Field
 
 from invoice_pipelines.catalog import OWNERS, defined_here
-from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.overdue.domain import scheduling
-from invoice_pipelines.overdue.domain.letter import LetterSummary, write_letters
-from invoice_pipelines.overdue.domain.notice_sending import NoticeDeliverySummary, send_notices_over
-from invoice_pipelines.overdue.domain.pipeline import DunningResult, run_overdue
-from invoice_pipelines.resources.channels import resources_of
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     REQUESTED_BY_HELP,
     organizations_partitions,
     who_asked,
 )
-from invoice_pipelines.tenants.refusals import (
+from invoice_pipelines.lib.refusals import (
     CONFIRM_HELP,
     PartitionRefusals,
     confirmed_or_refuse,
@@ -43,11 +37,17 @@ from invoice_pipelines.tenants.refusals import (
     materialize_the_done,
     refused,
 )
+from invoice_pipelines.metadata import markdown_table
+from invoice_pipelines.overdue.domain import scheduling
+from invoice_pipelines.overdue.domain.letter import LetterSummary, write_letters
+from invoice_pipelines.overdue.domain.notice_sending import NoticeDeliverySummary, send_notices_over
+from invoice_pipelines.overdue.domain.pipeline import DunningResult, run_overdue
+from invoice_pipelines.resources.channels import resources_of
 
 ASSET = "dunning_notices"
 
 
-# what a plain Materialize of dunning_notices says to write and send notices (tenants/refusals.py)
+# what a plain Materialize of dunning_notices says to write and send notices (lib/refusals.py)
 NOTICE = "send notices"
 
 

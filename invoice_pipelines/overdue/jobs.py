@@ -13,10 +13,10 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import Engine
 
+from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP, who_asked
+from invoice_pipelines.lib.refusals import OrganizationConfig, refused
 from invoice_pipelines.overdue.assets import dunning_notices
 from invoice_pipelines.overdue.domain.pipeline import set_dunning_block
-from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
-from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
 
 dunning_job = define_asset_job(
     "dunning_job",

@@ -3,7 +3,7 @@ dunning is due, by default daily at 00:00 Europe/Berlin (settings.SCHEDULE_TIMEZ
 schedule's zone). `dunning_sensor` requests its runs of `dunning_job`, one per
 INVOICE_PIPELINES_DUNNING_BATCH_SIZE organizations (a partition range, run key
 `<tick>-batch-<n>`; more per run beyond 100 runs, as the monthly exports cut them, so that on the
-1st both sensors' runs of an organization share its slot), a few a tick (tenants/sensors.py
+1st both sensors' runs of an organization share its slot), a few a tick (lib/sensors.py
 `period_runs_sensor`), each passing the due tick's instant so every organization notices as of
 its own local day."""
 
@@ -11,16 +11,16 @@ from datetime import UTC, datetime
 
 from dagster import RunRequest, SensorDefinition
 
-from invoice_pipelines.overdue.assets import ASSET
-from invoice_pipelines.overdue.domain.scheduling import ScheduleSettings, schedule_settings
-from invoice_pipelines.overdue.jobs import dunning_job
-from invoice_pipelines.tenants.domain.periods import Cadence
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     MAX_RUNS_PER_PERIOD,
     RUNS_PER_TICK,
     partition_range_tags,
 )
-from invoice_pipelines.tenants.sensors import period_runs_sensor
+from invoice_pipelines.lib.periods import Cadence
+from invoice_pipelines.lib.sensors import period_runs_sensor
+from invoice_pipelines.overdue.assets import ASSET
+from invoice_pipelines.overdue.domain.scheduling import ScheduleSettings, schedule_settings
+from invoice_pipelines.overdue.jobs import dunning_job
 
 # read when the code location loads: a bad INVOICE_PIPELINES_DUNNING_* value (or old SCHEDULER_*
 # one) stops the load with its name

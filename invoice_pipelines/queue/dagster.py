@@ -7,9 +7,9 @@ from __future__ import annotations
 from dagster import Config, MetadataValue
 from pydantic import Field
 
+from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP
 from invoice_pipelines.queue.domain.batch_job import BatchJob
 from invoice_pipelines.queue.domain.known_kinds import Kinds
-from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP
 
 BATCH_JOB_TAG = "invoice_pipelines/batch_job"
 

@@ -24,6 +24,8 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import Engine
 
+from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP, who_asked
+from invoice_pipelines.lib.refusals import organization_or_refuse, refused
 from invoice_pipelines.queue.dagster import job_metadata, sentence
 from invoice_pipelines.queue.domain.batch_job import BatchJob
 from invoice_pipelines.queue.domain.job_kind import (
@@ -44,8 +46,6 @@ from invoice_pipelines.queue.domain.known_kinds import Kinds
 from invoice_pipelines.queue.domain.requests import BatchRequestError
 from invoice_pipelines.queue.domain.stuck import DEFAULT_STUCK_AFTER, fail_stuck_jobs
 from invoice_pipelines.scheduled_checks import evaluation
-from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
-from invoice_pipelines.tenants.refusals import organization_or_refuse, refused
 
 OP = "process_invoice_batch_job"
 JOB = LOCAL_QUEUE_JOB

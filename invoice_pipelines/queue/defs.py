@@ -10,7 +10,7 @@ the queue's other ops read): the queue imports no area.
   waits on an outside service's rate limit (`JobKind.waits_on`: communications, on the mail
   provider) has the same pair of its own, `<kind>_batch_job` and `<kind>_batch_jobs_sensor`,
   whose op is in that service's pool: its runs are in the service's lane
-  (tenants/run_coordinator.py), so an hour of sending never holds the organization's documents.
+  (lib/run_coordinator.py), so an hour of sending never holds the organization's documents.
 - `batch_jobs_sensor` launches the job of a kind that has its own Dagster job (invoicing:
   `batch_invoicing_job`, which materializes billing's `sales_invoices`), one run per pending job,
   built from what the kind names (`OwnJob`: the job, the op and its config): the organization's

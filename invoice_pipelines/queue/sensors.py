@@ -20,16 +20,16 @@ from dagster import (
 )
 from sqlalchemy import Engine
 
+from invoice_pipelines.db.tenancy import suspended_organizations
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.lib.automation import automatic_organizations
+from invoice_pipelines.lib.partitions import organization_tags, partition_run_tags
+from invoice_pipelines.lib.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
 from invoice_pipelines.queue.dagster_jobs import OP, QueueJobNames, listed
 from invoice_pipelines.queue.domain.items import ready_invoice_jobs
 from invoice_pipelines.queue.domain.job_kind import JobKind
 from invoice_pipelines.queue.domain.jobs import pending_jobs, processing_jobs
-from invoice_pipelines.tenants.domain.automation import automatic_organizations
-from invoice_pipelines.tenants.domain.lifecycle import suspended_organizations
-from invoice_pipelines.tenants.partitions import organization_tags, partition_run_tags
-from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 
 # a job inserted this long before the sensor's cursor moved past its id is still looked at
 RECENT_WINDOW = timedelta(minutes=10)

@@ -9,7 +9,7 @@ one asset a synced entity, and the sync every one of them runs.
 Materializing an organization's partition from the launchpad is the "sync now"; a run over a
 range of partitions (the schedules' batches, backfills) syncs each organization of the range in
 turn, and one organization's failure (a refused token, QBO unreachable) never stops the others:
-the run fails at the end naming it (tenants/refusals.PartitionRefusals). Organizations without a
+the run fails at the end naming it (lib/refusals.PartitionRefusals). Organizations without a
 QuickBooks connection are skipped and counted.
 """
 
@@ -37,6 +37,15 @@ from invoice_pipelines.db.tenancy import (
     UnknownOrganization,
     find_organization,
 )
+from invoice_pipelines.lib.asset_metadata import as_metadata
+from invoice_pipelines.lib.partitions import organizations_partitions
+from invoice_pipelines.lib.refusals import (
+    CONFIRM_HELP,
+    PartitionRefusals,
+    confirmed_or_refuse,
+    fail_keeping_the_done,
+    materialize_the_done,
+)
 from invoice_pipelines.quickbooks.domain.errors import NotConnected, QboError
 from invoice_pipelines.quickbooks.domain.figures import (
     COUNTED,
@@ -56,15 +65,6 @@ from invoice_pipelines.quickbooks.domain.syncs import EXTRA_COUNTS, NEEDS_FILES,
 from invoice_pipelines.resources.letter_types import Letters
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import ConfigError
-from invoice_pipelines.tenants.asset_metadata import as_metadata
-from invoice_pipelines.tenants.partitions import organizations_partitions
-from invoice_pipelines.tenants.refusals import (
-    CONFIRM_HELP,
-    PartitionRefusals,
-    confirmed_or_refuse,
-    fail_keeping_the_done,
-    materialize_the_done,
-)
 
 GROUP = "quickbooks"
 # every run that talks to QBO is in one pool, so a deployment bounds how many run at once
@@ -78,7 +78,7 @@ ORGANIZATIONS_PER_RUN = 10
 BOUNDED_PUSHES = frozenset({"invoices"})
 
 
-# what a plain Materialize of a push to QuickBooks says (tenants/refusals.py)
+# what a plain Materialize of a push to QuickBooks says (lib/refusals.py)
 PUSH = "push to quickbooks"
 
 

@@ -15,6 +15,7 @@ from dagster import (
 )
 from sqlalchemy import Engine
 
+from invoice_pipelines.lib.asset_metadata import check_result
 from invoice_pipelines.metadata import CheckFinding
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.domain.check_findings import (
@@ -29,7 +30,6 @@ from invoice_pipelines.quickbooks.domain.check_findings import (
     tokens_finding,
 )
 from invoice_pipelines.scheduled_checks import evaluation, scheduled_checks
-from invoice_pipelines.tenants.asset_metadata import check_result
 
 
 def _finding_check(

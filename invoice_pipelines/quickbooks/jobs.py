@@ -13,6 +13,8 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from invoice_pipelines.core.qbo_entities import SYNCED
+from invoice_pipelines.lib.partitions import who_asked
+from invoice_pipelines.lib.refusals import OrganizationConfig, refused
 from invoice_pipelines.quickbooks.assets import POOL, SYNC_ASSETS
 from invoice_pipelines.quickbooks.checks import check_evaluations
 from invoice_pipelines.quickbooks.domain.errors import NotConnected
@@ -25,8 +27,6 @@ from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, RealmBu
 from invoice_pipelines.quickbooks.domain.sync.customers import resolve_conflict
 from invoice_pipelines.resources.letter_types import Letters
 from invoice_pipelines.resources.uploads import Uploads
-from invoice_pipelines.tenants.partitions import who_asked
-from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
 
 
 def _job(name: str, target, description: str):

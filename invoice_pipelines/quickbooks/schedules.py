@@ -16,13 +16,13 @@ from dagster import (
 from sqlalchemy import Engine
 
 from invoice_pipelines.core.qbo_entities import SYNCED, QboEntity
+from invoice_pipelines.lib.automation import automatic_organizations
+from invoice_pipelines.lib.partitions import partition_range_tags
+from invoice_pipelines.lib.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.quickbooks.assets import ORGANIZATIONS_PER_RUN
 from invoice_pipelines.quickbooks.domain.watch import connected_organizations
 from invoice_pipelines.quickbooks.jobs import SYNC_JOBS
 from invoice_pipelines.settings import SCHEDULE_TIMEZONE
-from invoice_pipelines.tenants.domain.automation import automatic_organizations
-from invoice_pipelines.tenants.partitions import partition_range_tags
-from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 
 
 def due_batches(
@@ -60,7 +60,7 @@ def _daily_schedule(entity: QboEntity):
             for slug, tz in connected_organizations(system_database)
             if _local_hour(moment, tz) == hour
         }
-        # the suspended organizations wait (tenants/domain/automation.py)
+        # the suspended organizations wait (lib/automation.py)
         automatic = automatic_organizations(context.instance, system_database)
         batches = due_batches(automatic.working, due)
         if not batches:

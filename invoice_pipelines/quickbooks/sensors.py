@@ -14,16 +14,16 @@ from dagster import (
 from sqlalchemy import Engine
 
 from invoice_pipelines.core.qbo_entities import SYNCED
+from invoice_pipelines.lib.automation import Automatic, automatic_organizations
+from invoice_pipelines.lib.partitions import organization_tags
+from invoice_pipelines.lib.run_coordinator import BULK_RUN_TAGS
+from invoice_pipelines.lib.turns import organizations_with_a_run, take_turn
 from invoice_pipelines.quickbooks.domain.watch import (
     bill_push_waiting,
     push_waiting,
     requested_pulls,
 )
 from invoice_pipelines.quickbooks.jobs import SYNC_JOBS
-from invoice_pipelines.tenants.domain.automation import Automatic, automatic_organizations
-from invoice_pipelines.tenants.partitions import organization_tags
-from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
-from invoice_pipelines.tenants.turns import organizations_with_a_run, take_turn
 
 
 def _push_requests(
@@ -37,7 +37,7 @@ def _push_requests(
     `waiting`: (new, pending, ...) by slug: the newest ids, and what else makes the run key (how
     many wait, so that each chunk of a bounded push gets its run; the newest change). A few
     organizations a tick, the next ones the tick after (the cursor): a stop of the sensor stops
-    its requests within one tick (tenants/turns.py). `automatic`: the organizations with a
+    its requests within one tick (lib/turns.py). `automatic`: the organizations with a
     partition and the suspended ones, left out."""
     known = automatic.known
     # an organization whose push run waits or works is served by that run (no pile of runs)

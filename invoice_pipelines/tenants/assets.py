@@ -16,8 +16,10 @@ from dagster import (
 from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS
+from invoice_pipelines.lib.asset_metadata import check_result
+from invoice_pipelines.lib.partitions import organizations_partitions
+from invoice_pipelines.lib.refusals import partition_organization
 from invoice_pipelines.resources.uploads import Uploads
-from invoice_pipelines.tenants.asset_metadata import check_result
 from invoice_pipelines.tenants.domain.listing import (
     HELD_CHECK,
     READY_CHECK,
@@ -25,8 +27,6 @@ from invoice_pipelines.tenants.domain.listing import (
     organization_findings,
     show_organization,
 )
-from invoice_pipelines.tenants.partitions import organizations_partitions
-from invoice_pipelines.tenants.refusals import partition_organization
 
 ORGANIZATIONS_ASSET = "organizations"
 

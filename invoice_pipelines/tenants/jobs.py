@@ -21,10 +21,12 @@ from sqlalchemy import Engine
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS
 from invoice_pipelines.db.tenancy import UnknownOrganization
+from invoice_pipelines.lib.asset_metadata import check_result
+from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP, who_asked
+from invoice_pipelines.lib.refusals import OrganizationConfig, refused
 from invoice_pipelines.resources.files import Files
 from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.scheduled_checks import evaluation
-from invoice_pipelines.tenants.asset_metadata import check_result
 from invoice_pipelines.tenants.assets import ORGANIZATIONS_ASSET
 from invoice_pipelines.tenants.domain.lifecycle import (
     Refused,
@@ -47,8 +49,6 @@ from invoice_pipelines.tenants.domain.offboarding import (
 )
 from invoice_pipelines.tenants.domain.organizations_csv import CsvProblem, read_organizations_csv
 from invoice_pipelines.tenants.domain.partition_keys import sync_partitions
-from invoice_pipelines.tenants.partitions import REQUESTED_BY_HELP, who_asked
-from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
 
 # organizations whose partition a run records on the asset; an onboarding of thousands records
 # the count in the run's metadata instead (Materialize shows each one's partition)

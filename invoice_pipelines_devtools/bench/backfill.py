@@ -818,7 +818,7 @@ def _run_events(instance, run_id: str) -> dict:
 def partitions_in_order(instance, slugs: list[str]) -> dict[str, int]:
     """Add the organizations' partitions (one call) and return each key's place in Dagster's
     order of them: what a range of partitions, from one key to another, spans."""
-    from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+    from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, slugs)
     keys = instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)

@@ -311,7 +311,7 @@ def repository(services) -> dict:
 
 
 def start_cursor(tick: datetime) -> str:
-    """The cursor a person sets to start the period of `tick` (tenants/domain/periods.py)."""
+    """The cursor a person sets to start the period of `tick` (lib/periods.py)."""
     import json
 
     return json.dumps({"tick": tick.isoformat()})

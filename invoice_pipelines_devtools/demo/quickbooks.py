@@ -183,7 +183,7 @@ def record_first_sync(instance, slug: str, customers, items, system: Engine | No
     The organization's partition is added if organizations_sensor has not added it yet."""
     from dagster import AssetMaterialization, MetadataValue
 
-    from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+    from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
     if not instance.has_dynamic_partition(ORGANIZATIONS_PARTITIONS_NAME, slug):
         instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [slug])

@@ -42,6 +42,8 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.db.types import utcnow
+from invoice_pipelines.lib.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
 from invoice_pipelines.queue.dagster_jobs import batch_job_control_job, fail_stuck_batch_jobs_job
 from invoice_pipelines.queue.defs import build_defs
@@ -50,8 +52,6 @@ from invoice_pipelines.queue.domain.requests import DEFAULT_DUE_DAYS, local_runn
 from invoice_pipelines.queue.schedules import fail_stuck_batch_jobs_schedule
 from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.scheduled_checks import EVALUATED_AT
-from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.checked_latest import assert_checked_latest
 from invoice_pipelines_tests.queue.kinds import batch_jobs_sensor

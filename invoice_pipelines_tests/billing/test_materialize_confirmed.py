@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from invoice_pipelines.db.tables import sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_defs import (
     batch_config,

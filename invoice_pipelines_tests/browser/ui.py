@@ -41,12 +41,12 @@ def record_runs(home: Path, samples: Path) -> Recorded:
     from invoice_pipelines.definitions import build_definitions
     from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
     from invoice_pipelines.intake.parser_resource import DocumentParser
-    from invoice_pipelines.resources.uploads import LocalUploads
-    from invoice_pipelines.settings import upload_dir
-    from invoice_pipelines.tenants.partitions import (
+    from invoice_pipelines.lib.partitions import (
         ORGANIZATIONS_PARTITIONS_NAME,
         organization_tags,
     )
+    from invoice_pipelines.resources.uploads import LocalUploads
+    from invoice_pipelines.settings import upload_dir
     from invoice_pipelines_devtools.demo.seed import seed_demo
 
     engine = make_engine()

@@ -35,6 +35,7 @@ from invoice_pipelines.documents.sensors import documents_sensor
 from invoice_pipelines.intake.assets import supplier_register
 from invoice_pipelines.intake.checks import no_stuck_documents
 from invoice_pipelines.intake.sensors import upload_sensor
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.overdue.checks import last_run_fresh
 from invoice_pipelines.overdue.domain.scheduling import schedule_settings
 from invoice_pipelines.overdue.sensors import build_dunning_sensor
@@ -42,7 +43,6 @@ from invoice_pipelines.queue.dagster_jobs import batch_job_control_job
 from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.assets import organizations_asset
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.tenants.sensors import organizations_sensor
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.db.test_system_scope import login  # noqa: F401 - the fixture

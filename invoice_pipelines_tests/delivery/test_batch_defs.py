@@ -15,14 +15,14 @@ from invoice_pipelines.delivery import assets as delivery_assets
 from invoice_pipelines.delivery import defs as delivery
 from invoice_pipelines.documents.domain.pipeline import InProcessBuilder
 from invoice_pipelines.documents.domain.renderer import DocumentRenderer
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.run_coordinator import organization_in_run_config
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
 from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.resources.peppol import PeppolAccessPoint
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.tenants.run_coordinator import organization_in_run_config
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.test_defs import refusal
 from invoice_pipelines_tests.documents.test_pipeline import SELLER

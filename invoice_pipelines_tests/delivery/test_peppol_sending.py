@@ -41,6 +41,7 @@ from invoice_pipelines.delivery.domain.peppol import NO_SENDER_ID
 from invoice_pipelines.delivery.domain.pipeline import send_invoices
 from invoice_pipelines.documents.domain.batch import DOCUMENTS_KIND, run_invoice_job
 from invoice_pipelines.documents.domain.pipeline import generate_documents
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.queue.domain.items import enqueue_invoice_job
 from invoice_pipelines.queue.domain.kinds import chunk_work
 from invoice_pipelines.resources.channels import MailTransport, PeppolChannel
@@ -56,7 +57,6 @@ from invoice_pipelines.resources.peppol_transport import (
     PeppolTransport,
 )
 from invoice_pipelines.resources.smtp import Smtp
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn, Network
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.conftest import PEPPOL_RULES_DIR

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dagster import DagsterEventType, DagsterInstance
 
 from invoice_pipelines.definitions import build_definitions
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME, organization_tags
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME, organization_tags
 from invoice_pipelines_tests.checked_latest import assert_checked_latest
 from invoice_pipelines_tests.documents.test_history import _invoiced_with_documents_asked, _org
 from invoice_pipelines_tests.queue.kinds import OP

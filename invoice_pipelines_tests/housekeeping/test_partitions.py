@@ -6,7 +6,7 @@ from dagster import DagsterInstance
 from sqlalchemy import delete
 
 from invoice_pipelines.db.tables import organizations
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.tenants.test_organizations_sensor import _tick
 
 

@@ -11,10 +11,10 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.assets import supplier_register
 from invoice_pipelines.intake.jobs import SupplierChangeConfig, change_supplier_register_job
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.supplier_register import supplier_history, supplier_rows
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.checked_latest import assert_checked_latest
 from invoice_pipelines_tests.intake.test_duplicates import _intake
 from invoice_pipelines_tests.intake.test_supplier_register import IBAN, SELLER, VAT_ID, _invoice

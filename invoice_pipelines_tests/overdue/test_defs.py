@@ -13,6 +13,8 @@ from sqlalchemy import select
 from invoice_pipelines.db.tables import customers, dunning_runs
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.documents.domain.letter_writer import PdfaLetterWriter
+from invoice_pipelines.lib.partitions import PARTITION_RANGE_END_TAG as RANGE_END
+from invoice_pipelines.lib.partitions import PARTITION_RANGE_START_TAG as RANGE_START
 from invoice_pipelines.overdue.assets import dunning_notices
 from invoice_pipelines.overdue.checks import freshness, last_run_fresh
 from invoice_pipelines.overdue.domain.scheduling import schedule_settings
@@ -22,8 +24,6 @@ from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
-from invoice_pipelines.tenants.partitions import PARTITION_RANGE_END_TAG as RANGE_END
-from invoice_pipelines.tenants.partitions import PARTITION_RANGE_START_TAG as RANGE_START
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import (

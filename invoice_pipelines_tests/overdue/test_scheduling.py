@@ -14,9 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from invoice_pipelines import settings as settings_module
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PER_RUN
 from invoice_pipelines.overdue.domain.scheduling import schedule_settings
 from invoice_pipelines.settings import RENAMED, ConfigError, env_var_or_default
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PER_RUN
 
 
 def _settings(**values):
@@ -31,7 +31,7 @@ def _settings(**values):
 
 def test_the_default_is_daily_at_midnight_in_every_schedules_zone():
     settings = schedule_settings({})
-    # organizations per run as the monthly exports cut them (tenants/partitions.py, issue 76)
+    # organizations per run as the monthly exports cut them (lib/partitions.py, issue 76)
     assert (settings.cron, settings.timezone, settings.batch_size) == (
         "0 0 * * *",
         "Europe/Berlin",

@@ -16,6 +16,8 @@ from sqlalchemy import select
 import invoice_pipelines
 from invoice_pipelines.db.tables import audit_log, batch_job_items
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.lib.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG, NewInvoiceJob
 from invoice_pipelines.queue.dagster_jobs import OP
 from invoice_pipelines.queue.defs import build_defs
@@ -32,8 +34,6 @@ from invoice_pipelines.queue.domain.job_kind import (
 from invoice_pipelines.queue.domain.jobs import get_batch_job
 from invoice_pipelines.queue.domain.known_kinds import KINDS_RESOURCE, Kinds
 from invoice_pipelines.resources.database import Database, SystemDatabase
-from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines_tests.queue.queued import queue_over_invoices
 
 PACKAGE = Path(invoice_pipelines.__file__).parent

@@ -14,11 +14,11 @@ from dagster import DagsterInstance, materialize
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.core.money import round_cents
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS, paid_metadata
 from invoice_pipelines.quickbooks.domain.figures import PAID_ROWS_SHOWN
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.resources.database import Database, SystemDatabase
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import (
     ISSUED,

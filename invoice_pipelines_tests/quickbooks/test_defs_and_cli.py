@@ -18,6 +18,11 @@ from sqlalchemy import select, update
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import organizations, qbo_connections, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.lib.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    partition_range_tags,
+)
+from invoice_pipelines.lib.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.checks import qbo_tokens_check
 from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
@@ -26,11 +31,6 @@ from invoice_pipelines.quickbooks.schedules import DAILY_SCHEDULES, due_batches
 from invoice_pipelines.quickbooks.sensors import qbo_push_sensor
 from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.tenants.partitions import (
-    ORGANIZATIONS_PARTITIONS_NAME,
-    partition_range_tags,
-)
-from invoice_pipelines.tenants.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.test_credit_memos import _credit
 from invoice_pipelines_tests.quickbooks.test_skonto_push import _settled_two_rate_invoice
@@ -268,7 +268,7 @@ def test_daily_schedules_run_each_organization_at_its_local_hour_in_batches(
     assert len(mine) == 1
     # the run shows on the partitions of its organizations in the UI
     batch = mine[0].run_config["ops"]["qbo_payments"]["config"]["organizations"]
-    # and is bulk work: it leaves intake a run (tenants/run_coordinator.py)
+    # and is bulk work: it leaves intake a run (lib/run_coordinator.py)
     assert mine[0].tags == {
         "dagster/asset_partition_range_start": batch[0],
         "dagster/asset_partition_range_end": batch[-1],

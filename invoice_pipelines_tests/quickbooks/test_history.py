@@ -15,6 +15,7 @@ from sqlalchemy import update
 from invoice_pipelines.billing.domain.credit_notes import issue_credit_note
 from invoice_pipelines.db.tables import incoming_invoices, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
 from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
@@ -22,7 +23,6 @@ from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 from invoice_pipelines.quickbooks.jobs import qbo_push_bills_job
 from invoice_pipelines.quickbooks.sensors import qbo_bill_push_sensor, qbo_push_sensor
 from invoice_pipelines.resources.database import Database, SystemDatabase
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER
 from invoice_pipelines_tests.quickbooks.conftest import connect
 from invoice_pipelines_tests.quickbooks.payables_books import supplier_invoice, xml_of

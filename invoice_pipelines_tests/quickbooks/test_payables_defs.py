@@ -21,6 +21,7 @@ from dagster import (
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.documents.domain.letter_writer import PdfaLetterWriter
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.checks import (
     BILL_AMOUNTS_CHECK,
@@ -35,7 +36,6 @@ from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.sensors import qbo_bill_push_sensor
 from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER, OFFICE_SUPPLIER
 from invoice_pipelines_tests.checked_latest import assert_checked_latest
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect

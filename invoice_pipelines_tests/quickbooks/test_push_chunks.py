@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from invoice_pipelines.db.tables import qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.domain.sync.invoices import queue_counts
@@ -19,7 +20,6 @@ from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.sensors import qbo_push_sensor
 from invoice_pipelines.resources.database import Database, SystemDatabase
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 
 

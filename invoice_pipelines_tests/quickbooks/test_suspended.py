@@ -17,13 +17,13 @@ from sqlalchemy import update
 
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
-from invoice_pipelines.quickbooks.schedules import DAILY_SCHEDULES
-from invoice_pipelines.resources.database import Database, SystemDatabase
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     partition_range_tags,
 )
+from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
+from invoice_pipelines.quickbooks.schedules import DAILY_SCHEDULES
+from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines_tests.quickbooks.conftest import connect
 from invoice_pipelines_tests.quickbooks.test_defs_and_cli import _resources as qbo_resources
 from invoice_pipelines_tests.tenants.test_suspended_get_nothing import REASON, _said, _suspend

@@ -7,12 +7,12 @@ import threading
 import httpx
 from dagster import DagsterInstance, build_sensor_context
 
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.quickbooks.domain.sync.common import read_cursor
 from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.domain.webhooks import parse_notices, receiver
 from invoice_pipelines.quickbooks.sensors import qbo_webhook_sensor
 from invoice_pipelines.resources.database import Database, SystemDatabase
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
 VERIFIER = "verifier-token-of-the-app"
 

@@ -8,7 +8,7 @@ import pytest
 from dagster import DagsterInstance, DagsterInvalidConfigError
 
 from invoice_pipelines.definitions import build_definitions
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.delivery.test_email import _shop
 

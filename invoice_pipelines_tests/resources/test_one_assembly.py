@@ -114,7 +114,7 @@ ENGINE_MAKERS = {
     "db/commands/run.py": "`migrate` logs in as the tables' owner, which the `database` resource "
     "(a run's or another command's) never does",
     "db/migrations/env.py": "Alembic's environment, the tables' owner as well",
-    "tenants/run_coordinator.py": "the run coordinator in the daemon and webserver, no run",
+    "lib/run_coordinator.py": "the run coordinator in the daemon and webserver, no run",
 }
 
 

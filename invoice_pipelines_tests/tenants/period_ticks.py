@@ -1,4 +1,4 @@
-"""Ticking a period's sensor (tenants/sensors.py `period_runs_sensor`) as the daemon does: one
+"""Ticking a period's sensor (lib/sensors.py `period_runs_sensor`) as the daemon does: one
 evaluation after another, each with the cursor the one before left."""
 
 from __future__ import annotations

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from dagster import instance_for_test
 
 from invoice_pipelines.db.tenancy import find_organization
+from invoice_pipelines.lib.automation import Automatic
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.overdue.domain.scheduling import schedule_settings
 from invoice_pipelines.overdue.sensors import build_dunning_sensor
-from invoice_pipelines.tenants.domain.automation import Automatic
 from invoice_pipelines.tenants.domain.lifecycle import suspend_organization
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.tenants.period_ticks import tick
 
 RANGE_START = "dagster/asset_partition_range_start"

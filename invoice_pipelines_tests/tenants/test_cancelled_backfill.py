@@ -9,8 +9,8 @@ from __future__ import annotations
 from dagster import DagsterRunStatus
 from dagster_graphql.test.utils import execute_dagster_graphql
 
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.tenants.run_coordinator import BACKFILL_TAG, LANE_TAG
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.run_coordinator import BACKFILL_TAG, LANE_TAG
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.tenants.test_run_coordinator import launch, tags_of, workspace
 

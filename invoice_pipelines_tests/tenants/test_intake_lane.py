@@ -16,16 +16,16 @@ import yaml
 from dagster import DagsterInstance, DagsterRunStatus, build_sensor_context
 
 from invoice_pipelines.intake.sensors import UPLOAD_SENSOR_INTERVAL_SECONDS, upload_sensor
-from invoice_pipelines.resources.database import Database, SystemDatabase
-from invoice_pipelines.resources.uploads import LocalUploads
-from invoice_pipelines.settings import SETTINGS
-from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.tenants.run_coordinator import (
+from invoice_pipelines.lib.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.run_coordinator import (
     BULK_RUN_TAGS,
     LANE_TAG,
     PRIORITY_TAG,
     SLOT_TAG,
 )
+from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.settings import SETTINGS
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.tenants.test_run_coordinator import (  # noqa: F401 (fixture)

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from invoice_pipelines.definitions import defs
-from invoice_pipelines.tenants.run_coordinator import (
+from invoice_pipelines.lib.run_coordinator import (
     BACKFILL_RUN_TAGS,
     BACKFILL_TAG,
     BULK_RUN_TAGS,

@@ -23,6 +23,7 @@ from sqlalchemy import func, select, update
 from invoice_pipelines.db.tables import audit_log, organizations, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.intake.sensors import upload_sensor
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.domain.lifecycle import (
@@ -41,7 +42,6 @@ from invoice_pipelines.tenants.domain.offboarding import (
 )
 from invoice_pipelines.tenants.domain.organizations_csv import read_organizations_csv
 from invoice_pipelines.tenants.jobs import organizations_add_job
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.intake.test_intake_jobs import _drop, _drop_and_register
 from invoice_pipelines_tests.tenants.vat_ids import fresh_vat_id

@@ -1,5 +1,5 @@
 """The month-end's two sensors (the monthly exports and the dunning, both on the 1st) cut the
-organizations into runs by one rule (tenants/partitions.organizations_per_run), so that the two
+organizations into runs by one rule (lib/partitions.organizations_per_run), so that the two
 runs over an organization cover the same span and get the same slot from the run coordinator: one
 at a time per organization (issue 76: at 200 organizations, 10 per export run against 100 per
 dunning run, 20 of the 22 runs ran beside another run of the same organizations)."""
@@ -13,16 +13,16 @@ import pytest
 from dagster import DagsterRun, instance_for_test
 
 from invoice_pipelines.exports.sensors import build_monthly_exports_sensor
-from invoice_pipelines.overdue.domain.scheduling import schedule_settings
-from invoice_pipelines.overdue.sensors import build_dunning_sensor
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     MAX_RUNS_PER_PERIOD,
     ORGANIZATIONS_PARTITIONS_NAME,
     ORGANIZATIONS_PER_RUN,
     RUNS_PER_TICK,
     organizations_per_run,
 )
-from invoice_pipelines.tenants.run_coordinator import organizations_slot_of_range
+from invoice_pipelines.lib.run_coordinator import organizations_slot_of_range
+from invoice_pipelines.overdue.domain.scheduling import schedule_settings
+from invoice_pipelines.overdue.sensors import build_dunning_sensor
 from invoice_pipelines_tests.tenants.period_ticks import every_tick
 
 # the dunning's tick at 00:00 on the 1st in Berlin, the exports' at 03:00

@@ -11,14 +11,14 @@ from datetime import date
 from dagster import AssetKey, instance_for_test, materialize
 
 from invoice_pipelines.db.tenancy import find_organization
+from invoice_pipelines.lib.partitions import (
+    ORGANIZATIONS_PARTITIONS_NAME,
+    partition_range_tags,
+)
 from invoice_pipelines.resources.database import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.assets import organizations_asset
 from invoice_pipelines.tenants.domain.offboarding import export_organization
-from invoice_pipelines.tenants.partitions import (
-    ORGANIZATIONS_PARTITIONS_NAME,
-    partition_range_tags,
-)
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, levels_by_invoice
 from invoice_pipelines_tests.overdue.test_defs import TICK, _defs
 

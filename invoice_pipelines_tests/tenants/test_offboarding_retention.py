@@ -339,8 +339,8 @@ def test_the_launchpad_deletion_says_what_it_keeps_and_keeps_the_partition_with_
 ):
     from dagster import DagsterInstance
 
+    from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
     from invoice_pipelines.tenants.jobs import organizations_offboard_job
-    from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
     org = db.new_organization(**DATEV)  # no invoice, no export: only its audit trail is kept
     customer(db.engine, org["id"], "K-1", "Kunde AG")

@@ -8,7 +8,7 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
-from invoice_pipelines.tenants.partitions import partition_range_tags, partition_run_tags
+from invoice_pipelines.lib.partitions import partition_range_tags, partition_run_tags
 
 
 def test_range_and_partition_tags_are_dagsters_own():

@@ -1,6 +1,6 @@
 """A period's runs requested a few a tick (issue 76: at 10,000 organizations the month-end's
 schedules submitted 100 runs in one tick of 100-125 s): the cursor's rules
-(tenants/domain/periods.py) and the sensor the factory makes (tenants/sensors.py
+(lib/periods.py) and the sensor the factory makes (lib/sensors.py
 `period_runs_sensor`), through the monthly exports' and the dunning's sensors."""
 
 from __future__ import annotations
@@ -14,15 +14,15 @@ from dagster import instance_for_test
 
 from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.exports.sensors import MONTH_END, build_monthly_exports_sensor
-from invoice_pipelines.overdue.domain.scheduling import schedule_settings
-from invoice_pipelines.overdue.sensors import build_dunning_sensor, dunning_cadence
-from invoice_pipelines.tenants.domain.lifecycle import suspend_organization
-from invoice_pipelines.tenants.domain.periods import Cadence, Progress, step
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     PARTITION_RANGE_END_TAG,
     PARTITION_RANGE_START_TAG,
 )
+from invoice_pipelines.lib.periods import Cadence, Progress, step
+from invoice_pipelines.overdue.domain.scheduling import schedule_settings
+from invoice_pipelines.overdue.sensors import build_dunning_sensor, dunning_cadence
+from invoice_pipelines.tenants.domain.lifecycle import suspend_organization
 from invoice_pipelines_tests.tenants.period_ticks import every_tick, tick
 
 BERLIN = ZoneInfo("Europe/Berlin")

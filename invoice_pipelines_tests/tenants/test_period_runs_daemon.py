@@ -1,4 +1,4 @@
-"""Dagster's own sensor daemon ticks a period sensor (tenants/sensors.py `period_runs_sensor`):
+"""Dagster's own sensor daemon ticks a period sensor (lib/sensors.py `period_runs_sensor`):
 two runs a tick, and a tick evaluated again with an old cursor (the daemon restarted before it
 stored the new one, or a person set it back) launches no run twice, by the run keys."""
 
@@ -18,7 +18,7 @@ from dagster._daemon.sensor import execute_sensor_iteration
 from dagster._time import get_current_datetime
 from dagster_graphql.test.utils import execute_dagster_graphql
 
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     PARTITION_RANGE_START_TAG,
     PERIOD_SENSOR_INTERVAL_SECONDS,

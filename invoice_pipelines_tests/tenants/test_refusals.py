@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from dagster import Failure
 
-from invoice_pipelines.tenants.refusals import PartitionRefusals, refusal_message
+from invoice_pipelines.lib.refusals import PartitionRefusals, refusal_message
 
 
 def test_a_run_of_one_partition_fails_with_that_partitions_sentence():

@@ -20,8 +20,8 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 )
 from dagster_graphql.test.utils import execute_dagster_graphql, infer_job_selector
 
-from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.tenants.run_coordinator import (
+from invoice_pipelines.lib.partitions import ORGANIZATION_TAG, ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.run_coordinator import (
     BACKFILL_TAG,
     BULK_RUN_TAGS,
     LANE_TAG,

@@ -24,8 +24,8 @@ from dagster import DagsterInstance, RunsFilter
 
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import upgrade
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.tenants.turns import RUNS_PER_TICK
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.turns import RUNS_PER_TICK
 from invoice_pipelines_tests.conftest import TestDatabase
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dagster import DagsterRunStatus
 
 from invoice_pipelines.db.tenancy import find_organization
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.run_coordinator import BACKFILL_TAG
 from invoice_pipelines.tenants.domain.lifecycle import resume_organization, suspend_organization
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.tenants.run_coordinator import BACKFILL_TAG
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.tenants.test_cancelled_backfill import _backfill
 from invoice_pipelines_tests.tenants.test_run_coordinator import launch, workspace

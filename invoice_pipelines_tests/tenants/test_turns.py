@@ -1,4 +1,4 @@
-"""A sensor that launches one run per organization takes turns (tenants/turns.py, issue 55: "a
+"""A sensor that launches one run per organization takes turns (lib/turns.py, issue 55: "a
 sensor's requests stop with the sensor"): at most RUNS_PER_TICK organizations a tick, the next
 tick goes on after the last one served, and a round requests every waiting organization once.
 Dagster's daemon submits every request of a tick, also after `dagster sensor stop`; so after a
@@ -15,9 +15,9 @@ from dagster import (
 from dagster._core.test_utils import create_run_for_test
 
 from invoice_pipelines.documents.sensors import documents_sensor
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.lib.turns import RUNS_PER_TICK, organizations_with_a_run, take_turn
 from invoice_pipelines.resources.database import Database, SystemDatabase
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.tenants.turns import RUNS_PER_TICK, organizations_with_a_run, take_turn
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
 

@@ -33,6 +33,7 @@ from invoice_pipelines.billing.domain.invoicing_kinds import (
     follow_up_options,
 )
 from invoice_pipelines.core.skonto import SkontoError
+from invoice_pipelines.lib.read_only import writable
 from invoice_pipelines.queue.commands.run import (
     EXIT_BAD_REQUEST,
     EXIT_OK,
@@ -53,7 +54,6 @@ from invoice_pipelines.queue.domain.requests import (
     local_runner_name,
     parse_order_ids,
 )
-from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_batch_invoice(args: argparse.Namespace) -> int:

@@ -1,7 +1,7 @@
 """What an export asset shows, built without Dagster: one partition's export (its outcome, totals,
 a preview of its bookings, the invoices it skipped), a run over several partitions as one table,
 and the finding of the asset's check `every_invoice_booked`. The export assets record them as
-typed metadata (tenants/asset_metadata.py); `invoice-pipelines export` prints the same totals.
+typed metadata (lib/asset_metadata.py); `invoice-pipelines export` prints the same totals.
 
 The figures of one run are built in one place (`export_figures`), in the order the UI lists
 them: a reader of exports/assets.py finds the export's work there, and what it shows here."""

@@ -11,7 +11,7 @@ import json
 
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.history.domain.importing import import_history
-from invoice_pipelines.tenants.domain.read_only import writable
+from invoice_pipelines.lib.read_only import writable
 
 
 def run_history_command(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from invoice_pipelines.intake.domain.mailbox_config import (
     remove_mailbox,
     set_mailbox,
 )
-from invoice_pipelines.tenants.domain.read_only import writable
+from invoice_pipelines.lib.read_only import writable
 
 
 def run_mailbox_command(args: argparse.Namespace) -> int:

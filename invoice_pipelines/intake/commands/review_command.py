@@ -26,8 +26,8 @@ from invoice_pipelines.intake.domain.figures import (
     register_figures,
 )
 from invoice_pipelines.intake.domain.review import ReviewError, review_document
+from invoice_pipelines.lib.read_only import writable
 from invoice_pipelines.resources.dagster_ui import CheckEvent, tell_dagster
-from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_review_command(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.intake.domain.duplicate_uploads import invoice_named, list_uploads
 from invoice_pipelines.intake.domain.listing import list_documents, set_policy, show_document
 from invoice_pipelines.intake.domain.payments import payment_line
-from invoice_pipelines.tenants.domain.read_only import writable
+from invoice_pipelines.lib.read_only import writable
 
 
 def run_incoming_command(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from invoice_pipelines.intake.domain.figures import (
     register_check_events,
     register_figures,
 )
+from invoice_pipelines.lib.read_only import writable
 from invoice_pipelines.resources.dagster_ui import tell_dagster
 from invoice_pipelines.supplier_register import (
     Change,
@@ -35,7 +36,6 @@ from invoice_pipelines.supplier_register import (
     supplier_policy,
     supplier_rows,
 )
-from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_suppliers_command(args: argparse.Namespace) -> int:

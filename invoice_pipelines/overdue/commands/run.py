@@ -18,6 +18,7 @@ import sys
 from datetime import date
 
 from invoice_pipelines.core.dunning import DunningSettingsError
+from invoice_pipelines.lib.read_only import writable
 from invoice_pipelines.overdue.domain.letter import write_letters
 from invoice_pipelines.overdue.domain.notice_sending import send_notices_over
 from invoice_pipelines.overdue.domain.pipeline import (
@@ -27,7 +28,6 @@ from invoice_pipelines.overdue.domain.pipeline import (
     set_dunning_block,
 )
 from invoice_pipelines.overdue.domain.scheduling import AsOfError, check_as_of_day
-from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_overdue_command(args: argparse.Namespace) -> int:

@@ -215,7 +215,7 @@ class JobKind:
     # its rate (`queue.stats`, `queue.dagster.job_metadata`)
     creates_invoices: bool = False
     # the outside service whose rate limit its work waits on (a pool the run coordinator knows:
-    # `tenants.run_coordinator.RATE_LIMITED_POOLS`), or None for local work. A kind the queue
+    # `lib.run_coordinator.RATE_LIMITED_POOLS`), or None for local work. A kind the queue
     # runs itself with one gets a Dagster job of its own whose op is in that pool, so its runs
     # are in the service's lane and never hold the organization's local work (issue 56).
     waits_on: str | None = None

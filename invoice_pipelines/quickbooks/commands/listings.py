@@ -20,6 +20,7 @@ from invoice_pipelines.db.tenancy import (
     system_transaction,
     tenant_transaction,
 )
+from invoice_pipelines.lib.read_only import writable
 from invoice_pipelines.quickbooks.domain import payables_settings as ps
 from invoice_pipelines.quickbooks.domain.check_findings import (
     BILLS,
@@ -31,7 +32,6 @@ from invoice_pipelines.quickbooks.domain.errors import QboError
 from invoice_pipelines.quickbooks.domain.sync.bill_queue import skipped_files
 from invoice_pipelines.quickbooks.domain.watch import waiting_bills
 from invoice_pipelines.resources.dagster_ui import tell_dagster
-from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def _login() -> str:

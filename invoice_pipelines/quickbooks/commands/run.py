@@ -12,6 +12,7 @@ import os
 import sys
 
 from invoice_pipelines.db.locks import LockBusy
+from invoice_pipelines.lib.read_only import writable
 from invoice_pipelines.quickbooks.domain.errors import BadRealmId, RealmInUse
 from invoice_pipelines.quickbooks.domain.sync.common import open_client
 from invoice_pipelines.quickbooks.domain.sync.customers import resolve_conflict
@@ -19,7 +20,6 @@ from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_ci
 from invoice_pipelines.quickbooks.domain.webhooks import WEBHOOK_PATH, receiver
 from invoice_pipelines.resources.http_receiver import serve_until_interrupted
 from invoice_pipelines.settings import env
-from invoice_pipelines.tenants.domain.read_only import writable
 
 
 def run_connect(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ import os
 import sys
 
 from invoice_pipelines.core.qbo_entities import SYNCED
+from invoice_pipelines.lib.read_only import writable
 from invoice_pipelines.quickbooks.commands.cli import WHAT
 from invoice_pipelines.quickbooks.domain.check_findings import CHECKS_ALSO_READ, check_events
 from invoice_pipelines.quickbooks.domain.errors import QboError
@@ -28,7 +29,6 @@ from invoice_pipelines.quickbooks.domain.sync.items import ItemSync
 from invoice_pipelines.quickbooks.domain.sync.vendors import VendorSync
 from invoice_pipelines.quickbooks.domain.syncs import EXTRA_COUNTS, NEEDS_FILES, SYNCS
 from invoice_pipelines.resources.dagster_ui import RECORDED_BY, AssetEvent, CheckEvent, tell_dagster
-from invoice_pipelines.tenants.domain.read_only import writable
 
 # each sync's asset (qbo_<sync>), by the sync's name
 ASSETS = {entity.sync: entity.asset for entity in SYNCED}

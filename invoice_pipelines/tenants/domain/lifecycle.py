@@ -4,7 +4,8 @@ and why. What the `organizations` commands and their launchpad jobs call; no Dag
 partitions are the callers', tenants/domain/partition_keys.py).
 
 A suspended organization keeps its data and its partitions: sensors, schedules and backfills
-request nothing for it (`suspended_organizations`, tenants/domain/automation.py) until it is resumed.
+request nothing for it (`db.tenancy.suspended_organizations`, lib/automation.py) until it is
+resumed.
 Every write runs in a system transaction (db/tenancy.py): on PostgreSQL the system login's, never
 the owner's nor the runtime login's, to which the database refuses adding or deleting an
 organization and changing its suspension or offboarding (migration 0056).
@@ -29,7 +30,7 @@ from invoice_pipelines.db.sequences import INVOICES, read_sequence
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, organizations, sales_invoices
 from invoice_pipelines.db.tenancy import UnknownOrganization, system_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.tenants.domain.read_only import Refused, read_only_sentence
+from invoice_pipelines.lib.read_only import Refused, read_only_sentence
 
 CHUNK = 5000  # slugs per IN list, rows per INSERT
 STATES = ("active", "suspended", "offboarded", "inactive")
@@ -361,24 +362,3 @@ def resume_organization(system: Engine, org: Organization, *, by: str) -> dict |
             insert(audit_log), [_audit(by, "organization_resumed", row["id"], row["slug"], details)]
         )
     return details
-
-
-def suspended_organizations(system: Engine) -> dict[str, str]:
-    """Every suspended organization's slug and reason (what sensors and schedules leave out)."""
-    return {slug: reason for slug, reason in _suspended(system).values()}
-
-
-def suspended_by_id(system: Engine) -> dict[int, tuple[str, str]]:
-    """Every suspended organization's (slug, reason) by its id: for the work that finds the
-    organizations to serve by id (the supplier notices)."""
-    return _suspended(system)
-
-
-def _suspended(system: Engine) -> dict[int, tuple[str, str]]:
-    with system_transaction(system) as conn:
-        rows = conn.execute(
-            select(
-                organizations.c.id, organizations.c.slug, organizations.c.suspension_reason
-            ).where(organizations.c.suspended_at.is_not(None))
-        )
-        return {id_: (slug, reason or "") for id_, slug, reason in rows}

@@ -23,7 +23,7 @@ def sync_partitions(
     those of `remove`, on `instance` (default: the instance of DAGSTER_HOME). One sentence saying
     what was done, or why nothing was (no DAGSTER_HOME: organizations_sensor does it at its next
     tick)."""
-    from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME as NAME
+    from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME as NAME
 
     if not add and not remove:
         return "partitions: nothing to do"

@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.tenants.domain.periods import Progress
+from invoice_pipelines.lib.periods import Progress
 from invoice_pipelines_devtools.bench import add_scenarios
 from invoice_pipelines_devtools.bench.month_end import (
     DUNNING_SENSOR,

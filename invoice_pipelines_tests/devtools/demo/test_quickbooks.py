@@ -73,7 +73,7 @@ def test_the_first_sync_is_recorded_as_materializations_of_qbo_customers_and_qbo
     is recorded in the instance now, per organization partition, with the sync's counts."""
     from dagster import AssetKey, instance_for_test
 
-    from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+    from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
     url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
     upgrade(make_engine(url, owner=True))

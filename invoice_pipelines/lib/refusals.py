@@ -20,9 +20,9 @@ from sqlalchemy import Engine
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.text import cut
 from invoice_pipelines.db.tenancy import UnknownOrganization, find_organization
+from invoice_pipelines.lib.read_only import Refused, read_only_sentence, writable
 from invoice_pipelines.metadata import markdown_table
 from invoice_pipelines.scheduled_checks import evaluation
-from invoice_pipelines.tenants.domain.read_only import Refused, read_only_sentence, writable
 
 # how many refusals (and partitions done) a run's failure message names before "and N more",
 # and how much of each reason it quotes (a QBO error can carry a long answer); the failure's
@@ -185,7 +185,7 @@ class PartitionRefusals:
         """In a run over several partitions (a backfill's range, a schedule's batch), leave an
         inactive (suspended or offboarded) organization's partition undone and unmaterialized, saying why; the run does
         not fail for it, as its sensors and schedules request nothing for it
-        (tenants/domain/automation.py). A run of one partition was asked for it alone (the run
+        (lib/automation.py). A run of one partition was asked for it alone (the run
         coordinator cancels a backfill's), and does its work. An offboarded organization's
         partition is left in a run of several and refused in a run of one: its data are
         read-only. True: not to be done."""

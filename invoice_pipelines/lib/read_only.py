@@ -28,7 +28,7 @@ def read_only_sentence(slug: str) -> str:
 def writable(org: Organization) -> Organization:
     """The organization, if its data may change; an offboarded one is Refused with
     `read_only_sentence` before any work. Every entry point that writes an organization's rows or
-    settings asks this first (a run's config: tenants/refusals.py; a command: before its
+    settings asks this first (a run's config: lib/refusals.py; a command: before its
     transaction), so a person reads one sentence, not the database's refusal (0055, 0056)."""
     if org.offboarded:
         raise Refused([f"{read_only_sentence(org.slug)}."])

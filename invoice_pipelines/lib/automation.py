@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
-from invoice_pipelines.tenants.domain.lifecycle import suspended_organizations
-from invoice_pipelines.tenants.partitions import ORGANIZATIONS_PARTITIONS_NAME
+from invoice_pipelines.db.tenancy import suspended_organizations
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
 NAMED = 5  # suspended organizations a message names before "and N more"
 

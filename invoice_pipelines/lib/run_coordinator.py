@@ -27,7 +27,7 @@ there, from the run config, before the run is queued:
 Configured in dagster.yaml, the instance configuration (deploy/dagster.yaml: a deployment's copy):
 
     run_coordinator:
-      module: invoice_pipelines.tenants.run_coordinator
+      module: invoice_pipelines.lib.run_coordinator
       class: OrganizationRunCoordinator
 
 Limits stay in the `concurrency:` block; the queue settings of QueuedRunCoordinator still apply
@@ -85,7 +85,7 @@ from dagster import (
 from invoice_pipelines.core.dates import parse_as_of
 from invoice_pipelines.dagster_internals.instance import instance_of
 from invoice_pipelines.dagster_internals.runs import run_pools
-from invoice_pipelines.tenants.partitions import (
+from invoice_pipelines.lib.partitions import (
     ORGANIZATION_TAG,
     ORGANIZATIONS_PARTITIONS_NAME,
     PARTITION_RANGE_END_TAG,
@@ -377,7 +377,7 @@ class OrganizationRunCoordinator(QueuedRunCoordinator):
         if not run.tags.get(BACKFILL_TAG):
             return None
         from invoice_pipelines.db.engine import shared_engine
-        from invoice_pipelines.tenants.domain.lifecycle import suspended_organizations
+        from invoice_pipelines.db.tenancy import suspended_organizations
 
         try:
             return suspended_organizations(shared_engine(self._database_url, system=True)).get(slug)

@@ -42,9 +42,9 @@ PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 # How a period's runs over every organization are cut (the month-end's exports and dunning,
-# tenants/sensors.period_runs_sensor): one rule, so that two sensors' runs over one organization
+# lib/sensors.period_runs_sensor): one rule, so that two sensors' runs over one organization
 # cover the same span of partitions and so share one slot
-# (tenants/run_coordinator.organizations_slot_of_range): one run at a time per organization.
+# (lib/run_coordinator.organizations_slot_of_range): one run at a time per organization.
 # Issue 76: with 10 organizations per export run and 100 per dunning run, a month-end of 200
 # organizations ran 20 pairs of runs of the same organizations at once.
 # 100 a run, as the dunning had: a run's own cost (its submission, start, events) weighs against

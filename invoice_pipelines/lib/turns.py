@@ -24,7 +24,7 @@ from typing import Generic, TypeVar
 
 from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
-from invoice_pipelines.tenants.partitions import ORGANIZATION_TAG, PARTITION_TAG
+from invoice_pipelines.lib.partitions import ORGANIZATION_TAG, PARTITION_TAG
 
 # a run that will still do its organization's work: waiting in the queue, or under way
 WAITING_OR_UNDER_WAY = [

@@ -4,7 +4,7 @@ requested, so that each tick submits a few and a repeated or crashed tick asks f
 
 Submitting a run over 100 organizations costs Dagster 0.4-1.5 s of Python at 10,000 of them; a
 schedule that asks for its 100 runs at once ticks for 100 s and more. The sensor that keeps this
-cursor (tenants/sensors.py `period_runs_sensor`) asks for at most a few a tick instead.
+cursor (lib/sensors.py `period_runs_sensor`) asks for at most a few a tick instead.
 
 The cursor (JSON): `tick` the period in hand (the instant its cron ticked), `requested` how many of
 its runs were asked for, `remaining` the first and last organization of each run still to ask for,
