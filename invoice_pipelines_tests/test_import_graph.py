@@ -824,7 +824,7 @@ def test_the_rule_itself():
     assert upward(edge("core.money", f"{PACKAGE}.db.tables")) == (
         "shared layer core imports db, a layer not below it"
     )
-    assert upward(edge("db.commands", f"{PACKAGE}.resources.database")) == (
+    assert upward(edge("db.commands", f"{PACKAGE}.resources.database.engines")) == (
         "shared layer db imports resources, a layer not below it"
     )
     # a module of core/ or db/ one area alone imports is a holding pen; one that two areas, or

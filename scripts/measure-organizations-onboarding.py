@@ -62,7 +62,7 @@ def main() -> int:
 
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import upgrade
-    from invoice_pipelines.resources.database import Database, SystemDatabase
+    from invoice_pipelines.resources.database.engines import Database, SystemDatabase
     from invoice_pipelines.tenants.sensors import organizations_sensor
     from invoice_pipelines_devtools.demo.invoices import german_vat_id
 

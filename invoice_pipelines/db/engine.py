@@ -1,7 +1,7 @@
 """Engines for the application database: URL checks, SQLite pragmas, PostgreSQL application role,
 and the system engine, the one the work over every organization runs on (on PostgreSQL with a
 system login, that login's). Whoever makes a runtime engine makes the system engine beside it and
-hands both on (`DatabaseLogin`, `resources/database.py`); nothing finds one from the other."""
+hands both on (`DatabaseLogin`, `resources/database/engines.py`); nothing finds one from the other."""
 
 from __future__ import annotations
 
@@ -398,7 +398,7 @@ class DatabaseLogin:
     system_url: str = ""
 
     def engine(self) -> Engine:
-        """The engine a command uses: the one the `database` resource (`resources/database.py`)
+        """The engine a command uses: the one the `database` resource (`resources/database/engines.py`)
         gives the runs for the same logins (same URL checks, on PostgreSQL the same
         row-level-security role, system login and refusals), built here without Dagster so that
         a command that only reads or writes the database starts at the speed of its query. A
@@ -415,7 +415,7 @@ class DatabaseLogin:
 def database_login(read: Reading = NOW) -> DatabaseLogin:
     """The one builder of the `database` and `system_database` resources (resources/area.py): a
     command opens its `engine()` and `system_engine()`; a run's resources wrap it
-    (`resources.database.Database.of`, `SystemDatabase.of`, the URLs EnvVars where set, so the UI
+    (`resources.database.engines.Database.of`, `SystemDatabase.of`, the URLs EnvVars where set, so the UI
     shows where they come from and never a password)."""
     return DatabaseLogin(url=read.secret(URL_VAR), system_url=read.secret(SYSTEM_URL_VAR))
 

@@ -37,13 +37,13 @@ AREA = Area(
     provides={
         "database": Resource(
             "invoice_pipelines.db.engine:database_login",
-            for_runs="invoice_pipelines.resources.database:Database.of",
+            for_runs="invoice_pipelines.resources.database.engines:Database.of",
             for_commands="invoice_pipelines.db.engine:DatabaseLogin.engine",
         ),
         # the work over every organization: `system_transaction`'s engine, beside the runtime one
         "system_database": Resource(
             "invoice_pipelines.db.engine:database_login",
-            for_runs="invoice_pipelines.resources.database:SystemDatabase.of",
+            for_runs="invoice_pipelines.resources.database.engines:SystemDatabase.of",
             for_commands="invoice_pipelines.db.engine:DatabaseLogin.system_engine",
         ),
         "upload_store": Resource(

@@ -454,7 +454,7 @@ def _run_batch(
         from invoice_pipelines.areas import kinds
         from invoice_pipelines.billing import defs as billing
         from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
-        from invoice_pipelines.resources.database import Database, SystemDatabase
+        from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 
         job = Definitions.merge(
             billing.defs,

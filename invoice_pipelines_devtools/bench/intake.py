@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.intake.jobs import intake_job
     from invoice_pipelines.intake.parser_resource import DocumentParser
     from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
-    from invoice_pipelines.resources.database import Database, SystemDatabase
+    from invoice_pipelines.resources.database.engines import Database, SystemDatabase
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
     from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS, stop_server
     from invoice_pipelines.resources.uploads import LocalUploads

@@ -25,7 +25,7 @@ from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.queue.domain.items import ready_invoice_jobs
 from invoice_pipelines.queue.domain.jobs import cancel_batch_job, get_batch_job, retry_failed
 from invoice_pipelines.queue.domain.requests import BatchRequestError
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import LATER, by_number, invoiced
 from invoice_pipelines_tests.billing.test_defs import refusal

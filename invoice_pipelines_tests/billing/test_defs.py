@@ -50,7 +50,7 @@ from invoice_pipelines.queue.defs import build_defs
 from invoice_pipelines.queue.domain.jobs import get_batch_job
 from invoice_pipelines.queue.domain.requests import DEFAULT_DUE_DAYS, local_runner_name
 from invoice_pipelines.queue.schedules import fail_stuck_batch_jobs_schedule
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.scheduled_checks import EVALUATED_AT
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.checked_latest import assert_checked_latest

@@ -197,7 +197,7 @@ def test_the_logins_hand_a_command_the_system_login_for_its_work_over_every_orga
     engine, not one of the runtime login."""
     from dagster import build_init_resource_context
 
-    from invoice_pipelines.resources.database import SystemDatabase
+    from invoice_pipelines.resources.database.engines import SystemDatabase
 
     db, ours, theirs = two_tenants
     logins = DatabaseLogin(url=login("invoice_app"), system_url=login("invoice_app_system"))

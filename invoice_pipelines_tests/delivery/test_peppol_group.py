@@ -30,7 +30,7 @@ from invoice_pipelines.intake.domain.peppol_inbound import (
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.metadata import markdown_cell
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.file_stores import LocalFileStore
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn

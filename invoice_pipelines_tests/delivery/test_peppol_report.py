@@ -19,7 +19,7 @@ from invoice_pipelines.delivery.assets import peppol_monthly_report
 from invoice_pipelines.delivery.domain.peppol_overview import RECEIVED, SENT, monthly_counts
 from invoice_pipelines.intake.domain.peppol_inbound import REPLAY, receive_peppol
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.peppol_transport import BILLING_PROCESS, CREDIT_NOTE_DOC_TYPE
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn

@@ -282,7 +282,7 @@ def test_the_launchpad_job_imports_and_fails_naming_the_refused_row(db, tmp_path
     from dagster import DagsterInstance
 
     from invoice_pipelines.history.jobs import history_import_job
-    from invoice_pipelines.resources.database import Database, SystemDatabase
+    from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 
     org = db.new_organization()
     bad = SALES_CSV.replace("K-200,Schulz & Partner,EUR", "K-200,Schulz & Partner,EURO")

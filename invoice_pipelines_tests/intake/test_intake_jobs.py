@@ -24,7 +24,7 @@ from invoice_pipelines.intake.jobs import intake_job, retry_failed_invoices_job
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.sensors import upload_sensor
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
 from invoice_pipelines.resources.parse_server import stop_servers
 from invoice_pipelines.resources.upload_stores import LocalUploadStore

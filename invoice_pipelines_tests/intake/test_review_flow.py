@@ -16,7 +16,7 @@ from invoice_pipelines.db.tables import audit_log, incoming_reviews
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.domain.review import ReviewError, review_document
 from invoice_pipelines.intake.jobs import ReviewConfig, review_incoming_invoice_job
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_review import basic_wl, documents, run_intake
 

@@ -179,7 +179,7 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
     from invoice_pipelines.db.tables import supplier_notices
     from invoice_pipelines.intake.domain.notices import BOX, send_supplier_notices
     from invoice_pipelines.outbox.machine import claim
-    from invoice_pipelines.resources.database import Database, SystemDatabase
+    from invoice_pipelines.resources.database.engines import Database, SystemDatabase
     from invoice_pipelines.resources.peppol import PeppolAccessPoint
     from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink

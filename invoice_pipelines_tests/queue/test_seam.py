@@ -33,7 +33,7 @@ from invoice_pipelines.queue.domain.job_kind import (
 )
 from invoice_pipelines.queue.domain.jobs import get_batch_job
 from invoice_pipelines.queue.domain.known_kinds import KINDS_RESOURCE, Kinds
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines_tests.queue.queued import queue_over_invoices
 
 PACKAGE = Path(invoice_pipelines.__file__).parent

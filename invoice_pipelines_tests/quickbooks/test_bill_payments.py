@@ -16,7 +16,7 @@ from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.quickbooks.domain.sync.common import read_cursor
 from invoice_pipelines.quickbooks.domain.webhooks import receiver
 from invoice_pipelines.quickbooks.sensors import qbo_webhook_sensor
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines_tests.quickbooks.conftest import connect
 from invoice_pipelines_tests.quickbooks.payables_books import (
     ISSUED,

@@ -19,7 +19,7 @@ from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
 from invoice_pipelines.quickbooks.domain.sync.bills import describe_documents
 from invoice_pipelines.quickbooks.domain.sync.common import realm_lease
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import Books, supplier_invoice, xml_of
 

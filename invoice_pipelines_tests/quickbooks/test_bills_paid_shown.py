@@ -18,7 +18,7 @@ from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS, paid_metadata
 from invoice_pipelines.quickbooks.domain.figures import PAID_ROWS_SHOWN
 from invoice_pipelines.quickbooks.resources import QuickBooks
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import (
     ISSUED,

@@ -14,7 +14,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER, SOFTWARE_SUPPLIER
 from invoice_pipelines_devtools.demo.quickbooks import demo_key, write_command_settings
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect

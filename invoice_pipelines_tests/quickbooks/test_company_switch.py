@@ -36,7 +36,7 @@ from invoice_pipelines.quickbooks.domain.sync.items import ItemSync
 from invoice_pipelines.quickbooks.domain.sync.vendors import VendorSync
 from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
 from invoice_pipelines.quickbooks.domain.watch import waiting_bills
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines_devtools.demo.invoices import OFFICE_SUPPLIER
 from invoice_pipelines_tests.quickbooks.conftest import TAX_CODES, TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.payables_books import Books, supplier_invoice, xml_of

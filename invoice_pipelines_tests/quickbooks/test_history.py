@@ -22,7 +22,7 @@ from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
 from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 from invoice_pipelines.quickbooks.jobs import qbo_push_bills_job
 from invoice_pipelines.quickbooks.sensors import qbo_bill_push_sensor, qbo_push_sensor
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER
 from invoice_pipelines_tests.quickbooks.conftest import connect
 from invoice_pipelines_tests.quickbooks.payables_books import supplier_invoice, xml_of

@@ -23,7 +23,7 @@ from invoice_pipelines.lib.partitions import (
 )
 from invoice_pipelines.quickbooks.assets import SYNC_ASSETS
 from invoice_pipelines.quickbooks.schedules import DAILY_SCHEDULES
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines_tests.quickbooks.conftest import connect
 from invoice_pipelines_tests.quickbooks.test_defs_and_cli import _resources as qbo_resources
 from invoice_pipelines_tests.tenants.test_suspended_get_nothing import REASON, _said, _suspend

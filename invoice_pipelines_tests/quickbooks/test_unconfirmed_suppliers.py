@@ -13,7 +13,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.checks import qbo_bills_waiting_check
 from invoice_pipelines.quickbooks.domain.watch import waiting_bills
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.supplier_register import confirm_supplier
 from invoice_pipelines_devtools.demo.invoices import OFFICE_SUPPLIER
 from invoice_pipelines_tests.quickbooks.conftest import TOKEN_KEY, connect

@@ -12,7 +12,7 @@ from invoice_pipelines.quickbooks.domain.sync.common import read_cursor
 from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.domain.webhooks import parse_notices, receiver
 from invoice_pipelines.quickbooks.sensors import qbo_webhook_sensor
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 
 VERIFIER = "verifier-token-of-the-app"
 

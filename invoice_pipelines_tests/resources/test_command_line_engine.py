@@ -30,7 +30,7 @@ def test_a_command_and_a_run_see_the_same_database_as_the_same_role(db, monkeypa
 def test_the_engine_a_run_was_handed_is_disposed_of_when_the_run_ends(db):
     # Dagster tears down the resource, not the engine it handed over: the resource disposes of
     # that engine, so no connection of the run outlives it
-    from invoice_pipelines.resources.database import Database, SystemDatabase
+    from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 
     with build_resources(
         {"database": Database(url=db.url), "system_database": SystemDatabase(url=db.url)}

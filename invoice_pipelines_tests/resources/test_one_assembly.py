@@ -108,7 +108,7 @@ def test_the_scan_sees_imports_and_calls_through_the_module():
 # in these modules, each for a reason a command's or a run's `database` cannot serve:
 ENGINE_MAKERS = {
     "db/engine.py": "the factories themselves (DatabaseLogin.engine, shared_engine)",
-    "resources/database.py": "the `database` resource the runs get",
+    "resources/database/engines.py": "the `database` resource the runs get",
     # the one command that makes its engine: the `database` of `args.resources` is the runtime
     # role, and a migration needs the tables' owner
     "db/commands/run.py": "`migrate` logs in as the tables' owner, which the `database` resource "

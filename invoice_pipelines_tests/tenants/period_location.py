@@ -9,7 +9,7 @@ from dagster import Definitions, EnvVar, RunRequest, job, op
 from invoice_pipelines.exports.sensors import MONTH_END, previous_month
 from invoice_pipelines.lib.partitions import partition_range_tags
 from invoice_pipelines.lib.sensors import period_runs_sensor
-from invoice_pipelines.resources.database import SystemDatabase
+from invoice_pipelines.resources.database.engines import SystemDatabase
 
 SENSOR = "test_period_sensor"
 

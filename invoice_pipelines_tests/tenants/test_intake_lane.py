@@ -23,7 +23,7 @@ from invoice_pipelines.lib.run_coordinator import (
     PRIORITY_TAG,
     SLOT_TAG,
 )
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.settings import SETTINGS
 from invoice_pipelines_tests.billing.shop import make_shop

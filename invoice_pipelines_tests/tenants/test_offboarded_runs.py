@@ -15,7 +15,7 @@ from invoice_pipelines.lib.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     partition_range_tags,
 )
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.assets import organizations_asset
 from invoice_pipelines.tenants.domain.offboarding import export_organization

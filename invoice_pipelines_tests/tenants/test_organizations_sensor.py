@@ -6,7 +6,7 @@ from sqlalchemy import func, select, update
 from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.tenants.sensors import organizations_sensor, plan_partition_sync
 
 

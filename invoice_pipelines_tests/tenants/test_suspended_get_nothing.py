@@ -22,7 +22,7 @@ from invoice_pipelines.lib.partitions import (
     ORGANIZATIONS_PARTITIONS_NAME,
     partition_range_tags,
 )
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.tenants.domain.lifecycle import resume_organization, suspend_organization
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, levels_by_invoice
 from invoice_pipelines_tests.overdue.test_defs import TICK, _defs

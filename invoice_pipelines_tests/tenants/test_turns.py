@@ -17,7 +17,7 @@ from dagster._core.test_utils import create_run_for_test
 from invoice_pipelines.documents.sensors import documents_sensor
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.lib.turns import RUNS_PER_TICK, organizations_with_a_run, take_turn
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
 

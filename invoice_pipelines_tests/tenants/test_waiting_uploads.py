@@ -11,7 +11,7 @@ from dagster import instance_for_test, materialize
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tenancy import find_organization
-from invoice_pipelines.resources.database import Database, SystemDatabase
+from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.upload_stores import LocalUploadStore
 from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines.tenants.assets import organizations_asset
