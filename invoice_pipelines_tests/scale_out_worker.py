@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
     elif area == "intake":
         from invoice_pipelines.intake.domain.parse import parse_document
         from invoice_pipelines.intake.domain.pipeline import process_documents
-        from invoice_pipelines.resources.uploads import LocalUploads
+        from invoice_pipelines.resources.files.uploads import LocalUploads
 
         class InProcessParser:  # XML only here: no worker pool needed
             def parse_many(self, items):
@@ -73,7 +73,7 @@ def main(argv: list[str]) -> int:
         from invoice_pipelines.queue.domain.job_kind import RunSettings
         from invoice_pipelines.queue.domain.jobs import get_batch_job
         from invoice_pipelines.queue.domain.kinds import run_job
-        from invoice_pipelines.resources.files import LocalFiles
+        from invoice_pipelines.resources.files.files import LocalFiles
         from invoice_pipelines.resources.for_commands import EnvResources
 
         store = LocalFiles(rest[0], area="documents")
@@ -120,7 +120,7 @@ def main(argv: list[str]) -> int:
 
         from invoice_pipelines.overdue.domain.notice_sending import send_notices
         from invoice_pipelines.overdue.domain.pipeline import run_overdue
-        from invoice_pipelines.resources.files import LocalFiles
+        from invoice_pipelines.resources.files.files import LocalFiles
         from invoice_pipelines.resources.smtp import Smtp
         from invoice_pipelines.resources.text_messages import TextMessages
 

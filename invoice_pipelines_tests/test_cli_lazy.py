@@ -22,7 +22,7 @@ from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents.domain.batch import DOCUMENTS_KIND
 from invoice_pipelines.queue.domain.items import enqueue_invoice_job
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import LATER, invoiced
@@ -535,9 +535,9 @@ def test_reading_commands_load_only_what_reading_needs(db, tmp_path):
             ["incoming", "uploads", "--org", slug],
             INCOMING_READS
             | {
-                "invoice_pipelines.resources.files",
-                "invoice_pipelines.resources.stores",
-                "invoice_pipelines.resources.uploads",
+                "invoice_pipelines.resources.files.files",
+                "invoice_pipelines.resources.files.stores",
+                "invoice_pipelines.resources.files.uploads",
             },
         ),
         "suppliers list": (["suppliers", "list", "--org", slug], SUPPLIER_READS),

@@ -25,8 +25,8 @@ from invoice_pipelines.intake.assets import incoming_invoices, uploads
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
+from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
 
 REPO = Path(__file__).resolve().parents[1]
 

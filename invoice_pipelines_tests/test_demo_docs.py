@@ -148,7 +148,7 @@ def test_the_documented_peppol_step_sends_the_one_invoice_listed(tmp_path):
     listing then leaves it out of what is not sent."""
     from invoice_pipelines.billing.domain.invoicing import process_batch_job
     from invoice_pipelines.documents.domain.pipeline import generate_documents
-    from invoice_pipelines.resources.files import LocalFiles
+    from invoice_pipelines.resources.files.files import LocalFiles
     from invoice_pipelines_devtools.demo.peppol import demo_network
     from invoice_pipelines_devtools.demo.seed import DEMO_PEPPOL_CUSTOMERS, seed_demo
     from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn

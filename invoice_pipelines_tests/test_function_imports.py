@@ -40,8 +40,8 @@ WAITS = {
     "its own",
     "resources/ocr_readers.py": "Google Cloud Vision's client and requests, only with "
     "INVOICE_PIPELINES_OCR=vision",
-    "resources/s3_objects.py": "boto3, only with INVOICE_PIPELINES_STORAGE=s3",
-    "resources/stores.py": "the Dagster classes of the storage chosen, for a run's resources "
+    "resources/files/s3_objects.py": "boto3, only with INVOICE_PIPELINES_STORAGE=s3",
+    "resources/files/stores.py": "the Dagster classes of the storage chosen, for a run's resources "
     "only (commands import no Dagster), and not the other storage's (boto3)",
     "settings.py": "Dagster's EnvVar, only for a run's resources: commands import no Dagster",
     "tenants/domain/partition_keys.py": "Dagster's instance and the partitions' name, only when a write "

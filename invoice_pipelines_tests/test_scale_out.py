@@ -32,7 +32,7 @@ from invoice_pipelines.documents.domain.batch import DOCUMENTS
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.queue.domain.items import enqueue_invoice_job
 from invoice_pipelines.queue.domain.jobs import get_batch_job
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.conftest import samples_dir

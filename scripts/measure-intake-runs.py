@@ -111,7 +111,7 @@ def main() -> int:
         from invoice_pipelines.db.tables import incoming_invoices, organizations
         from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
         from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
-        from invoice_pipelines.resources.upload_stores import LocalUploadStore
+        from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
 
         ensure_migrated(make_engine(owner=True))
         engine = make_engine()

@@ -32,8 +32,8 @@ from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.lib.refusals import partition_organization
 from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.resources.files import Files
-from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.resources.files.files import Files
+from invoice_pipelines.resources.files.uploads import Uploads
 
 CHECK = "carrier_complete"
 

@@ -21,8 +21,8 @@ from invoice_pipelines.audit.assets import audit_data_carrier
 from invoice_pipelines.audit.domain.seal_keys import seal_keyring
 from invoice_pipelines.audit.domain.verify import verify_archive
 from invoice_pipelines.db.tenancy import active_organizations
-from invoice_pipelines.resources.files import Files
-from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.resources.files.files import Files
+from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.scheduled_checks import scheduled_checks
 from invoice_pipelines.settings import ConfigError
 

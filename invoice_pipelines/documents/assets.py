@@ -28,7 +28,7 @@ from invoice_pipelines.documents.domain.renderer import DocumentRenderer
 from invoice_pipelines.lib.partitions import organizations_partitions
 from invoice_pipelines.lib.refusals import partition_organization
 from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 
 CHECK = DOCUMENTS_VALID
 

@@ -47,8 +47,8 @@ from invoice_pipelines.lib.asset_metadata import as_metadata, check_result
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME, who_asked
 from invoice_pipelines.lib.refusals import PartitionRefusals, fail_keeping_the_done
 from invoice_pipelines.metadata import CheckFinding
-from invoice_pipelines.resources.files import Files
-from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.resources.files.files import Files
+from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.scheduled_checks import evaluation
 
 # A backfill's chunk (Dagster cuts the keys along the dimension with fewer of them): with no more

@@ -25,8 +25,8 @@ from invoice_pipelines.housekeeping.domain.archive import (
 from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP, who_asked
 from invoice_pipelines.lib.refusals import PartitionRefusals
 from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.resources.files import Files
-from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.resources.files.files import Files
+from invoice_pipelines.resources.files.uploads import Uploads
 
 DEFAULT_KEEP_DAYS = 90
 

@@ -64,8 +64,8 @@ from invoice_pipelines.lib.partitions import (
     who_asked,
 )
 from invoice_pipelines.lib.refusals import partition_organization, refused
+from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.resources.ocr_readers import OcrReader
-from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.scheduled_checks import evaluation
 
 mailbox_messages = AssetSpec(

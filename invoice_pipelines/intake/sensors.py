@@ -37,7 +37,7 @@ from invoice_pipelines.intake.jobs import intake_job
 from invoice_pipelines.lib.automation import automatic_organizations
 from invoice_pipelines.lib.partitions import partition_run_tags
 from invoice_pipelines.lib.run_coordinator import INTAKE_RUN_TAGS
-from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.settings import positive_number
 
 

@@ -25,8 +25,8 @@ from invoice_pipelines.quickbooks.domain.sync.bills import (
 )
 from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, RealmBusy, realm_lease
 from invoice_pipelines.quickbooks.domain.sync.customers import resolve_conflict
+from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.resources.letter_types import Letters
-from invoice_pipelines.resources.uploads import Uploads
 
 
 def _job(name: str, target, description: str):

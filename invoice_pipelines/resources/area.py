@@ -47,16 +47,16 @@ AREA = Area(
             for_commands="invoice_pipelines.db.engine:DatabaseLogin.system_engine",
         ),
         "upload_store": Resource(
-            "invoice_pipelines.resources.stores:uploads",
-            for_runs="invoice_pipelines.resources.stores:upload_store",
+            "invoice_pipelines.resources.files.stores:uploads",
+            for_runs="invoice_pipelines.resources.files.stores:upload_store",
         ),
         "export_store": Resource(
-            "invoice_pipelines.resources.stores:export_files",
-            for_runs="invoice_pipelines.resources.stores:file_store",
+            "invoice_pipelines.resources.files.stores:export_files",
+            for_runs="invoice_pipelines.resources.files.stores:file_store",
         ),
         "document_store": Resource(
-            "invoice_pipelines.resources.stores:document_files",
-            for_runs="invoice_pipelines.resources.stores:file_store",
+            "invoice_pipelines.resources.files.stores:document_files",
+            for_runs="invoice_pipelines.resources.files.stores:file_store",
         ),
         "ocr_engine": Resource(
             "invoice_pipelines.resources.ocr_readers:ocr_reader",

@@ -19,7 +19,7 @@ from invoice_pipelines.catalog import OWNERS
 from invoice_pipelines.lib.asset_metadata import check_result
 from invoice_pipelines.lib.partitions import organizations_partitions
 from invoice_pipelines.lib.refusals import partition_organization
-from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.tenants.domain.listing import (
     HELD_CHECK,
     READY_CHECK,

@@ -24,8 +24,8 @@ from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.lib.asset_metadata import check_result
 from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP, who_asked
 from invoice_pipelines.lib.refusals import OrganizationConfig, refused
-from invoice_pipelines.resources.files import Files
-from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.resources.files.files import Files
+from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.scheduled_checks import evaluation
 from invoice_pipelines.tenants.assets import ORGANIZATIONS_ASSET
 from invoice_pipelines.tenants.domain.lifecycle import (

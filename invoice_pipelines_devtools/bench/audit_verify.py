@@ -96,8 +96,8 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import audit_log
     from invoice_pipelines.db.tenancy import find_organizations, system_transaction
-    from invoice_pipelines.resources.files import LocalFiles
-    from invoice_pipelines.resources.uploads import LocalUploads
+    from invoice_pipelines.resources.files.files import LocalFiles
+    from invoice_pipelines.resources.files.uploads import LocalUploads
     from invoice_pipelines_devtools.bench.scratch import scratch_organizations
 
     ensure_migrated(make_engine(owner=True))

@@ -364,7 +364,7 @@ def one_process(
     from invoice_pipelines.db.tenancy import find_organization
     from invoice_pipelines.exports.domain.documents import DocumentStores
     from invoice_pipelines.exports.domain.pipeline import run_export
-    from invoice_pipelines.resources.stores import document_files, export_files, uploads
+    from invoice_pipelines.resources.files.stores import document_files, export_files, uploads
 
     engine = make_engine(app_url)
     store = export_files()

@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails
     from invoice_pipelines.documents.domain.pipeline import generate_documents
     from invoice_pipelines.documents.domain.renderer import DocumentRenderer
-    from invoice_pipelines.resources.files import LocalFiles
+    from invoice_pipelines.resources.files.files import LocalFiles
     from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.bench.limit import limit_fields, per_second
     from invoice_pipelines_devtools.standins.smtp import SmtpSinkProcess

@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> dict:
         tenant_transaction,
     )
     from invoice_pipelines.exports.domain.pipeline import run_export
-    from invoice_pipelines.resources.files import LocalFiles
+    from invoice_pipelines.resources.files.files import LocalFiles
     from invoice_pipelines_devtools.bench.limit import limit_fields
 
     ensure_migrated(make_engine(owner=True))

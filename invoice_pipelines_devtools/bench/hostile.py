@@ -900,8 +900,8 @@ def _intake(engine, system, org_id, slug, uploads, work, args, tally: Tally, rss
     from invoice_pipelines.intake.domain.pipeline import process_documents
     from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
     from invoice_pipelines.intake.parser_resource import DocumentParser
+    from invoice_pipelines.resources.files.uploads import LocalUploads
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
-    from invoice_pipelines.resources.uploads import LocalUploads
 
     root = work / "uploads"
     root.mkdir()
@@ -1072,7 +1072,7 @@ def _exports(engine, system, org_id, slug, work, tally: Tally) -> int:
     from invoice_pipelines.db.tables import incoming_invoices
     from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
     from invoice_pipelines.exports.domain.pipeline import run_export
-    from invoice_pipelines.resources.files import LocalFiles
+    from invoice_pipelines.resources.files.files import LocalFiles
 
     with tenant_transaction(engine, org_id) as conn:
         days = conn.execute(
@@ -1248,7 +1248,7 @@ def _sales(engine, system, org_id, slug, n, work, args, tally: Tally, rss: dict)
     from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails
     from invoice_pipelines.documents.domain.pipeline import generate_documents
     from invoice_pipelines.documents.domain.renderer import DocumentRenderer
-    from invoice_pipelines.resources.files import LocalFiles
+    from invoice_pipelines.resources.files.files import LocalFiles
     from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
 

@@ -241,7 +241,7 @@ class Stage:
         """Drop the files as an upload channel does and register them as the upload sensor
         does: each file's document id by name, and the batches the sensor formed."""
         from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
-        from invoice_pipelines.resources.uploads import LocalUploads
+        from invoice_pipelines.resources.files.uploads import LocalUploads
 
         store = LocalUploads(str(self.work / "uploads-46"))
         old = time.time() - 600
@@ -295,7 +295,7 @@ class Stage:
         from invoice_pipelines.db.tenancy import find_organization
         from invoice_pipelines.intake.domain.pipeline import process_documents
         from invoice_pipelines.intake.domain.redispatch import redispatch_batches
-        from invoice_pipelines.resources.uploads import LocalUploads
+        from invoice_pipelines.resources.files.uploads import LocalUploads
 
         store = LocalUploads(str(self.work / "uploads-46"))
         limit = self.parser.max_upload_bytes

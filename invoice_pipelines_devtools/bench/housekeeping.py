@@ -124,8 +124,8 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tenancy import find_organizations
     from invoice_pipelines.housekeeping.domain.archive import purge_archives
-    from invoice_pipelines.resources.files import LocalFiles
-    from invoice_pipelines.resources.uploads import LocalUploads
+    from invoice_pipelines.resources.files.files import LocalFiles
+    from invoice_pipelines.resources.files.uploads import LocalUploads
     from invoice_pipelines_devtools.bench.limit import limit_fields
     from invoice_pipelines_devtools.bench.scratch import scratch_organizations
 

@@ -58,9 +58,9 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.intake.parser_resource import DocumentParser
     from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
     from invoice_pipelines.resources.database.engines import Database, SystemDatabase
+    from invoice_pipelines.resources.files.uploads import LocalUploads
     from invoice_pipelines.resources.ocr import TesseractOcrEngine
     from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS, stop_server
-    from invoice_pipelines.resources.uploads import LocalUploads
     from invoice_pipelines_devtools.bench.limit import current_database, limit_fields, per_second
     from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
 

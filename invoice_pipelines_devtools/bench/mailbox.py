@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.intake.domain.mailbox import read_mailboxes
     from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
     from invoice_pipelines.intake.parser_resource import DocumentParser
-    from invoice_pipelines.resources.uploads import LocalUploads
+    from invoice_pipelines.resources.files.uploads import LocalUploads
     from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
     from invoice_pipelines_devtools.standins.imap import start_imap_server
 

@@ -675,7 +675,7 @@ def outcome(owner, month: str, organizations: int) -> dict:
 def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.migrate import ensure_migrated
-    from invoice_pipelines.resources.stores import document_files
+    from invoice_pipelines.resources.files.stores import document_files
 
     scratch = bf.Scratch(
         bf._server_url(args.server), Path(tempfile.mkdtemp(prefix="ip-month-end-"))

@@ -154,7 +154,7 @@ def demo_supplier_invoices_us(today: date) -> list[tuple[str, bytes]]:
 def seed_payables_uploads(store_root: Path, *, today: date | None = None) -> list[str]:
     """Drop the US organization's supplier invoices into its upload folder, once (a marker file
     remembers it, so archived files are not dropped again); their keys."""
-    from invoice_pipelines.resources.uploads import LocalUploads
+    from invoice_pipelines.resources.files.uploads import LocalUploads
 
     folder = store_root / DEMO_PAYABLES_ORGANIZATION
     folder.mkdir(parents=True, exist_ok=True)

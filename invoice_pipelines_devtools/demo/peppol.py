@@ -179,7 +179,7 @@ def serve(data_dir: Path, port: int, samples_dir: Path) -> int:
 
     def forward() -> None:
         from invoice_pipelines.db.engine import make_engine, make_system_engine
-        from invoice_pipelines.resources.uploads import LocalUploads
+        from invoice_pipelines.resources.files.uploads import LocalUploads
         from invoice_pipelines.settings import upload_dir
 
         engine, system = make_engine(), make_system_engine()

@@ -603,7 +603,7 @@ def seed_demo_uploads(store_root: Path, *, today: date | None = None) -> list[st
 
     A marker file remembers that it happened, so processed (archived) files are not dropped again.
     """
-    from invoice_pipelines.resources.uploads import LocalUploads
+    from invoice_pipelines.resources.files.uploads import LocalUploads
     from invoice_pipelines_devtools.demo.invoices import demo_supplier_invoices
 
     for spec in DEMO_ORGANIZATIONS:

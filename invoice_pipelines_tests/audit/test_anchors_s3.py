@@ -16,7 +16,7 @@ from invoice_pipelines.audit.domain.seal_keys import keyring_from
 from invoice_pipelines.audit.domain.verify import verify_archive
 from invoice_pipelines.db.tables import audit_seals
 from invoice_pipelines.db.tenancy import find_organization
-from invoice_pipelines.resources.s3_objects import S3Files
+from invoice_pipelines.resources.files.s3_objects import S3Files
 from invoice_pipelines_tests.audit.year_of_history import seed_year
 from invoice_pipelines_tests.resources.test_s3 import s3_endpoint  # noqa: F401 (the fixture)
 

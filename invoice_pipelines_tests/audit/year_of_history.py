@@ -25,10 +25,10 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.file_stores import LocalFileStore
+from invoice_pipelines.resources.files.files import LocalFiles
+from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.supplier_register import add_supplier
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.housekeeping.helpers import at, old_upload

@@ -15,7 +15,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.domain.pipeline import run_export
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.billing.test_credit_notes import (
     _bookings,

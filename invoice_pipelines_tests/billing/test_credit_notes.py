@@ -36,7 +36,7 @@ from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.exports.books import DATEV
 from invoice_pipelines_tests.exports.datev_reader import read_extf

@@ -45,7 +45,7 @@ def record_runs(home: Path, samples: Path) -> Recorded:
         ORGANIZATIONS_PARTITIONS_NAME,
         organization_tags,
     )
-    from invoice_pipelines.resources.uploads import LocalUploads
+    from invoice_pipelines.resources.files.uploads import LocalUploads
     from invoice_pipelines.settings import upload_dir
     from invoice_pipelines_devtools.demo.seed import seed_demo
 

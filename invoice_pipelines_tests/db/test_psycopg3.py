@@ -19,7 +19,7 @@ from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.quickbooks.domain.sync.invoices import enqueue
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 
 pytest.importorskip("psycopg")

@@ -41,7 +41,7 @@ from invoice_pipelines.overdue.domain.scheduling import schedule_settings
 from invoice_pipelines.overdue.sensors import build_dunning_sensor
 from invoice_pipelines.queue.dagster_jobs import batch_job_control_job
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.tenants.assets import organizations_asset
 from invoice_pipelines.tenants.sensors import organizations_sensor
 from invoice_pipelines_tests.billing.shop import make_shop

@@ -19,7 +19,7 @@ from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.lib.run_coordinator import organization_in_run_config
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.resources.peppol import PeppolAccessPoint

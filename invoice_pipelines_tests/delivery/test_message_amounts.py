@@ -33,7 +33,7 @@ from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.overdue.domain.notice_sending import GENERIC_TITLE, TITLES, send_notices
 from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines.resources.channels import TextTransport
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.resources.text_messages import TextMessages
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn

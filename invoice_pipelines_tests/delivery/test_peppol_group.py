@@ -31,8 +31,8 @@ from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.metadata import markdown_cell
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.file_stores import LocalFileStore
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.conftest import PEPPOL_SAMPLES_DIR

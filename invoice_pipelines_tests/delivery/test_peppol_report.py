@@ -20,8 +20,8 @@ from invoice_pipelines.delivery.domain.peppol_overview import RECEIVED, SENT, mo
 from invoice_pipelines.intake.domain.peppol_inbound import REPLAY, receive_peppol
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.resources.peppol_transport import BILLING_PROCESS, CREDIT_NOTE_DOC_TYPE
-from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.conftest import PEPPOL_SAMPLES_DIR

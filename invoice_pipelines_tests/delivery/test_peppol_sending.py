@@ -46,7 +46,7 @@ from invoice_pipelines.queue.domain.items import enqueue_invoice_job
 from invoice_pipelines.queue.domain.kinds import chunk_work
 from invoice_pipelines.resources.channels import MailTransport, PeppolChannel
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines.resources.peppol import PeppolAccessPoint

@@ -20,7 +20,7 @@ from invoice_pipelines.documents.domain.batch import (
 from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines.queue.domain.items import enqueue_invoice_job
 from invoice_pipelines.queue.domain.jobs import cancel_batch_job, job_item_outcomes, retry_failed
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 

@@ -17,7 +17,7 @@ from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.queue.domain.items import followed_invoicing_jobs
 from invoice_pipelines.queue.domain.jobs import cancel_batch_job
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.documents.test_history import (
     _invoiced_with_documents_asked,
     _org,

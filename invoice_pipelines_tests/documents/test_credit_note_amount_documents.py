@@ -15,7 +15,7 @@ from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.documents.domain.build import KOSIT_CHECKED
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.intake.domain.parse import parse_document
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR
 from invoice_pipelines_tests.documents.test_credit_note_documents import invoice_per_format
 from invoice_pipelines_tests.documents.test_pipeline import _documents, _org

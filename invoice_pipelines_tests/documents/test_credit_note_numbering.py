@@ -16,7 +16,7 @@ from invoice_pipelines.billing.domain.credit_notes import issue_credit_note
 from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.delivery.domain.email import InvoiceMail, render
 from invoice_pipelines.documents.domain.pipeline import generate_documents
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.documents.test_credit_note_documents import NS, invoice_per_format
 from invoice_pipelines_tests.documents.test_pipeline import _documents, _org
 

@@ -22,7 +22,7 @@ from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.einvoice.readers.pdf import open_pdf
 from invoice_pipelines.intake.domain.formats.pdf_text import extract_text
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 

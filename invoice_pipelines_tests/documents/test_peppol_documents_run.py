@@ -21,7 +21,7 @@ from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.einvoice.cii import PEPPOL_BIS_GUIDELINE
 from invoice_pipelines.einvoice.read import read_einvoice
 from invoice_pipelines.einvoice.schematron import check_peppol
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.conftest import PEPPOL_RULES_DIR
 from invoice_pipelines_tests.delivery.test_peppol_sending import _customer, seller
 from invoice_pipelines_tests.exports.books import sales_invoice

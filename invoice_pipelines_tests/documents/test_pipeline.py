@@ -16,8 +16,8 @@ from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.documents.domain.renderer import DocumentRenderer
 from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.file_stores import LocalFileStore
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
 SELLER = {

@@ -14,7 +14,7 @@ from invoice_pipelines.db.tables import customers
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.intake.domain.parse import parse_document
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
 

@@ -15,7 +15,7 @@ from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.einvoice.schematron import check_kosit
 from invoice_pipelines.intake.domain.parse import parse_document
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR, require_programs
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.documents.test_xrechnung_rules import _public_buyer

@@ -26,7 +26,7 @@ from invoice_pipelines.documents.domain.build import (
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.einvoice.schematron import KOSIT_RULES_SETTING, check_kosit
 from invoice_pipelines.overdue.domain.pipeline import run_overdue
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR
 from invoice_pipelines_tests.documents.test_build import make_invoice, source
 from invoice_pipelines_tests.documents.test_pipeline import SELLER

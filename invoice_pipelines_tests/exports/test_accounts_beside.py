@@ -23,7 +23,7 @@ from invoice_pipelines.db.tables import partner_accounts
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.domain import beside as connection_beside
 from invoice_pipelines.exports.domain import lines_beside, pipeline
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines.supplier_register import add_supplier
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 

@@ -13,7 +13,7 @@ from invoice_pipelines.core.export_months import month_state
 from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.exports import partitions as export_months
 from invoice_pipelines.exports.domain.pipeline import run_export
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 
 

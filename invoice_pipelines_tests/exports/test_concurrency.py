@@ -21,7 +21,7 @@ from invoice_pipelines.db.tables import (
 )
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.domain import beside, lines_beside, pipeline, writing
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 

@@ -27,7 +27,7 @@ from invoice_pipelines.exports.domain.csv import (
 from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.exports.domain.reads import booked_lines_query
 from invoice_pipelines.limits import MAX_TEXT_FIELD_CHARS
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 
 D = Decimal

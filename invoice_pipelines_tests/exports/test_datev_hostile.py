@@ -29,7 +29,7 @@ from invoice_pipelines.db.tables import exports, incoming_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.domain.datev import bookings_file, partners_file
 from invoice_pipelines.exports.domain.pipeline import run_export
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 

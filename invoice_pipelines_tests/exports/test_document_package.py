@@ -21,8 +21,8 @@ from invoice_pipelines.exports.domain import datev_documents
 from invoice_pipelines.exports.domain.documents import DocumentStores
 from invoice_pipelines.exports.domain.figures import export_figures
 from invoice_pipelines.exports.domain.pipeline import run_export
-from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.files import LocalFiles
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 

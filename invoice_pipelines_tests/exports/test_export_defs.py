@@ -25,8 +25,8 @@ from invoice_pipelines.exports.sensors import build_monthly_exports_sensor
 from invoice_pipelines.lib.partitions import PARTITION_RANGE_END_TAG as RANGE_END
 from invoice_pipelines.lib.partitions import PARTITION_RANGE_START_TAG as RANGE_START
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.files.file_stores import LocalFileStore
+from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.tenants.period_ticks import every_tick
 

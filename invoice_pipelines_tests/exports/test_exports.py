@@ -25,7 +25,7 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.exports.domain.export_settings import ExportSettingsError
 from invoice_pipelines.exports.domain.pipeline import run_export
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.exports.books import DATEV, customer, incoming, sales_invoice
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 

@@ -25,8 +25,8 @@ from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.files import LocalFiles
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.exports.books import DATEV
 from invoice_pipelines_tests.exports.datev_reader import read_extf

@@ -13,8 +13,8 @@ from invoice_pipelines.db.tables import exports
 from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.housekeeping.domain.archive import purge_archives
-from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.files import LocalFiles
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at

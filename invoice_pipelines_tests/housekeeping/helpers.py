@@ -13,8 +13,8 @@ from invoice_pipelines.db.tables import audit_log, exports, incoming_invoices, u
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.exports.domain.pipeline import file_keys
 from invoice_pipelines.intake.domain.incoming_invoices import register_upload
-from invoice_pipelines.resources.files import Files
-from invoice_pipelines.resources.uploads import Uploads, archive_key
+from invoice_pipelines.resources.files.files import Files
+from invoice_pipelines.resources.files.uploads import Uploads, archive_key
 
 THIS_YEAR = datetime.now(UTC).year
 # with the legal 10 years, documents of this year are the newest that may go today

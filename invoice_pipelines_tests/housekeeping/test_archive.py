@@ -8,8 +8,8 @@ import pytest
 
 from invoice_pipelines.db.tenancy import find_organizations
 from invoice_pipelines.housekeeping.domain import archive
-from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.files import LocalFiles
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.housekeeping.helpers import (
     LAST_EXPIRED,
     THIS_YEAR,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from invoice_pipelines.cli import main
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at, old_upload
 
 

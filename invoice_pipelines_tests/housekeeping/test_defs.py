@@ -25,8 +25,8 @@ from invoice_pipelines.housekeeping.schedules import (
     organization_batches,
 )
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.files.file_stores import LocalFileStore
+from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
 from invoice_pipelines_tests.housekeeping.helpers import LAST_EXPIRED, at, old_upload
 
 

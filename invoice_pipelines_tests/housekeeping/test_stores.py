@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_pipelines.resources.s3 import S3UploadStore
-from invoice_pipelines.resources.uploads import LocalUploads, archive_key
+from invoice_pipelines.resources.files.s3 import S3UploadStore
+from invoice_pipelines.resources.files.uploads import LocalUploads, archive_key
 
 pytest.importorskip("moto", reason="moto[server] is a dev dependency")
 

@@ -15,7 +15,7 @@ from invoice_pipelines.definitions import build_definitions
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME, organization_tags
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.checked_latest import assert_checked_latest
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.intake.test_intake_jobs import BAD_SUMS, GOOD_CII, _drop

@@ -12,7 +12,7 @@ from invoice_pipelines.intake import assets as intake_assets
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.intake.jobs import intake_job
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.exports.books import DATEV
 from invoice_pipelines_tests.intake.test_intake_jobs import GOOD_CII, _drop, _resources

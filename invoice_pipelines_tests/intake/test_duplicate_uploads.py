@@ -13,7 +13,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.intake.sensors import upload_sensor
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_intake_jobs import _drop, _instance
 from invoice_pipelines_tests.intake.test_review import run_intake

@@ -15,7 +15,7 @@ from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import samples_dir
 
 EINFACH = "ZUGFeRD-corpus/XML-Rechnung/CII/EN16931_Einfach.cii.xml"

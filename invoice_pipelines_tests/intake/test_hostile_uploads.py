@@ -23,7 +23,7 @@ from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines.intake.domain.pipeline import process_documents, retry_documents
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import INTAKE_READ_AHEAD_BYTES, MiB
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 
 SCRIPT = Path(sys.executable).with_name("invoice-pipelines")

@@ -25,10 +25,10 @@ from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.intake.sensors import upload_sensor
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
+from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.resources.ocr import TesseractOcrEngine
 from invoice_pipelines.resources.parse_server import stop_servers
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
-from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import samples_dir
 
 GOOD_CII = "ZUGFeRD-corpus/XML-Rechnung/CII/EN16931_Einfach.cii.xml"

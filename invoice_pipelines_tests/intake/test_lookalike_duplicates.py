@@ -4,7 +4,7 @@ intake as the duplicate it is, on SQLite and PostgreSQL; a really different numb
 
 from __future__ import annotations
 
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_duplicates import _intake, _numbered
 
 NUMBER = "PAOE-2026-17"

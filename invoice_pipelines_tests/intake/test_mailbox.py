@@ -39,7 +39,7 @@ from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.sensors import mailbox_sensor
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.supplier_register import add_supplier
 from invoice_pipelines_devtools.demo.mailbox import (
     configure_demo_mailbox,

@@ -11,7 +11,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import samples_dir
 from invoice_pipelines_tests.exports.books import DATEV
 from invoice_pipelines_tests.intake.test_intake_jobs import (

@@ -19,7 +19,7 @@ from invoice_pipelines.intake.domain.plausibility import (
     payment_account_doubts,
     payment_account_problems,
 )
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_devtools.demo.invoices import german_iban
 from invoice_pipelines_devtools.demo.writers.textpdf import write_text_pdf
 from invoice_pipelines_tests.conftest import samples_dir

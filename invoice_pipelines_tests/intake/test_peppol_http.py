@@ -24,7 +24,7 @@ from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices, peppol_received, uploads
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.intake.domain.peppol_http import bearer_valid, receiver
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn, forward_inbound
 from invoice_pipelines_tests.conftest import PEPPOL_SAMPLES_DIR

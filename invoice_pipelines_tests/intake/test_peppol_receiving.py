@@ -35,7 +35,7 @@ from invoice_pipelines.intake.domain.peppol_inbound import (
 )
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.conftest import PEPPOL_RULES_DIR, PEPPOL_SAMPLES_DIR
 from invoice_pipelines_tests.einvoice.test_sbdh import wrap
 from invoice_pipelines_tests.intake.peppol_examples import example

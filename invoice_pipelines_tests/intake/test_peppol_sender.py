@@ -37,12 +37,12 @@ from invoice_pipelines.intake.domain.peppol_inbound import (
 from invoice_pipelines.intake.domain.peppol_responses import answer_rejections
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.domain.review import review_document
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.resources.peppol_transport import (
     INVOICE_RESPONSE_DOC_TYPE,
     INVOICE_RESPONSE_PROCESS,
     PeppolTransport,
 )
-from invoice_pipelines.resources.uploads import LocalUploads
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn, Network, forward_inbound
 from invoice_pipelines_tests.conftest import PEPPOL_RULES_DIR, PEPPOL_SAMPLES_DIR
 from invoice_pipelines_tests.einvoice.test_sbdh import wrap

@@ -30,7 +30,7 @@ from invoice_pipelines.intake.sensors import intake_failure_sensor
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.limits import MAX_INTAKE_ATTEMPTS
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_intake_jobs import _drop_and_register
 from invoice_pipelines_tests.intake.test_skonto_received import (
     CII_DISCOUNT_TERMS,

@@ -20,7 +20,7 @@ from invoice_pipelines.intake.domain.review import ReviewError, review_document
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.intake.jobs import ReviewConfig, review_incoming_invoice_job
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_intake_jobs import _drop
 

@@ -265,7 +265,7 @@ def test_a_validated_document_is_reopened_corrected_and_confirmed_with_who_and_w
 
 def test_an_exported_document_is_not_reopened_here(db, tmp_path, capsys, monkeypatch) -> None:
     from invoice_pipelines.exports.domain.pipeline import run_export
-    from invoice_pipelines.resources.files import LocalFiles
+    from invoice_pipelines.resources.files.files import LocalFiles
     from invoice_pipelines_tests.exports.books import DATEV
 
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)

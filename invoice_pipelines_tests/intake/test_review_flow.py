@@ -166,7 +166,7 @@ def test_a_correction_that_makes_a_duplicate_of_a_booked_invoice_is_refused(
 def test_an_invoice_resent_with_invisible_characters_is_booked_once(db, tmp_path, again) -> None:
     """The second copy is IP-DUP-01, and the month's export books the invoice once."""
     from invoice_pipelines.exports.domain.pipeline import run_export
-    from invoice_pipelines.resources.files import LocalFiles
+    from invoice_pipelines.resources.files.files import LocalFiles
     from invoice_pipelines_tests.exports.books import DATEV
 
     number, vat_id = again

@@ -16,7 +16,7 @@ from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake import jobs as intake_jobs
 from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice
 from invoice_pipelines_tests.intake.test_intake_jobs import (
     _drop,

@@ -29,7 +29,7 @@ from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_devtools.demo.writers.textpdf import write_text_pdf
 from invoice_pipelines_tests.conftest import XRECHNUNG_RULES_DIR, require_programs
 from invoice_pipelines_tests.documents.test_build import EXTRAS, make_invoice

@@ -14,7 +14,7 @@ from dagster import DagsterInstance, RunConfig
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.jobs import SupplierConfirmConfig, confirm_supplier_job
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.supplier_register import (
     add_supplier,
     set_supplier_policy,

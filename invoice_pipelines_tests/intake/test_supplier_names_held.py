@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from invoice_pipelines.db.tables import incoming_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.domain.review import review_document
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.supplier_register import (
     RegisterError,
     add_supplier,

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from invoice_pipelines.db.tables import processing_errors, supplier_changes
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.domain.review import review_document
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.supplier_register import (
     Change,
     RegisterError,

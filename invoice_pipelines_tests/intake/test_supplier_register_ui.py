@@ -13,7 +13,7 @@ from invoice_pipelines.intake.assets import supplier_register
 from invoice_pipelines.intake.jobs import SupplierChangeConfig, change_supplier_register_job
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.supplier_register import supplier_history, supplier_rows
 from invoice_pipelines_tests.checked_latest import assert_checked_latest
 from invoice_pipelines_tests.intake.test_duplicates import _intake

@@ -15,7 +15,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import MiB
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.intake.test_hostile_uploads import QuickParser, _drop
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from invoice_pipelines.db.tables import incoming_invoices, uploads
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 
 
 def _age(store, key, seconds):

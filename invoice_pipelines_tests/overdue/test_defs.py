@@ -21,7 +21,7 @@ from invoice_pipelines.overdue.domain.scheduling import schedule_settings
 from invoice_pipelines.overdue.jobs import dunning_block_job, dunning_job
 from invoice_pipelines.overdue.sensors import build_dunning_sensor
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn

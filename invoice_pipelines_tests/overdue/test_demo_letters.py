@@ -23,7 +23,7 @@ from invoice_pipelines.documents.domain.letter_writer import PdfaLetterWriter
 from invoice_pipelines.overdue import assets as overdue_assets
 from invoice_pipelines.overdue.jobs import dunning_job
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.file_stores import LocalFileStore
+from invoice_pipelines.resources.files.file_stores import LocalFileStore
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider
 from invoice_pipelines_devtools.demo.seed import DEMO_OVERDUE_ORGANIZATION, seed_demo

@@ -31,8 +31,8 @@ from invoice_pipelines.overdue.domain.notice_sending import send_notices
 from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines.overdue.jobs import dunning_job
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.file_stores import LocalFileStore
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines.resources.letters import Letter, LetterError, WrittenLetter
 from invoice_pipelines.resources.mail import SmtpMailer
 from invoice_pipelines.resources.messaging import TextMessageProvider

@@ -40,7 +40,7 @@ from invoice_pipelines.quickbooks.domain.payables_settings import (
 from invoice_pipelines.quickbooks.domain.sync.bill_payments import pull_bill_payments
 from invoice_pipelines.quickbooks.domain.sync.bills import letter_pdf, push_bills
 from invoice_pipelines.quickbooks.domain.sync.vendors import sync_vendors
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.supplier_register import Change, add_supplier, change_supplier
 from invoice_pipelines_devtools.demo.invoices import (
     DEMO_BUYER,

@@ -17,8 +17,8 @@ from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import find_organization, system_transaction
 from invoice_pipelines.exports.domain.documents import DocumentStores
 from invoice_pipelines.exports.domain.pipeline import run_export
-from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.files import LocalFiles
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.datev_reader import read_extf
 from invoice_pipelines_tests.exports.test_document_package import (

@@ -30,7 +30,7 @@ from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.schedules import DAILY_SCHEDULES, due_batches
 from invoice_pipelines.quickbooks.sensors import qbo_push_sensor
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.test_credit_memos import _credit
 from invoice_pipelines_tests.quickbooks.test_skonto_push import _settled_two_rate_invoice

@@ -35,7 +35,7 @@ from invoice_pipelines.quickbooks.jobs import qbo_push_bills_job
 from invoice_pipelines.quickbooks.resources import QuickBooks
 from invoice_pipelines.quickbooks.sensors import qbo_bill_push_sensor
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
 from invoice_pipelines_devtools.demo.invoices import LOGISTICS_SUPPLIER, OFFICE_SUPPLIER
 from invoice_pipelines_tests.checked_latest import assert_checked_latest
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect

@@ -28,7 +28,7 @@ from invoice_pipelines.quickbooks.domain.sync.customers import sync_customers
 from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
 from invoice_pipelines.quickbooks.domain.sync.items import sync_items
 from invoice_pipelines.quickbooks.domain.sync.payments import pull_payments
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.overdue.helpers import notices
 from invoice_pipelines_tests.quickbooks.test_payments import void_payment

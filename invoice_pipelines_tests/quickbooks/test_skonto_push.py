@@ -28,7 +28,7 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.domain.sync.common import realm_lease
 from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
-from invoice_pipelines.resources.files import LocalFiles
+from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines_tests.quickbooks.conftest import TIME_SCALE, TOKEN_KEY, connect
 from invoice_pipelines_tests.quickbooks.test_payments import void_payment
 from invoice_pipelines_tests.quickbooks.test_skonto_payments import (

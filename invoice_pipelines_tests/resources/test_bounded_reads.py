@@ -18,9 +18,13 @@ from invoice_pipelines.db.tables import incoming_invoices, processing_errors, up
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import MiB
-from invoice_pipelines.resources.s3 import S3UploadStore
-from invoice_pipelines.resources.s3_objects import S3Uploads
-from invoice_pipelines.resources.upload_stores import UploadTooLarge, hash_limited, read_limited
+from invoice_pipelines.resources.files.s3 import S3UploadStore
+from invoice_pipelines.resources.files.s3_objects import S3Uploads
+from invoice_pipelines.resources.files.upload_stores import (
+    UploadTooLarge,
+    hash_limited,
+    read_limited,
+)
 
 pytest.importorskip("moto", reason="moto[server] is a dev dependency")
 

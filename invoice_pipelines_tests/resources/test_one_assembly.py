@@ -89,12 +89,12 @@ def test_no_resource_is_built_by_a_pair_of_factories():
 
 def test_the_scan_sees_imports_and_calls_through_the_module():
     builders = {
-        ("invoice_pipelines.resources.stores", "export_files"),
+        ("invoice_pipelines.resources.files.stores", "export_files"),
         ("invoice_pipelines.db.engine", "database_login"),
     }
     source = (
         "from invoice_pipelines.db.engine import database_login\n"
-        "from invoice_pipelines.resources import stores\n"
+        "from invoice_pipelines.resources.files import stores\n"
         "def run(args):\n"
         "    login = database_login()\n"
         "    return stores.export_files(), args.resources.database\n"

@@ -21,10 +21,10 @@ from invoice_pipelines.db.tables import uploads
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.exports.domain.pipeline import run_export
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
-from invoice_pipelines.resources.file_stores import LocalFileStore
-from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.s3 import S3FileStore, S3UploadStore
-from invoice_pipelines.resources.s3_objects import S3Uploads
+from invoice_pipelines.resources.files.file_stores import LocalFileStore
+from invoice_pipelines.resources.files.files import LocalFiles
+from invoice_pipelines.resources.files.s3 import S3FileStore, S3UploadStore
+from invoice_pipelines.resources.files.s3_objects import S3Uploads
 from invoice_pipelines_tests.exports.books import DATEV, incoming
 
 pytest.importorskip("moto", reason="moto[server] is a dev dependency")
@@ -242,7 +242,7 @@ def test_large_upload_is_hashed_in_blocks(bucket, s3_endpoint):
 
 def test_settings_choose_the_stores_of_the_code_location(monkeypatch, s3_endpoint):
     from invoice_pipelines.definitions import build_definitions
-    from invoice_pipelines.resources.stores import document_files, export_files, uploads
+    from invoice_pipelines.resources.files.stores import document_files, export_files, uploads
     from invoice_pipelines.settings import ConfigError
 
     monkeypatch.setenv("INVOICE_PIPELINES_STORAGE", "s3")

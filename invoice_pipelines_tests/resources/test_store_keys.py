@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from invoice_pipelines.resources.s3 import S3UploadStore
-from invoice_pipelines.resources.uploads import (
+from invoice_pipelines.resources.files.s3 import S3UploadStore
+from invoice_pipelines.resources.files.uploads import (
     LocalUploads,
     StoreKeyError,
     UnsafeUpload,

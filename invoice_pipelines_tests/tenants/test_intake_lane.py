@@ -24,7 +24,7 @@ from invoice_pipelines.lib.run_coordinator import (
     SLOT_TAG,
 )
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.settings import SETTINGS
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.conftest import samples_dir

@@ -25,7 +25,7 @@ from invoice_pipelines.db.tenancy import find_organization, system_transaction, 
 from invoice_pipelines.intake.sensors import upload_sensor
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.tenants.domain.lifecycle import (
     Refused,
     add_organizations,
@@ -474,7 +474,7 @@ def test_list_and_show_import_no_dagster(db):
 def test_the_launchpad_offboards_in_two_steps_and_refuses_the_deletion_before_its_date(
     db, tmp_path
 ):
-    from invoice_pipelines.resources.files import LocalFiles
+    from invoice_pipelines.resources.files.files import LocalFiles
     from invoice_pipelines.tenants.jobs import organizations_offboard_job
 
     org = db.new_organization(**DATEV)

@@ -16,7 +16,7 @@ from invoice_pipelines.lib.partitions import (
     partition_range_tags,
 )
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.tenants.assets import organizations_asset
 from invoice_pipelines.tenants.domain.offboarding import export_organization
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, levels_by_invoice

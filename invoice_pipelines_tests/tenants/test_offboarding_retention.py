@@ -20,8 +20,8 @@ from invoice_pipelines.db.engine import make_system_engine
 from invoice_pipelines.db.tables import audit_log, customers, exports, organizations, uploads
 from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.housekeeping.domain import archive
-from invoice_pipelines.resources.files import LocalFiles
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.files import LocalFiles
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.tenants.domain import offboarding
 from invoice_pipelines.tenants.domain.lifecycle import Refused
 from invoice_pipelines.tenants.domain.offboarding import (

@@ -11,7 +11,7 @@ import uuid
 from dagster import AssetCheckKey, AssetKey, instance_for_test, materialize
 
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
 from invoice_pipelines.tenants.assets import organizations_asset
 from invoice_pipelines_tests.exports.books import DATEV
 

@@ -12,8 +12,8 @@ from dagster import instance_for_test, materialize
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
-from invoice_pipelines.resources.upload_stores import LocalUploadStore
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.tenants.assets import organizations_asset
 from invoice_pipelines.tenants.domain.lifecycle import suspend_organization
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from invoice_pipelines.resources.files import Files, LocalFiles
+from invoice_pipelines.resources.files.files import Files, LocalFiles
 
 FOLDER = "_audit_anchors"
 LOCK_MODE = "COMPLIANCE"
@@ -117,7 +117,7 @@ class S3Anchors:
     """Heads as objects under Object Lock in the S3 export store's bucket and prefix."""
 
     def __init__(self, files: Any) -> None:
-        self.files = files  # resources/s3_objects.S3Files
+        self.files = files  # resources/files/s3_objects.S3Files
 
     def where(self) -> str:
         return f"s3://{self.files.bucket}/{self.files._prefixed(FOLDER)}"

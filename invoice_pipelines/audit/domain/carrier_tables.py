@@ -55,7 +55,7 @@ from invoice_pipelines.db.tables import (
     suppliers,
     uploads,
 )
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 
 
 @dataclass(frozen=True)

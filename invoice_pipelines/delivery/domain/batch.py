@@ -50,7 +50,7 @@ from invoice_pipelines.resources.channels import (
     resources_of,
     transport_of,
 )
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 
 if TYPE_CHECKING:
     from invoice_pipelines.delivery.domain.batch_request import CommunicationsJobRequest

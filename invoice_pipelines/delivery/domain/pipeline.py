@@ -66,7 +66,7 @@ from invoice_pipelines.outbox import (
     refuse,
 )
 from invoice_pipelines.resources.channels import MailTransport, Transport
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 from invoice_pipelines.resources.mail_message import MessageError
 from invoice_pipelines.resources.mail_types import SendError
 from invoice_pipelines.resources.peppol_transport import PeppolLookupError, Reach

@@ -47,7 +47,7 @@ from invoice_pipelines.queue.domain.job_kind import (
 )
 from invoice_pipelines.queue.domain.jobs import job_item_outcomes
 from invoice_pipelines.queue.domain.requests import BatchRequestError
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 
 if TYPE_CHECKING:
     from invoice_pipelines.documents.domain.batch_request import DocumentsJobRequest

@@ -43,7 +43,7 @@ from invoice_pipelines.documents.domain.build import BuiltDocument, build_docume
 from invoice_pipelines.documents.domain.formats import choose_formats
 from invoice_pipelines.documents.domain.sources import DocumentSource, load_sources
 from invoice_pipelines.queue.domain.items import followed_invoicing_jobs
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 
 # invoices per build and record step: small enough that recording a step (its files fsynced, its
 # rows) runs beside the building of the next instead of after the last

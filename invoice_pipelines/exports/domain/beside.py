@@ -27,7 +27,7 @@ from invoice_pipelines.exports.domain.reads import (
     vat_rows_query,
 )
 from invoice_pipelines.exports.domain.versions import EarlyRecord, items_query, new_version_likely
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 
 
 @dataclass

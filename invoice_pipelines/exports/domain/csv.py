@@ -36,7 +36,7 @@ from invoice_pipelines.core.text import (
     cell_text,
 )
 from invoice_pipelines.limits import MAX_TEXT_FIELD_CHARS
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 
 INVOICE_COLUMNS = (
     "invoice_id",  # our id of the incoming or sales invoice

@@ -33,7 +33,7 @@ from invoice_pipelines.exports.domain.datev_documents import (
 )
 from invoice_pipelines.exports.domain.plan import Booked
 from invoice_pipelines.exports.domain.reads import sales_in_month
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class DocumentStores:
     """Where the documents are: the upload store (received originals) and the document store
     (the sales PDFs we wrote). An export given none writes no package and no Beleglink."""
 
-    uploads: Any  # an upload store (resources.uploads.Uploads): read(key)
+    uploads: Any  # an upload store (resources.files.uploads.Uploads): read(key)
     documents: Files
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from concurrent.futures import wait
 
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 
 
 def remove_leftover(store: Files, key: str) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 
 from invoice_pipelines.db.tenancy import scope_to_organization
 from invoice_pipelines.exports.domain.csv import LINE_COLUMNS, query_file
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 
 
 def export_snapshot(conn) -> str | None:

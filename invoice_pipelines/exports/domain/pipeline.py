@@ -79,7 +79,7 @@ from invoice_pipelines.exports.domain.versions import (
     record_early,
 )
 from invoice_pipelines.exports.domain.writing import write_version
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 
 log = logging.getLogger(__name__)
 

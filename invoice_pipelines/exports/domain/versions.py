@@ -22,7 +22,7 @@ from invoice_pipelines.exports.domain.reads import (
     validated_in_month,
 )
 from invoice_pipelines.exports.domain.result import ExportResult
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 
 
 def latest_version(conn, organization_id: int, direction: str, period: str):

@@ -62,8 +62,8 @@ from invoice_pipelines.housekeeping.domain.retention import (
     last_retained_year,
     may_remove,
 )
-from invoice_pipelines.resources.files import Files
-from invoice_pipelines.resources.uploads import Uploads
+from invoice_pipelines.resources.files.files import Files
+from invoice_pipelines.resources.files.uploads import Uploads
 
 # an incoming invoice in one of these states is finished with; any other state is work in progress
 # (FAILED included: it can be retried, and the retry needs the original)

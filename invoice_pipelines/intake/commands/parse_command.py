@@ -21,7 +21,7 @@ from typing import Any
 from invoice_pipelines.einvoice.read import ParseOutcome, failed
 from invoice_pipelines.intake.domain.parse import parse_ocr_text
 from invoice_pipelines.intake.domain.workers import SafeParser
-from invoice_pipelines.resources.uploads import UploadTooLarge, read_file_limited
+from invoice_pipelines.resources.files.uploads import UploadTooLarge, read_file_limited
 from invoice_pipelines.settings import ConfigError, max_upload_bytes
 
 EXIT_VALIDATED = 0

@@ -31,8 +31,8 @@ from invoice_pipelines.intake.domain.peppol_inbound import (
     receive_peppol,
     route_held,
 )
+from invoice_pipelines.resources.files.uploads import limit_or_setting, read_file_limited
 from invoice_pipelines.resources.http_receiver import serve_until_interrupted
-from invoice_pipelines.resources.uploads import limit_or_setting, read_file_limited
 from invoice_pipelines.settings import env
 
 

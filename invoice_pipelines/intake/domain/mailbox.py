@@ -59,7 +59,7 @@ from invoice_pipelines.intake.domain.mail_parts import (
     read_headers,
 )
 from invoice_pipelines.intake.domain.mailbox_config import Mailbox, active_mailboxes, record_reads
-from invoice_pipelines.resources.uploads import ARCHIVE, Uploads, limit_or_setting
+from invoice_pipelines.resources.files.uploads import ARCHIVE, Uploads, limit_or_setting
 
 CREATED_BY = "mailbox"
 READ, REFUSED, DUPLICATE = "read", "refused", "duplicate"

@@ -38,13 +38,13 @@ from invoice_pipelines.intake.domain.peppol_inbound import (
     ReceiveRefused,
     receive_peppol,
 )
+from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.resources.http_receiver import (
     Answer,
     BoundedHandler,
     BoundedServer,
     Refused,
 )
-from invoice_pipelines.resources.uploads import Uploads
 from invoice_pipelines.settings import ConfigError, max_upload_bytes
 
 logger = logging.getLogger(__name__)

@@ -69,7 +69,7 @@ from invoice_pipelines.einvoice.readers.ubl import NAMESPACES as UBL_NAMESPACES
 from invoice_pipelines.einvoice.readers.xmlsafe import XmlRejected, parse_xml
 from invoice_pipelines.einvoice.sbdh import Envelope, EnvelopeError, open_envelope, participant
 from invoice_pipelines.intake.domain.incoming_invoices import NewUpload, register_uploads
-from invoice_pipelines.resources.uploads import ARCHIVE, Uploads, limit_or_setting
+from invoice_pipelines.resources.files.uploads import ARCHIVE, Uploads, limit_or_setting
 
 if TYPE_CHECKING:
     from invoice_pipelines.einvoice.read import ParseOutcome

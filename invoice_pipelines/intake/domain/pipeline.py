@@ -95,12 +95,12 @@ from invoice_pipelines.limits import (
     INTAKE_READ_AHEAD_DOCUMENTS,
     MAX_INTAKE_ATTEMPTS,
 )
-from invoice_pipelines.resources.ocr_readers import OcrError, OcrReader
-from invoice_pipelines.resources.uploads import (
+from invoice_pipelines.resources.files.uploads import (
     Uploads,
     UploadTooLarge,
     limit_or_setting,
 )
+from invoice_pipelines.resources.ocr_readers import OcrError, OcrReader
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ from invoice_pipelines.intake.domain.incoming_invoices import (
     register_uploads,
 )
 from invoice_pipelines.limits import SCAN_CURSOR_MAX_FILES, SCAN_FILES_PER_ORGANIZATION
-from invoice_pipelines.resources.uploads import (
+from invoice_pipelines.resources.files.uploads import (
     StoredFile,
     Uploads,
     UploadTooLarge,

@@ -55,7 +55,7 @@ from invoice_pipelines.einvoice.layout import (
 from invoice_pipelines.overdue.domain.letter_text import letter_text, letter_values
 from invoice_pipelines.overdue.domain.wording import despite, named_fees, sent_before
 from invoice_pipelines.overdue.domain.wording import title as level_title
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 from invoice_pipelines.resources.letter_types import Letter, LetterError, Letters, Transfer
 
 PAY_WITHIN_DAYS = 7  # as the e-mail asks: "innerhalb von 7 Tagen"

@@ -77,7 +77,7 @@ from invoice_pipelines.resources.channels import (
     open_channel,
     transport_of,
 )
-from invoice_pipelines.resources.files import Files
+from invoice_pipelines.resources.files.files import Files
 from invoice_pipelines.resources.mail_message import LANGUAGES, MessageError
 from invoice_pipelines.resources.mail_types import SendError
 from invoice_pipelines.resources.smtp import Smtp

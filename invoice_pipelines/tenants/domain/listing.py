@@ -25,7 +25,7 @@ from invoice_pipelines.tenants.domain.lifecycle import WAITING_STATUSES, state_o
 READY_CHECK = "organizations_ready"  # the `organizations` asset's checks (tenants/assets.py)
 HELD_CHECK = "no_uploads_held"
 if TYPE_CHECKING:
-    from invoice_pipelines.resources.uploads import Uploads
+    from invoice_pipelines.resources.files.uploads import Uploads
 
 LIFECYCLE = ("suspended_at", "suspended_by", "suspension_reason", "offboarded_at", "offboarded_by")
 AUDIT_SHOWN = 10

@@ -90,9 +90,9 @@ class Stores:
     """Where the organization's files are: the plain stores of the commands and runs (any may be
     None: its files are then listed in the manifest as not copied)."""
 
-    uploads: Any = None  # resources.uploads.Uploads
-    documents: Any = None  # resources.files.Files
-    exports: Any = None  # resources.files.Files
+    uploads: Any = None  # resources.files.uploads.Uploads
+    documents: Any = None  # resources.files.files.Files
+    exports: Any = None  # resources.files.files.Files
 
 
 @dataclass

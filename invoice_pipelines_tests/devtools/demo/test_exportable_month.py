@@ -26,7 +26,7 @@ from invoice_pipelines.exports.partitions import MONTH_DIMENSION
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME, organization_tags
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines_devtools.demo.invoices import demo_invoice_set, in_last_closed_month
 from invoice_pipelines_devtools.demo.seed import (
     DEMO_OVERDUE,

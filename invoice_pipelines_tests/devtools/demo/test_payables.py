@@ -29,7 +29,7 @@ from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.quickbooks.domain.sync.bills import letter_pdf, push_bills
 from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, open_client, realm_lease
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.supplier_register import supplier_rows
 from invoice_pipelines_devtools.demo.payables import (
     DEMO_PAYABLES_ORGANIZATION,

@@ -1,5 +1,5 @@
 """Upload stores: where supplier invoices arrive and where their original bytes are kept, in plain
-Python. The Dagster resource `upload_store` (`resources/upload_stores.py`) wraps these; a command
+Python. The Dagster resource `upload_store` (`resources/files/upload_stores.py`) wraps these; a command
 uses them directly, without Dagster.
 
 The interface (`Uploads`) is what the upload sensor and the intake job need; `LocalUploads` keeps one

@@ -1,5 +1,5 @@
 """S3 (or any S3-compatible object store) behind the upload and file store interfaces, in plain
-Python: `S3Files` and `S3Uploads`. The Dagster resources of `resources/s3.py` wrap them; a command
+Python: `S3Files` and `S3Uploads`. The Dagster resources of `resources/files/s3.py` wrap them; a command
 uses them directly, without Dagster.
 
 When Dagster runs on several machines, a local folder is on one of them only; these stores keep the
@@ -28,8 +28,8 @@ import tempfile
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from invoice_pipelines.resources.files import Files
-from invoice_pipelines.resources.uploads import (
+from invoice_pipelines.resources.files.files import Files
+from invoice_pipelines.resources.files.uploads import (
     _IGNORED,
     StoredFile,
     StoreKeyError,

@@ -1,10 +1,10 @@
 """The `upload_store` resource: where supplier invoices arrive and where their original bytes are
 kept. Dagster configures it (its settings shown, secrets as EnvVars) and hands a run the plain
-store of `resources/uploads.py` (or `resources/s3_objects.py`) that `uploads()` builds, the
+store of `resources/files/uploads.py` (or `resources/files/s3_objects.py`) that `uploads()` builds, the
 object a command gets too: the upload sensor, the intake and housekeeping's runs and a command
 read, move and remove the same files through the same class. An asset, op or sensor takes it as
 `ResourceParam[Uploads]`. The drop zone's trust boundary (keys, links, bounded reads) is
-`resources/uploads.py`'s."""
+`resources/files/uploads.py`'s."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 # the drop zone's rules, also importable from here, beside the resource that applies them
-from invoice_pipelines.resources.uploads import (  # noqa: F401
+from invoice_pipelines.resources.files.uploads import (  # noqa: F401
     ARCHIVE,
     LocalUploads,
     StoredFile,
@@ -43,7 +43,7 @@ class UploadStore(ConfigurableResource):
 
 class LocalUploadStore(UploadStore):
     """A folder per organization under `root` (default INVOICE_PIPELINES_UPLOAD_DIR or .data/uploads):
-    `resources.uploads.LocalUploads`.
+    `resources.files.uploads.LocalUploads`.
 
     The root is the operator's and may itself be a link (e.g. to a mounted volume); below it,
     nothing is followed.

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from invoice_pipelines.resources.files import Files, LocalFiles
-from invoice_pipelines.resources.uploads import LocalUploads, Uploads
+from invoice_pipelines.resources.files.files import Files, LocalFiles
+from invoice_pipelines.resources.files.uploads import LocalUploads, Uploads
 from invoice_pipelines.settings import NOW, ConfigError, Reading, env
 
 if TYPE_CHECKING:
-    from invoice_pipelines.resources.file_stores import FileStore
-    from invoice_pipelines.resources.upload_stores import UploadStore
+    from invoice_pipelines.resources.files.file_stores import FileStore
+    from invoice_pipelines.resources.files.upload_stores import UploadStore
 
 
 def storage_kind() -> str:
@@ -46,7 +46,7 @@ def _s3_fields(area: str, read: Reading) -> dict:
 def uploads(read: Reading = NOW) -> Uploads:
     """The upload store the settings choose: the builder of the `upload_store` resource."""
     if storage_kind() == "s3":
-        from invoice_pipelines.resources.s3_objects import S3Uploads
+        from invoice_pipelines.resources.files.s3_objects import S3Uploads
 
         return S3Uploads(**_s3_fields("uploads", read))
     return LocalUploads()
@@ -64,7 +64,7 @@ def document_files(read: Reading = NOW) -> Files:
 
 def _files(area: str, read: Reading) -> Files:
     if storage_kind() == "s3":
-        from invoice_pipelines.resources.s3_objects import S3Files
+        from invoice_pipelines.resources.files.s3_objects import S3Files
 
         return S3Files(**_s3_fields(area, read))
     return LocalFiles(area=area)
@@ -73,10 +73,10 @@ def _files(area: str, read: Reading) -> Files:
 def upload_store(store: Uploads) -> UploadStore:
     """A run's `upload_store`: the Dagster resource of the store `uploads` built for it."""
     if isinstance(store, LocalUploads):
-        from invoice_pipelines.resources.upload_stores import LocalUploadStore
+        from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
 
         return LocalUploadStore(root=store.root)
-    from invoice_pipelines.resources.s3 import S3UploadStore
+    from invoice_pipelines.resources.files.s3 import S3UploadStore
 
     return S3UploadStore(**_settings_of(store))
 
@@ -85,14 +85,14 @@ def file_store(store: Files) -> FileStore:
     """A run's `export_store` or `document_store`: the Dagster resource of the store
     `export_files` or `document_files` built for it."""
     if isinstance(store, LocalFiles):
-        from invoice_pipelines.resources.file_stores import LocalFileStore
+        from invoice_pipelines.resources.files.file_stores import LocalFileStore
 
         return LocalFileStore(root=store.root, area=store.area)
-    from invoice_pipelines.resources.s3 import S3FileStore
+    from invoice_pipelines.resources.files.s3 import S3FileStore
 
     return S3FileStore(**_settings_of(store))
 
 
 def _settings_of(store) -> dict:
-    """An S3 store's settings (`resources.s3_objects.S3Objects`), an `EnvVar` it holds kept."""
+    """An S3 store's settings (`resources.files.s3_objects.S3Objects`), an `EnvVar` it holds kept."""
     return {name: getattr(store, name) for name in ("bucket", "prefix", "endpoint_url", "region")}

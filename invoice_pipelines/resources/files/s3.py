@@ -1,5 +1,5 @@
 """The S3 store resources (S3 or any S3-compatible object store): `S3FileStore` for exports and
-documents, `S3UploadStore` for uploads. Each wraps the plain store of `resources/s3_objects.py`
+documents, `S3UploadStore` for uploads. Each wraps the plain store of `resources/files/s3_objects.py`
 (where what an object store changes is described) and owns its boto3 client: one per resource
 instance, made when first needed, shared by the worker threads. Credentials come the way boto3
 looks for them (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, or the pod's role): they are
@@ -12,9 +12,9 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
-from invoice_pipelines.resources.file_stores import FileStore
-from invoice_pipelines.resources.s3_objects import S3Files, S3Objects, S3Uploads, s3_client
-from invoice_pipelines.resources.upload_stores import UploadStore
+from invoice_pipelines.resources.files.file_stores import FileStore
+from invoice_pipelines.resources.files.s3_objects import S3Files, S3Objects, S3Uploads, s3_client
+from invoice_pipelines.resources.files.upload_stores import UploadStore
 
 
 class S3Location(ConfigurableResource):

@@ -1,12 +1,12 @@
 """Where the files we produce are kept (CSV and DATEV files per organization and month, invoice
 PDFs and XML), in plain Python: the `Files` interface and `LocalFiles`, a folder tree. The Dagster
-resources `export_store` and `document_store` (`resources/file_stores.py`) wrap these; a command
+resources `export_store` and `document_store` (`resources/files/file_stores.py`) wrap these; a command
 uses them directly, without Dagster.
 
 Files are written once and never overwritten: a month exported again gets new file names (its
 version), an invoice document exists once, so what was handed out stays as it was.
 An object store only has to provide the same methods (write a new object from a stream of byte
-chunks, refuse an existing key, read, remove): `resources/s3_objects.py`.
+chunks, refuse an existing key, read, remove): `resources/files/s3_objects.py`.
 """
 
 from __future__ import annotations
