@@ -121,8 +121,8 @@ def main(argv: list[str]) -> int:
         from invoice_pipelines.overdue.domain.notice_sending import send_notices
         from invoice_pipelines.overdue.domain.pipeline import run_overdue
         from invoice_pipelines.resources.files.files import LocalFiles
-        from invoice_pipelines.resources.smtp import Smtp
-        from invoice_pipelines.resources.text_messages import TextMessages
+        from invoice_pipelines.resources.messaging.smtp import Smtp
+        from invoice_pipelines.resources.messaging.text_messages import TextMessages
 
         as_of, sms_url, store_root, slugs = rest
         provider = TextMessages(base_url=sms_url)

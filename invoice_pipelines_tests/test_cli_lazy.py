@@ -442,7 +442,7 @@ INCOMING_READS = {
     "invoice_pipelines.intake.domain.payments",
     "invoice_pipelines.metadata",
     "invoice_pipelines.outbox.machine",
-    "invoice_pipelines.resources.mail_types",
+    "invoice_pipelines.resources.messaging.mail_types",
 }
 SUPPLIER_READS = {
     "invoice_pipelines.intake.commands.cli",
@@ -458,7 +458,7 @@ SUPPLIER_READS = {
     # the commands that change the register tell Dagster (an HTTP client, no Dagster)
     "invoice_pipelines.resources.dagster_ui",
     "invoice_pipelines.resources.local_dagster",  # where make run's UI is (no Dagster)
-    "invoice_pipelines.resources.mail_types",
+    "invoice_pipelines.resources.messaging.mail_types",
     "invoice_pipelines.supplier_register",
 }
 QUICKBOOKS_READS = {
@@ -475,7 +475,7 @@ QUICKBOOKS_READS = {
     # qbo-payables that sets an account tells Dagster bills_waiting's new evaluation
     "invoice_pipelines.resources.dagster_ui",
     "invoice_pipelines.resources.local_dagster",  # where make run's UI is (no Dagster)
-    "invoice_pipelines.resources.mail_types",
+    "invoice_pipelines.resources.messaging.mail_types",
     "invoice_pipelines.sales_ledger",
 }
 QUEUE_READS = {

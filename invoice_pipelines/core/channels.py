@@ -2,7 +2,7 @@
 check, the validation of requests and settings, the launchpad's choices and `--channel`.
 
 How each channel travels (its resource, its session, its recipient check, the hand-over) is its
-transport in `resources/channels.py`, which has one for every name here and refuses to load
+transport in `resources/messaging/channels.py`, which has one for every name here and refuses to load
 otherwise; what an invoice or a notice says over it is the area's template for the transport's
 form. Adding a channel: its name here, its transport there, and a migration for the database's
 check (docs/architecture.md, "Adding a delivery channel").

@@ -41,6 +41,6 @@ AREA = Area(
             KindName.COMMUNICATIONS, "invoice_pipelines.delivery.domain.batch:COMMUNICATIONS_KIND"
         ),
     ),
-    # the channels' resources: resources/channels.py TRANSPORTS
+    # the channels' resources: resources/messaging/channels.py TRANSPORTS
     needs=DATABASES | {"document_store", "mailer", "text_messages", "peppol_access_point"},
 )

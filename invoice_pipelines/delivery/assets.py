@@ -72,10 +72,14 @@ from invoice_pipelines.lib.refusals import (
     refused,
 )
 from invoice_pipelines.metadata import markdown_table
-from invoice_pipelines.resources.channels import channels_of_form, open_channel, resources_of
 from invoice_pipelines.resources.files.files import Files
+from invoice_pipelines.resources.messaging.channels import (
+    channels_of_form,
+    open_channel,
+    resources_of,
+)
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
-from invoice_pipelines.resources.smtp import Smtp
 
 CHECK = "no_unknown_deliveries"
 PEPPOL_GROUP = "peppol"

@@ -32,7 +32,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
-from invoice_pipelines.resources.mail_types import SendError
+from invoice_pipelines.resources.messaging.mail_types import SendError
 
 SENDING = "sending"
 FAILED = "failed"

@@ -42,7 +42,7 @@ from invoice_pipelines.overdue.domain import scheduling
 from invoice_pipelines.overdue.domain.letter import LetterSummary, write_letters
 from invoice_pipelines.overdue.domain.notice_sending import NoticeDeliverySummary, send_notices_over
 from invoice_pipelines.overdue.domain.pipeline import DunningResult, run_overdue
-from invoice_pipelines.resources.channels import resources_of
+from invoice_pipelines.resources.messaging.channels import resources_of
 
 ASSET = "dunning_notices"
 
@@ -179,7 +179,7 @@ receivables = AssetSpec(
     group_name="overdue",
     kinds={"python", "sql"},
     owners=OWNERS,
-    # the notices go out over every delivery channel's resource (resources/channels.py)
+    # the notices go out over every delivery channel's resource (resources/messaging/channels.py)
     required_resource_keys={
         "database",
         "system_database",

@@ -63,7 +63,7 @@ from invoice_pipelines.quickbooks.domain.sync.common import (
 )
 from invoice_pipelines.quickbooks.domain.syncs import EXTRA_COUNTS, NEEDS_FILES, SYNCS
 from invoice_pipelines.resources.files.uploads import Uploads
-from invoice_pipelines.resources.letter_types import Letters
+from invoice_pipelines.resources.messaging.letter_types import Letters
 from invoice_pipelines.settings import ConfigError
 
 GROUP = "quickbooks"

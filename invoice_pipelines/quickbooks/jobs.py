@@ -26,7 +26,7 @@ from invoice_pipelines.quickbooks.domain.sync.bills import (
 from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, RealmBusy, realm_lease
 from invoice_pipelines.quickbooks.domain.sync.customers import resolve_conflict
 from invoice_pipelines.resources.files.uploads import Uploads
-from invoice_pipelines.resources.letter_types import Letters
+from invoice_pipelines.resources.messaging.letter_types import Letters
 
 
 def _job(name: str, target, description: str):

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 from invoice_pipelines.area_parts import Area, Resource
 
-# the delivery channels' resources (resources/channels.py: each transport's `resource`), which
+# the delivery channels' resources (resources/messaging/channels.py: each transport's `resource`), which
 # the supplier notices and the dunning notices use too
 CHANNEL_RESOURCES: dict[str, Resource] = {
     "mailer": Resource(
-        "invoice_pipelines.resources.smtp:smtp",
-        for_runs="invoice_pipelines.resources.mail:SmtpMailer.of",
+        "invoice_pipelines.resources.messaging.smtp:smtp",
+        for_runs="invoice_pipelines.resources.messaging.mail:SmtpMailer.of",
     ),
     "text_messages": Resource(
-        "invoice_pipelines.resources.text_messages:text_messages",
-        for_runs="invoice_pipelines.resources.messaging:TextMessageProvider.of",
+        "invoice_pipelines.resources.messaging.text_messages:text_messages",
+        for_runs="invoice_pipelines.resources.messaging.text_message_provider:TextMessageProvider.of",
     ),
     "peppol_access_point": Resource(
         "invoice_pipelines.resources.peppol_transport:peppol_transport",

@@ -2,7 +2,7 @@
 and what each answer of that API means for the document (`send_outcome`, the one place that
 decides it). Plain Python without Dagster: the `peppol_access_point` resource (resources/peppol.py)
 configures it and hands it to a run, a command gets it without Dagster. Delivery's Peppol
-channel (resources/channels.py `PeppolChannel`, delivery/domain/peppol.py) asks `lookup` before it
+channel (resources/messaging/channels.py `PeppolChannel`, delivery/domain/peppol.py) asks `lookup` before it
 sends and hands each document to `send` through the outbox.
 
 The API, as the public README and sources of phase4-peppol-standalone (phax) describe it, NOT
@@ -25,7 +25,7 @@ verified against a running access point (docs/peppol.md, "The facts and their so
 
 A send's answer is sorted by whether the document may have reached the receiver's access point,
 because a document that reached it goes to the customer whatever we do next (as for SMS and
-WhatsApp, `resources/text_messages.py`):
+WhatsApp, `resources/messaging/text_messages.py`):
 
 - accepted: a sending report that says so, with the AS4 message id;
 - rejected (for good): the token refused (401, 403), the request refused (any other 4xx, a 3xx),
@@ -49,7 +49,7 @@ from urllib.parse import quote
 import requests
 
 from invoice_pipelines.resources.http_faults import never_connected
-from invoice_pipelines.resources.mail_types import SendError
+from invoice_pipelines.resources.messaging.mail_types import SendError
 from invoice_pipelines.settings import NOW, Reading
 
 PARTICIPANT_SCHEME = "iso6523-actorid-upis"

@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.documents.domain.pipeline import generate_documents
     from invoice_pipelines.documents.domain.renderer import DocumentRenderer
     from invoice_pipelines.resources.files.files import LocalFiles
-    from invoice_pipelines.resources.smtp import Smtp
+    from invoice_pipelines.resources.messaging.smtp import Smtp
     from invoice_pipelines_devtools.bench.limit import limit_fields, per_second
     from invoice_pipelines_devtools.standins.smtp import SmtpSinkProcess
 
@@ -434,7 +434,7 @@ def _communications_job(engine, system, store, slug: str, org_id: int, mailer):
     from invoice_pipelines.documents.domain.batch import DOCUMENTS_KIND, run_invoice_job
     from invoice_pipelines.queue.domain.items import enqueue_invoice_job
     from invoice_pipelines.queue.domain.kinds import chunk_work
-    from invoice_pipelines.resources.channels import MailTransport
+    from invoice_pipelines.resources.messaging.channels import MailTransport
 
     job_id = enqueue_invoice_job(
         engine, find_organization(system, slug), COMMUNICATIONS_KIND, _invoice_ids(engine, org_id)

@@ -1249,7 +1249,7 @@ def _sales(engine, system, org_id, slug, n, work, args, tally: Tally, rss: dict)
     from invoice_pipelines.documents.domain.pipeline import generate_documents
     from invoice_pipelines.documents.domain.renderer import DocumentRenderer
     from invoice_pipelines.resources.files.files import LocalFiles
-    from invoice_pipelines.resources.smtp import Smtp
+    from invoice_pipelines.resources.messaging.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
     if n == 0:

@@ -578,7 +578,7 @@ def _expected_recipient(xml: bytes, sender: str | None, known: dict[str, str]) -
 
 def run_notices(stage: Stage) -> Category:
     from invoice_pipelines.intake.domain.notices import send_supplier_notices
-    from invoice_pipelines.resources.smtp import Smtp
+    from invoice_pipelines.resources.messaging.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
     category = Category("notices")

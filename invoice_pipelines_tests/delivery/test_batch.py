@@ -37,9 +37,9 @@ from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.queue.domain.items import enqueue_invoice_job
 from invoice_pipelines.queue.domain.jobs import get_batch_job, job_item_outcomes, retry_failed
 from invoice_pipelines.queue.domain.kinds import chunk_work
-from invoice_pipelines.resources.channels import MailTransport
 from invoice_pipelines.resources.files.files import LocalFiles
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.channels import MailTransport
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice

@@ -20,8 +20,8 @@ from invoice_pipelines.lib.run_coordinator import organization_in_run_config
 from invoice_pipelines.queue.dagster import BATCH_JOB_TAG
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.files.file_stores import LocalFileStore
-from invoice_pipelines.resources.mail import SmtpMailer
-from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.resources.messaging.mail import SmtpMailer
+from invoice_pipelines.resources.messaging.text_message_provider import TextMessageProvider
 from invoice_pipelines.resources.peppol import PeppolAccessPoint
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.test_defs import refusal

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.delivery.test_email import (
     _numbers,

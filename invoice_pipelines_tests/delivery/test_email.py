@@ -19,7 +19,7 @@ from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines.resources.files.files import LocalFiles
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice

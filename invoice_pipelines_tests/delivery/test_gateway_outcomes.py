@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from invoice_pipelines.db.tables import customers, deliveries
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.domain.pipeline import send_invoices
-from invoice_pipelines.resources.channels import TextTransport
-from invoice_pipelines.resources.text_messages import TextMessages
+from invoice_pipelines.resources.messaging.channels import TextTransport
+from invoice_pipelines.resources.messaging.text_messages import TextMessages
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_tests.delivery.test_email import _shop
 

@@ -19,7 +19,7 @@ from invoice_pipelines.documents.domain.batch import run_invoice_job
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.queue.domain.jobs import job_item_outcomes
 from invoice_pipelines.resources.files.files import LocalFiles
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.delivery.test_batch import _customer, _org, _work
 from invoice_pipelines_tests.delivery.test_email import delivery_column

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from invoice_pipelines.delivery.domain.email import InvoiceMail
 from invoice_pipelines.delivery.domain.pipeline import prepare_message
-from invoice_pipelines.resources.channels import MailTransport, TextTransport
-from invoice_pipelines.resources.mail import SendError
-from invoice_pipelines.resources.mail_message import MessageError, mime_message
-from invoice_pipelines.resources.smtp import Smtp
-from invoice_pipelines.resources.text_messages import TextMessages
+from invoice_pipelines.resources.messaging.channels import MailTransport, TextTransport
+from invoice_pipelines.resources.messaging.mail import SendError
+from invoice_pipelines.resources.messaging.mail_message import MessageError, mime_message
+from invoice_pipelines.resources.messaging.smtp import Smtp
+from invoice_pipelines.resources.messaging.text_messages import TextMessages
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 
 # what a database can hold: any character but a lone surrogate (neither PostgreSQL nor SQLite's

@@ -10,7 +10,7 @@ from sqlalchemy import event, select, text
 from invoice_pipelines.db.tables import deliveries
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.delivery.test_email import _rows, _shop
 

@@ -32,10 +32,10 @@ from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails, send
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.overdue.domain.notice_sending import GENERIC_TITLE, TITLES, send_notices
 from invoice_pipelines.overdue.domain.pipeline import run_overdue
-from invoice_pipelines.resources.channels import TextTransport
 from invoice_pipelines.resources.files.files import LocalFiles
-from invoice_pipelines.resources.smtp import Smtp
-from invoice_pipelines.resources.text_messages import TextMessages
+from invoice_pipelines.resources.messaging.channels import TextTransport
+from invoice_pipelines.resources.messaging.smtp import Smtp
+from invoice_pipelines.resources.messaging.text_messages import TextMessages
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_credit_note_service_date import credit_second_line

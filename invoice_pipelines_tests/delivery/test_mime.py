@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from invoice_pipelines.resources.mail import SendError
-from invoice_pipelines.resources.mail_message import mime_message
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.mail import SendError
+from invoice_pipelines.resources.messaging.mail_message import mime_message
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 
 # printable text of any script (no control characters, no surrogates)

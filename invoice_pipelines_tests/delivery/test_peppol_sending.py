@@ -44,11 +44,12 @@ from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.queue.domain.items import enqueue_invoice_job
 from invoice_pipelines.queue.domain.kinds import chunk_work
-from invoice_pipelines.resources.channels import MailTransport, PeppolChannel
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.files.files import LocalFiles
-from invoice_pipelines.resources.mail import SmtpMailer
-from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.resources.messaging.channels import MailTransport, PeppolChannel
+from invoice_pipelines.resources.messaging.mail import SmtpMailer
+from invoice_pipelines.resources.messaging.smtp import Smtp
+from invoice_pipelines.resources.messaging.text_message_provider import TextMessageProvider
 from invoice_pipelines.resources.peppol import PeppolAccessPoint
 from invoice_pipelines.resources.peppol_transport import (
     BILLING_PROCESS,
@@ -56,7 +57,6 @@ from invoice_pipelines.resources.peppol_transport import (
     INVOICE_DOC_TYPE,
     PeppolTransport,
 )
-from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn, Network
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.conftest import PEPPOL_RULES_DIR

@@ -8,8 +8,8 @@ from sqlalchemy import select, update
 from invoice_pipelines.db.tables import customers, deliveries
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.delivery.domain.pipeline import send_invoices
-from invoice_pipelines.resources.channels import TextTransport
-from invoice_pipelines.resources.text_messages import TextMessages
+from invoice_pipelines.resources.messaging.channels import TextTransport
+from invoice_pipelines.resources.messaging.text_messages import TextMessages
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_tests.delivery.test_email import _shop
 from invoice_pipelines_tests.exports.books import customer, sales_invoice
@@ -122,7 +122,7 @@ def test_the_demo_stand_in_keeps_what_it_accepts(tmp_path):
     import sys
     import time
 
-    from invoice_pipelines.resources.text_messages import TextMessages
+    from invoice_pipelines.resources.messaging.text_messages import TextMessages
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -29,7 +29,7 @@ from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.documents.domain.renderer import DocumentRenderer
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.files.files import LocalFiles
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.documents.test_pipeline import SELLER
 from invoice_pipelines_tests.exports.books import customer, sales_invoice

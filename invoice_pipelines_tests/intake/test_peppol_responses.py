@@ -27,6 +27,7 @@ from invoice_pipelines.intake.domain.peppol_responses import (
 )
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.resources.files.uploads import LocalUploads
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines.resources.peppol_transport import (
     BILLING_PROCESS,
     INVOICE_DOC_TYPE,
@@ -34,7 +35,6 @@ from invoice_pipelines.resources.peppol_transport import (
     INVOICE_RESPONSE_PROCESS,
     PeppolTransport,
 )
-from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.supplier_register import add_supplier
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn, Network
 from invoice_pipelines_devtools.standins.smtp import SmtpSink

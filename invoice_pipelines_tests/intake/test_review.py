@@ -287,7 +287,7 @@ def test_a_rejected_supplier_gets_one_notice_with_the_reasons(db, tmp_path) -> N
     law and the rule ids; a second send sends nothing; a seller with no address known is recorded
     as not sent, saying why (more in test_supplier_notices.py)."""
     from invoice_pipelines.intake.domain.notices import send_supplier_notices
-    from invoice_pipelines.resources.smtp import Smtp
+    from invoice_pipelines.resources.messaging.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.intake.test_supplier_notices import (
         KNOWN,

@@ -141,7 +141,7 @@ def test_a_notice_goes_to_the_uploads_sender_when_the_document_names_no_address(
     notice goes there, once, through the production mail client and the SMTP stand-in."""
     from invoice_pipelines.intake.domain.notices import send_supplier_notices
     from invoice_pipelines.intake.domain.pipeline import process_documents
-    from invoice_pipelines.resources.smtp import Smtp
+    from invoice_pipelines.resources.messaging.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.intake.test_review import InProcess
 
@@ -180,8 +180,8 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
     from invoice_pipelines.intake.domain.notices import BOX, send_supplier_notices
     from invoice_pipelines.outbox.machine import claim
     from invoice_pipelines.resources.database.engines import Database, SystemDatabase
+    from invoice_pipelines.resources.messaging.smtp import Smtp
     from invoice_pipelines.resources.peppol import PeppolAccessPoint
-    from invoice_pipelines.resources.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.intake.test_supplier_notices import document, known_supplier
 

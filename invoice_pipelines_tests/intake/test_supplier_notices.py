@@ -21,7 +21,7 @@ from invoice_pipelines.intake.domain.notice_states import rejected_documents
 from invoice_pipelines.intake.domain.notices import mailbox, send_supplier_notices
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.resources.files.uploads import LocalUploads
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines.supplier_register import Change, change_supplier, supplier_rows
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.intake.test_bad_input import own_invoice

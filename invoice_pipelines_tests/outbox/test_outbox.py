@@ -20,7 +20,7 @@ from invoice_pipelines.delivery.domain.pipeline import DELIVERIES
 from invoice_pipelines.outbox import attempt, claim, finish, mark_unknown, outcome_of, refuse
 from invoice_pipelines.overdue.domain.notice_sending import NOTICES
 from invoice_pipelines.quickbooks.domain.sync.push_queue import PUSHES
-from invoice_pipelines.resources.mail import SendError
+from invoice_pipelines.resources.messaging.mail import SendError
 from invoice_pipelines_tests.overdue.helpers import customer, invoice
 
 ROWS = 3

@@ -22,8 +22,8 @@ from invoice_pipelines.overdue.jobs import dunning_block_job, dunning_job
 from invoice_pipelines.overdue.sensors import build_dunning_sensor
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.files.file_stores import LocalFileStore
-from invoice_pipelines.resources.mail import SmtpMailer
-from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.resources.messaging.mail import SmtpMailer
+from invoice_pipelines.resources.messaging.text_message_provider import TextMessageProvider
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import (

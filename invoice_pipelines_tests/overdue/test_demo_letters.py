@@ -24,8 +24,8 @@ from invoice_pipelines.overdue import assets as overdue_assets
 from invoice_pipelines.overdue.jobs import dunning_job
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.files.file_stores import LocalFileStore
-from invoice_pipelines.resources.mail import SmtpMailer
-from invoice_pipelines.resources.messaging import TextMessageProvider
+from invoice_pipelines.resources.messaging.mail import SmtpMailer
+from invoice_pipelines.resources.messaging.text_message_provider import TextMessageProvider
 from invoice_pipelines_devtools.demo.seed import DEMO_OVERDUE_ORGANIZATION, seed_demo
 
 ORG = DEMO_OVERDUE_ORGANIZATION

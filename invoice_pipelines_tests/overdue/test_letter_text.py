@@ -18,8 +18,8 @@ from invoice_pipelines.overdue.domain.letter_text import letter_text
 from invoice_pipelines.overdue.domain.notice_sending import send_notices
 from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines.resources.files.files import LocalFiles
-from invoice_pipelines.resources.letters import Letter
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.letters import Letter
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, notices
 from invoice_pipelines_tests.overdue.test_letters import _org, _text

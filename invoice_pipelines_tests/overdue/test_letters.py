@@ -33,10 +33,10 @@ from invoice_pipelines.overdue.jobs import dunning_job
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.files.file_stores import LocalFileStore
 from invoice_pipelines.resources.files.files import LocalFiles
-from invoice_pipelines.resources.letters import Letter, LetterError, WrittenLetter
-from invoice_pipelines.resources.mail import SmtpMailer
-from invoice_pipelines.resources.messaging import TextMessageProvider
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.letters import Letter, LetterError, WrittenLetter
+from invoice_pipelines.resources.messaging.mail import SmtpMailer
+from invoice_pipelines.resources.messaging.smtp import Smtp
+from invoice_pipelines.resources.messaging.text_message_provider import TextMessageProvider
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.conftest import require_programs
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, notices, pay, set_settings

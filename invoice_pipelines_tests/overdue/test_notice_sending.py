@@ -16,8 +16,8 @@ from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.overdue.domain.notice_sending import send_notices
 from invoice_pipelines.overdue.domain.pipeline import run_overdue
 from invoice_pipelines.resources.files.files import LocalFiles
-from invoice_pipelines.resources.smtp import Smtp
-from invoice_pipelines.resources.text_messages import TextMessages
+from invoice_pipelines.resources.messaging.smtp import Smtp
+from invoice_pipelines.resources.messaging.text_messages import TextMessages
 from invoice_pipelines_devtools.standins.sms import TextProviderStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.overdue.helpers import customer, invoice, pay, set_settings

@@ -8,8 +8,8 @@ import socket
 import pytest
 from dagster import ResourceParam, asset, materialize
 
-from invoice_pipelines.resources.mail import SmtpMailer
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.mail import SmtpMailer
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.resources.raw_server import RawServer
@@ -99,7 +99,7 @@ def _errors(result) -> list[str]:
 def test_starttls_in_capitals_means_starttls_not_plain_text():
     """`STARTTLS` used to mean plain text silently; now it asks for TLS, and a server without it
     is not talked to in plain text."""
-    from invoice_pipelines.resources.mail import SendError
+    from invoice_pipelines.resources.messaging.mail import SendError
 
     with SmtpSink() as sink:  # the stand-in offers no STARTTLS
         mailer = Smtp(port=sink.port, security=" STARTTLS ")

@@ -102,8 +102,8 @@ def test_a_run_and_a_command_get_the_same_object_from_one_environment(
 def test_the_comparison_sees_a_setting_one_side_forgets(monkeypatch):
     # a resource that forgot a variable: the run's server is the default, the command's is not
     monkeypatch.setenv("INVOICE_PIPELINES_SMTP_HOST", "mail.example.test")
-    from invoice_pipelines.resources.mail import SmtpMailer
-    from invoice_pipelines.resources.smtp import smtp
+    from invoice_pipelines.resources.messaging.mail import SmtpMailer
+    from invoice_pipelines.resources.messaging.smtp import smtp
 
     forgot = SmtpMailer().smtp()
     assert settings(forgot) != settings(smtp())

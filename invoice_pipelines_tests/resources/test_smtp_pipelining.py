@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from invoice_pipelines.resources.mail_types import OutgoingMail, SendError
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.mail_types import OutgoingMail, SendError
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.resources.raw_server import ACCEPT, ScriptedSmtpServer
 

@@ -34,7 +34,7 @@ from invoice_pipelines.delivery.domain.peppol import ParticipantRefused, set_par
 from invoice_pipelines.delivery.domain.pipeline import AlreadySending, send_invoices
 from invoice_pipelines.einvoice.peppol_ids import ParticipantIdError, parse_participant
 from invoice_pipelines.lib.read_only import writable
-from invoice_pipelines.resources.channels import open_channel, peppol_doc_type
+from invoice_pipelines.resources.messaging.channels import open_channel, peppol_doc_type
 from invoice_pipelines.resources.peppol_transport import PeppolLookupError, Reach
 
 ACCEPTS, NOT_ACCEPTED, BAD_ID, NOT_ASKED = 0, 1, 2, 3

@@ -13,7 +13,7 @@ from invoice_pipelines.core.batch_kinds import KindName
 from invoice_pipelines.core.channels import PEPPOL
 from invoice_pipelines.delivery.domain.pipeline import AlreadySending, send_invoices
 from invoice_pipelines.queue.commands.run import queue_invoice_job
-from invoice_pipelines.resources.channels import open_channel
+from invoice_pipelines.resources.messaging.channels import open_channel
 
 
 def run_send(args: argparse.Namespace) -> int:

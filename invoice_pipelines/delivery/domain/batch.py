@@ -44,13 +44,13 @@ from invoice_pipelines.queue.domain.job_kind import (
     Work,
 )
 from invoice_pipelines.queue.domain.requests import BatchRequestError
-from invoice_pipelines.resources.channels import (
+from invoice_pipelines.resources.files.files import Files
+from invoice_pipelines.resources.messaging.channels import (
     ChannelUnavailable,
     open_channel,
     resources_of,
     transport_of,
 )
-from invoice_pipelines.resources.files.files import Files
 
 if TYPE_CHECKING:
     from invoice_pipelines.delivery.domain.batch_request import CommunicationsJobRequest

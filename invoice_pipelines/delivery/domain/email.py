@@ -4,7 +4,7 @@ blank line, the body; `text`, the one line of an SMS or WhatsApp), and for an e-
 where the customer receives XRechnung, the XML attached.
 
 The message itself (address checks, MIME bytes, the Message-ID we choose ourselves so the delivery
-can be recorded before the message leaves) is the channel's transport, `resources/channels.py`,
+can be recorded before the message leaves) is the channel's transport, `resources/messaging/channels.py`,
 shared with the dunning notices.
 """
 
@@ -19,8 +19,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from invoice_pipelines.core.text import printable
 from invoice_pipelines.einvoice.layout import format_date, format_iban, format_money
-from invoice_pipelines.resources.channels import Written
-from invoice_pipelines.resources.mail_message import LANGUAGES
+from invoice_pipelines.resources.messaging.channels import Written
+from invoice_pipelines.resources.messaging.mail_message import LANGUAGES
 
 CREDIT_NOTE = "381"
 # where the Message-IDs of invoice e-mails point, and what a text's id starts with

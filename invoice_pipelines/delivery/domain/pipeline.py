@@ -8,7 +8,7 @@ For each invoice, in this order:
    (in the same transaction as the outcome of the previous message: one commit per message);
 3. send it over an open connection (`connections` of them work through their shares of the
    invoices side by side, each strictly in this order); an answer that refuses the message for
-   now (SMTP 4xx; for SMS/WhatsApp see `resources/text_messages.py`) is tried again after a pause
+   now (SMTP 4xx; for SMS/WhatsApp see `resources/messaging/text_messages.py`) is tried again after a pause
    (up to `retries` times), a refusal for good fails the delivery, and an answer after which the
    message may have arrived (a connection that breaks while it is under way, a gateway's 502/504)
    leaves its outcome unknown;
@@ -65,15 +65,15 @@ from invoice_pipelines.outbox import (
     outcome_of,
     refuse,
 )
-from invoice_pipelines.resources.channels import MailTransport, Transport
 from invoice_pipelines.resources.files.files import Files
-from invoice_pipelines.resources.mail_message import MessageError
-from invoice_pipelines.resources.mail_types import SendError
+from invoice_pipelines.resources.messaging.channels import MailTransport, Transport
+from invoice_pipelines.resources.messaging.mail_message import MessageError
+from invoice_pipelines.resources.messaging.mail_types import SendError
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines.resources.peppol_transport import PeppolLookupError, Reach
-from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.resources.thread_pools import stopping_pool
 
-# a channel as this area uses it: the transport of resources/channels.py (`open_channel`)
+# a channel as this area uses it: the transport of resources/messaging/channels.py (`open_channel`)
 Channel = Transport
 
 
@@ -315,7 +315,7 @@ def send_invoices(
 
     `batch_job_id`: the communications job this is part of, kept with each delivery (its audit
     trail; with `resend`, an invoice the job already delivered is not resent by a resumed run).
-    `peppol`: the Peppol channel (resources/channels.py `PeppolChannel`); given to a run over a
+    `peppol`: the Peppol channel (resources/messaging/channels.py `PeppolChannel`); given to a run over a
     channel that carries documents, it sends the invoices of customers on Peppol
     (delivery/domain/peppol.py).
     """

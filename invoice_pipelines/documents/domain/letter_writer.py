@@ -5,7 +5,7 @@ gets the plain `PdfaLetters` it makes."""
 from __future__ import annotations
 
 from invoice_pipelines.documents.domain.letters import PdfaLetters
-from invoice_pipelines.resources.letters import Letters, LetterWriter
+from invoice_pipelines.resources.messaging.letters import Letters, LetterWriter
 from invoice_pipelines.resources.plain_settings import OfPlain
 
 

@@ -1,6 +1,6 @@
 """Letters as PDF/A-3b, on the page our invoices use: `PdfaLetters`, the plain writer a command
 takes and the `letter_writer` resource hands the runs (`documents/domain/letter_writer.py`; the
-letter's content and the interface: `resources/letter_types.py`). No Dagster here.
+letter's content and the interface: `resources/messaging/letter_types.py`). No Dagster here.
 
 The same font, margins, columns and EPC QR code ("GiroCode") as an invoice (`render.py`), written
 in one pass by `pdfa.py`; the title in the invoice's title size. A letter goes on to further pages
@@ -35,7 +35,7 @@ from invoice_pipelines.documents.domain.render import (
     epc_qr,
     invoice_font,
 )
-from invoice_pipelines.resources.letter_types import (
+from invoice_pipelines.resources.messaging.letter_types import (
     DEFAULT_MAX_PAGES,
     Letter,
     LetterError,

@@ -57,9 +57,13 @@ from invoice_pipelines.outbox.machine import (
     outcome_of,
     refuse,
 )
-from invoice_pipelines.resources.mail_message import MessageError, email_address, mime_message
-from invoice_pipelines.resources.mail_types import OutgoingMail, SendError
-from invoice_pipelines.resources.smtp import Smtp
+from invoice_pipelines.resources.messaging.mail_message import (
+    MessageError,
+    email_address,
+    mime_message,
+)
+from invoice_pipelines.resources.messaging.mail_types import OutgoingMail, SendError
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines.supplier_register import load_register
 
 BOX = Outbox(supplier_notices, key=("incoming_invoice_id",))
@@ -322,7 +326,7 @@ class NoticeSummary:
 
 
 def _message(mailer: Smtp, notice, documents: list, domain: str) -> OutgoingMail:
-    """The day's notice as one plain-text message (resources/mail_message.py): the notice's
+    """The day's notice as one plain-text message (resources/messaging/mail_message.py): the notice's
     document and those folded into it. A recipient that is no plain mailbox is refused here,
     before anything is sent."""
     recipient = mailbox(notice.recipient)

@@ -56,7 +56,12 @@ from invoice_pipelines.overdue.domain.letter_text import letter_text, letter_val
 from invoice_pipelines.overdue.domain.wording import despite, named_fees, sent_before
 from invoice_pipelines.overdue.domain.wording import title as level_title
 from invoice_pipelines.resources.files.files import Files
-from invoice_pipelines.resources.letter_types import Letter, LetterError, Letters, Transfer
+from invoice_pipelines.resources.messaging.letter_types import (
+    Letter,
+    LetterError,
+    Letters,
+    Transfer,
+)
 
 PAY_WITHIN_DAYS = 7  # as the e-mail asks: "innerhalb von 7 Tagen"
 STALE_AFTER = timedelta(minutes=15)

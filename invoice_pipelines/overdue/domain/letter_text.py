@@ -1,7 +1,7 @@
 """Text from outside (a customer's or the organization's name, an address, an invoice number) as a
 letter may show it.
 
-A letter's line is cells separated by tabs (`resources.letters.Letter`): a tab inside a name would
+A letter's line is cells separated by tabs (`resources.messaging.letters.Letter`): a tab inside a name would
 move the rest of it into the right-hand column. So every value placed on a letter is one line of
 visible text: invisible characters (bidi overrides, embeddings and isolates, zero-width characters)
 are removed, so a name is drawn in the order it is stored; control characters (tab, line breaks,

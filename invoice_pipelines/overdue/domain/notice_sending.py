@@ -6,7 +6,7 @@ whose channel is `email`, `sms` or `whatsapp`); every other notice stays an in-a
 notice, in this order, one commit per step:
 
 1. compose the message over the notice's channel, opened like an invoice's through
-   `resources.channels.open_channel` (which checks the recipient and builds the message): what the
+   `resources.messaging.channels.open_channel` (which checks the recipient and builds the message): what the
    notice says is the template of the channel's form, `templates/dunning_<form>_<language>.j2`.
    An e-mail (subject and text, the notice's letter attached (`overdue/domain/letter.py` wrote it; a
    notice whose letter another run is writing waits, one whose letter failed fails with that
@@ -20,7 +20,7 @@ notice, in this order, one commit per step:
    good (5xx mail, 4xx API answer) -> `failed`; refused for now (4xx mail, 429 or 503 with
    Retry-After from the API, or no connection) -> `pending` again, for the next run; an answer
    after which the message may have arrived (the connection broke or timed out while it was under
-   way, the API's 500/502/504; `resources/messaging.py` sorts the API's answers) -> `unknown`, and
+   way, the API's 500/502/504; `resources/messaging/text_message_provider.py` sorts the API's answers) -> `unknown`, and
    the rest of what goes through that resource (the mail server; the text message provider, for
    SMS and WhatsApp alike) waits for the next run.
 
@@ -67,21 +67,21 @@ from invoice_pipelines.overdue.domain.wording import (
     title,
 )
 from invoice_pipelines.overdue.domain.wording import TITLES as TITLES  # where the tests read them
+from invoice_pipelines.resources.files.files import Files
 
 # the channels every area sends through: invoices and notices go to the same addresses and
 # numbers, in the same kind of message
-from invoice_pipelines.resources.channels import (
+from invoice_pipelines.resources.messaging.channels import (
     ChannelUnavailable,
     Transport,
     Written,
     open_channel,
     transport_of,
 )
-from invoice_pipelines.resources.files.files import Files
-from invoice_pipelines.resources.mail_message import LANGUAGES, MessageError
-from invoice_pipelines.resources.mail_types import SendError
-from invoice_pipelines.resources.smtp import Smtp
-from invoice_pipelines.resources.text_messages import TextMessages
+from invoice_pipelines.resources.messaging.mail_message import LANGUAGES, MessageError
+from invoice_pipelines.resources.messaging.mail_types import SendError
+from invoice_pipelines.resources.messaging.smtp import Smtp
+from invoice_pipelines.resources.messaging.text_messages import TextMessages
 
 # a notice still `sending` after this long belongs to a run that died
 STALE_AFTER = timedelta(minutes=15)
@@ -206,7 +206,7 @@ def written(
 
 
 # what a notice's message reads of the invoice and its customer (sales_ledger.py), besides the
-# notice; the contact under the name its channel reads it by (resources/channels.py `address`)
+# notice; the contact under the name its channel reads it by (resources/messaging/channels.py `address`)
 NOTICE_FIELDS = (
     "invoice_number",
     "issue_date",

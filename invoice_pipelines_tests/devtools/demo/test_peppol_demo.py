@@ -24,11 +24,11 @@ from invoice_pipelines.db.tenancy import find_organization, system_transaction
 from invoice_pipelines.delivery.domain.pipeline import send_invoices
 from invoice_pipelines.documents.domain.pipeline import generate_documents
 from invoice_pipelines.intake.domain.peppol_inbound import REPLAY
-from invoice_pipelines.resources.channels import MailTransport, PeppolChannel
 from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines.resources.files.uploads import LocalUploads
+from invoice_pipelines.resources.messaging.channels import MailTransport, PeppolChannel
+from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
-from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines_devtools.demo.peppol import (
     demo_instance_identifier,
     forward_received_invoice,

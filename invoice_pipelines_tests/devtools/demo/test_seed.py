@@ -63,7 +63,7 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
     from invoice_pipelines.delivery.domain.pipeline import send_invoice_emails
     from invoice_pipelines.documents.domain.pipeline import generate_documents
     from invoice_pipelines.resources.files.files import LocalFiles
-    from invoice_pipelines.resources.smtp import Smtp
+    from invoice_pipelines.resources.messaging.smtp import Smtp
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.conftest import require_programs
 

@@ -122,7 +122,7 @@ def letter_pdf(writer) -> Callable | None:
     made: list = []
 
     def write(author: str, head: tuple, title: str, body: tuple, language: str) -> bytes:
-        from invoice_pipelines.resources.letters import Letter
+        from invoice_pipelines.resources.messaging.letters import Letter
 
         if not made:
             made.append(writer() if callable(writer) and not hasattr(writer, "write") else writer)

@@ -1,5 +1,5 @@
 """The `text_messages` resource: SMS and WhatsApp through a Twilio-style REST API. Dagster shows
-and configures its settings and hands a run the plain `resources.text_messages.TextMessages`
+and configures its settings and hands a run the plain `resources.messaging.text_messages.TextMessages`
 (where the requests and what each answer of the API means for the message, `outcome`, live) that
 `provider()` builds, the object a command sends through too, so a run and a command send the same
 way. An asset or op takes it as `ResourceParam[TextMessages]`. Tests and the demo point `base_url`
@@ -11,9 +11,10 @@ from __future__ import annotations
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
+from invoice_pipelines.resources.messaging.text_messages import TextMessages, outcome  # noqa: F401
+
 # what an answer means, also importable from here, beside the resource
 from invoice_pipelines.resources.plain_settings import OfPlain
-from invoice_pipelines.resources.text_messages import TextMessages, outcome  # noqa: F401
 
 
 class TextMessageProvider(OfPlain, ConfigurableResource):

@@ -1,4 +1,4 @@
-"""The `letter_writer` resource: the Dagster face of a letter writer (`resources/letter_types.py`:
+"""The `letter_writer` resource: the Dagster face of a letter writer (`resources/messaging/letter_types.py`:
 the letter, the plain `Letters` interface, LetterError). Dagster shows and configures its settings
 and hands a run the plain writer that `letters()` builds, the object a command writes with too; an
 asset or op takes it as `ResourceParam[Letters]`.
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
-from invoice_pipelines.resources.letter_types import (  # noqa: F401 (the letter, for the areas)
+from invoice_pipelines.resources.messaging.letter_types import (  # noqa: F401 (the letter, for the areas)
     DEFAULT_MAX_PAGES,
     Letter,
     LetterError,

@@ -1,5 +1,5 @@
 """SMTP with STARTTLS or SSL and login, one connection for many messages, in plain Python: `Smtp`.
-The `mailer` resource (`resources/mail.py`) configures it and hands it to a run; a command gets it
+The `mailer` resource (`resources/messaging/mail.py`) configures it and hands it to a run; a command gets it
 without Dagster: both send through this class.
 
 Production points it at the organization's mail server through settings (INVOICE_PIPELINES_SMTP_*);
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from invoice_pipelines.resources.mail_types import OutgoingMail, SendError
+from invoice_pipelines.resources.messaging.mail_types import OutgoingMail, SendError
 from invoice_pipelines.settings import NOW, ConfigError, Reading, positive_number
 
 SECURITY_VAR = "INVOICE_PIPELINES_SMTP_SECURITY"
@@ -301,7 +301,7 @@ PASSWORD_VAR = "INVOICE_PIPELINES_SMTP_PASSWORD"
 def smtp(read: Reading = NOW) -> Smtp:
     """The server INVOICE_PIPELINES_SMTP_* configure: the one builder of the `mailer` resource
     (resources/area.py). A command sends through it (the password read now); a run's `mailer`
-    wraps it (`resources.mail.SmtpMailer.of`, the password an EnvVar: never in the UI)."""
+    wraps it (`resources.messaging.mail.SmtpMailer.of`, the password an EnvVar: never in the UI)."""
 
     return Smtp(
         host=read.value("INVOICE_PIPELINES_SMTP_HOST"),

@@ -1,6 +1,6 @@
 """SMS and WhatsApp through a Twilio-style REST API in plain Python (`TextMessages`), and what each
 answer of that API means for the message (`outcome`, the one place that decides it, for invoices
-and dunning notices alike). The `text_messages` resource (`resources/messaging.py`) configures it
+and dunning notices alike). The `text_messages` resource (`resources/messaging/text_message_provider.py`) configures it
 and hands it to a run; a command gets it without Dagster: both send through this class.
 
 One provider implementation over HTTP (`POST {base_url}/2010-04-01/Accounts/{account}/Messages.json`
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import requests
 
 from invoice_pipelines.resources.http_faults import never_connected
-from invoice_pipelines.resources.mail_types import SendError
+from invoice_pipelines.resources.messaging.mail_types import SendError
 from invoice_pipelines.settings import NOW, Reading
 
 
@@ -139,7 +139,7 @@ def _broken(exc: requests.RequestException) -> SendError:
 def text_messages(read: Reading = NOW) -> TextMessages:
     """The provider INVOICE_PIPELINES_SMS_* configure: the one builder of the `text_messages`
     resource (resources/area.py). A command sends through it (the token read now); a run's
-    resource wraps it (`resources.messaging.TextMessageProvider.of`, the token an EnvVar)."""
+    resource wraps it (`resources.messaging.text_message_provider.TextMessageProvider.of`, the token an EnvVar)."""
 
     return TextMessages(
         base_url=read.value("INVOICE_PIPELINES_SMS_URL"),

@@ -1,5 +1,5 @@
 """The `mailer` resource: SMTP with STARTTLS or SSL and login, one connection for many messages.
-Dagster shows and configures its settings and hands a run the plain `resources.smtp.Smtp` (where
+Dagster shows and configures its settings and hands a run the plain `resources.messaging.smtp.Smtp` (where
 the connection, its security and how failures are sorted live) that `smtp()` builds, the object a
 command sends through too, so a run and a command send the same way. An asset or op takes it as
 `ResourceParam[Smtp]`; a run that would send refuses a wrong security setting when the resource
@@ -15,9 +15,9 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
 # what sending raises and sends, also importable from here, beside the resource
-from invoice_pipelines.resources.mail_types import OutgoingMail, SendError  # noqa: F401
+from invoice_pipelines.resources.messaging.mail_types import OutgoingMail, SendError  # noqa: F401
+from invoice_pipelines.resources.messaging.smtp import PASSWORD_VAR, SECURITY, SECURITY_VAR, Smtp  # noqa: F401
 from invoice_pipelines.resources.plain_settings import OfPlain
-from invoice_pipelines.resources.smtp import PASSWORD_VAR, SECURITY, SECURITY_VAR, Smtp  # noqa: F401
 
 
 class SmtpMailer(OfPlain, ConfigurableResource):

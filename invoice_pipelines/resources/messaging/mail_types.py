@@ -1,4 +1,4 @@
-"""What goes into and comes out of the `mailer` resource (`resources/mail.py`), without Dagster:
+"""What goes into and comes out of the `mailer` resource (`resources/messaging/mail.py`), without Dagster:
 the message ready to hand over and the error of one that was not accepted. Code that only reads
 or records messages (the outbox, `incoming list`) imports these and not the resource."""
 

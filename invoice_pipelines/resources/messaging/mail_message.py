@@ -19,7 +19,7 @@ import re
 import secrets
 from email.utils import encode_rfc2231, formataddr, formatdate, make_msgid
 
-from invoice_pipelines.resources.mail_types import OutgoingMail
+from invoice_pipelines.resources.messaging.mail_types import OutgoingMail
 
 LANGUAGES = ("de", "en")
 # a deliberately plain address check: one @, a dot in the domain, no spaces or angle brackets

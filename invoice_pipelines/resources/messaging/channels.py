@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from invoice_pipelines.core.channels import DELIVERY_CHANNELS, EMAIL, INVOICE_CHANNELS, PEPPOL
-from invoice_pipelines.resources.mail_message import (
+from invoice_pipelines.resources.messaging.mail_message import (
     MessageError,
     e164_phone,
     email_address,
