@@ -409,7 +409,7 @@ NO_READER_LOADS = (
     "invoice_pipelines.intake.domain.notices",
     "invoice_pipelines.intake.domain.peppol_responses",
     "invoice_pipelines.intake.domain.review",
-    "invoice_pipelines.resources.peppol_transport",
+    "invoice_pipelines.resources.peppol.transport",
 )
 EVERY_COMMAND = {
     "invoice_pipelines",

@@ -26,7 +26,7 @@ from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
-from invoice_pipelines.resources.ocr import TesseractOcrEngine
+from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -38,7 +38,7 @@ WAITS = {
     "intake/domain/warm_up.py": "the intake's parser, only in a parse worker warming up",
     "quickbooks/domain/sync/bills.py": "the letter writer (fpdf), only when a bill has no document of "
     "its own",
-    "resources/ocr_readers.py": "Google Cloud Vision's client and requests, only with "
+    "resources/ocr/readers.py": "Google Cloud Vision's client and requests, only with "
     "INVOICE_PIPELINES_OCR=vision",
     "resources/files/s3_objects.py": "boto3, only with INVOICE_PIPELINES_STORAGE=s3",
     "resources/files/stores.py": "the Dagster classes of the storage chosen, for a run's resources "

@@ -79,7 +79,7 @@ from invoice_pipelines.resources.messaging.channels import (
     resources_of,
 )
 from invoice_pipelines.resources.messaging.smtp import Smtp
-from invoice_pipelines.resources.peppol_transport import PeppolTransport
+from invoice_pipelines.resources.peppol.transport import PeppolTransport
 
 CHECK = "no_unknown_deliveries"
 PEPPOL_GROUP = "peppol"

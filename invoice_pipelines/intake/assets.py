@@ -65,7 +65,7 @@ from invoice_pipelines.lib.partitions import (
 )
 from invoice_pipelines.lib.refusals import partition_organization, refused
 from invoice_pipelines.resources.files.uploads import Uploads
-from invoice_pipelines.resources.ocr_readers import OcrReader
+from invoice_pipelines.resources.ocr.readers import OcrReader
 from invoice_pipelines.scheduled_checks import evaluation
 
 mailbox_messages = AssetSpec(

@@ -38,7 +38,7 @@ from invoice_pipelines.intake.domain.peppol_responses import (
 from invoice_pipelines.intake.domain.review import ReviewError, review_document
 from invoice_pipelines.lib.refusals import OrganizationConfig, refused
 from invoice_pipelines.resources.messaging.smtp import Smtp
-from invoice_pipelines.resources.peppol_transport import PeppolTransport
+from invoice_pipelines.resources.peppol.transport import PeppolTransport
 from invoice_pipelines.supplier_register import (
     Change,
     RegisterError,

@@ -24,8 +24,8 @@ CHANNEL_RESOURCES: dict[str, Resource] = {
         for_runs="invoice_pipelines.resources.messaging.text_message_provider:TextMessageProvider.of",
     ),
     "peppol_access_point": Resource(
-        "invoice_pipelines.resources.peppol_transport:peppol_transport",
-        for_runs="invoice_pipelines.resources.peppol:PeppolAccessPoint.of",
+        "invoice_pipelines.resources.peppol.transport:peppol_transport",
+        for_runs="invoice_pipelines.resources.peppol.access_point:PeppolAccessPoint.of",
     ),
 }
 
@@ -59,8 +59,8 @@ AREA = Area(
             for_runs="invoice_pipelines.resources.files.stores:file_store",
         ),
         "ocr_engine": Resource(
-            "invoice_pipelines.resources.ocr_readers:ocr_reader",
-            for_runs="invoice_pipelines.resources.ocr:ocr_engine",
+            "invoice_pipelines.resources.ocr.readers:ocr_reader",
+            for_runs="invoice_pipelines.resources.ocr.engines:ocr_engine",
         ),
         **CHANNEL_RESOURCES,
     },

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
-from invoice_pipelines.resources.ocr import available_cores
+from invoice_pipelines.resources.ocr.engines import available_cores
 from invoice_pipelines.resources.parse_server import (
     ParseServerClient,
     ServerGone,

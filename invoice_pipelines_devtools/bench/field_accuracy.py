@@ -247,7 +247,7 @@ def measure_field_accuracy(
     seconds = text_seconds
     limit_seconds = text_floor(corpus) if limit else 0.0
     if ocr:
-        from invoice_pipelines.resources.ocr import (
+        from invoice_pipelines.resources.ocr.engines import (
             TesseractOcrEngine,
             available_cores,
             rasterise_pdf,

@@ -593,7 +593,7 @@ def _env(name: str, value: str) -> Iterator[None]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from invoice_pipelines.resources.ocr import available_cores
+    from invoice_pipelines.resources.ocr.engines import available_cores
 
     parser.add_argument("--n", type=positive_int, default=2000, help="hostile inputs in all")
     parser.add_argument("--seed", type=non_negative_int, default=22, help="the generators' seed")
@@ -901,7 +901,7 @@ def _intake(engine, system, org_id, slug, uploads, work, args, tally: Tally, rss
     from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
     from invoice_pipelines.intake.parser_resource import DocumentParser
     from invoice_pipelines.resources.files.uploads import LocalUploads
-    from invoice_pipelines.resources.ocr import TesseractOcrEngine
+    from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
 
     root = work / "uploads"
     root.mkdir()

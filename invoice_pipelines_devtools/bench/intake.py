@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
     from invoice_pipelines.resources.database.engines import Database, SystemDatabase
     from invoice_pipelines.resources.files.uploads import LocalUploads
-    from invoice_pipelines.resources.ocr import TesseractOcrEngine
+    from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
     from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS, stop_server
     from invoice_pipelines_devtools.bench.limit import current_database, limit_fields, per_second
     from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
@@ -226,7 +226,7 @@ def parse_limit(workers: int, documents: list[tuple[str, bytes]]) -> dict:
     came back VALIDATED."""
     from invoice_pipelines.intake.domain.warm_up import WARM_UP_WITH_DOCUMENTS
     from invoice_pipelines.intake.domain.workers import SafeParser
-    from invoice_pipelines.resources.ocr import available_cores
+    from invoice_pipelines.resources.ocr.engines import available_cores
 
     cores = available_cores()
     with SafeParser(workers=cores, warm_up=WARM_UP_WITH_DOCUMENTS) as parser:

@@ -8,7 +8,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from invoice_pipelines.cli_args import positive_int
-from invoice_pipelines.resources.ocr import TesseractOcrEngine, available_cores, rasterise_pdf
+from invoice_pipelines.resources.ocr.engines import (
+    TesseractOcrEngine,
+    available_cores,
+    rasterise_pdf,
+)
 from invoice_pipelines_devtools.bench.limit import limit_fields, tesseract_plain
 
 SAMPLE_PDF = Path("ZUGFeRD-corpus/XML-Rechnung/FX/EN16931_Einfach.pdf")

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from invoice_pipelines.resources.peppol_transport import (
+from invoice_pipelines.resources.peppol.transport import (
     BILLING_PROCESS,
     CREDIT_NOTE_DOC_TYPE,
     INVOICE_DOC_TYPE,

@@ -1,5 +1,5 @@
 """A local stand-in for a Peppol access point's phase4-style HTTP API on loopback
-(`invoice_pipelines/resources/peppol_transport.py` says which parts are phase4's, as publicly
+(`invoice_pipelines/resources/peppol/transport.py` says which parts are phase4's, as publicly
 described, and which are our assumption).
 
 - `GET /lookup/{participantId}`: the participant's document types and processes from the SMP

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from invoice_pipelines.resources.ocr_readers import (
+from invoice_pipelines.resources.ocr.readers import (
     OcrError,
     OcrWord,
     TesseractPage,

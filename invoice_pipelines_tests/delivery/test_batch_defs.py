@@ -22,7 +22,7 @@ from invoice_pipelines.resources.database.engines import Database, SystemDatabas
 from invoice_pipelines.resources.files.file_stores import LocalFileStore
 from invoice_pipelines.resources.messaging.mail import SmtpMailer
 from invoice_pipelines.resources.messaging.text_message_provider import TextMessageProvider
-from invoice_pipelines.resources.peppol import PeppolAccessPoint
+from invoice_pipelines.resources.peppol.access_point import PeppolAccessPoint
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.billing.test_defs import refusal
 from invoice_pipelines_tests.documents.test_pipeline import SELLER

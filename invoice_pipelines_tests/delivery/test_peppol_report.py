@@ -21,7 +21,7 @@ from invoice_pipelines.intake.domain.peppol_inbound import REPLAY, receive_peppo
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.files.uploads import LocalUploads
-from invoice_pipelines.resources.peppol_transport import BILLING_PROCESS, CREDIT_NOTE_DOC_TYPE
+from invoice_pipelines.resources.peppol.transport import BILLING_PROCESS, CREDIT_NOTE_DOC_TYPE
 from invoice_pipelines_devtools.standins.peppol import AccessPointStandIn
 from invoice_pipelines_devtools.standins.smtp import SmtpSink
 from invoice_pipelines_tests.conftest import PEPPOL_SAMPLES_DIR

@@ -1,4 +1,4 @@
-"""Invoices over Peppol through the production access point client (`resources/peppol_transport.py`)
+"""Invoices over Peppol through the production access point client (`resources/peppol/transport.py`)
 over real HTTP on 127.0.0.1 to the access point stand-in (devtools/standins/peppol.py), beside
 e-mails to a real SMTP server on loopback, counted on the servers' side.
 
@@ -50,8 +50,8 @@ from invoice_pipelines.resources.messaging.channels import MailTransport, Peppol
 from invoice_pipelines.resources.messaging.mail import SmtpMailer
 from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines.resources.messaging.text_message_provider import TextMessageProvider
-from invoice_pipelines.resources.peppol import PeppolAccessPoint
-from invoice_pipelines.resources.peppol_transport import (
+from invoice_pipelines.resources.peppol.access_point import PeppolAccessPoint
+from invoice_pipelines.resources.peppol.transport import (
     BILLING_PROCESS,
     CREDIT_NOTE_DOC_TYPE,
     INVOICE_DOC_TYPE,

@@ -19,7 +19,7 @@ from invoice_pipelines.intake.domain.incoming_invoices import register_upload
 from invoice_pipelines.intake.parser_resource import DocumentParser
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
-from invoice_pipelines.resources.ocr import TesseractOcrEngine
+from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
 
 
 def _doc(db, org, name, minutes_ago):

@@ -27,7 +27,7 @@ from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
 from invoice_pipelines.resources.files.uploads import LocalUploads
-from invoice_pipelines.resources.ocr import TesseractOcrEngine
+from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
 from invoice_pipelines.resources.parse_server import stop_servers
 from invoice_pipelines_tests.conftest import samples_dir
 

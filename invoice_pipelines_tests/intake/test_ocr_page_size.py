@@ -15,7 +15,7 @@ from PIL import Image
 
 from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines.intake.domain.pipeline import _run_ocr
-from invoice_pipelines.resources.ocr import OcrError, TesseractOcrEngine, rasterise_pdf
+from invoice_pipelines.resources.ocr.engines import OcrError, TesseractOcrEngine, rasterise_pdf
 from invoice_pipelines_tests.conftest import require_programs
 
 

@@ -28,7 +28,7 @@ from invoice_pipelines.intake.domain.peppol_responses import (
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.resources.messaging.smtp import Smtp
-from invoice_pipelines.resources.peppol_transport import (
+from invoice_pipelines.resources.peppol.transport import (
     BILLING_PROCESS,
     INVOICE_DOC_TYPE,
     INVOICE_RESPONSE_DOC_TYPE,

@@ -38,7 +38,7 @@ from invoice_pipelines.intake.domain.peppol_responses import answer_rejections
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines.resources.files.uploads import LocalUploads
-from invoice_pipelines.resources.peppol_transport import (
+from invoice_pipelines.resources.peppol.transport import (
     INVOICE_RESPONSE_DOC_TYPE,
     INVOICE_RESPONSE_PROCESS,
     PeppolTransport,

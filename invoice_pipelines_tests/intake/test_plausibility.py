@@ -142,7 +142,7 @@ def test_the_demo_scan_reads_right() -> None:
     """The demo's scanned supplier invoice (a PNG read by Tesseract): its number as printed and
     its VAT breakdown (19 % of 800.00 = 152.00)."""
     require_programs("tesseract", "pdftoppm")
-    from invoice_pipelines.resources.ocr import TesseractOcrEngine
+    from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
 
     name, data = demo_supplier_invoices(TODAY)[3]
     assert name == "druckhaus-weser_20261125-205_scan.png"

@@ -181,7 +181,7 @@ def test_a_notice_a_dead_run_left_sending_is_unknown_and_never_sent_again(db, tm
     from invoice_pipelines.outbox.machine import claim
     from invoice_pipelines.resources.database.engines import Database, SystemDatabase
     from invoice_pipelines.resources.messaging.smtp import Smtp
-    from invoice_pipelines.resources.peppol import PeppolAccessPoint
+    from invoice_pipelines.resources.peppol.access_point import PeppolAccessPoint
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.intake.test_supplier_notices import document, known_supplier
 

@@ -301,7 +301,7 @@ def test_a_label_without_a_value_is_not_filled_from_elsewhere() -> None:
 def test_demo_scan_is_validated(today: date) -> None:
     """The seed-demo scan, read by Tesseract, passes every rule (2026-10-23 reads ":." noise)."""
     require_programs("tesseract")
-    from invoice_pipelines.resources.ocr import TesseractOcrEngine
+    from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
     from invoice_pipelines_devtools.demo.invoices import demo_invoice_set, demo_supplier_invoices
 
     _, png = demo_supplier_invoices(today)[3]

@@ -160,7 +160,7 @@ def test_a_page_that_names_only_one_address_waits_for_a_person() -> None:
 def test_the_scan_of_the_law_firm_letter_reads_the_same_parties() -> None:
     """OCR text goes through the same reader: Tesseract on a scan of the letter."""
     require_programs("tesseract", "pdftoppm")
-    from invoice_pipelines.resources.ocr import TesseractOcrEngine
+    from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
 
     image = scan_image(write_text_pdf(_law_firm_letter()), seed=54)
     page = TesseractOcrEngine().reader().ocr_image(image)

@@ -10,7 +10,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import vision
 
-from invoice_pipelines.resources.ocr import (
+from invoice_pipelines.resources.ocr.engines import (
     GoogleVisionOcrEngine,
     GoogleVisionReader,
     OcrError,
@@ -19,7 +19,7 @@ from invoice_pipelines.resources.ocr import (
     ocr_engine,
     rasterise_pdf,
 )
-from invoice_pipelines.resources.ocr_readers import ocr_reader
+from invoice_pipelines.resources.ocr.readers import ocr_reader
 from invoice_pipelines.settings import FOR_RUNS
 from invoice_pipelines_devtools.standins.vision import Fault, VisionStandin
 from invoice_pipelines_tests.conftest import IN_CI, samples_dir

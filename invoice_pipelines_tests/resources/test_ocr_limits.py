@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw, ImageFont
 from pypdf import PdfReader, PdfWriter
 
 from invoice_pipelines import limits
-from invoice_pipelines.resources.ocr import (
+from invoice_pipelines.resources.ocr.engines import (
     GoogleVisionOcrEngine,
     OcrError,
     TesseractOcrEngine,

@@ -1,4 +1,4 @@
-"""The Peppol transport (`resources/peppol_transport.py`) through real HTTP on 127.0.0.1 against
+"""The Peppol transport (`resources/peppol/transport.py`) through real HTTP on 127.0.0.1 against
 the access point stand-in (`invoice_pipelines_devtools/standins/peppol.py`): the SMP lookup, and
 each send's outcome as the outbox will need it (accepted with the AS4 message id, rejected,
 retryable, unknown and never sent twice by us)."""
@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from invoice_pipelines.resources.peppol_transport import (
+from invoice_pipelines.resources.peppol.transport import (
     BILLING_PROCESS,
     CREDIT_NOTE_DOC_TYPE,
     INVOICE_DOC_TYPE,

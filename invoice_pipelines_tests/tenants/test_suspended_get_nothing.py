@@ -90,7 +90,7 @@ def test_the_archive_retention_schedule_leaves_a_suspended_organization_out(db):
 def test_a_suspended_organizations_supplier_notices_wait_until_it_is_resumed(db, tmp_path):
     from invoice_pipelines.intake import jobs as intake_jobs
     from invoice_pipelines.resources.messaging.smtp import Smtp
-    from invoice_pipelines.resources.peppol import PeppolAccessPoint
+    from invoice_pipelines.resources.peppol.access_point import PeppolAccessPoint
     from invoice_pipelines_devtools.standins.smtp import SmtpSink
     from invoice_pipelines_tests.intake.test_review import run_intake
     from invoice_pipelines_tests.intake.test_supplier_notices import document, known_supplier

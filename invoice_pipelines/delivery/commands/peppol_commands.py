@@ -3,7 +3,7 @@ the access point, set (or clear, or show) the organization's or a customer's par
 send (or send again) one invoice over Peppol the way the e-mail run sends it (delivery/domain/pipeline.py
 `send_invoices` with the Peppol channel: the outbox, at most once, an unknown outcome never sent
 again without `--resend`). Plain Python: the access point is the `peppol_access_point` of
-`args.resources` (the plain transport, resources/peppol_transport.py), no Dagster.
+`args.resources` (the plain transport, resources/peppol/transport.py), no Dagster.
 
 Exit codes. `lookup`: 0 the participant takes the document type (ACCEPTS), 1 it does not
 (NOT_THIS_DOCUMENT, NOT_ON_PEPPOL), 2 the id is refused by the Peppol rules (the message names
@@ -35,7 +35,7 @@ from invoice_pipelines.delivery.domain.pipeline import AlreadySending, send_invo
 from invoice_pipelines.einvoice.peppol_ids import ParticipantIdError, parse_participant
 from invoice_pipelines.lib.read_only import writable
 from invoice_pipelines.resources.messaging.channels import open_channel, peppol_doc_type
-from invoice_pipelines.resources.peppol_transport import PeppolLookupError, Reach
+from invoice_pipelines.resources.peppol.transport import PeppolLookupError, Reach
 
 ACCEPTS, NOT_ACCEPTED, BAD_ID, NOT_ASKED = 0, 1, 2, 3
 SENT, FAILED, NO_INVOICE, NOT_SENT = 0, 1, 2, 3

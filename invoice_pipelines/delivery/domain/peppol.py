@@ -40,7 +40,7 @@ from invoice_pipelines.db.tables import (
 from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.einvoice.peppol_ids import ParticipantIdError, parse_participant
 from invoice_pipelines.resources.messaging.mail_message import MessageError
-from invoice_pipelines.resources.peppol_transport import PeppolLookupError, Reach
+from invoice_pipelines.resources.peppol.transport import PeppolLookupError, Reach
 
 CREDIT_NOTE = "381"
 NO_SENDER_ID = (

@@ -70,7 +70,7 @@ from invoice_pipelines.resources.messaging.channels import MailTransport, Transp
 from invoice_pipelines.resources.messaging.mail_message import MessageError
 from invoice_pipelines.resources.messaging.mail_types import SendError
 from invoice_pipelines.resources.messaging.smtp import Smtp
-from invoice_pipelines.resources.peppol_transport import PeppolLookupError, Reach
+from invoice_pipelines.resources.peppol.transport import PeppolLookupError, Reach
 from invoice_pipelines.resources.thread_pools import stopping_pool
 
 # a channel as this area uses it: the transport of resources/messaging/channels.py (`open_channel`)

@@ -4,7 +4,7 @@ console script imports this module only when the command runs.
 
 The file is read through the upload store's bounded reader, so the command refuses a file over
 INVOICE_PIPELINES_MAX_UPLOAD_BYTES (reported FAILED, as the intake would) without reading it whole.
-A scan is read by the OCR reader the `ocr_engine` resource wraps (`resources/ocr_readers.py`), the
+A scan is read by the OCR reader the `ocr_engine` resource wraps (`resources/ocr/readers.py`), the
 command's `args.resources.ocr_engine`, so the command imports no Dagster.
 """
 

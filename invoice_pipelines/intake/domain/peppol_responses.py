@@ -67,7 +67,7 @@ from invoice_pipelines.einvoice.peppol_ids import (
 from invoice_pipelines.intake.domain.peppol_inbound import SENDER_RULES
 from invoice_pipelines.intake.domain.peppol_inbound import STAGE as RECEIPT_STAGE
 from invoice_pipelines.outbox.machine import FAILED, Outbox, attempt, finish, mark_unknown
-from invoice_pipelines.resources.peppol_transport import (
+from invoice_pipelines.resources.peppol.transport import (
     INVOICE_RESPONSE_DOC_TYPE,
     INVOICE_RESPONSE_PROCESS,
     Outcome,

@@ -100,7 +100,7 @@ from invoice_pipelines.resources.files.uploads import (
     UploadTooLarge,
     limit_or_setting,
 )
-from invoice_pipelines.resources.ocr_readers import OcrError, OcrReader
+from invoice_pipelines.resources.ocr.readers import OcrError, OcrReader
 
 log = logging.getLogger(__name__)
 

@@ -32,7 +32,7 @@ from invoice_pipelines.resources.messaging.mail_message import (
     email_address,
     message_from_template,
 )
-from invoice_pipelines.resources.peppol_transport import (
+from invoice_pipelines.resources.peppol.transport import (
     CREDIT_NOTE_DOC_TYPE,
     INVOICE_DOC_TYPE,
     Reach,
@@ -164,7 +164,7 @@ def peppol_doc_type(type_code: str | None) -> str:
 
 
 class PeppolChannel:
-    """Invoices over Peppol through the `peppol_access_point` (resources/peppol.py): the Peppol
+    """Invoices over Peppol through the `peppol_access_point` (resources/peppol/access_point.py): the Peppol
     BIS document to the customer's participant id. `reach` asks the receiver's SMP registration
     whether it takes the document type (PeppolLookupError when the access point cannot be
     asked); `send` gives the access point's AS4 message id, or raises SendError sorted by

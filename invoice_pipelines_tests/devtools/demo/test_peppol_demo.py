@@ -28,7 +28,7 @@ from invoice_pipelines.resources.files.files import LocalFiles
 from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.resources.messaging.channels import MailTransport, PeppolChannel
 from invoice_pipelines.resources.messaging.smtp import Smtp
-from invoice_pipelines.resources.peppol_transport import PeppolTransport
+from invoice_pipelines.resources.peppol.transport import PeppolTransport
 from invoice_pipelines_devtools.demo.peppol import (
     demo_instance_identifier,
     forward_received_invoice,

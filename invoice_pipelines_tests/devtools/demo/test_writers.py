@@ -430,7 +430,7 @@ def test_demo_xml_and_pdf_are_validated_by_our_parser_with_the_stated_totals(dem
 
 def test_demo_scan_is_read_by_tesseract_with_the_gross_total(demo_files):
     require_programs("tesseract")
-    from invoice_pipelines.resources.ocr import TesseractOcrEngine
+    from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
 
     name, png = demo_files[3]
     invoice = demo_invoice_set(TODAY)[3].invoice

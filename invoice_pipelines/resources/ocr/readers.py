@@ -1,6 +1,6 @@
 """OCR for scanned invoices in plain Python: local Tesseract or Google Cloud Vision (`OcrReader`:
 `TesseractReader`, `GoogleVisionReader`, chosen by settings in `ocr_reader`). The Dagster
-resource `ocr_engine` (`resources/ocr.py`) wraps these; `invoice-pipelines parse` uses them
+resource `ocr_engine` (`resources/ocr/engines.py`) wraps these; `invoice-pipelines parse` uses them
 directly, without Dagster.
 
 PDFs are rendered page by page to files by poppler and OCR'd one page at a time, at most
@@ -540,7 +540,7 @@ def _retry_after_seconds(exc: Exception) -> float | None:
 def ocr_reader(read: Reading = NOW) -> OcrReader:
     """The reader chosen by INVOICE_PIPELINES_OCR (`tesseract`, the default, or `google-vision`):
     the one builder of the `ocr_engine` resource (resources/area.py). A command reads with it; a
-    run's resource wraps it (`resources.ocr.ocr_engine`).
+    run's resource wraps it (`resources.ocr.engines.ocr_engine`).
 
     For `google-vision`: INVOICE_PIPELINES_VISION_ENDPOINT overrides the endpoint (an http://
     one, i.e. the stand-in, is called without credentials) and GOOGLE_APPLICATION_CREDENTIALS

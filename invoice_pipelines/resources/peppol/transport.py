@@ -1,6 +1,6 @@
 """Sending over Peppol through an access point with a phase4-style HTTP API (`PeppolTransport`),
 and what each answer of that API means for the document (`send_outcome`, the one place that
-decides it). Plain Python without Dagster: the `peppol_access_point` resource (resources/peppol.py)
+decides it). Plain Python without Dagster: the `peppol_access_point` resource (resources/peppol/access_point.py)
 configures it and hands it to a run, a command gets it without Dagster. Delivery's Peppol
 channel (resources/messaging/channels.py `PeppolChannel`, delivery/domain/peppol.py) asks `lookup` before it
 sends and hands each document to `send` through the outbox.
@@ -350,7 +350,7 @@ def _excerpt(response: requests.Response) -> str:
 def peppol_transport(read: Reading = NOW) -> PeppolTransport:
     """The access point INVOICE_PIPELINES_PEPPOL_AP_* configure: the one builder of the
     `peppol_access_point` resource (resources/area.py). A command sends through it (the token
-    read now); a run's resource wraps it (`resources.peppol.PeppolAccessPoint.of`, the token an
+    read now); a run's resource wraps it (`resources.peppol.access_point.PeppolAccessPoint.of`, the token an
     EnvVar)."""
 
     return PeppolTransport(

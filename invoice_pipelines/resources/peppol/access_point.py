@@ -1,6 +1,6 @@
 """The `peppol_access_point` resource: sending over Peppol through an access point's phase4-style
 HTTP API. Dagster shows and configures its settings and hands a run the plain
-`resources.peppol_transport.PeppolTransport` (where the requests and what each answer means live)
+`resources.peppol.transport.PeppolTransport` (where the requests and what each answer means live)
 that `transport()` builds, the object a command sends through too, so a run and a command send the
 same way. An asset or op takes it as `ResourceParam[PeppolTransport]`. Tests and the demo point
 `base_url` at the local stand-in (devtools/standins/peppol.py).
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field
 
-from invoice_pipelines.resources.peppol_transport import PeppolTransport
+from invoice_pipelines.resources.peppol.transport import PeppolTransport
 from invoice_pipelines.resources.plain_settings import OfPlain
 
 

@@ -1,5 +1,5 @@
 """The `ocr_engine` resource for scanned invoices: local Tesseract or Google Cloud Vision. Dagster
-shows and configures its settings and hands a run the plain reader of `resources/ocr_readers.py`
+shows and configures its settings and hands a run the plain reader of `resources/ocr/readers.py`
 (where the engines, PDF rendering and the page limit live) that `reader()` gives, the object
 `invoice-pipelines parse` gets too, so a run and a command read scans the same way. An asset
 takes it as `ResourceParam[OcrReader]`. A reader holds no workers between calls (a PDF's pages
@@ -15,7 +15,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 # what reading a scan raises and gives, also importable from here, beside the resource
-from invoice_pipelines.resources.ocr_readers import (  # noqa: F401
+from invoice_pipelines.resources.ocr.readers import (  # noqa: F401
     GoogleVisionReader,
     OcrError,
     OcrPage,
@@ -43,7 +43,7 @@ class OcrEngine(OfPlain, dg.ConfigurableResource, abc.ABC):
 
 
 class TesseractOcrEngine(OcrEngine):
-    """Tesseract on this machine, the default engine (`resources.ocr_readers.TesseractReader`)."""
+    """Tesseract on this machine, the default engine (`resources.ocr.readers.TesseractReader`)."""
 
     languages: str = "deu+eng"
     psm: int = 4
@@ -56,7 +56,7 @@ class TesseractOcrEngine(OcrEngine):
 
 class GoogleVisionOcrEngine(OcrEngine):
     """Google Cloud Vision DOCUMENT_TEXT_DETECTION over its REST API
-    (`resources.ocr_readers.GoogleVisionReader`, where credentials are looked up on first use).
+    (`resources.ocr.readers.GoogleVisionReader`, where credentials are looked up on first use).
     One reader per resource instance: its client serves every page."""
 
     api_endpoint: str | None = None
@@ -79,7 +79,7 @@ class GoogleVisionOcrEngine(OcrEngine):
 
 
 def ocr_engine(reader: OcrReader) -> OcrEngine:
-    """The run's resource around the reader `resources.ocr_readers.ocr_reader` built for the code
+    """The run's resource around the reader `resources.ocr.readers.ocr_reader` built for the code
     location: the engine of its kind, with its settings (an endpoint or credentials file it holds
     as an `EnvVar` stays one)."""
     kind = TesseractOcrEngine if isinstance(reader, TesseractReader) else GoogleVisionOcrEngine
