@@ -16,7 +16,7 @@ start, so an intake or a review run beside it gets the 2 cores of a `make run` m
 A reload from the UI restarts the `api grpc` process and with it the warm process (a child of it),
 so runs start from the new code.
 Each of these processes, and each run, ends on its own within the grace of `make run`'s stop, and
-without the interpreter's teardown (resources/stop_deadline.py).
+without the interpreter's teardown (resources/workers/stop_deadline.py).
 
     python -m invoice_pipelines.code_server code-server start --socket ... -m <module> ...
     python -m invoice_pipelines.code_server api grpc ...   (what the first starts, through here)
@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from invoice_pipelines.dagster_internals import api_server
-from invoice_pipelines.resources import stop_deadline
+from invoice_pipelines.resources.workers import stop_deadline
 
 MODULE = "invoice_pipelines.code_server"
 # "0": runs start as Dagster starts them (spawned), with none of Dagster's code server replaced

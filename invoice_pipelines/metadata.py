@@ -80,7 +80,7 @@ class Markdown(str):
     """A metadata value the UI renders as markdown (a table from `markdown_table`), among the
     plain values (int, float, str) an asset's metadata is built from without Dagster: a run
     records it as `MetadataValue.md` (lib/asset_metadata.py), a command's report to Dagster
-    sends it as text (resources/dagster_ui.py)."""
+    sends it as text (resources/dagster_instance/dagster_ui.py)."""
 
 
 class Location(str):
@@ -92,7 +92,7 @@ class Location(str):
 class CheckFinding:
     """What an asset check found, as plain values built without Dagster: the one rule a run's
     check wraps into an `AssetCheckResult` (lib/asset_metadata.check_result) and a command
-    that changed what the check reads reports to the UI (resources/dagster_ui.CheckEvent).
+    that changed what the check reads reports to the UI (resources/dagster_instance/dagster_ui.CheckEvent).
     `severity` is Dagster's AssetCheckSeverity value, WARN or ERROR; `metadata` holds plain
     values as an asset's figures do (int, float, str, `Markdown`, a JSON list or dict)."""
 

@@ -456,8 +456,8 @@ SUPPLIER_READS = {
     "invoice_pipelines.metadata",
     "invoice_pipelines.outbox.machine",
     # the commands that change the register tell Dagster (an HTTP client, no Dagster)
-    "invoice_pipelines.resources.dagster_ui",
-    "invoice_pipelines.resources.local_dagster",  # where make run's UI is (no Dagster)
+    "invoice_pipelines.resources.dagster_instance.dagster_ui",
+    "invoice_pipelines.resources.dagster_instance.local_dagster",  # where make run's UI is (no Dagster)
     "invoice_pipelines.resources.messaging.mail_types",
     "invoice_pipelines.supplier_register",
 }
@@ -473,8 +473,8 @@ QUICKBOOKS_READS = {
     "invoice_pipelines.quickbooks.domain.sync.bill_queue",
     "invoice_pipelines.quickbooks.domain.watch",
     # qbo-payables that sets an account tells Dagster bills_waiting's new evaluation
-    "invoice_pipelines.resources.dagster_ui",
-    "invoice_pipelines.resources.local_dagster",  # where make run's UI is (no Dagster)
+    "invoice_pipelines.resources.dagster_instance.dagster_ui",
+    "invoice_pipelines.resources.dagster_instance.local_dagster",  # where make run's UI is (no Dagster)
     "invoice_pipelines.resources.messaging.mail_types",
     "invoice_pipelines.sales_ledger",
 }

@@ -131,7 +131,7 @@ ONE_AREA_ALLOWED = {
 }
 # Imports whose module the walk cannot read, each with why it may be one.
 DYNAMIC_IMPORTS = {
-    f"{PACKAGE}.resources.worker_pool": "runs a `module:function` string: read where written",
+    f"{PACKAGE}.resources.workers.worker_pool": "runs a `module:function` string: read where written",
     # each area's parts are `module:name` strings in its area.py, read there as its imports
     f"{PACKAGE}.area_parts": "loads the `module:name` paths of the areas' tables: read where written",
     f"{PACKAGE}.housekeeping.dead_runs": "imports the classes dagster.yaml names (Dagster's)",
@@ -751,7 +751,9 @@ def test_the_fence_walk_sees_every_way_into_dagsters_internals(tmp_path):
     assert not in_the_fence(f"{PACKAGE}.code_server")
     assert not in_the_fence(f"{PACKAGE}.dagster_internals_copy")
     # the fence takes nothing of ours outside itself: what it serves hands it its own functions
-    fence_edge = Edge(f"{DAGSTER_FENCE}.api_server", f"{PACKAGE}.resources.stop_deadline", ROOT, 1)
+    fence_edge = Edge(
+        f"{DAGSTER_FENCE}.api_server", f"{PACKAGE}.resources.workers.stop_deadline", ROOT, 1
+    )
     assert upward(fence_edge) == (
         "shared layer dagster_internals imports resources, a layer not below it"
     )

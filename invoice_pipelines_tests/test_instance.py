@@ -54,7 +54,7 @@ def test_the_deployment_differs_from_the_development_instance_only_in_storage_an
         "sqlite": {"base_dir": {"env": "INVOICE_PIPELINES_DAGSTER_DIR"}}
     }
     storage = deployment["storage"]["custom"]
-    assert storage["module"] == "invoice_pipelines.resources.instance_storage"
+    assert storage["module"] == "invoice_pipelines.resources.dagster_instance.instance_storage"
     postgres = storage["config"]["postgres_db"]
     assert postgres["scheme"] == "postgresql+psycopg2"
     assert postgres["hostname"] == {"env": "DAGSTER_PG_HOST"}

@@ -139,7 +139,7 @@ qbo_port=$(.venv/bin/python -c "import sys, urllib.parse as u; p = u.urlsplit(sy
 # workers record their runs as failed ("interrupted") or cancelled, the daemon ends its tick, and
 # every process ends on its own within GRACE_SECONDS: each Python process of it has
 # PROCESS_SECONDS from the stop on before it ends itself, saying where it stood
-# (invoice_pipelines/resources/stop_deadline.py; the stop file tells them the stop has begun).
+# (invoice_pipelines/resources/workers/stop_deadline.py; the stop file tells them the stop has begun).
 # KILL for what is left after GRACE_SECONDS, named in stop.log as having needed it. The sweep
 # started beside the group records the end of the runs that could not through the instance: from
 # the stop's start, each run whose process has gone (while the services still end), and once the
@@ -290,11 +290,11 @@ set -m
     sleep 0.5
   done
   # the webserver and the daemon through stop_deadline: each ends on its own within the grace
-  to_log webserver .venv/bin/python -m invoice_pipelines.resources.stop_deadline \
+  to_log webserver .venv/bin/python -m invoice_pipelines.resources.workers.stop_deadline \
     .venv/bin/dagster-webserver -w "$run_dir/workspace.yaml" -h "$HOST" \
     -p "$PORT" --dagster-log-level "$dagster_level" &
   webserver=$!
-  to_log daemon .venv/bin/python -m invoice_pipelines.resources.stop_deadline \
+  to_log daemon .venv/bin/python -m invoice_pipelines.resources.workers.stop_deadline \
     .venv/bin/dagster-daemon run -w "$run_dir/workspace.yaml" \
     --log-level "$dagster_level" &
   daemon=$!
@@ -366,7 +366,7 @@ for _ in $(seq 1 180); do
       "http://$HOST:$PORT/server_info" >/dev/null 2>&1; then
     ui="http://$HOST:$PORT"
     # where this UI and its instance are, for the commands of a second shell (no variable to
-    # set: invoice_pipelines/resources/local_dagster.py reads it for what is not set)
+    # set: invoice_pipelines/resources/dagster_instance/local_dagster.py reads it for what is not set)
     .venv/bin/python -c 'import json, os, sys
 host, port, home, path = sys.argv[1:]
 url = "http://%s:%s" % ("127.0.0.1" if host in ("0.0.0.0", "::") else host, port)

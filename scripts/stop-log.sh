@@ -1,5 +1,5 @@
 # What the stop of `make run` writes into stop.log about the processes that ended themselves at
-# their deadline (invoice_pipelines/resources/stop_deadline.py): sourced by run-dagster.sh, and by
+# their deadline (invoice_pipelines/resources/workers/stop_deadline.py): sourced by run-dagster.sh, and by
 # invoice_pipelines_tests/resources/test_stop_deadline.py.
 #
 # Each such process left `<stop file>.<pid>`: its line ("daemon (pid 123) still ending 5 s after

@@ -195,7 +195,7 @@ def _with_level(finding: Finding, level: str | None) -> Finding:
     return finding
 
 
-# `warm_up` as a worker process (resources/worker_pool.py) is told what to run as it starts
+# `warm_up` as a worker process (resources/workers/worker_pool.py) is told what to run as it starts
 WARM_UP = "invoice_pipelines.einvoice.verdict:warm_up"
 
 

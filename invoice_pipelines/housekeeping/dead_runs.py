@@ -45,7 +45,7 @@ from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFil
 
 from invoice_pipelines.dagster_internals.instance import import_the_default_classes
 from invoice_pipelines.dagster_internals.runs import GRPC_INFO_TAG, STARTED_PROCESS
-from invoice_pipelines.resources.stop_deadline import cut_off_words
+from invoice_pipelines.resources.workers.stop_deadline import cut_off_words
 
 JUDGED = [DagsterRunStatus.STARTED, DagsterRunStatus.STARTING, DagsterRunStatus.CANCELING]
 LOOPBACK = {"localhost", "127.0.0.1", "::1", "", None}

@@ -1,6 +1,6 @@
 """The `document_parser` resource: the intake's parser worker processes (`intake/domain/workers.py`),
 owned by the run or kept warm for the code location in a parse server
-(`resources/parse_server.py`)."""
+(`resources/workers/parse_server.py`)."""
 
 from collections.abc import Iterable, Iterator, Sequence
 from typing import ClassVar
@@ -9,8 +9,8 @@ from invoice_pipelines.einvoice.verdict import WARM_UP
 from invoice_pipelines.intake.domain.parse import ParseOutcome
 from invoice_pipelines.intake.domain.warm_up import WARM_UP_WITH_DOCUMENTS, warm_documents
 from invoice_pipelines.intake.domain.workers import DEFAULT_TARGET, FAILURE
-from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS, ServerSpec
-from invoice_pipelines.resources.pool_resource import WorkerPoolResource
+from invoice_pipelines.resources.workers.parse_server import KEEP_WARM_SECONDS, ServerSpec
+from invoice_pipelines.resources.workers.pool_resource import WorkerPoolResource
 from invoice_pipelines.settings import NOW, Reading, max_upload_bytes, positive_number
 
 
@@ -25,7 +25,7 @@ class DocumentParser(WorkerPoolResource):
     `keep_warm_seconds` 0: the workers start when a run (or a check, or a sensor tick) begins using
     the resource and are stopped when it ends: no process outlives the step that started it.
     Above 0: the runs share the warm workers of a parse server that outlives them (started by the
-    first run that needs one, stopped after that many idle seconds; `resources/parse_server.py`);
+    first run that needs one, stopped after that many idle seconds; `resources/workers/parse_server.py`);
     a run that cannot reach one, or loses it, parses in workers of its own as above.
     Batches on one instance run one at a time (parse_many is not re-entrant); a second caller
     waits for the first. `parse_stream` takes batch after batch and, through a parse server,
@@ -57,6 +57,6 @@ def document_parser(read: Reading = NOW) -> DocumentParser:
     return DocumentParser(
         timeout_seconds=float(positive_number("INVOICE_PIPELINES_PARSE_TIMEOUT_SECONDS", float)),
         max_upload_bytes=max_upload_bytes(),
-        # the runs share one warm pool (resources/parse_server.py), not one warm-up each
+        # the runs share one warm pool (resources/workers/parse_server.py), not one warm-up each
         keep_warm_seconds=KEEP_WARM_SECONDS,
     )

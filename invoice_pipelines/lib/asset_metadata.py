@@ -1,5 +1,5 @@
 """An organization's asset metadata as a run records it: the plain values a function builds
-without Dagster (so a command can report the same to the UI, resources/dagster_ui.py) as
+without Dagster (so a command can report the same to the UI, resources/dagster_instance/dagster_ui.py) as
 Dagster's typed metadata values, and a check's plain finding as the check's result."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Generates N distinct e-invoices (our own CII and UBL writers), drops them into a
 store for a fresh organization, registers them the way the upload sensor does, and runs the intake
 step (XSD + official schematron + our rules; then the status changes) exactly as the intake job
 does, with the `document_parser` the code location configures: the runs' shared parse server
-(`--parser server`, `resources/parse_server.py`; a scratch one of this bench's own, stopped at the
+(`--parser server`, `resources/workers/parse_server.py`; a scratch one of this bench's own, stopped at the
 end), or workers of the run's own (`--parser run`, keep_warm_seconds=0). Parser start-up (until
 the workers are warm) and the Dagster in-process run overhead are reported separately from the
 per-document throughput; the limit is measured in a pool of its own (`parse_limit`).
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.resources.database.engines import Database, SystemDatabase
     from invoice_pipelines.resources.files.uploads import LocalUploads
     from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
-    from invoice_pipelines.resources.parse_server import KEEP_WARM_SECONDS, stop_server
+    from invoice_pipelines.resources.workers.parse_server import KEEP_WARM_SECONDS, stop_server
     from invoice_pipelines_devtools.bench.limit import current_database, limit_fields, per_second
     from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
 

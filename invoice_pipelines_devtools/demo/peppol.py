@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from invoice_pipelines.resources import stop_deadline
+    from invoice_pipelines.resources.workers import stop_deadline
 
     # ends within the stop of `make run`, and without the interpreter's teardown (the received
     # invoice's upload store has loaded Dagster, whose teardown took seconds of the grace)

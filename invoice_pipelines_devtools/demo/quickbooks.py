@@ -34,7 +34,7 @@ from sqlalchemy import Engine, select
 from invoice_pipelines.db.tables import organizations, qbo_connections
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.quickbooks.domain.errors import QboError
-from invoice_pipelines.resources import stop_deadline
+from invoice_pipelines.resources.workers import stop_deadline
 
 KEY_FILE = "token.key"
 COMPANIES_FILE = "demo-companies.json"

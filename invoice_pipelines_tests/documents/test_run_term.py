@@ -8,7 +8,7 @@ grace of `make run`'s stop (scripts/run-dagster.sh GRACE_SECONDS), then SIGKILL,
 The run must have ended by itself before the KILL: its end recorded (FAILURE, not STARTED; nobody
 else records it here), its worker processes gone, and its documents in a recorded state (each
 invoice's document written and recorded, or neither). Before, the run's pool waited 5 s for each
-worker that was warming up or busy (resources/worker_pool.py); such a run was killed with its run
+worker that was warming up or busy (resources/workers/worker_pool.py); such a run was killed with its run
 still STARTED.
 """
 
@@ -154,7 +154,7 @@ def _alive(pid: int) -> bool:
 
 
 def _workers_of(pid: int) -> list[int]:
-    """The worker processes the process `pid` started (resources/worker_pool.py)."""
+    """The worker processes the process `pid` started (resources/workers/worker_pool.py)."""
     found = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:

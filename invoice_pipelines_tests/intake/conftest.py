@@ -5,7 +5,7 @@ import tempfile
 
 import pytest
 
-from invoice_pipelines.resources.parse_server import stop_servers
+from invoice_pipelines.resources.workers.parse_server import stop_servers
 
 
 @pytest.fixture

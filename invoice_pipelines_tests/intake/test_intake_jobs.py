@@ -28,7 +28,7 @@ from invoice_pipelines.resources.database.engines import Database, SystemDatabas
 from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
 from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
-from invoice_pipelines.resources.parse_server import stop_servers
+from invoice_pipelines.resources.workers.parse_server import stop_servers
 from invoice_pipelines_tests.conftest import samples_dir
 
 GOOD_CII = "ZUGFeRD-corpus/XML-Rechnung/CII/EN16931_Einfach.cii.xml"
@@ -61,7 +61,7 @@ def _documents(db, org):
 @pytest.fixture(scope="module", autouse=True)
 def parse_server(tmp_path_factory):
     """The runs parse as the code location's do: in the warm workers of a parse server that
-    outlives each run (resources/parse_server.py), one for this module's runs, stopped at its end.
+    outlives each run (resources/workers/parse_server.py), one for this module's runs, stopped at its end.
     (test_parse_server.py covers the server itself, test_parser_resource.py run-owned workers.)"""
     directory = tmp_path_factory.mktemp("parse-server")
     SERVER_DIR[0] = str(directory)

@@ -18,7 +18,7 @@ from dagster import build_resources
 from invoice_pipelines.einvoice.verdict import WARM_UP
 from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.parser_resource import DocumentParser
-from invoice_pipelines.resources.parse_server import (
+from invoice_pipelines.resources.workers.parse_server import (
     ParseServerClient,
     ServerUnavailable,
     server_paths,

@@ -10,14 +10,14 @@ import textwrap
 import time
 from pathlib import Path
 
-from invoice_pipelines.resources.stop_deadline import STOP_FILE, cut_off_words, work_time
+from invoice_pipelines.resources.workers.stop_deadline import STOP_FILE, cut_off_words, work_time
 
 ROOT = Path(__file__).resolve().parents[2]
 
 HANGS = textwrap.dedent(
     """
     import threading, time
-    from invoice_pipelines.resources import stop_deadline
+    from invoice_pipelines.resources.workers import stop_deadline
     stop_deadline.watch("hangs")
     print("watching", flush=True)
     threading.Event().wait()  # a shutdown that never ends
@@ -108,6 +108,8 @@ def test_a_normal_stop_says_one_line_a_process_and_a_hung_one_where_its_threads_
 
 def test_without_a_stop_file_nothing_is_watched(tmp_path: Path):
     env = {k: v for k, v in os.environ.items() if k != STOP_FILE}
-    code = "from invoice_pipelines.resources import stop_deadline as s; s.watch('x'); s.end(3)"
+    code = (
+        "from invoice_pipelines.resources.workers import stop_deadline as s; s.watch('x'); s.end(3)"
+    )
     assert subprocess.run([sys.executable, "-c", code], env=env, timeout=60).returncode == 3
     assert list(tmp_path.iterdir()) == []

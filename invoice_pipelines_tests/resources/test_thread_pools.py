@@ -8,7 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
-from invoice_pipelines.resources.thread_pools import stopping_pool
+from invoice_pipelines.resources.workers.thread_pools import stopping_pool
 
 
 def _interrupted(make_pool, release_when) -> list[int]:

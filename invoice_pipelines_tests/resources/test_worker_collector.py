@@ -11,7 +11,7 @@ import pytest
 
 from invoice_pipelines.documents.domain.build import WARM_UP as RENDERER_WARM_UP
 from invoice_pipelines.einvoice.verdict import WARM_UP as PARSER_WARM_UP
-from invoice_pipelines.resources.worker_pool import WorkerPool
+from invoice_pipelines.resources.workers.worker_pool import WorkerPool
 
 
 def collector_counts(data: bytes, filename: str, **_options) -> tuple[int, int]:

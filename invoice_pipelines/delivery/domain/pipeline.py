@@ -71,7 +71,7 @@ from invoice_pipelines.resources.messaging.mail_message import MessageError
 from invoice_pipelines.resources.messaging.mail_types import SendError
 from invoice_pipelines.resources.messaging.smtp import Smtp
 from invoice_pipelines.resources.peppol.transport import PeppolLookupError, Reach
-from invoice_pipelines.resources.thread_pools import stopping_pool
+from invoice_pipelines.resources.workers.thread_pools import stopping_pool
 
 # a channel as this area uses it: the transport of resources/messaging/channels.py (`open_channel`)
 Channel = Transport

@@ -270,7 +270,7 @@ def prove_peppol(
     return (None, errors) if errors else (data, [])
 
 
-# what a worker of the renderer runs as it starts (resources/worker_pool.py)
+# what a worker of the renderer runs as it starts (resources/workers/worker_pool.py)
 WARM_UP = "invoice_pipelines.documents.domain.build:warm_up"
 
 

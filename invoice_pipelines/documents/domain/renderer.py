@@ -7,7 +7,7 @@ from typing import ClassVar
 from invoice_pipelines.documents.domain.build import WARM_UP, BuiltDocument
 from invoice_pipelines.documents.domain.sources import DocumentSource
 from invoice_pipelines.einvoice.read_back import READ_BACK
-from invoice_pipelines.resources.pool_resource import WorkerPoolResource
+from invoice_pipelines.resources.workers.pool_resource import WorkerPoolResource
 from invoice_pipelines.settings import NOW, Reading, positive_number
 
 # Documents per message to a worker: a document takes a worker about 10 ms, and every message is a

@@ -1,7 +1,7 @@
 """What `invoice-pipelines incoming review` does: a person confirms, corrects, rejects or reopens
 one document (intake/domain/review.py), and Dagster is told what the UI shows changed
 (`incoming_invoices`, and `supplier_register` when the register learned from it) as runless
-asset events (resources/dagster_ui.py), so the UI shows the change without a run, each with
+asset events (resources/dagster_instance/dagster_ui.py), so the UI shows the change without a run, each with
 the evaluations of the asset's checks (check_findings.py, figures.py: the rules the runs'
 checks apply), so none shows "Not evaluated" on the materialization the review reported.
 A module of its own beside intake/commands/run.py (the reading verbs), which so never imports the
@@ -27,7 +27,7 @@ from invoice_pipelines.intake.domain.figures import (
 )
 from invoice_pipelines.intake.domain.review import ReviewError, review_document
 from invoice_pipelines.lib.read_only import writable
-from invoice_pipelines.resources.dagster_ui import CheckEvent, tell_dagster
+from invoice_pipelines.resources.dagster_instance.dagster_ui import CheckEvent, tell_dagster
 
 
 def run_review_command(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from invoice_pipelines.intake.domain.figures import (
     register_figures,
 )
 from invoice_pipelines.lib.read_only import writable
-from invoice_pipelines.resources.dagster_ui import tell_dagster
+from invoice_pipelines.resources.dagster_instance.dagster_ui import tell_dagster
 from invoice_pipelines.supplier_register import (
     Change,
     RegisterError,

@@ -1,7 +1,7 @@
 """What the checks of `incoming_invoices` find, built without Dagster (metadata.CheckFinding): one
 rule and one set of queries each, which the intake run's checks and the scheduled ones wrap into
 their results (checks.py, assets.py) and `incoming review` reports to the UI after it changed a
-document (review_command.py, resources/dagster_ui.py), so the UI shows every check evaluated on
+document (review_command.py, resources/dagster_instance/dagster_ui.py), so the UI shows every check evaluated on
 the materialization the command reports. What each check means: checks.py."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """What the intake's assets show of an organization, built without Dagster from the database, so
 a run records it (intake/assets.py, as typed metadata) and a command that changed it reports the
-same to the UI at once (resources/dagster_ui.py): the supplier register as `supplier_register`
+same to the UI at once (resources/dagster_instance/dagster_ui.py): the supplier register as `supplier_register`
 shows it (`register_figures`), and the organization's documents as `incoming_invoices` shows them
 after any change (`documents_figures`: counts by status, shares, what waits for review and the
 supplier notices of rejected documents). And what the register's two checks find
@@ -24,7 +24,11 @@ from invoice_pipelines.intake.domain.incoming_invoices import (
 )
 from invoice_pipelines.intake.domain.notice_states import rejected_documents
 from invoice_pipelines.metadata import CheckFinding, Markdown, markdown_table
-from invoice_pipelines.resources.dagster_ui import RECORDED_BY, AssetEvent, CheckEvent
+from invoice_pipelines.resources.dagster_instance.dagster_ui import (
+    RECORDED_BY,
+    AssetEvent,
+    CheckEvent,
+)
 from invoice_pipelines.supplier_register import (
     load_register,
     own_party,

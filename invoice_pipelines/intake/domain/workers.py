@@ -1,4 +1,4 @@
-"""The intake's parse workers: the shared worker pool (`resources/worker_pool.py`) running
+"""The intake's parse workers: the shared worker pool (`resources/workers/worker_pool.py`) running
 `parse_document`, each worker compiling the schematrons as it starts, and every document without
 an outcome of its own (timed out, crashed its worker, out of memory) a FAILED `ParseOutcome`
 with the reason. Inside Dagster the `DocumentParser` resource (`intake/parser_resource.py`) owns
@@ -10,8 +10,8 @@ from __future__ import annotations
 from invoice_pipelines.einvoice.read import OUT_OF_MEMORY, ParseOutcome, content_hash, failed
 from invoice_pipelines.einvoice.verdict import WARM_UP
 from invoice_pipelines.intake.domain.parse import sniff
-from invoice_pipelines.resources import worker_pool
-from invoice_pipelines.resources.worker_pool import WorkerPool
+from invoice_pipelines.resources.workers import worker_pool
+from invoice_pipelines.resources.workers.worker_pool import WorkerPool
 
 DEFAULT_TARGET = "invoice_pipelines.intake.domain.parse:parse_document"
 FAILURE = "invoice_pipelines.intake.domain.workers:failure"

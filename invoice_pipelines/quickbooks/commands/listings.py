@@ -31,7 +31,7 @@ from invoice_pipelines.quickbooks.domain.company import company_switches
 from invoice_pipelines.quickbooks.domain.errors import QboError
 from invoice_pipelines.quickbooks.domain.sync.bill_queue import skipped_files
 from invoice_pipelines.quickbooks.domain.watch import waiting_bills
-from invoice_pipelines.resources.dagster_ui import tell_dagster
+from invoice_pipelines.resources.dagster_instance.dagster_ui import tell_dagster
 
 
 def _login() -> str:

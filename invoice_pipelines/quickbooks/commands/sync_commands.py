@@ -3,7 +3,7 @@ initial import of a company's customers, items and vendors; the same functions t
 assets call. Their parsers are quickbooks/commands/cli.py's; quickbooks/area.py's table names each
 function here, and the console script imports this module (and every sync with it) only when
 one of them runs. Each tells Dagster what its syncs changed, for the organization's partition of
-their assets (resources/dagster_ui.py: a runless materialization with the figures a run records,
+their assets (resources/dagster_instance/dagster_ui.py: a runless materialization with the figures a run records,
 quickbooks/domain/figures.py), so the UI shows a payment pulled now, not the last scheduled run's, and
 the checks of what they changed evaluated on it (check_findings.py: qbo_customers' and
 qbo_bills' checks, the bills' after a bill payment pull too)."""
@@ -28,7 +28,12 @@ from invoice_pipelines.quickbooks.domain.sync.invoices import enqueue
 from invoice_pipelines.quickbooks.domain.sync.items import ItemSync
 from invoice_pipelines.quickbooks.domain.sync.vendors import VendorSync
 from invoice_pipelines.quickbooks.domain.syncs import EXTRA_COUNTS, NEEDS_FILES, SYNCS
-from invoice_pipelines.resources.dagster_ui import RECORDED_BY, AssetEvent, CheckEvent, tell_dagster
+from invoice_pipelines.resources.dagster_instance.dagster_ui import (
+    RECORDED_BY,
+    AssetEvent,
+    CheckEvent,
+    tell_dagster,
+)
 
 # each sync's asset (qbo_<sync>), by the sync's name
 ASSETS = {entity.sync: entity.asset for entity in SYNCED}

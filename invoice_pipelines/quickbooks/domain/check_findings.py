@@ -1,7 +1,7 @@
 """What QuickBooks' checks find, built without Dagster (metadata.CheckFinding): one rule each over
 every organization, which the checks of `qbo_customers` and `qbo_bills` wrap into their results
 (checks.py) and the commands that changed what a check reads report to the UI
-(sync_commands.py, commands.py; resources/dagster_ui.py), so the UI shows each check evaluated
+(sync_commands.py, commands.py; resources/dagster_instance/dagster_ui.py), so the UI shows each check evaluated
 on the materialization the command reported, or with what changed. What each means: checks.py."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from invoice_pipelines.quickbooks.domain.watch import (
     token_problems,
     waiting_bills,
 )
-from invoice_pipelines.resources.dagster_ui import CheckEvent
+from invoice_pipelines.resources.dagster_instance.dagster_ui import CheckEvent
 
 CUSTOMERS, BILLS = "qbo_customers", "qbo_bills"
 TOKEN_CHECK = "tokens_not_expiring"

@@ -1,7 +1,7 @@
 """What a QuickBooks sync asset shows, built without Dagster: the counts of a sync over one or
 more organizations, a table by organization and, for the bill payment pull, what it found paid.
 The assets record it as typed metadata (quickbooks/assets.py); `qbo-sync` and `qbo-import`
-report the same for their organization to the UI at once (resources/dagster_ui.py)."""
+report the same for their organization to the UI at once (resources/dagster_instance/dagster_ui.py)."""
 
 from __future__ import annotations
 

@@ -17,8 +17,12 @@ from invoice_pipelines.core.organization_values import FIELDS
 from invoice_pipelines.core.readiness import gaps
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import UnknownOrganization
-from invoice_pipelines.resources.dagster_ui import AssetEvent, CheckEvent, tell_dagster
-from invoice_pipelines.resources.local_dagster import dagster_url
+from invoice_pipelines.resources.dagster_instance.dagster_ui import (
+    AssetEvent,
+    CheckEvent,
+    tell_dagster,
+)
+from invoice_pipelines.resources.dagster_instance.local_dagster import dagster_url
 from invoice_pipelines.tenants.domain.lifecycle import (
     Refused,
     add_organizations,
@@ -54,7 +58,7 @@ ASSET = "organizations"  # tenants/assets.py, not imported: that module is Dagst
 
 def tell(args: argparse.Namespace, orgs: list[Organization]) -> None:
     """Report the organizations' new state on the `organizations` asset (a runless event each,
-    with its checks' evaluations; resources/dagster_ui.py), so the UI shows it without a run."""
+    with its checks' evaluations; resources/dagster_instance/dagster_ui.py), so the UI shows it without a run."""
     if not dagster_url():
         return
     engine, uploads = args.resources.system_database, args.resources.upload_store

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from invoice_pipelines.resources.local_dagster import use_local_instance
+from invoice_pipelines.resources.dagster_instance.local_dagster import use_local_instance
 
 if TYPE_CHECKING:
     from dagster import DagsterInstance
@@ -29,7 +29,7 @@ def sync_partitions(
         return "partitions: nothing to do"
     if instance is None:
         # DAGSTER_HOME, or the instance make run wrote where it is, with every variable the
-        # instance's dagster.yaml needs (resources/local_dagster.py)
+        # instance's dagster.yaml needs (resources/dagster_instance/local_dagster.py)
         if not use_local_instance():
             return (
                 "partitions: no Dagster instance here (DAGSTER_HOME is not set and make run has "

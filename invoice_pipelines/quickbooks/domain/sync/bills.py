@@ -110,7 +110,7 @@ from invoice_pipelines.quickbooks.domain.sync.vendors import (
     home_currency,
     supplier_of,
 )
-from invoice_pipelines.resources.thread_pools import stopping_pool
+from invoice_pipelines.resources.workers.thread_pools import stopping_pool
 
 
 def letter_pdf(writer) -> Callable | None:

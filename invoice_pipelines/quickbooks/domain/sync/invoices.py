@@ -83,7 +83,7 @@ from invoice_pipelines.quickbooks.domain.sync.push_queue import (
     enqueueable,
     same_invoice,
 )
-from invoice_pipelines.resources.thread_pools import stopping_pool
+from invoice_pipelines.resources.workers.thread_pools import stopping_pool
 
 # the queue's actions of an invoice; a credit note has its own (credit_memos.py)
 INVOICE_ACTIONS = ("create", "void")

@@ -11,7 +11,7 @@ turns a timeout, a crash or a worker that cannot start into the failure outcome 
 `failure` function (`WorkerFailure` without one). Each worker limits its own memory
 (`limits.PARSE_WORKER_MEMORY_BYTES`, RLIMIT_DATA) as it starts, so an item that needs more fails
 alone instead of taking the machine's memory from the other workers and the run.
-Inside Dagster a `WorkerPoolResource` (resources/pool_resource.py) owns one pool for the lifetime
+Inside Dagster a `WorkerPoolResource` (resources/workers/pool_resource.py) owns one pool for the lifetime
 of a run.
 """
 
@@ -161,7 +161,7 @@ class _Worker:
                 [
                     sys.executable,
                     "-c",
-                    "from invoice_pipelines.resources.worker_pool import _worker_entry; "
+                    "from invoice_pipelines.resources.workers.worker_pool import _worker_entry; "
                     "_worker_entry()",
                     str(theirs.fileno()),
                     target,

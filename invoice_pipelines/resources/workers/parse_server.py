@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from invoice_pipelines.limits import PARSE_WORKER_MEMORY_BYTES
-from invoice_pipelines.resources.worker_pool import Pickled, WorkerPool
+from invoice_pipelines.resources.workers.worker_pool import Pickled, WorkerPool
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def private_dir(path: Path) -> Path:
 def _code_stamp() -> list:
     """Name, size and modification time of every Python file of our package, as this process
     first sees them (about when it imported them: the code it runs)."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     stamp = []
     for path in sorted(root.rglob("*.py")):
         info = path.stat()
@@ -444,7 +444,7 @@ def _start_server(spec: ServerSpec, paths: ServerPaths) -> None:
             [
                 sys.executable,
                 "-c",
-                "from invoice_pipelines.resources.parse_server import _server_entry; _server_entry()",
+                "from invoice_pipelines.resources.workers.parse_server import _server_entry; _server_entry()",
                 json.dumps(asdict(spec)),
                 str(paths.directory),
                 paths.name,

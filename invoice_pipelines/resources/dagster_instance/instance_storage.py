@@ -33,7 +33,7 @@ Configured in dagster.yaml (deploy/dagster.yaml), with the configuration of `sto
 
     storage:
       custom:
-        module: invoice_pipelines.resources.instance_storage
+        module: invoice_pipelines.resources.dagster_instance.instance_storage
         class: KeptConnectionPostgresStorage
         config:
           postgres_db: {...}

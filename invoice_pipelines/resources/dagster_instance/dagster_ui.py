@@ -6,7 +6,7 @@ organization's partition. The UI shows the change at once instead of with the as
 Over HTTP, not Dagster's instance API: the command imports no Dagster (1-4 s of imports, and
 commands that read or write the database import none, test_cli_lazy.py), and needs neither
 DAGSTER_HOME nor the instance's storage, only the webserver's address
-(INVOICE_PIPELINES_DAGSTER_URL; not set: the UI make run wrote it runs, resources/local_dagster.py,
+(INVOICE_PIPELINES_DAGSTER_URL; not set: the UI make run wrote it runs, resources/dagster_instance/local_dagster.py,
 else port 3000; empty: none is told). One request per
 event, each within REPORT_TIMEOUT_SECONDS; a webserver that does not answer (make run is not
 running) costs one line on stderr, never the command's answer or its exit code.
@@ -33,7 +33,11 @@ from typing import TextIO
 from urllib.parse import quote, urlsplit
 
 from invoice_pipelines.metadata import CheckFinding
-from invoice_pipelines.resources.local_dagster import URL_SETTING, dagster_url, not_reached_hint
+from invoice_pipelines.resources.dagster_instance.local_dagster import (
+    URL_SETTING,
+    dagster_url,
+    not_reached_hint,
+)
 
 __all__ = ["URL_SETTING", "AssetEvent", "CheckEvent", "tell_dagster"]
 # the webserver answers a report in milliseconds; one that takes longer is not one to wait for

@@ -23,7 +23,7 @@ stop knows where it stood. `end()` ends a service's main without the interpreter
 (flushed output and logs; nothing of it writes a file at exit). `main()` runs a console script
 of the venv (`dagster-webserver`, `dagster-daemon`) with both:
 
-    python -m invoice_pipelines.resources.stop_deadline .venv/bin/dagster-webserver -w ... -p 3000
+    python -m invoice_pipelines.resources.workers.stop_deadline .venv/bin/dagster-webserver -w ... -p 3000
 
 Without `INVOICE_PIPELINES_STOP_FILE` (anywhere but `make run`) `watch()` does nothing.
 
@@ -156,7 +156,9 @@ def run_to_the_end(name: str, entry: Callable[[], object]) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
-        raise SystemExit("usage: python -m invoice_pipelines.resources.stop_deadline SCRIPT ...")
+        raise SystemExit(
+            "usage: python -m invoice_pipelines.resources.workers.stop_deadline SCRIPT ..."
+        )
     name = Path(args[0]).name
     (script,) = entry_points(group="console_scripts", name=name)
     sys.argv = args

@@ -1,5 +1,5 @@
-"""A Dagster resource that owns a worker pool (`resources/worker_pool.py`): the run's own workers,
-or the warm workers of the code location's parse server (`resources/parse_server.py`). An area
+"""A Dagster resource that owns a worker pool (`resources/workers/worker_pool.py`): the run's own workers,
+or the warm workers of the code location's parse server (`resources/workers/parse_server.py`). An area
 subclasses it and names what the workers run: the intake's `DocumentParser`
 (`intake/parser_resource.py`), the documents' `DocumentRenderer` (`documents/domain/renderer.py`)."""
 
@@ -13,13 +13,13 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from invoice_pipelines.resources.ocr.engines import available_cores
-from invoice_pipelines.resources.parse_server import (
+from invoice_pipelines.resources.workers.parse_server import (
     ParseServerClient,
     ServerGone,
     ServerSpec,
     ServerUnavailable,
 )
-from invoice_pipelines.resources.worker_pool import WorkerPool
+from invoice_pipelines.resources.workers.worker_pool import WorkerPool
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,12 @@ class WorkerPoolResource(ConfigurableResource):
     """Runs items in warm worker processes, each with a time limit and a size limit.
 
     Each worker also caps its own data memory at `limits.PARSE_WORKER_MEMORY_BYTES` (see
-    `resources/worker_pool.py`): an item that needs more fails, the rest of the batch goes on.
+    `resources/workers/worker_pool.py`): an item that needs more fails, the rest of the batch goes on.
 
     `keep_warm_seconds` 0: the workers start when a run (or a check, or a sensor tick) begins using
     the resource and are stopped when it ends: no process outlives the step that started it.
     Above 0: the runs share the warm workers of a parse server that outlives them (started by the
-    first run that needs one, stopped after that many idle seconds; `resources/parse_server.py`); a
+    first run that needs one, stopped after that many idle seconds; `resources/workers/parse_server.py`); a
     run that cannot reach one, or loses it, parses in workers of its own as above.
     Batches on one instance run one at a time (parse_many is not re-entrant); a second caller
     waits for the first. `parse_stream` takes batch after batch and, through a parse server,
