@@ -18,15 +18,11 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import Engine
 
-from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.incoming_status import StaleDocument
-from invoice_pipelines.db.tenancy import tenant_transaction
-from invoice_pipelines.intake.assets import (
-    IncomingInvoicesConfig,
-    incoming_invoices,
-    register_events,
-)
+from invoice_pipelines.intake.assets import IncomingInvoicesConfig, incoming_invoices
 from invoice_pipelines.intake.checks import INTAKE_RUN_CHECKS
+from invoice_pipelines.intake.domain import actions
+from invoice_pipelines.intake.domain.actions import NewSupplier, RegisterParts, Who
 from invoice_pipelines.intake.domain.notices import (
     organizations_with_pending_notices,
     send_supplier_notices,
@@ -38,15 +34,10 @@ from invoice_pipelines.intake.domain.peppol_responses import (
 from invoice_pipelines.intake.domain.review import ReviewError, review_document
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
 from invoice_pipelines.resources.smtp import Smtp
-from invoice_pipelines.supplier_register import (
-    Change,
-    RegisterError,
-    add_supplier,
-    change_supplier,
-    confirm_supplier,
-)
+from invoice_pipelines.supplier_register import Change
 from invoice_pipelines.tenants.domain.lifecycle import suspended_by_id
 from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
+from invoice_pipelines.tenants.run_report import RunReport, refusals
 
 # The asset and the checks it evaluates itself; not the scheduled checks (no_stuck_documents,
 # discounts_not_expiring), which an asset job would otherwise run along with every intake run.
@@ -255,53 +246,52 @@ def change_supplier_register(
     system_database: ResourceParam[Engine],
 ):
     org = config.named_organization(system_database)
-    supplier_id = _in_register(
-        database, org, lambda conn, org_id: _register_change(conn, org_id, config)
-    )
+    parts = RegisterParts(database, RunReport(context))
+    who = Who(config.changed_by, config.reason, f"{context.job_name} by {config.changed_by}")
+    with refusals():
+        if config.supplier_id is None:
+            supplier_id = actions.register(parts, org, _new_supplier(config), who)
+        else:
+            supplier_id = config.supplier_id
+            actions.change(
+                parts,
+                org,
+                supplier_id,
+                _change(config),
+                who,
+                expected_version=config.expected_version,
+            )
     context.log.info(f"supplier {supplier_id} of {org.slug}: changed by {config.changed_by}")
-    for event in register_events(database, org):
-        context.log_event(event)
 
 
-def _register_change(conn, organization_id: int, config: SupplierChangeConfig) -> int:
-    """The launchpad's change of the register: a new supplier (no supplier_id) or a change of
-    one; the supplier's id."""
-    if config.supplier_id is None:
-        return add_supplier(
-            conn,
-            organization_id,
-            name=config.name,
-            vat_id=config.vat_id or None,
-            tax_number=config.tax_number or None,
-            ibans=_pairs(config.add_ibans),
-            notice_email=config.notice_email or None,
-            qbo_vendor_id=config.qbo_vendor_id or None,
-            datev_creditor_account=config.datev_creditor_account,
-            changed_by=config.changed_by,
-            reason=config.reason,
-            despite_lookalike=config.despite_lookalike,
-        )
-    change_supplier(
-        conn,
-        organization_id,
-        config.supplier_id,
-        Change(
-            name=config.name or None,
-            vat_id=config.vat_id or None,
-            tax_number=config.tax_number or None,
-            notice_email=config.notice_email or None,
-            qbo_vendor_id=config.qbo_vendor_id or None,
-            datev_creditor_account=config.datev_creditor_account,
-            add_names=tuple(config.add_names),
-            add_ibans=_pairs(config.add_ibans),
-            remove_ibans=tuple(config.remove_ibans),
-            active=config.active,
-        ),
-        changed_by=config.changed_by,
-        reason=config.reason,
-        expected_version=config.expected_version,
+def _new_supplier(config: SupplierChangeConfig) -> NewSupplier:
+    """The launchpad's new supplier (no supplier_id)."""
+    return NewSupplier(
+        name=config.name,
+        vat_id=config.vat_id or None,
+        tax_number=config.tax_number or None,
+        ibans=_pairs(config.add_ibans),
+        notice_email=config.notice_email or None,
+        qbo_vendor_id=config.qbo_vendor_id or None,
+        datev_creditor_account=config.datev_creditor_account,
+        despite_lookalike=config.despite_lookalike,
     )
-    return config.supplier_id
+
+
+def _change(config: SupplierChangeConfig) -> Change:
+    """The launchpad's change of one supplier (an empty value: unchanged)."""
+    return Change(
+        name=config.name or None,
+        vat_id=config.vat_id or None,
+        tax_number=config.tax_number or None,
+        notice_email=config.notice_email or None,
+        qbo_vendor_id=config.qbo_vendor_id or None,
+        datev_creditor_account=config.datev_creditor_account,
+        add_names=tuple(config.add_names),
+        add_ibans=_pairs(config.add_ibans),
+        remove_ibans=tuple(config.remove_ibans),
+        active=config.active,
+    )
 
 
 @job(
@@ -337,34 +327,19 @@ def confirm_supplier_op(
     system_database: ResourceParam[Engine],
 ):
     org = config.named_organization(system_database)
-    _in_register(
-        database,
-        org,
-        lambda conn, org_id: confirm_supplier(
-            conn,
-            org_id,
+    who = Who(config.confirmed_by, config.reason, f"{context.job_name} by {config.confirmed_by}")
+    with refusals():
+        actions.confirm(
+            RegisterParts(database, RunReport(context)),
+            org,
             config.supplier_id,
-            changed_by=config.confirmed_by,
-            reason=config.reason,
+            who,
             expected_version=config.expected_version,
             despite_lookalike=config.despite_lookalike,
-        ),
-    )
+        )
     context.log.info(
         f"supplier {config.supplier_id} of {org.slug}: confirmed by {config.confirmed_by}"
     )
-    for event in register_events(database, org):
-        context.log_event(event)
-
-
-def _in_register(engine: Engine, org: Organization, work) -> object:
-    """`work(conn, organization_id)` in the organization's write transaction: what the work
-    gave; a change the register refuses fails the run with its sentence."""
-    try:
-        with tenant_transaction(engine, org, write=True) as conn:
-            return work(conn, org.id)
-    except RegisterError as exc:
-        raise refused(str(exc)) from None
 
 
 @job(
