@@ -18,11 +18,9 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import Engine
 
-from invoice_pipelines.db.incoming_status import StaleDocument
 from invoice_pipelines.intake.assets import IncomingInvoicesConfig, incoming_invoices
 from invoice_pipelines.intake.checks import INTAKE_RUN_CHECKS
-from invoice_pipelines.intake.domain import actions
-from invoice_pipelines.intake.domain.actions import NewSupplier, RegisterParts, Who
+from invoice_pipelines.intake.domain import supplier_actions as actions
 from invoice_pipelines.intake.domain.notices import (
     organizations_with_pending_notices,
     send_supplier_notices,
@@ -31,7 +29,8 @@ from invoice_pipelines.intake.domain.peppol_responses import (
     answer_rejections,
     organizations_awaiting_answers,
 )
-from invoice_pipelines.intake.domain.review import ReviewError, review_document
+from invoice_pipelines.intake.domain.review_action import Review, ReviewParts, review
+from invoice_pipelines.intake.domain.supplier_actions import NewSupplier, RegisterParts, Who
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.supplier_register import Change
@@ -107,23 +106,12 @@ def review_incoming_invoice(
     database: ResourceParam[Engine],
     system_database: ResourceParam[Engine],
 ):
-    engine = database
     org = config.named_organization(system_database)
-    try:
-        result = review_document(
-            engine,
-            org,
-            config.document_id,
-            reviewed_by=config.reviewed_by,
-            corrections=config.corrections,
-            confirm=config.confirm,
-            reject=config.reject_reason or None,
-            expected_version=config.expected_version,
-            reopen=config.reopen,
-            reason=config.reason or None,
+    parts = ReviewParts(database, system_database, RunReport(context))
+    with refusals():
+        result = review(
+            parts, org, _asked(config), told_as=f"{context.job_name} by {config.reviewed_by}"
         )
-    except (ReviewError, StaleDocument) as exc:
-        raise refused(str(exc)) from None
     context.log.info(
         f"incoming invoice {result.document_id}: {result.status}; corrected "
         f"{sorted(result.corrected) or 'nothing'}"
@@ -133,6 +121,19 @@ def review_incoming_invoice(
             f"incoming invoice {result.document_id} stays in review, nothing changed (the "
             "refusal is its finding IP-REV-13): " + "; ".join(result.problems)
         )
+
+
+def _asked(config: ReviewConfig) -> Review:
+    return Review(
+        config.document_id,
+        config.reviewed_by,
+        config.expected_version,
+        corrections=config.corrections,
+        confirm=config.confirm,
+        reject=config.reject_reason or None,
+        reopen=config.reopen,
+        reason=config.reason or None,
+    )
 
 
 @job(

@@ -14,8 +14,8 @@ from invoice_pipelines.area_parts import run_verb
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.db.tenancy import tenant_transaction as transaction
-from invoice_pipelines.intake.domain import actions
-from invoice_pipelines.intake.domain.actions import NewSupplier, RegisterParts, Who
+from invoice_pipelines.intake.domain import supplier_actions as actions
+from invoice_pipelines.intake.domain.supplier_actions import NewSupplier, RegisterParts, Who
 from invoice_pipelines.resources.dagster_ui import Terminal
 from invoice_pipelines.supplier_register import (
     Change,

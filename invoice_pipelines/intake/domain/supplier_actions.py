@@ -1,4 +1,4 @@
-"""One action per change a person makes to an organization's supplier register: `register` a new
+"""The actions of the changes a person makes to an organization's supplier register: `register` a new
 supplier, `change` one, `confirm` one its first invoice registered, and `in_register`, which each
 of them (and the commands' other changes: the policy, learning the history) is. Each takes the
 work's parts (`RegisterParts`: the runtime engine and the `report` of whoever asked), the
