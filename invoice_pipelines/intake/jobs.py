@@ -21,20 +21,12 @@ from sqlalchemy import Engine
 from invoice_pipelines.intake.assets import IncomingInvoicesConfig, incoming_invoices
 from invoice_pipelines.intake.checks import INTAKE_RUN_CHECKS
 from invoice_pipelines.intake.domain import supplier_actions as actions
-from invoice_pipelines.intake.domain.notices import (
-    organizations_with_pending_notices,
-    send_supplier_notices,
-)
-from invoice_pipelines.intake.domain.peppol_responses import (
-    answer_rejections,
-    organizations_awaiting_answers,
-)
 from invoice_pipelines.intake.domain.review_action import Review, ReviewParts, review
 from invoice_pipelines.intake.domain.supplier_actions import NewSupplier, RegisterParts, Who
+from invoice_pipelines.intake.domain.supplier_answers import AnswerParts, answer_suppliers
 from invoice_pipelines.resources.peppol_transport import PeppolTransport
 from invoice_pipelines.resources.smtp import Smtp
 from invoice_pipelines.supplier_register import Change
-from invoice_pipelines.tenants.domain.lifecycle import suspended_by_id
 from invoice_pipelines.tenants.refusals import OrganizationConfig, refused
 from invoice_pipelines.tenants.run_report import RunReport, refusals
 
@@ -159,40 +151,8 @@ def send_supplier_notices_op(
     mailer: ResourceParam[Smtp],
     peppol_access_point: ResourceParam[PeppolTransport],
 ):
-    engine = database
-    # a suspended organization's suppliers hear nothing until it is resumed (tenants/domain/lifecycle.py)
-    suspended = suspended_by_id(system_database)
-    answers, notices = (
-        organizations_awaiting_answers(system_database),
-        organizations_with_pending_notices(system_database),
-    )
-    waiting = sorted({*answers, *notices} & set(suspended))
-    if waiting:
-        context.log.info(
-            "suspended, nothing sent: "
-            + ", ".join(f"{suspended[i][0]} ({suspended[i][1]})" for i in waiting)
-        )
-    for organization_id in answers:
-        if organization_id in suspended:
-            continue
-        answered = answer_rejections(engine, peppol_access_point, organization_id)
-        context.log.info(
-            f"organization {organization_id}: {len(answered.sent)} Invoice Response(s) sent over "
-            f"Peppol, {len(answered.failed)} failed, {len(answered.unknown)} unknown, "
-            f"{len(answered.by_notice)} answered by the notice"
-        )
-        for message_id, why in {**answered.failed, **answered.waiting}.items():
-            context.log.warning(f"received Peppol message {message_id}: no answer yet: {why}")
-    for organization_id in notices:
-        if organization_id in suspended:
-            continue
-        summary = send_supplier_notices(engine, mailer, organization_id)
-        context.log.info(
-            f"organization {organization_id}: {len(summary.sent)} notice(s) sent, "
-            f"{len(summary.failed)} failed, {len(summary.unknown)} unknown"
-        )
-        for notice_id, why in summary.failed.items():
-            context.log.warning(f"supplier notice {notice_id} not sent: {why}")
+    report = RunReport(context)
+    answer_suppliers(AnswerParts(database, system_database, mailer, peppol_access_point, report))
 
 
 @job(
@@ -249,19 +209,12 @@ def change_supplier_register(
     org = config.named_organization(system_database)
     parts = RegisterParts(database, RunReport(context))
     who = Who(config.changed_by, config.reason, f"{context.job_name} by {config.changed_by}")
+    supplier_id, version = config.supplier_id, config.expected_version
     with refusals():
-        if config.supplier_id is None:
+        if supplier_id is None:
             supplier_id = actions.register(parts, org, _new_supplier(config), who)
         else:
-            supplier_id = config.supplier_id
-            actions.change(
-                parts,
-                org,
-                supplier_id,
-                _change(config),
-                who,
-                expected_version=config.expected_version,
-            )
+            actions.change(parts, org, supplier_id, _change(config), who, expected_version=version)
     context.log.info(f"supplier {supplier_id} of {org.slug}: changed by {config.changed_by}")
 
 
