@@ -1,9 +1,9 @@
-"""The actions of the changes a person makes to an organization's supplier register: `register` a new
-supplier, `change` one, `confirm` one its first invoice registered, and `in_register`, which each
-of them (and the commands' other changes: the policy, learning the history) is. Each takes the
-work's parts (`RegisterParts`: the runtime engine and the `report` of whoever asked), the
-`Organization` and the request; it makes the change in the organization's write transaction,
-audited by supplier_register.py, tells the UI the register as it is now (figures.py
+"""The actions of the changes a person makes to an organization's supplier register: `register`
+a new supplier, `change` one, `confirm` one its first invoice registered, and `in_register`,
+which each of them (and the commands' other changes: the policy, learning the history) is. Each
+takes the work's parts (`RegisterParts`: the runtime engine and the `report` of whoever asked),
+the `Organization` and the request; it makes the change in the organization's write
+transaction, audited by supplier_register.py, tells the UI the register as it is now (figures.py
 `register_events`), and returns what the register gave, or raises `Refused` with the register's
 sentence. The launchpad's ops (intake/jobs.py) and `invoice-pipelines suppliers`
 (intake/commands/supplier_commands.py) are adapters over them."""
@@ -11,7 +11,7 @@ sentence. The launchpad's ops (intake/jobs.py) and `invoice-pipelines suppliers`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TypeVar
 
 from sqlalchemy import Engine
@@ -52,7 +52,8 @@ class Who:
 
 @dataclass(frozen=True)
 class NewSupplier:
-    """A supplier a person registers: its name and what else they know of it."""
+    """A supplier a person registers: its name and what else they know of it (supplier_register.py
+    `add_supplier`'s values, by their names)."""
 
     name: str
     vat_id: str | None = None
@@ -90,18 +91,7 @@ def register(parts: RegisterParts, org: Organization, new: NewSupplier, who: Who
         parts,
         org,
         lambda conn, organization_id: add_supplier(
-            conn,
-            organization_id,
-            name=new.name,
-            vat_id=new.vat_id,
-            tax_number=new.tax_number,
-            ibans=tuple(new.ibans),
-            notice_email=new.notice_email,
-            qbo_vendor_id=new.qbo_vendor_id,
-            datev_creditor_account=new.datev_creditor_account,
-            changed_by=who.by,
-            reason=who.reason,
-            despite_lookalike=new.despite_lookalike,
+            conn, organization_id, **asdict(new), changed_by=who.by, reason=who.reason
         ),
         told_as=who.told_as,
     )
