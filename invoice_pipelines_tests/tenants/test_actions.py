@@ -82,7 +82,7 @@ def test_a_suspension_without_a_reason_is_refused_in_the_same_words_both_ways(
     run, _ = _launchpad(db, tmp_path, slug, "  ")
     assert not run.success
     failure = next(e for e in run.all_events if e.is_step_failure)
-    assert failure.step_failure_data.error.message.strip() == sentence
+    assert failure.step_failure_data.error.message.strip().endswith(f": {sentence}")
     assert failure.step_failure_data.user_failure_data.allow_retries is False
 
     code, printed = _shell(db, monkeypatch, capsys, slug, "  ")
