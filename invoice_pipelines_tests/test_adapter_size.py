@@ -26,13 +26,11 @@ NOT_YET = {
     "billing/commands/run.py:run_batch_invoice": 62,
     "exports/commands/run.py:run_export_command": 60,
     "overdue/commands/run.py:run_overdue_command": 56,
-    "intake/commands/run.py:run_list_command": 42,
     "quickbooks/commands/run.py:run_connect": 39,
     "delivery/commands/run.py:run_send": 38,
     "queue/commands/run.py:run_here": 36,
     "housekeeping/jobs.py:delete_old_dagster_runs": 33,
     "history/jobs.py:import_history_files": 32,
-    "intake/commands/run.py:run_uploads_command": 31,
     "queue/commands/run.py:format_job": 30,
     "queue/commands/run.py:batch_list": 28,
     "housekeeping/jobs.py:purge_archived_files": 28,
@@ -50,7 +48,6 @@ NOT_YET = {
     "queue/commands/run.py:_failed_item": 17,
     "queue/commands/run.py:queue_invoice_job": 17,
     "queue/commands/run.py:batch_retry": 17,
-    "intake/commands/run.py:unread_uploads": 17,
 }
 
 
