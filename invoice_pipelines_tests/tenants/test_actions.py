@@ -1,7 +1,7 @@
 """One request, one action (issue 87): a suspension asked on the launchpad and one asked in a
 shell go through tenants/domain/actions.py `suspend`, so the run's log and the terminal say the
 same sentence, a second request for the same reason says nothing changed both ways, and a
-request a person can correct is refused in the same words: the run fails with them, no retry,
+request a person can correct is refused in the same words: the run fails with them,
 the command prints them with exit code 1. The run also records the organization's partition of
 `organizations` as the suspension left it, with its checks evaluated on it (the command posts
 the same to a webserver; quickbooks/test_commands_tell_dagster.py proves that side)."""
@@ -83,7 +83,6 @@ def test_a_suspension_without_a_reason_is_refused_in_the_same_words_both_ways(
     assert not run.success
     failure = next(e for e in run.all_events if e.is_step_failure)
     assert failure.step_failure_data.error.message.strip().endswith(f": {sentence}")
-    assert failure.step_failure_data.user_failure_data.allow_retries is False
 
     code, printed = _shell(db, monkeypatch, capsys, slug, "  ")
     assert code == 1 and printed == [f"refused: {sentence}"]
