@@ -11,7 +11,7 @@ command changing the register never imports the review."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from sqlalchemy import Engine
 
@@ -44,10 +44,11 @@ class ReviewParts:
 
 @dataclass(frozen=True)
 class Review:
-    """What the reviewer asks of one document (review.py's module docstring says each)."""
+    """What the reviewer asks of one document: review.py `review_document`'s request, by its
+    names (its module docstring says each)."""
 
     document_id: int
-    by: str
+    reviewed_by: str
     expected_version: int | None
     corrections: Mapping[str, str] = field(default_factory=dict)
     confirm: bool = False
@@ -62,18 +63,7 @@ def review(parts: ReviewParts, org: Organization, asked: Review, *, told_as: str
     writable(org)
     register_before = _register(parts.engine, org)
     try:
-        result = review_document(
-            parts.engine,
-            org,
-            asked.document_id,
-            reviewed_by=asked.by,
-            corrections=dict(asked.corrections),
-            confirm=asked.confirm,
-            reject=asked.reject,
-            expected_version=asked.expected_version,
-            reopen=asked.reopen,
-            reason=asked.reason,
-        )
+        result = review_document(parts.engine, org, **asdict(asked))
     except (ReviewError, StaleDocument) as exc:
         raise Refused([str(exc)]) from None
     if not result.refused:
