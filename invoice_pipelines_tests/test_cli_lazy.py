@@ -453,6 +453,9 @@ SUPPLIER_READS = {
     "invoice_pipelines.intake.domain.incoming_invoices",
     "invoice_pipelines.intake.domain.notice_states",
     "invoice_pipelines.intake.commands.supplier_commands",
+    # the register's changes (issue 87: one action each, the op's and the command's), plain
+    # Python over supplier_register.py and figures.py, which the reading verbs load anyway
+    "invoice_pipelines.intake.domain.supplier_actions",
     "invoice_pipelines.metadata",
     "invoice_pipelines.outbox.machine",
     # the commands that change the register tell Dagster (an HTTP client, no Dagster)

@@ -18,34 +18,17 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import Engine
 
-from invoice_pipelines.core.organization import Organization
-from invoice_pipelines.db.incoming_status import StaleDocument
-from invoice_pipelines.db.tenancy import suspended_by_id, tenant_transaction
-from invoice_pipelines.intake.assets import (
-    IncomingInvoicesConfig,
-    incoming_invoices,
-    register_events,
-)
+from invoice_pipelines.intake.assets import IncomingInvoicesConfig, incoming_invoices
 from invoice_pipelines.intake.checks import INTAKE_RUN_CHECKS
-from invoice_pipelines.intake.domain.notices import (
-    organizations_with_pending_notices,
-    send_supplier_notices,
-)
-from invoice_pipelines.intake.domain.peppol_responses import (
-    answer_rejections,
-    organizations_awaiting_answers,
-)
-from invoice_pipelines.intake.domain.review import ReviewError, review_document
-from invoice_pipelines.lib.refusals import OrganizationConfig, refused
-from invoice_pipelines.resources.messaging.smtp import Smtp
+from invoice_pipelines.intake.domain import supplier_actions as actions
+from invoice_pipelines.intake.domain.review_action import Review, ReviewParts, review
+from invoice_pipelines.intake.domain.supplier_actions import NewSupplier, RegisterParts, Who
+from invoice_pipelines.intake.domain.supplier_answers import AnswerParts, answer_suppliers
 from invoice_pipelines.resources.peppol.transport import PeppolTransport
-from invoice_pipelines.supplier_register import (
-    Change,
-    RegisterError,
-    add_supplier,
-    change_supplier,
-    confirm_supplier,
-)
+from invoice_pipelines.resources.messaging.smtp import Smtp
+from invoice_pipelines.supplier_register import Change
+from invoice_pipelines.lib.refusals import OrganizationConfig, refused
+from invoice_pipelines.lib.run_report import RunReport, refusals
 
 # The asset and the checks it evaluates itself; not the scheduled checks (no_stuck_documents,
 # discounts_not_expiring), which an asset job would otherwise run along with every intake run.
@@ -115,23 +98,12 @@ def review_incoming_invoice(
     database: ResourceParam[Engine],
     system_database: ResourceParam[Engine],
 ):
-    engine = database
     org = config.named_organization(system_database)
-    try:
-        result = review_document(
-            engine,
-            org,
-            config.document_id,
-            reviewed_by=config.reviewed_by,
-            corrections=config.corrections,
-            confirm=config.confirm,
-            reject=config.reject_reason or None,
-            expected_version=config.expected_version,
-            reopen=config.reopen,
-            reason=config.reason or None,
+    parts = ReviewParts(database, system_database, RunReport(context))
+    with refusals():
+        result = review(
+            parts, org, _asked(config), told_as=f"{context.job_name} by {config.reviewed_by}"
         )
-    except (ReviewError, StaleDocument) as exc:
-        raise refused(str(exc)) from None
     context.log.info(
         f"incoming invoice {result.document_id}: {result.status}; corrected "
         f"{sorted(result.corrected) or 'nothing'}"
@@ -141,6 +113,19 @@ def review_incoming_invoice(
             f"incoming invoice {result.document_id} stays in review, nothing changed (the "
             "refusal is its finding IP-REV-13): " + "; ".join(result.problems)
         )
+
+
+def _asked(config: ReviewConfig) -> Review:
+    return Review(
+        config.document_id,
+        config.reviewed_by,
+        config.expected_version,
+        corrections=config.corrections,
+        confirm=config.confirm,
+        reject=config.reject_reason or None,
+        reopen=config.reopen,
+        reason=config.reason or None,
+    )
 
 
 @job(
@@ -166,40 +151,8 @@ def send_supplier_notices_op(
     mailer: ResourceParam[Smtp],
     peppol_access_point: ResourceParam[PeppolTransport],
 ):
-    engine = database
-    # a suspended organization's suppliers hear nothing until it is resumed (tenants/domain/lifecycle.py)
-    suspended = suspended_by_id(system_database)
-    answers, notices = (
-        organizations_awaiting_answers(system_database),
-        organizations_with_pending_notices(system_database),
-    )
-    waiting = sorted({*answers, *notices} & set(suspended))
-    if waiting:
-        context.log.info(
-            "suspended, nothing sent: "
-            + ", ".join(f"{suspended[i][0]} ({suspended[i][1]})" for i in waiting)
-        )
-    for organization_id in answers:
-        if organization_id in suspended:
-            continue
-        answered = answer_rejections(engine, peppol_access_point, organization_id)
-        context.log.info(
-            f"organization {organization_id}: {len(answered.sent)} Invoice Response(s) sent over "
-            f"Peppol, {len(answered.failed)} failed, {len(answered.unknown)} unknown, "
-            f"{len(answered.by_notice)} answered by the notice"
-        )
-        for message_id, why in {**answered.failed, **answered.waiting}.items():
-            context.log.warning(f"received Peppol message {message_id}: no answer yet: {why}")
-    for organization_id in notices:
-        if organization_id in suspended:
-            continue
-        summary = send_supplier_notices(engine, mailer, organization_id)
-        context.log.info(
-            f"organization {organization_id}: {len(summary.sent)} notice(s) sent, "
-            f"{len(summary.failed)} failed, {len(summary.unknown)} unknown"
-        )
-        for notice_id, why in summary.failed.items():
-            context.log.warning(f"supplier notice {notice_id} not sent: {why}")
+    report = RunReport(context)
+    answer_suppliers(AnswerParts(database, system_database, mailer, peppol_access_point, report))
 
 
 @job(
@@ -254,53 +207,45 @@ def change_supplier_register(
     system_database: ResourceParam[Engine],
 ):
     org = config.named_organization(system_database)
-    supplier_id = _in_register(
-        database, org, lambda conn, org_id: _register_change(conn, org_id, config)
-    )
+    parts = RegisterParts(database, RunReport(context))
+    who = Who(config.changed_by, config.reason, f"{context.job_name} by {config.changed_by}")
+    supplier_id, version = config.supplier_id, config.expected_version
+    with refusals():
+        if supplier_id is None:
+            supplier_id = actions.register(parts, org, _new_supplier(config), who)
+        else:
+            actions.change(parts, org, supplier_id, _change(config), who, expected_version=version)
     context.log.info(f"supplier {supplier_id} of {org.slug}: changed by {config.changed_by}")
-    for event in register_events(database, org):
-        context.log_event(event)
 
 
-def _register_change(conn, organization_id: int, config: SupplierChangeConfig) -> int:
-    """The launchpad's change of the register: a new supplier (no supplier_id) or a change of
-    one; the supplier's id."""
-    if config.supplier_id is None:
-        return add_supplier(
-            conn,
-            organization_id,
-            name=config.name,
-            vat_id=config.vat_id or None,
-            tax_number=config.tax_number or None,
-            ibans=_pairs(config.add_ibans),
-            notice_email=config.notice_email or None,
-            qbo_vendor_id=config.qbo_vendor_id or None,
-            datev_creditor_account=config.datev_creditor_account,
-            changed_by=config.changed_by,
-            reason=config.reason,
-            despite_lookalike=config.despite_lookalike,
-        )
-    change_supplier(
-        conn,
-        organization_id,
-        config.supplier_id,
-        Change(
-            name=config.name or None,
-            vat_id=config.vat_id or None,
-            tax_number=config.tax_number or None,
-            notice_email=config.notice_email or None,
-            qbo_vendor_id=config.qbo_vendor_id or None,
-            datev_creditor_account=config.datev_creditor_account,
-            add_names=tuple(config.add_names),
-            add_ibans=_pairs(config.add_ibans),
-            remove_ibans=tuple(config.remove_ibans),
-            active=config.active,
-        ),
-        changed_by=config.changed_by,
-        reason=config.reason,
-        expected_version=config.expected_version,
+def _new_supplier(config: SupplierChangeConfig) -> NewSupplier:
+    """The launchpad's new supplier (no supplier_id)."""
+    return NewSupplier(
+        name=config.name,
+        vat_id=config.vat_id or None,
+        tax_number=config.tax_number or None,
+        ibans=_pairs(config.add_ibans),
+        notice_email=config.notice_email or None,
+        qbo_vendor_id=config.qbo_vendor_id or None,
+        datev_creditor_account=config.datev_creditor_account,
+        despite_lookalike=config.despite_lookalike,
     )
-    return config.supplier_id
+
+
+def _change(config: SupplierChangeConfig) -> Change:
+    """The launchpad's change of one supplier (an empty value: unchanged)."""
+    return Change(
+        name=config.name or None,
+        vat_id=config.vat_id or None,
+        tax_number=config.tax_number or None,
+        notice_email=config.notice_email or None,
+        qbo_vendor_id=config.qbo_vendor_id or None,
+        datev_creditor_account=config.datev_creditor_account,
+        add_names=tuple(config.add_names),
+        add_ibans=_pairs(config.add_ibans),
+        remove_ibans=tuple(config.remove_ibans),
+        active=config.active,
+    )
 
 
 @job(
@@ -336,34 +281,19 @@ def confirm_supplier_op(
     system_database: ResourceParam[Engine],
 ):
     org = config.named_organization(system_database)
-    _in_register(
-        database,
-        org,
-        lambda conn, org_id: confirm_supplier(
-            conn,
-            org_id,
+    who = Who(config.confirmed_by, config.reason, f"{context.job_name} by {config.confirmed_by}")
+    with refusals():
+        actions.confirm(
+            RegisterParts(database, RunReport(context)),
+            org,
             config.supplier_id,
-            changed_by=config.confirmed_by,
-            reason=config.reason,
+            who,
             expected_version=config.expected_version,
             despite_lookalike=config.despite_lookalike,
-        ),
-    )
+        )
     context.log.info(
         f"supplier {config.supplier_id} of {org.slug}: confirmed by {config.confirmed_by}"
     )
-    for event in register_events(database, org):
-        context.log_event(event)
-
-
-def _in_register(engine: Engine, org: Organization, work) -> object:
-    """`work(conn, organization_id)` in the organization's write transaction: what the work
-    gave; a change the register refuses fails the run with its sentence."""
-    try:
-        with tenant_transaction(engine, org, write=True) as conn:
-            return work(conn, org.id)
-    except RegisterError as exc:
-        raise refused(str(exc)) from None
 
 
 @job(

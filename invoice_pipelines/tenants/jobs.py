@@ -1,13 +1,13 @@
 """The organizations' lifecycle on the launchpad: `organizations_add_job`, `_change_job`,
-`_suspend_job`, `_resume_job` and `_offboard_job`, the same work as `invoice-pipelines
-organizations ...` (tenants/domain/lifecycle.py, tenants/domain/offboarding.py). Each writes the partitions
-in the same run (one call for all the keys it adds) and records the organizations it changed on
-the `organizations` asset. A request a person can correct fails with its sentences, no retry."""
+`_suspend_job`, `_resume_job` and `_offboard_job`. Each op is an adapter over the request's action
+(tenants/domain/actions.py), which `invoice-pipelines organizations ...` calls too: it reads the
+request from the run's config and hands the action the run's report (its log and events, the
+partitions on its instance; lib/run_report.py). A request a person can correct fails with the
+action's sentences, no retry."""
 
 from pathlib import Path
 
 from dagster import (
-    AssetMaterialization,
     Config,
     OpExecutionContext,
     ResourceParam,
@@ -18,66 +18,26 @@ from dagster import (
 from pydantic import Field, create_model
 from sqlalchemy import Engine
 
-from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.organization_values import FIELDS
-from invoice_pipelines.db.tenancy import UnknownOrganization
-from invoice_pipelines.lib.asset_metadata import check_result
-from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP, who_asked
-from invoice_pipelines.lib.refusals import OrganizationConfig, refused
 from invoice_pipelines.resources.files.files import Files
 from invoice_pipelines.resources.files.uploads import Uploads
-from invoice_pipelines.scheduled_checks import evaluation
-from invoice_pipelines.tenants.assets import ORGANIZATIONS_ASSET
-from invoice_pipelines.tenants.domain.lifecycle import (
-    Refused,
-    add_organizations,
-    change_organization,
-    resume_organization,
-    suspend_organization,
-)
-from invoice_pipelines.tenants.domain.listing import (
-    organization_facts,
-    organization_findings,
-    show_organization,
-)
-from invoice_pipelines.tenants.domain.offboarding import (
-    NotYet,
-    Stores,
-    delete_organization,
-    deletion_lines,
-    export_organization,
-)
-from invoice_pipelines.tenants.domain.organizations_csv import CsvProblem, read_organizations_csv
+from invoice_pipelines.tenants.domain import actions
+from invoice_pipelines.tenants.domain.actions import Parts
+from invoice_pipelines.tenants.domain.offboarding import Stores
 from invoice_pipelines.tenants.domain.partition_keys import sync_partitions
-
-# organizations whose partition a run records on the asset; an onboarding of thousands records
-# the count in the run's metadata instead (Materialize shows each one's partition)
-RECORDED = 100
-NAMED = 10
+from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP, who_asked
+from invoice_pipelines.lib.refusals import OrganizationConfig
+from invoice_pipelines.lib.run_report import RunReport, refusals
 
 
-def _refuse(problems: list[str]) -> Exception:
-    more = f" and {len(problems) - NAMED} more" if len(problems) > NAMED else ""
-    return refused("; ".join(problems[:NAMED]) + more)
-
-
-def _record(
-    context: OpExecutionContext, engine: Engine, orgs: list[Organization], uploads: Uploads
-) -> None:
-    """Each organization's partition of the `organizations` asset as the change left it, with
-    its checks evaluated on it (the UI shows a check "Not evaluated" on a materialization that
-    came without its evaluation)."""
-    for org in orgs[:RECORDED]:
-        shown = show_organization(engine, org, uploads)
-        context.log_event(
-            AssetMaterialization(
-                ORGANIZATIONS_ASSET, partition=org.slug, metadata=organization_facts(shown)
-            )
-        )
-        for name, finding in organization_findings(shown).items():
-            context.log_event(
-                evaluation(check_result(finding), ORGANIZATIONS_ASSET, org.slug, check_name=name)
-            )
+def _parts(context: OpExecutionContext, system: Engine, uploads: Uploads) -> Parts:
+    """The actions' parts in a run: its log and events, the partitions on its instance."""
+    return Parts(
+        system,
+        uploads,
+        RunReport(context),
+        lambda add, remove: sync_partitions(add, remove, instance=context.instance),
+    )
 
 
 # the values of one organization (FIELDS, in the CSV's order) as the launchpad's config describes
@@ -117,28 +77,18 @@ def add_organizations_op(
     system_database: ResourceParam[Engine],
     upload_store: ResourceParam[Uploads],
 ) -> dict:
-    if config.csv:
-        try:
-            rows, problems = read_organizations_csv(Path(config.csv))
-        except CsvProblem as exc:
-            raise refused(str(exc)) from None
-    else:
-        rows, problems = [("config", {n: getattr(config, n) for n in FIELDS})], []
+    values = {n: getattr(config, n) for n in FIELDS}
+    csv = Path(config.csv) if config.csv else None
     who = who_asked(config.requested_by, context.run.tags)
-    report = add_organizations(system_database, rows, by=who, problems=problems)
-    if report.problems:
-        for problem in report.problems:
-            context.log.error(problem)
-        raise _refuse(report.problems)
-    context.log.info(report.summary())
-    for slug in report.added:  # each one's drop zone, where a person drops its invoices
-        try:
-            upload_store.make_inbox(slug)
-        except OSError as exc:
-            context.log.warning(f"{slug}: drop zone not made ({exc})")
-    context.log.info(sync_partitions([*report.added, *report.unchanged], instance=context.instance))
-    _record(context, system_database, report.organizations, upload_store)
-    return {"added": len(report.added), "unchanged": len(report.unchanged)}
+    with refusals():
+        added = actions.add(
+            _parts(context, system_database, upload_store),
+            csv=csv,
+            values=values,
+            by=who,
+            where="config",
+        )
+    return {"added": len(added.added), "unchanged": len(added.unchanged)}
 
 
 @job(
@@ -174,18 +124,11 @@ def change_organization_op(
 ) -> dict:
     given = {n: getattr(config, n) for n in FIELDS[1:] if getattr(config, n) is not None}
     org = config.named_organization(system_database, offboarded=True)  # once
-    try:
-        changes = change_organization(
-            system_database,
-            org,
-            given,
-            by=who_asked(config.requested_by, context.run.tags),
-            why=config.why,
+    who = who_asked(config.requested_by, context.run.tags)
+    with refusals():
+        changes = actions.change(
+            _parts(context, system_database, upload_store), org, given, by=who, why=config.why
         )
-    except Refused as exc:
-        raise _refuse(exc.problems) from None
-    context.log.info(f"changed: {', '.join(changes) or 'nothing'}")
-    _record(context, system_database, [org], upload_store)
     return {name: [str(old), str(new)] for name, (old, new) in changes.items()}
 
 
@@ -207,17 +150,11 @@ def suspend_organization_op(
     upload_store: ResourceParam[Uploads],
 ) -> bool:
     org = config.named_organization(system_database, offboarded=True)  # once
-    try:
-        done = suspend_organization(
-            system_database,
-            org,
-            reason=config.reason,
-            by=who_asked(config.requested_by, context.run.tags),
+    who = who_asked(config.requested_by, context.run.tags)
+    with refusals():
+        return actions.suspend(
+            _parts(context, system_database, upload_store), org, reason=config.reason, by=who
         )
-    except Refused as exc:
-        raise _refuse(exc.problems) from None
-    _record(context, system_database, [org], upload_store)
-    return done
 
 
 @job(
@@ -241,13 +178,9 @@ def resume_organization_op(
     upload_store: ResourceParam[Uploads],
 ) -> dict:
     org = config.named_organization(system_database, offboarded=True)  # once
-    try:
-        resumed = resume_organization(
-            system_database, org, by=who_asked(config.requested_by, context.run.tags)
-        )
-    except Refused as exc:
-        raise _refuse(exc.problems) from None
-    _record(context, system_database, [org], upload_store)
+    who = who_asked(config.requested_by, context.run.tags)
+    with refusals():
+        resumed = actions.resume(_parts(context, system_database, upload_store), org, by=who)
     return resumed or {}
 
 
@@ -285,41 +218,17 @@ def offboard_organization_op(
     document_store: ResourceParam[Files],
     export_store: ResourceParam[Files],
 ) -> dict:
-    if bool(config.export_dir) == config.delete:
-        raise refused("Give export_dir (step 1) or delete: true (step 2), one of them.")
-    by = who_asked(config.requested_by, context.run.tags)
-    stores = Stores(upload_store, document_store, export_store)
     org = config.named_organization(system_database, offboarded=True)  # once
-    try:
-        if config.delete:
-            deleted = delete_organization(
-                database, org, system=system_database, by=by, stores=stores
-            )
-        else:
-            manifest = export_organization(
-                database,
-                org,
-                Path(config.export_dir),
-                system=system_database,
-                by=by,
-                stores=stores,
-            )
-    except (Refused, NotYet, UnknownOrganization) as exc:
-        raise refused(str(exc)) from None
-    if config.delete:
-        for line in deletion_lines(deleted):
-            context.log.info(line)
-        if deleted.gone:
-            context.log.info(sync_partitions([], [deleted.slug], instance=context.instance))
-        return {
-            "deleted_rows": sum(deleted.rows.values()),
-            "files": deleted.files_removed,
-            "kept": deleted.kept,
-        }
-    for missing in manifest["not_copied"]:
-        context.log.warning(f"not copied: {missing}")
-    _record(context, system_database, [org], upload_store)
-    return {"files": manifest["files"], "deletable_from": manifest["deletable_from"]}
+    with refusals():
+        return actions.offboard(
+            _parts(context, system_database, upload_store),
+            org,
+            database=database,
+            stores=Stores(upload_store, document_store, export_store),
+            export_dir=Path(config.export_dir) if config.export_dir else None,
+            delete=config.delete,
+            by=who_asked(config.requested_by, context.run.tags),
+        )
 
 
 @job(

@@ -26,6 +26,9 @@ from invoice_pipelines.sales_ledger import field, fields, joined
 LISTED, NO_CUSTOMER = 0, 1
 # what `--delivery` filters by: the newest delivery's state, or none at all
 NOT_SENT = "not-sent"
+# one line of the listing: an invoice's cells, or HEADER above them (a format's precision cuts a
+# text to its column)
+LINE = "{:>7}  {:<20.20} {:<10}  {:<30.30} {:>12} {:<3}  {:<14} {}"
 HEADER = ("id", "number", "date", "customer", "gross", "cur", "status", "delivery")
 NAMES = ("id", "invoice_number", "issue_date", "gross_total", "currency", "status")
 CUSTOMER_NAMES = ("customer_number", "customer_name")
@@ -121,10 +124,10 @@ def run_list(args: argparse.Namespace) -> int:
     if not listed.invoices:
         print(terminal_text(f"no invoices of a customer named {args.customer!r} match"))
         return LISTED
-    print(_line(HEADER))
+    print(LINE.format(*HEADER).rstrip())
     for invoice in listed.invoices:
         shown = _shown(invoice)
-        print(terminal_text(_line(tuple(str(shown[key]) for key in SHOWN))))
+        print(terminal_text(LINE.format(*(str(shown[key]) for key in SHOWN)).rstrip()))
     if listed.more:
         print(f"... and more: the newest {args.limit} shown (--limit)")
     return LISTED
@@ -148,15 +151,6 @@ def _shown(invoice: dict) -> dict:
         "status": invoice["status"],
         "delivery": f"{invoice['channel']} {delivered}" if delivered else "not sent",
     }
-
-
-def _line(cells: tuple) -> str:
-    """One line of the listing: an invoice's cells, or HEADER above them."""
-    key, number, day, customer, gross, currency, status, delivery = cells
-    return (
-        f"{key:>7}  {number[:20]:<20} {day:<10}  {customer[:30]:<30} {gross:>12} {currency:<3}  "
-        f"{status:<14} {delivery}"
-    ).rstrip()
 
 
 VERBS = {"list": run_list}

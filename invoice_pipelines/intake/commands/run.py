@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 
 from invoice_pipelines.area_parts import run_verb
 from invoice_pipelines.core.readiness import held_because
@@ -29,13 +30,8 @@ def run_incoming_command(args: argparse.Namespace) -> int:
 
 
 def run_list_command(args: argparse.Namespace) -> int:
-    documents = list_documents(
-        args.resources.database,
-        args.organization,
-        status=args.status,
-        month=args.month,
-        limit=args.limit,
-    )
+    asked = {"status": args.status, "month": args.month, "limit": args.limit}
+    documents = list_documents(args.resources.database, args.organization, **asked)
     if args.json:
         for document in documents:
             _show(json.dumps(document, default=str))  # ASCII, but DEL is ASCII too
@@ -43,70 +39,61 @@ def run_list_command(args: argparse.Namespace) -> int:
     if not documents:
         print("no incoming invoices match")
         return 0
-    _show(_columns(LIST_HEADER))
-    for d in documents:
-        number, seller = d["invoice_number"] or "-", d["seller_name"] or "-"
-        _show(
-            _columns(
-                (d["id"], d["status"], _class(d), number, seller, d["gross_total"] or "-")
-                + (d["currency"] or "", d["filename"] or "")
-            )
-        )
-        payment = d.get("payment")
-        if payment:
-            _show(f"        {payment_line(payment, d['currency'])}")
-        if d.get("discount") and (payment or {}).get("status") != "paid":
-            _show(f"        {_discount_line(d['discount'], d['currency'])}")
-        if d["notice"]:
-            notice = d["notice"]
-            why = f" ({notice['error'][:160]})" if notice.get("error") else ""
-            _show(
-                f"        notice to {notice['recipient'] or '(no address)'}: {notice['status']}{why}"
-            )
-        for finding in d["findings"][:5]:
-            _show(
-                f"        {finding['severity']:<7} {finding['rule'] or '-'}: {finding['message'][:110]}"
-            )
-        if len(d["findings"]) > 5:
-            _show(f"        ... and {len(d['findings']) - 5} more (incoming show --id {d['id']})")
-        _show_duplicate_uploads(d)
+    for line in _listing(documents):
+        _show(line)
     return 0
 
 
-# the columns of `incoming list`'s text, named once above them (--json has its keys)
+# one line of `incoming list`'s text: a document's cells, or LIST_HEADER above them (a format's
+# precision cuts a text to its column); --json has the keys
+LIST_LINE = "{:>6}  {:<12} {:<32} {:<24.24} {:<28.28} {:>12} {:<3}  {}"
 LIST_HEADER = ("id", "status", "class", "number", "seller", "gross", "cur", "file")
 
 
-def _columns(cells: tuple) -> str:
-    """One line of `incoming list`: a document's cells, or LIST_HEADER above them."""
-    key, status, klass, number, seller, gross, currency, filename = cells
-    return (
-        f"{key:>6}  {status:<12} {klass:<32} {number[:24]:<24} {seller[:28]:<28} "
-        f"{gross:>12} {currency:<3}  {filename}"
-    ).rstrip()
+def _listing(documents: list[dict]) -> Iterator[str]:
+    yield LIST_LINE.format(*LIST_HEADER).rstrip()
+    for d in documents:
+        number, seller = d["invoice_number"] or "-", d["seller_name"] or "-"
+        cells = (d["id"], d["status"], _class(d), number, seller, d["gross_total"] or "-")
+        yield LIST_LINE.format(*cells, d["currency"] or "", d["filename"] or "").rstrip()
+        yield from _under_document(d)
 
 
-def _show_duplicate_uploads(document: dict) -> None:
+def _under_document(d: dict) -> Iterator[str]:
+    """What `incoming list` says under a document: its payment, its Skonto, its supplier notice,
+    its first findings, the uploads that dropped it again."""
+    payment = d.get("payment")
+    if payment:
+        yield f"        {payment_line(payment, d['currency'])}"
+    if d.get("discount") and (payment or {}).get("status") != "paid":
+        yield f"        {_discount_line(d['discount'], d['currency'])}"
+    if d["notice"]:
+        notice = d["notice"]
+        why = f" ({notice['error'][:160]})" if notice.get("error") else ""
+        yield f"        notice to {notice['recipient'] or '(no address)'}: {notice['status']}{why}"
+    for finding in d["findings"][:5]:
+        yield f"        {finding['severity']:<7} {finding['rule'] or '-'}: {finding['message'][:110]}"
+    if len(d["findings"]) > 5:
+        yield f"        ... and {len(d['findings']) - 5} more (incoming show --id {d['id']})"
+    yield from _duplicate_uploads(d)
+
+
+def _duplicate_uploads(document: dict) -> Iterator[str]:
     """The uploads of the same bytes dropped again, under the invoice they duplicate."""
     for upload in document.get("duplicate_uploads", ())[:3]:
-        _show(
+        yield (
             f"        dropped again as {upload['filename']} at {upload['at']:%Y-%m-%d %H:%M} "
             f"(upload {upload['upload_id']}): a duplicate upload, no document of its own"
         )
     more = len(document.get("duplicate_uploads", ())) - 3
     if more > 0:
-        _show(f"        ... and {more} more duplicate uploads (incoming uploads --duplicates)")
+        yield f"        ... and {more} more duplicate uploads (incoming uploads --duplicates)"
 
 
 def run_uploads_command(args: argparse.Namespace) -> int:
-    org = args.organization
-    rows = list_uploads(
-        args.resources.database,
-        org,
-        duplicates_only=args.duplicates,
-        limit=args.limit,
-    )
-    unread = [] if args.duplicates else unread_uploads(args.resources.upload_store, org)
+    org, duplicates = args.organization, args.duplicates
+    rows = list_uploads(args.resources.database, org, duplicates_only=duplicates, limit=args.limit)
+    unread = [] if duplicates else unread_uploads(args.resources.upload_store, org)
     if args.json:
         for row in [*unread, *rows]:
             _show(json.dumps(row, default=str))
@@ -114,35 +101,27 @@ def run_uploads_command(args: argparse.Namespace) -> int:
     if not rows and not unread:
         print("no uploads match")
         return 0
+    for line in _uploads_listing(rows, unread):
+        _show(line)
+    return 0
+
+
+def _uploads_listing(rows: list[dict], unread: list[dict]) -> Iterator[str]:
     for row in unread:
-        _show(terminal_text(f"{row['filename']}  {row['upload_status']}: {row['why']}"))
-    _show(_upload_columns(UPLOADS_HEADER))
+        yield f"{row['filename']}  {row['upload_status']}: {row['why']}"
+    yield UPLOADS_LINE.format(*UPLOADS_HEADER).rstrip()
     for row in rows:
         what = "duplicate of" if row["upload_status"] == "duplicate" else "made"
-        _show(
-            _upload_columns(
-                (
-                    row["upload_id"],
-                    f"{row['created_at']:%Y-%m-%d %H:%M}",
-                    row["upload_status"],
-                    f"{row['filename']}  {what} {invoice_named(row)}",
-                )
-            )
-        )
-    return 0
+        dropped = f"{row['created_at']:%Y-%m-%d %H:%M}"
+        rest = f"{row['filename']}  {what} {invoice_named(row)}"
+        yield UPLOADS_LINE.format(row["upload_id"], dropped, row["upload_status"], rest).rstrip()
 
 
 def unread_uploads(uploads, org) -> list[dict]:
     """The files in the organization's drop zone not registered yet (no upload row): listed
     first by `incoming uploads`, each with why it waits (issue 85: a suspended organization's
     files were listed nowhere)."""
-    because = held_because(org)
-    why = (
-        f"not read, {org.slug} is {because}; `invoice-pipelines organizations resume {org.slug}` "
-        "reads it"
-        if because
-        else "not registered yet: the upload sensor registers it at its next tick"
-    )
+    why = _why_unread(org)
     return [
         {
             "upload_id": None,
@@ -155,15 +134,20 @@ def unread_uploads(uploads, org) -> list[dict]:
     ]
 
 
+def _why_unread(org) -> str:
+    because = held_because(org)
+    if because:
+        return (
+            f"not read, {org.slug} is {because}; `invoice-pipelines organizations resume "
+            f"{org.slug}` reads it"
+        )
+    return "not registered yet: the upload sensor registers it at its next tick"
+
+
 # the columns of `incoming uploads`' text, named once above them (--json has its keys); the file
 # name is as long as it is, so what follows it is one column: the file and its invoice
+UPLOADS_LINE = "{:>6}  {:<16}  {:<10} {}"
 UPLOADS_HEADER = ("upload", "dropped", "status", "file, and the invoice it made or duplicates")
-
-
-def _upload_columns(cells: tuple) -> str:
-    """One line of `incoming uploads`: an upload's cells, or UPLOADS_HEADER above them."""
-    key, dropped, status, rest = cells
-    return f"{key:>6}  {dropped:<16}  {status:<10} {rest}".rstrip()
 
 
 def _show(line: str) -> None:

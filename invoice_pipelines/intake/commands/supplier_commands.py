@@ -11,31 +11,23 @@ import json
 import sys
 
 from invoice_pipelines.area_parts import run_verb
-from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.db.tenancy import tenant_transaction as transaction
-from invoice_pipelines.intake.domain.figures import (
-    SUPPLIER_REGISTER,
-    event,
-    register_check_events,
-    register_figures,
-)
-from invoice_pipelines.lib.read_only import writable
-from invoice_pipelines.resources.dagster_instance.dagster_ui import tell_dagster
+from invoice_pipelines.intake.domain import supplier_actions as actions
+from invoice_pipelines.intake.domain.supplier_actions import NewSupplier, RegisterParts, Who
+from invoice_pipelines.resources.dagster_instance.dagster_ui import Terminal
 from invoice_pipelines.supplier_register import (
     Change,
     RegisterError,
-    add_supplier,
-    change_supplier,
     checked_name,
-    confirm_supplier,
     learn_history,
     set_supplier_policy,
     supplier_history,
     supplier_policy,
     supplier_rows,
 )
+from invoice_pipelines.lib.read_only import Refused, writable
 
 
 def run_suppliers_command(args: argparse.Namespace) -> int:
@@ -56,34 +48,33 @@ def _print(line: str) -> None:
     print(terminal_text(line))
 
 
-def _in_organization(args, work, *, write: bool = False):
-    """Run `work(conn, organization_id)` in the organization's transaction; a RegisterError or
-    an unknown organization is one line and exit 2."""
-    engine = args.resources.database
-    if write:
-        writable(args.organization)  # an offboarded one: one sentence (cli.py), before any work
+def _reading(args, work):
+    """`work(conn, organization_id)` in the organization's read transaction: (0, what it gave),
+    or (2, None) with a RegisterError or an unknown organization said in one line."""
     try:
-        org = args.organization
-        with transaction(engine, org.id, write=write) as conn:
-            done = work(conn, org.id)
+        with transaction(args.resources.database, args.organization.id) as conn:
+            return 0, work(conn, args.organization.id)
     except (RegisterError, UnknownOrganization) as exc:
         return _fail(args, exc), None
-    if write:
-        _tell_dagster(engine, org, f"suppliers {args.verb} by {getattr(args, 'by', None)}")
-    return 0, done
 
 
-def _tell_dagster(engine, org: Organization, by: str) -> None:
-    """The register as `supplier_register` shows it, reported to the UI after a change, with
-    its two checks evaluated on it (figures.py: the rule of the register's runs' checks)."""
-    with transaction(engine, org.id) as conn:
-        events = [event(SUPPLIER_REGISTER, org, register_figures(conn, org.id), by)]
-        events += register_check_events(conn, org)
-    tell_dagster(events)
+def _changing(args, action, *request, **options):
+    """A change of the register by its action (intake/domain/actions.py): (0, what it gave), or
+    (2, None) with its refusal said in one line."""
+    writable(args.organization)  # an offboarded one: one sentence (cli.py), as every command's
+    parts = RegisterParts(args.resources.database, Terminal())
+    try:
+        return 0, action(parts, args.organization, *request, **options)
+    except Refused as exc:
+        return _fail(args, exc), None
+
+
+def _who(args) -> Who:
+    return Who(args.by, args.reason, f"suppliers {args.verb} by {args.by}")
 
 
 def run_list(args) -> int:
-    code, rows = _in_organization(args, lambda conn, org: supplier_rows(conn, org))
+    code, rows = _reading(args, supplier_rows)
     if code:
         return code
     if not rows:
@@ -118,11 +109,11 @@ _LIST_LINE = "{:>6} {:>3}  {:<36} {:<16} {:<48} {:<8} {}"
 
 
 def run_show(args) -> int:
-    def work(conn, org):
-        found = [r for r in supplier_rows(conn, org) if r["id"] == args.id]
-        return found and {**found[0], "history": supplier_history(conn, org, args.id)}
+    def work(conn, organization_id: int):
+        found = [r for r in supplier_rows(conn, organization_id) if r["id"] == args.id]
+        return found and {**found[0], "history": supplier_history(conn, organization_id, args.id)}
 
-    code, supplier = _in_organization(args, work)
+    code, supplier = _reading(args, work)
     if code:
         return code
     if not supplier:
@@ -133,52 +124,40 @@ def run_show(args) -> int:
 
 
 def run_add(args) -> int:
-    def work(conn, org):
-        supplier_id = add_supplier(
-            conn,
-            org,
-            name=args.name,
-            vat_id=args.vat_id,
-            tax_number=args.tax_number,
-            ibans=_ibans(args.iban),
-            notice_email=args.notice_email,
-            qbo_vendor_id=args.qbo_vendor,
-            datev_creditor_account=args.datev_account,
-            changed_by=args.by,
-            reason=args.reason,
-            despite_lookalike=args.despite_lookalike,
-        )
+    new = NewSupplier(
+        name=args.name,
+        vat_id=args.vat_id,
+        tax_number=args.tax_number,
+        ibans=_ibans(args.iban),
+        notice_email=args.notice_email,
+        qbo_vendor_id=args.qbo_vendor,
+        datev_creditor_account=args.datev_account,
+        despite_lookalike=args.despite_lookalike,
+    )
+    code, supplier_id = _changing(args, actions.register, new, _who(args))
+    if not code:
         # the name as the register holds it (NFC, blanks collapsed), never as typed: what is
         # shown is what is stored
-        return supplier_id, checked_name(args.name)
-
-    code, added = _in_organization(args, work, write=True)
-    if not code:
-        _print(json.dumps({"id": added[0], "registered": added[1]}, ensure_ascii=False))
+        _print(
+            json.dumps(
+                {"id": supplier_id, "registered": checked_name(args.name)}, ensure_ascii=False
+            )
+        )
     return code
 
 
-def _change(args, change) -> int:
-    return _changed(
-        args,
-        lambda conn, org: change_supplier(
-            conn,
-            org,
-            args.id,
-            change,
-            changed_by=args.by,
-            reason=args.reason,
-            expected_version=getattr(args, "version", None),
-        ),
+def _change(args, change: Change) -> int:
+    version = getattr(args, "version", None)
+    code, after = _changing(
+        args, actions.change, args.id, change, _who(args), expected_version=version
     )
+    return code or _print_supplier(args, after)
 
 
-def _changed(args, work) -> int:
-    """Run a change of supplier `args.id` and print the supplier's values after it."""
-    code, after = _in_organization(args, work, write=True)
-    if not code:
-        _print(json.dumps({"id": args.id, **after}, default=str, ensure_ascii=False))
-    return code
+def _print_supplier(args, after: dict) -> int:
+    """The supplier's values after a change of it."""
+    _print(json.dumps({"id": args.id, **after}, default=str, ensure_ascii=False))
+    return 0
 
 
 def run_change(args) -> int:
@@ -201,18 +180,15 @@ def run_change(args) -> int:
 
 
 def run_confirm(args) -> int:
-    return _changed(
+    code, after = _changing(
         args,
-        lambda conn, org: confirm_supplier(
-            conn,
-            org,
-            args.id,
-            changed_by=args.by,
-            reason=args.reason,
-            expected_version=args.version,
-            despite_lookalike=args.despite_lookalike,
-        ),
+        actions.confirm,
+        args.id,
+        _who(args),
+        expected_version=args.version,
+        despite_lookalike=args.despite_lookalike,
     )
+    return code or _print_supplier(args, after)
 
 
 def run_link_vendor(args) -> int:
@@ -220,30 +196,34 @@ def run_link_vendor(args) -> int:
 
 
 def run_policy(args) -> int:
-    def work(conn, org):
-        if not args.set:
-            return supplier_policy(conn, org)
-        return set_supplier_policy(conn, org, args.set, changed_by=args.by, reason=args.reason)
-
-    code, policy = _in_organization(args, work, write=bool(args.set))
+    if not args.set:
+        code, policy = _reading(args, supplier_policy)
+    else:
+        code, policy = _changing(
+            args,
+            actions.in_register,
+            lambda conn, organization_id: set_supplier_policy(
+                conn, organization_id, args.set, changed_by=args.by, reason=args.reason
+            ),
+            told_as=_who(args).told_as,
+        )
     if not code:
         print(json.dumps({"supplier_policy": policy}))
     return code
 
 
 def run_learn_history(args) -> int:
-    code, registered = _in_organization(
+    code, registered = _changing(
         args,
-        lambda conn, org: learn_history(conn, org, changed_by=args.by, reason=args.reason),
-        write=True,
+        actions.in_register,
+        lambda conn, organization_id: learn_history(
+            conn, organization_id, changed_by=args.by, reason=args.reason
+        ),
+        told_as=_who(args).told_as,
     )
     if not code:
-        _print(
-            json.dumps(
-                {"registered": registered.registered, "skipped": registered.skipped},
-                ensure_ascii=False,
-            )
-        )
+        counts = {"registered": registered.registered, "skipped": registered.skipped}
+        _print(json.dumps(counts, ensure_ascii=False))
     return code
 
 

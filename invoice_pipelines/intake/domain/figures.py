@@ -11,6 +11,7 @@ findings in check_findings.py: `suppliers list` loads this module and no more of
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 
 from sqlalchemy import select
 
@@ -18,6 +19,7 @@ from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.suppliers import Claim, compare, name_skeleton
 from invoice_pipelines.db.incoming_status import validated
 from invoice_pipelines.db.tables import incoming_invoices
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.domain.incoming_invoices import (
     documents_in_review,
     organization_stats,
@@ -201,3 +203,15 @@ def register_check_events(conn, organization: Organization) -> list[CheckEvent]:
         CheckEvent(SUPPLIER_REGISTER, name, finding, organization.slug)
         for name, finding in register_findings(conn, organization.id).items()
     ]
+
+
+def register_events(engine, organization: Organization, by: str) -> Iterator:
+    """The register as `supplier_register` shows it after a change, with its two checks
+    evaluated on it (the UI never shows its latest materialization unchecked), saying who
+    changed it: what a change's `report` hears (a run records it, a command posts it). Read
+    when iterated, so a report nobody listens to reads nothing."""
+    with tenant_transaction(engine, organization.id) as conn:
+        figures = register_figures(conn, organization.id)
+        events = [event(SUPPLIER_REGISTER, organization, figures, by)]
+        events += register_check_events(conn, organization)
+    yield from events

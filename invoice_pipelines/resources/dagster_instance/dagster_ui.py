@@ -27,11 +27,12 @@ from __future__ import annotations
 import http.client
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Protocol, TextIO
 from urllib.parse import quote, urlsplit
 
+from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.metadata import CheckFinding
 from invoice_pipelines.resources.dagster_instance.local_dagster import (
     URL_SETTING,
@@ -39,7 +40,7 @@ from invoice_pipelines.resources.dagster_instance.local_dagster import (
     not_reached_hint,
 )
 
-__all__ = ["URL_SETTING", "AssetEvent", "CheckEvent", "tell_dagster"]
+__all__ = ["URL_SETTING", "AssetEvent", "CheckEvent", "Report", "Terminal", "tell_dagster"]
 # the webserver answers a report in milliseconds; one that takes longer is not one to wait for
 REPORT_TIMEOUT_SECONDS = 2.0
 # what a report's events say they are (the UI shows it beside the metadata)
@@ -145,3 +146,33 @@ def tell_dagster(
             break
         told += 1
     return told
+
+
+class Report(Protocol):
+    """What a request's action (`<area>/domain/actions.py`) tells whoever asked for it: the
+    sentences a person reads (`say`, `warn`) and what the UI shows changed (`changed`: the
+    assets' events and their checks' evaluations, plain values). A run's report logs them and
+    records the events in the run (lib/run_report.py), a command's prints them and tells the
+    webserver (`Terminal`); the action never knows which."""
+
+    def say(self, line: str) -> None: ...
+
+    def warn(self, line: str) -> None: ...
+
+    def changed(self, events: Iterable[AssetEvent | CheckEvent]) -> None: ...
+
+
+class Terminal:
+    """A command's `Report`: each sentence one line on stdout (escaped, core/text.py), the
+    events posted to the webserver; `events` is read only when a webserver is set, so a command
+    without one builds none of them."""
+
+    def say(self, line: str) -> None:
+        print(terminal_text(line))
+
+    def warn(self, line: str) -> None:
+        print(terminal_text(line))
+
+    def changed(self, events: Iterable[AssetEvent | CheckEvent]) -> None:
+        if dagster_url():
+            tell_dagster(list(events))
