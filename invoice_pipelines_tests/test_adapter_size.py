@@ -1,6 +1,6 @@
 """The ops and the commands are adapters (issue 87): a request's work is its action's
 (`<area>/domain/actions.py` or a module per request), which both call; an op reads its config and
-hands the run's report over (lib/run_report.py), a command reads its options and hands the
+hands the run's report over (resources/dagster_instance/run_report.py), a command reads its options and hands the
 terminal over (resources/dagster_instance/dagster_ui.py `Terminal`). This reads every op of every `<area>/jobs.py`
 and every function of every `<area>/commands/run.py` and holds its body (the lines from its first
 statement after the docstring to its last) to LIMIT lines.

@@ -24,11 +24,11 @@ from invoice_pipelines.intake.domain import supplier_actions as actions
 from invoice_pipelines.intake.domain.review_action import Review, ReviewParts, review
 from invoice_pipelines.intake.domain.supplier_actions import NewSupplier, RegisterParts, Who
 from invoice_pipelines.intake.domain.supplier_answers import AnswerParts, answer_suppliers
-from invoice_pipelines.resources.peppol.transport import PeppolTransport
-from invoice_pipelines.resources.messaging.smtp import Smtp
-from invoice_pipelines.supplier_register import Change
 from invoice_pipelines.lib.refusals import OrganizationConfig, refused
-from invoice_pipelines.lib.run_report import RunReport, refusals
+from invoice_pipelines.resources.dagster_instance.run_report import RunReport, refusals
+from invoice_pipelines.resources.messaging.smtp import Smtp
+from invoice_pipelines.resources.peppol.transport import PeppolTransport
+from invoice_pipelines.supplier_register import Change
 
 # The asset and the checks it evaluates itself; not the scheduled checks (no_stuck_documents,
 # discounts_not_expiring), which an asset job would otherwise run along with every intake run.

@@ -2,7 +2,7 @@
 `_suspend_job`, `_resume_job` and `_offboard_job`. Each op is an adapter over the request's action
 (tenants/domain/actions.py), which `invoice-pipelines organizations ...` calls too: it reads the
 request from the run's config and hands the action the run's report (its log and events, the
-partitions on its instance; lib/run_report.py). A request a person can correct fails with the
+partitions on its instance; resources/dagster_instance/run_report.py). A request a person can correct fails with the
 action's sentences, no retry."""
 
 from pathlib import Path
@@ -19,15 +19,15 @@ from pydantic import Field, create_model
 from sqlalchemy import Engine
 
 from invoice_pipelines.core.organization_values import FIELDS
+from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP, who_asked
+from invoice_pipelines.lib.refusals import OrganizationConfig
+from invoice_pipelines.resources.dagster_instance.run_report import RunReport, refusals
 from invoice_pipelines.resources.files.files import Files
 from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.tenants.domain import actions
 from invoice_pipelines.tenants.domain.actions import Parts
 from invoice_pipelines.tenants.domain.offboarding import Stores
 from invoice_pipelines.tenants.domain.partition_keys import sync_partitions
-from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP, who_asked
-from invoice_pipelines.lib.refusals import OrganizationConfig
-from invoice_pipelines.lib.run_report import RunReport, refusals
 
 
 def _parts(context: OpExecutionContext, system: Engine, uploads: Uploads) -> Parts:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dagster import AssetKey, DagsterInstance
 
+from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.tenants.jobs import organizations_suspend_job
-from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
 
 def _launchpad(db, tmp_path, slug: str, reason: str):

@@ -14,8 +14,8 @@ import json
 import sys
 
 from invoice_pipelines.intake.domain.review_action import Review, ReviewParts, review
-from invoice_pipelines.resources.dagster_instance.dagster_ui import Terminal
 from invoice_pipelines.lib.read_only import Refused, writable
+from invoice_pipelines.resources.dagster_instance.dagster_ui import Terminal
 
 
 def run_review_command(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from invoice_pipelines.db.tenancy import UnknownOrganization
 from invoice_pipelines.db.tenancy import tenant_transaction as transaction
 from invoice_pipelines.intake.domain import supplier_actions as actions
 from invoice_pipelines.intake.domain.supplier_actions import NewSupplier, RegisterParts, Who
+from invoice_pipelines.lib.read_only import Refused, writable
 from invoice_pipelines.resources.dagster_instance.dagster_ui import Terminal
 from invoice_pipelines.supplier_register import (
     Change,
@@ -27,7 +28,6 @@ from invoice_pipelines.supplier_register import (
     supplier_policy,
     supplier_rows,
 )
-from invoice_pipelines.lib.read_only import Refused, writable
 
 
 def run_suppliers_command(args: argparse.Namespace) -> int:

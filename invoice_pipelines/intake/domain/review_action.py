@@ -28,8 +28,8 @@ from invoice_pipelines.intake.domain.figures import (
     register_figures,
 )
 from invoice_pipelines.intake.domain.review import ReviewError, ReviewResult, review_document
-from invoice_pipelines.resources.dagster_instance.dagster_ui import CheckEvent, Report
 from invoice_pipelines.lib.read_only import Refused, writable
+from invoice_pipelines.resources.dagster_instance.dagster_ui import CheckEvent, Report
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tenancy import UnknownOrganization, tenant_transaction
 from invoice_pipelines.intake.domain.figures import register_events
+from invoice_pipelines.lib.read_only import Refused, writable
 from invoice_pipelines.resources.dagster_instance.dagster_ui import Report
 from invoice_pipelines.supplier_register import (
     Change,
@@ -28,7 +29,6 @@ from invoice_pipelines.supplier_register import (
     change_supplier,
     confirm_supplier,
 )
-from invoice_pipelines.lib.read_only import Refused, writable
 
 Done = TypeVar("Done")
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from invoice_pipelines.db.tenancy import suspended_by_id
 from invoice_pipelines.intake.domain.notices import (
     organizations_with_pending_notices,
     send_supplier_notices,
@@ -20,9 +21,8 @@ from invoice_pipelines.intake.domain.peppol_responses import (
     organizations_awaiting_answers,
 )
 from invoice_pipelines.resources.dagster_instance.dagster_ui import Report
-from invoice_pipelines.resources.peppol.transport import PeppolTransport
 from invoice_pipelines.resources.messaging.smtp import Smtp
-from invoice_pipelines.tenants.domain.lifecycle import suspended_by_id
+from invoice_pipelines.resources.peppol.transport import PeppolTransport
 
 
 @dataclass(frozen=True)

@@ -152,7 +152,7 @@ class Report(Protocol):
     """What a request's action (`<area>/domain/actions.py`) tells whoever asked for it: the
     sentences a person reads (`say`, `warn`) and what the UI shows changed (`changed`: the
     assets' events and their checks' evaluations, plain values). A run's report logs them and
-    records the events in the run (lib/run_report.py), a command's prints them and tells the
+    records the events in the run (resources/dagster_instance/run_report.py), a command's prints them and tells the
     webserver (`Terminal`); the action never knows which."""
 
     def say(self, line: str) -> None: ...

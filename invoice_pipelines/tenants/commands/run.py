@@ -15,12 +15,12 @@ import time
 
 from invoice_pipelines.core.organization_values import FIELDS
 from invoice_pipelines.core.text import terminal_text
+from invoice_pipelines.lib.read_only import Refused
 from invoice_pipelines.resources.dagster_instance.dagster_ui import Terminal
 from invoice_pipelines.tenants.domain import actions
 from invoice_pipelines.tenants.domain.actions import Parts
 from invoice_pipelines.tenants.domain.offboarding import Stores
 from invoice_pipelines.tenants.domain.partition_keys import sync_partitions
-from invoice_pipelines.lib.read_only import Refused
 
 
 def who(args: argparse.Namespace) -> str:

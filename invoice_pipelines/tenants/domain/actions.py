@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.readiness import gaps
 from invoice_pipelines.db.tenancy import UnknownOrganization
+from invoice_pipelines.lib.read_only import Refused
 from invoice_pipelines.resources.dagster_instance.dagster_ui import AssetEvent, CheckEvent, Report
 from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.tenants.domain.lifecycle import (
@@ -42,7 +43,6 @@ from invoice_pipelines.tenants.domain.offboarding import (
     export_organization,
 )
 from invoice_pipelines.tenants.domain.organizations_csv import CsvProblem, read_organizations_csv
-from invoice_pipelines.lib.read_only import Refused
 
 # organizations whose new state an action shows the UI one by one, and whose missing settings it
 # names; an onboarding of thousands shows the rest with the next run (or `organizations show`)

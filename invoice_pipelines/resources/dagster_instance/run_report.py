@@ -10,11 +10,11 @@ from contextlib import contextmanager
 
 from dagster import AssetCheckEvaluation, AssetMaterialization, OpExecutionContext
 
-from invoice_pipelines.resources.dagster_instance.dagster_ui import AssetEvent, CheckEvent
-from invoice_pipelines.scheduled_checks import evaluation
 from invoice_pipelines.lib.asset_metadata import as_metadata, check_result
 from invoice_pipelines.lib.read_only import Refused
 from invoice_pipelines.lib.refusals import NAMED, refused
+from invoice_pipelines.resources.dagster_instance.dagster_ui import AssetEvent, CheckEvent
+from invoice_pipelines.scheduled_checks import evaluation
 
 
 class RunReport:
