@@ -90,6 +90,7 @@ from invoice_pipelines.intake.domain.parse import parse_ocr_text
 from invoice_pipelines.intake.domain.peppol_inbound import sender_doubts
 from invoice_pipelines.intake.domain.plausibility import payment_account_doubts
 from invoice_pipelines.intake.domain.supplier_checks import check_suppliers, register_first_invoices
+from invoice_pipelines.intake.domain.supplier_layouts import read_with_learned_layouts
 from invoice_pipelines.limits import (
     INTAKE_READ_AHEAD_BYTES,
     INTAKE_READ_AHEAD_DOCUMENTS,
@@ -649,6 +650,8 @@ def _write_outcomes(
         # the duplicate-number check reads, then writes: two runs of one organization must not
         # interleave there, or both copies of a supplier invoice could end VALIDATED
         xact_lock(conn, Lock.INTAKE, organization_id)
+        # a registered supplier's page read with the layout a person confirmed for it, first
+        outcomes = read_with_learned_layouts(conn, organization_id, outcomes)
         duplicates = _duplicates(conn, organization_id, {ref.id: outcomes[ref.id] for ref in work})
         policy, organization_name, summary.policy_error = organization_policy(conn, organization_id)
         summary.policy = policy
