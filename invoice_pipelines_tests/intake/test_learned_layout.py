@@ -9,6 +9,7 @@ and PostgreSQL, through the intake run and the review as production runs them.""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal as D
 
@@ -16,6 +17,7 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError
 
+from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import audit_log, supplier_layouts
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.domain.formats.text.learned_layout import (
@@ -25,7 +27,6 @@ from invoice_pipelines.intake.domain.formats.text.learned_layout import (
 from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines.intake.domain.supplier_layouts import (
     current_layouts,
-    forget_layout,
     layout_versions,
 )
 from invoice_pipelines.resources.uploads import LocalUploads
@@ -166,22 +167,43 @@ def test_another_organization_with_the_same_supplier_is_not_read_with_it(db, sto
         assert set(current_layouts(conn, org_a["id"], [supplier_a, supplier_b])) == {supplier_a}
 
 
-def test_a_forgotten_layout_is_a_version_without_fields(db, store):
-    org, supplier, _ = _learned(db, store)
-    with tenant_transaction(db.engine, org["id"], write=True) as conn:
-        assert forget_layout(conn, org["id"], supplier, by="Anna", reason="new letterhead") == 2
-        assert forget_layout(conn, org["id"], supplier, by="Anna", reason="again") is None
+def test_the_command_shows_the_layout_and_forgetting_it_is_a_version_without_fields(
+    db, store, monkeypatch, capsys
+):
+    org, supplier, first = _learned(db, store)
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    layout = ["suppliers", "layout", "--org", org["slug"], "--id", str(supplier)]
+    assert main(layout) == 0
+    shown = json.loads(capsys.readouterr().out)
+    (version,) = shown["versions"]
+    assert (version["confirmed_by"], version["incoming_invoice_id"]) == ("Anna", first["id"])
+    assert version["fields"]["number"]["label"] == "Vorgang"
+
+    assert main([*layout, "--forget"]) == 2
+    assert "--by NAME --reason TEXT" in capsys.readouterr().err
+    assert main([*layout, "--forget", "--by", "Anna", "--reason", "new letterhead"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(v["version"], v["fields"] == "forgotten") for v in shown["versions"]] == [
+        (1, False),
+        (2, True),
+    ]
+    assert main([*layout, "--forget", "--by", "Anna", "--reason", "again"]) == 2
+    assert "has no layout to forget" in capsys.readouterr().err
     with tenant_transaction(db.engine, org["id"]) as conn:
-        versions = layout_versions(conn, org["id"], supplier)
-    assert [(v.version, len(v.placements) > 0) for v in versions] == [(1, True), (2, False)]
+        forgotten = conn.execute(
+            select(audit_log.c.created_by, audit_log.c.details).where(
+                audit_log.c.organization_id == org["id"],
+                audit_log.c.action == "supplier.layout_forgotten",
+            )
+        ).one()
+    assert forgotten.created_by == "Anna" and forgotten.details["reason"] == "new letterhead"
+    # read as any other page again
     doc = _intake(db, store, org, {"after.pdf": _pdf("471190")})["after.pdf"]
     assert doc["status"] == "NEEDS_REVIEW"
     assert doc["invoice_number"] is None
 
 
-def test_an_offboarded_organizations_layouts_are_read_only_and_deleted_with_it(
-    db, store, tmp_path
-):
+def test_an_offboarded_organizations_layouts_are_read_only_and_deleted_with_it(db, store, tmp_path):
     org, supplier, first = _learned(db, store)
     export_organization(
         db.engine,
