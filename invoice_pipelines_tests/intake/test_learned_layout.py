@@ -24,6 +24,7 @@ from invoice_pipelines.intake.domain.formats.text.learned_layout import (
     learn_placements,
     read_placements,
 )
+from invoice_pipelines.intake.domain.listing import show_document
 from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines.intake.domain.supplier_layouts import (
     current_layouts,
@@ -143,6 +144,10 @@ def test_a_confirmed_layout_reads_the_next_invoice_and_the_proofs_still_decide(d
     assert following["raw_json"]["learned_layout"]["version"] == 1
     assert "number" in following["raw_json"]["learned_layout"]["fields"]
     assert "IP-LAYOUT-01" in following["rules"]
+    shown = show_document(db.engine, find_organization(db.engine, org["slug"]), following["id"])
+    assert shown["learned_layout"]["supplier_id"] == supplier
+    (note,) = [f for f in shown["findings"] if f["rule"] == "IP-LAYOUT-01"]
+    assert "number" in note["message"] and "Anna" in note["message"]
     # read by the layout too, but 473.00 + 89.87 is not 526.87: a person looks at it
     assert wrong["invoice_number"] == "471178"
     assert wrong["status"] == "NEEDS_REVIEW"
