@@ -130,7 +130,7 @@ def _text_outcome(
     learned: dict[str, TextField] | None = None,
 ) -> ParseOutcome:
     fields = extract_fields(text)
-    # what the supplier's learned layout read comes first (intake/domain/supplier_layouts.py)
+    # what the supplier's learned layout read comes first (intake/domain/layout_reading.py)
     fields.fields.update(learned or {})
     invoice = fields.to_invoice(origin=origin, confidence_scale=scale)
     # the Skonto a page states in words ("2 % Skonto bei Zahlung innerhalb von 10 Tagen")

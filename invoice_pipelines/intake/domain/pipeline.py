@@ -84,13 +84,13 @@ from invoice_pipelines.einvoice.read import ParseOutcome, failed
 from invoice_pipelines.intake.domain.breakdown import breakdown_rows, line_rows
 from invoice_pipelines.intake.domain.discounts import discount_rows
 from invoice_pipelines.intake.domain.incoming_invoices import StatusChange, change_statuses
+from invoice_pipelines.intake.domain.layout_reading import read_with_learned_layouts
 from invoice_pipelines.intake.domain.mail_senders import mail_sender_doubts
 from invoice_pipelines.intake.domain.notices import Notice, compose, record_notices
 from invoice_pipelines.intake.domain.parse import parse_ocr_text
 from invoice_pipelines.intake.domain.peppol_inbound import sender_doubts
 from invoice_pipelines.intake.domain.plausibility import payment_account_doubts
 from invoice_pipelines.intake.domain.supplier_checks import check_suppliers, register_first_invoices
-from invoice_pipelines.intake.domain.supplier_layouts import read_with_learned_layouts
 from invoice_pipelines.limits import (
     INTAKE_READ_AHEAD_BYTES,
     INTAKE_READ_AHEAD_DOCUMENTS,

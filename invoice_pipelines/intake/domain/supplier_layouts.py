@@ -5,10 +5,8 @@
   person confirmed stand on the document's page, for the supplier the register knows it by; a
   layout that differs from the supplier's last one is a new version (new rows, never an update),
   audited with who confirmed it and the document.
-- Reading (`read_with_learned_layouts`, in the intake's recording transaction): a text or OCR
-  reading whose seller the register knows as a supplier with a layout is read again with the
-  layout's values first; every rule and proof judges it as before, so it is VALIDATED only when
-  the invoice's own sums prove it, and its findings say that a learned layout was used.
+- Reading: intake/domain/layout_reading.py (a module of its own: learning, showing and
+  forgetting never load the page reader).
 - Showing and forgetting (`layout_versions`, `forget_layout`): a forgotten layout is a version
   without fields, the older ones kept.
 
@@ -18,7 +16,6 @@ organization, whatever supplier of the same name or VAT id it has.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,26 +23,15 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
-from invoice_pipelines.core.rules import Finding
-from invoice_pipelines.core.suppliers import compare
 from invoice_pipelines.db.audit_log import record_audit_entries
 from invoice_pipelines.db.tables import supplier_layouts
-from invoice_pipelines.einvoice.read import ParseOutcome
-from invoice_pipelines.intake.domain.formats.text import TextField
 from invoice_pipelines.intake.domain.formats.text.learned_layout import (
     FIELDS,
     Placement,
     learn_placements,
-    read_placements,
 )
-from invoice_pipelines.intake.domain.parse import reread_with_layout
-from invoice_pipelines.intake.domain.supplier_checks import claim_of
-from invoice_pipelines.supplier_register import load_register, own_party
-
-log = logging.getLogger(__name__)
 
 FORGOTTEN = "forgotten"
-LAYOUT_USED = "IP-LAYOUT-01"
 # the document's columns a confirmation confirms, by the field the layout keeps
 _COLUMNS = {
     "number": "invoice_number",
@@ -248,71 +234,3 @@ def forget_layout(
         action="supplier.layout_forgotten",
         details={"reason": reason, "forgotten_version": known.version},
     )
-
-
-def _used(layout: Layout, learned: dict[str, TextField]) -> Finding:
-    return Finding(
-        LAYOUT_USED,
-        f"{', '.join(sorted(learned))} read by the layout {layout.confirmed_by} confirmed for "
-        f"this supplier (version {layout.version}, from incoming invoice "
-        f"{layout.incoming_invoice_id}); the invoice's own sums judged it as every reading",
-        severity="warning",
-        stage="extract",
-    )
-
-
-def read_with_learned_layouts(
-    conn: Connection, organization_id: int, outcomes: dict[int, ParseOutcome]
-) -> dict[int, ParseOutcome]:
-    """Each outcome read from a page whose seller is a supplier of this organization's register
-    with a learned layout, read again with it first (parse.reread_with_layout: every rule and
-    proof as before); the others as they were. Reads nothing when no outcome was read from a
-    page, and no register when the organization has no layout."""
-    from_page = {
-        doc_id: o
-        for doc_id, o in outcomes.items()
-        if o.invoice is not None
-        and o.status in ("VALIDATED", "NEEDS_REVIEW")
-        and o.raw.get("extraction") in ("text", "ocr")
-    }
-    if not from_page or not _has_layouts(conn, organization_id):
-        return outcomes
-    register = load_register(conn, organization_id)
-    own = own_party(conn, organization_id)
-    suppliers = {}
-    for doc_id, outcome in from_page.items():
-        comparison = compare(register, claim_of(outcome.invoice), own)
-        if comparison.supplier is not None and comparison.supplier.id > 0:
-            suppliers[doc_id] = comparison.supplier.id
-    layouts = current_layouts(conn, organization_id, suppliers.values())
-    read = dict(outcomes)
-    for doc_id, supplier_id in suppliers.items():
-        layout = layouts.get(supplier_id)
-        if layout is None or not layout.placements:
-            continue
-        try:
-            read[doc_id] = _read_again(from_page[doc_id], layout)
-        except Exception:  # the general reading stands: one document's layout never stops the rest
-            log.exception("document %s: its supplier's learned layout could not be used", doc_id)
-    return read
-
-
-def _read_again(outcome: ParseOutcome, layout: Layout) -> ParseOutcome:
-    learned = read_placements(outcome.raw["text"], list(layout.placements), TextField)
-    if not learned:
-        return outcome
-    again = reread_with_layout(outcome, learned, _used(layout, learned))
-    if again is None:
-        return outcome
-    again.raw["learned_layout"] = {
-        "supplier_id": layout.supplier_id,
-        "version": layout.version,
-        "fields": sorted(learned),
-    }
-    return again
-
-
-def _has_layouts(conn: Connection, organization_id: int) -> bool:
-    t = supplier_layouts.c
-    found = conn.execute(select(t.id).where(t.organization_id == organization_id).limit(1)).first()
-    return found is not None
