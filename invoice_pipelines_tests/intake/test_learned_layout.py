@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal as D
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.cli import main
@@ -168,6 +168,10 @@ def test_another_organization_with_the_same_supplier_is_not_read_with_it(db, sto
     with tenant_transaction(db.engine, org_b["id"]) as conn:
         # B sees no layout, not even asking for A's supplier by its id
         assert current_layouts(conn, org_b["id"], [supplier_a, supplier_b]) == {}
+        if db.kind == "postgresql":
+            # nor any row of A's, whatever the query forgets to ask (row-level security)
+            everything = select(func.count()).select_from(supplier_layouts)
+            assert conn.execute(everything).scalar_one() == 0
     with tenant_transaction(db.engine, org_a["id"]) as conn:
         assert set(current_layouts(conn, org_a["id"], [supplier_a, supplier_b])) == {supplier_a}
 
