@@ -18,13 +18,17 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.cli import main
+from invoice_pipelines.core.rules import Finding
 from invoice_pipelines.db.tables import audit_log, supplier_layouts
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
+from invoice_pipelines.intake.domain.formats.text import TextField
 from invoice_pipelines.intake.domain.formats.text.learned_layout import (
     learn_placements,
     read_placements,
 )
+from invoice_pipelines.intake.domain.layout_reading import LAYOUT_USED
 from invoice_pipelines.intake.domain.listing import show_document
+from invoice_pipelines.intake.domain.parse import parse_ocr_text, reread_with_layout
 from invoice_pipelines.intake.domain.review import review_document
 from invoice_pipelines.intake.domain.supplier_layouts import (
     current_layouts,
@@ -253,3 +257,19 @@ def test_only_a_placement_that_reads_the_confirmed_value_back_is_learned() -> No
     assert set(learned) == {"number"}
     twice = text.replace("Kundennummer 10023", "Vorgang 99", 1)
     assert read_placements(twice, list(learned.values()), lambda *a: a) == {}
+
+
+def test_a_scans_text_is_read_with_the_layout_and_judged_by_its_proofs_alike() -> None:
+    """Pure: the OCR path's reading again (parse.reread_with_layout) with the layout first; the
+    scan's confidence still scales what the general reader found, the proofs still decide."""
+    text = "\n".join(_page("471102")).replace("\t", "     ")
+    placements = list(learn_placements(text, {"number": "471102"}).values())
+    for gross, status in (("562,87", "VALIDATED"), ("526,87", "NEEDS_REVIEW")):
+        page = "\n".join(_page("471177", gross)).replace("\t", "     ")
+        scan = parse_ocr_text(page, source_format="image", confidence=96, today=date(2026, 3, 10))
+        assert scan.invoice.number is None
+        learned = read_placements(scan.raw["text"], placements, TextField)
+        note = Finding(LAYOUT_USED, "number read by the layout", "warning", "extract")
+        again = reread_with_layout(scan, learned, note)
+        assert (again.invoice.number, again.status) == ("471177", status)
+        assert again.raw["extraction"] == "ocr" and again.raw["ocr_confidence"] == 96
