@@ -216,7 +216,9 @@ def test_the_command_shows_the_layout_and_forgetting_it_is_a_version_without_fie
     assert doc["invoice_number"] is None
 
 
-def test_an_offboarded_organizations_layouts_are_read_only_and_deleted_with_it(db, store, tmp_path):
+def test_an_offboarded_organizations_layouts_are_read_only_and_deleted_with_it(
+    db, store, tmp_path, monkeypatch, capsys
+):
     org, supplier, first = _learned(db, store)
     export_organization(
         db.engine,
@@ -225,6 +227,10 @@ def test_an_offboarded_organizations_layouts_are_read_only_and_deleted_with_it(d
         system=db.system_engine,
         by="anna",
     )
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    forget = ["suppliers", "layout", "--org", org["slug"], "--id", str(supplier), "--forget"]
+    assert main([*forget, "--by", "Anna", "--reason", "gone"]) == 2
+    assert "is offboarded" in capsys.readouterr().err
     with pytest.raises(DBAPIError, match="is offboarded"):
         with tenant_transaction(db.engine, org["id"], write=True) as conn:
             conn.execute(
