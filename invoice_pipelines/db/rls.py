@@ -22,7 +22,7 @@ DEFAULT_APP_ROLE = "invoice_app"
 # what the runtime login may only add to (migration 0056): the application role has SELECT and
 # INSERT on them, the system role (the system login's retention path) UPDATE and DELETE as well
 # (its own grant: it is a member of the application role, which no longer has them)
-APPEND_ONLY = ("audit_log", "audit_seals", "supplier_changes")
+APPEND_ONLY = ("audit_log", "audit_seals", "supplier_changes", "supplier_layouts")
 
 
 def system_role(app_role: str | None) -> str:

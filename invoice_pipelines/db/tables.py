@@ -1815,6 +1815,41 @@ def _supplier_changes() -> Table:
     )
 
 
+# Where a registered supplier's values stand on its page, learned from documents a person
+# confirmed in review (intake/domain/supplier_layouts.py, issue 84, migration 0061): one row per
+# field of each version; a new version is new rows, never an update (append-only for the runtime
+# login, 0056's trigger); `forgotten` is a version without fields. Never read across organizations.
+SUPPLIER_LAYOUT_DIRECTIONS = ("right", "below", "forgotten")
+
+
+def _supplier_layouts() -> Table:
+    return Table(
+        "supplier_layouts",
+        _metadata,
+        Column("id", Id, primary_key=True, autoincrement=True),
+        _org_fk(index=False),
+        Column("supplier_id", Id, nullable=False),
+        Column("version", Integer, nullable=False),
+        Column("field", String(32), nullable=False),
+        Column("label", String(120)),  # the label's words as printed; NULL when forgotten
+        Column("direction", String(16), nullable=False),
+        Column("lines_below", Integer, nullable=False, server_default=text("0")),
+        Column("column_offset", Integer, nullable=False, server_default=text("0")),
+        # how many values of the field's kind stand between the label and the value
+        Column("skip", Integer, nullable=False, server_default=text("0")),
+        Column("page", Integer, nullable=False, server_default=text("0")),
+        Column("region", String(8), nullable=False, server_default=text("'top'")),
+        Column("confirmed_by", String(255), nullable=False),
+        Column("confirmed_at", UtcDateTime, nullable=False, server_default=NOW),
+        Column("incoming_invoice_id", Id),  # the confirmed document it was learned from
+        UniqueConstraint("organization_id", "supplier_id", "version", "field"),
+        _same_organization("supplier_id", "suppliers", ondelete="CASCADE"),
+        CheckConstraint(_in("direction", SUPPLIER_LAYOUT_DIRECTIONS), name="direction"),
+        CheckConstraint("region IN ('top', 'middle', 'bottom')", name="region"),
+        CheckConstraint("direction = 'forgotten' OR label IS NOT NULL", name="label"),
+    )
+
+
 # Documents a Peppol access point forwarded (intake/domain/peppol_inbound.py, 0043): one row per SBDH
 # InstanceIdentifier (a bare document's: `sha256:<content hash>`), so a replay registers nothing.
 # `registered`: handed to the intake as an upload of the receiving organization (its upload and
@@ -2048,6 +2083,7 @@ _BUILDERS: dict[str, Callable[[], Table]] = {
     "qbo_bill_discounts": _qbo_bill_discounts,
     "suppliers": _suppliers,
     "supplier_changes": _supplier_changes,
+    "supplier_layouts": _supplier_layouts,
     "peppol_received": _peppol_received,
     "peppol_responses": _peppol_responses,
     "mailboxes": _mailboxes,
@@ -2109,6 +2145,7 @@ if TYPE_CHECKING:
     qbo_bill_discounts: Table
     suppliers: Table
     supplier_changes: Table
+    supplier_layouts: Table
     peppol_received: Table
     peppol_responses: Table
     mailboxes: Table

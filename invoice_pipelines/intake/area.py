@@ -29,6 +29,10 @@ AREA = Area(
             "suppliers",
             "the supplier register: list, show, add, change, link-vendor, policy",
             run="invoice_pipelines.intake.commands.supplier_commands:run_suppliers_command",
+            # the learned layout's verb never loads the register's other verbs' module
+            verb_runs={
+                "layout": "invoice_pipelines.intake.commands.layout_command:run_layout_command"
+            },
         ),
         Command(
             "mailbox",

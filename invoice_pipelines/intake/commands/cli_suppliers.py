@@ -1,5 +1,5 @@
 """The parser of `invoice-pipelines suppliers`: the organization's supplier register from a
-shell (list, show, add, change, confirm, link-vendor, policy, learn-history), argparse alone. What each
+shell (list, show, add, change, confirm, link-vendor, policy, layout, learn-history), argparse alone. What each
 verb does is in intake/commands/supplier_commands.py, named by intake/area.py's table."""
 
 from __future__ import annotations
@@ -84,6 +84,22 @@ def add_supplier_commands(sub) -> None:
     )
     p.add_argument("--by", help="who switches the policy (audited; needed with --set)")
     p.add_argument("--reason", help="why (audited; needed with --set)")
+
+    p = verbs.add_parser(
+        "layout",
+        help="show a supplier's layout learned from documents a person confirmed, or forget it",
+    )
+    _org(p)
+    p.add_argument("--id", required=True, type=positive_int, help="supplier id")
+    p.add_argument("--show", action="store_true", help="every version (the default)")
+    p.add_argument(
+        "--forget",
+        action="store_true",
+        help="forget it: its next invoice is read as any other (a new version, audited; needs "
+        "--by and --reason)",
+    )
+    p.add_argument("--by", help="who forgets it (audited; needed with --forget)")
+    p.add_argument("--reason", help="why (audited; needed with --forget)")
 
     p = verbs.add_parser(
         "learn-history",

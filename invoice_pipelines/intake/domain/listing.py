@@ -170,6 +170,8 @@ def show_document(
         document["verdict"] = raw.get("verdict")
         # a page's reading: which of its sums hold and the amounts none proves (proofs.py)
         document["proofs"] = raw.get("proofs")
+        # read with the supplier's layout a person confirmed: which version, which fields
+        document["learned_layout"] = raw.get("learned_layout")
         document["findings"] = _findings(conn, [row["id"]])[row["id"]]
         document["resolved_findings"] = _resolved(conn, row["id"])
         document["duplicate_uploads"] = duplicates_of_documents(conn, org.id, [row["id"]])[

@@ -31,7 +31,7 @@ from invoice_pipelines.einvoice.read import (
 from invoice_pipelines.einvoice.readers.pdf import PdfDocument, PdfUnreadable, looks_like_pdf
 from invoice_pipelines.intake.domain import hybrid, plausibility, proofs
 from invoice_pipelines.intake.domain.formats.pdf_text import extract_text, has_text_layer
-from invoice_pipelines.intake.domain.formats.text import extract_fields
+from invoice_pipelines.intake.domain.formats.text import TextField, extract_fields
 from invoice_pipelines.intake.domain.formats.text.ocr import normalize_ocr
 from invoice_pipelines.limits import MAX_OCR_PAGES, MAX_TEXT_PAGES
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
@@ -121,9 +121,17 @@ def _low_confidence_warnings(invoice: Invoice, rule: str, origin_label: str) -> 
 
 
 def _text_outcome(
-    text: str, doc: Reading, *, fmt: str, origin: Literal["text", "ocr"], scale: float
+    text: str,
+    doc: Reading,
+    *,
+    fmt: str,
+    origin: Literal["text", "ocr"],
+    scale: float,
+    learned: dict[str, TextField] | None = None,
 ) -> ParseOutcome:
     fields = extract_fields(text)
+    # what the supplier's learned layout read comes first (intake/domain/layout_reading.py)
+    fields.fields.update(learned or {})
     invoice = fields.to_invoice(origin=origin, confidence_scale=scale)
     # the Skonto a page states in words ("2 % Skonto bei Zahlung innerhalb von 10 Tagen")
     invoice = replace(invoice, discount_terms=tuple(text_terms(text)))
@@ -269,6 +277,27 @@ def parse_page_text(
     )
     fmt = "text-pdf" if origin == "text" else "image-pdf"
     return _text_outcome(text, doc, fmt=fmt, origin=origin, scale=1.0)
+
+
+def reread_with_layout(
+    outcome: ParseOutcome, learned: dict[str, TextField], note: Finding
+) -> ParseOutcome | None:
+    """A text or OCR reading again from its stored text, with the fields a supplier's learned
+    layout read (`learned`) first and every rule and proof as before; `note` says so among its
+    findings. None when the stored text is not the whole text read (cut at RAW_TEXT_CHARS)."""
+    raw = dict(outcome.raw)
+    text, origin = raw.get("text"), raw.get("extraction")
+    if not isinstance(text, str) or origin not in ("text", "ocr") or len(text) >= RAW_TEXT_CHARS:
+        return None
+    for key in ("fields", "proofs", "vat_breakdown_from_lines"):
+        raw.pop(key, None)
+    scale = 1.0
+    confidence = raw.get("ocr_confidence") if origin == "ocr" else None
+    if isinstance(confidence, int | float):
+        scale = min(max(confidence / 100 if confidence > 1 else confidence, 0.0), 1.0)
+    kept = [f for f in (*outcome.errors, *outcome.warnings) if f.stage == "read"]
+    doc = Reading(digest=outcome.content_hash, raw=raw, findings=[*kept, note])
+    return _text_outcome(text, doc, fmt=outcome.format, origin=origin, scale=scale, learned=learned)
 
 
 def parse_ocr_text(

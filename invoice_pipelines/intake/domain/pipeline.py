@@ -84,6 +84,7 @@ from invoice_pipelines.einvoice.read import ParseOutcome, failed
 from invoice_pipelines.intake.domain.breakdown import breakdown_rows, line_rows
 from invoice_pipelines.intake.domain.discounts import discount_rows
 from invoice_pipelines.intake.domain.incoming_invoices import StatusChange, change_statuses
+from invoice_pipelines.intake.domain.layout_reading import read_with_learned_layouts
 from invoice_pipelines.intake.domain.mail_senders import mail_sender_doubts
 from invoice_pipelines.intake.domain.notices import Notice, compose, record_notices
 from invoice_pipelines.intake.domain.parse import parse_ocr_text
@@ -649,6 +650,8 @@ def _write_outcomes(
         # the duplicate-number check reads, then writes: two runs of one organization must not
         # interleave there, or both copies of a supplier invoice could end VALIDATED
         xact_lock(conn, Lock.INTAKE, organization_id)
+        # a registered supplier's page read with the layout a person confirmed for it, first
+        outcomes = read_with_learned_layouts(conn, organization_id, outcomes)
         duplicates = _duplicates(conn, organization_id, {ref.id: outcomes[ref.id] for ref in work})
         policy, organization_name, summary.policy_error = organization_policy(conn, organization_id)
         summary.policy = policy

@@ -77,6 +77,7 @@ from invoice_pipelines.intake.domain.plausibility import (
     sign_problems,
 )
 from invoice_pipelines.intake.domain.supplier_checks import claim_of
+from invoice_pipelines.intake.domain.supplier_layouts import learn_layout
 from invoice_pipelines.supplier_register import RegisterError, learn, load_register, own_party
 
 TEXT_FIELDS = {
@@ -669,7 +670,7 @@ def _correct(
         _resolve_review_findings(conn, validated, log.reviewed_by)
         # what the person confirmed of the seller, the register learns (audited)
         try:
-            learn(
+            supplier_id = learn(
                 conn,
                 ref.organization_id,
                 claim,
@@ -680,6 +681,8 @@ def _correct(
             )
         except RegisterError as exc:
             raise ReviewError(f"the supplier register refuses the seller: {exc}") from None
+        # and where the confirmed values stand on its page, the supplier's layout (audited)
+        learn_layout(conn, ref.organization_id, supplier_id, current, by=log.reviewed_by)
     elif values or breakdown is not None:
         # recorded, still in review: the version moves on (a reviewer working from the
         # version before is refused, never overwrites this)
