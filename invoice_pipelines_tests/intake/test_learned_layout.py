@@ -34,7 +34,7 @@ from invoice_pipelines.intake.domain.supplier_layouts import (
     current_layouts,
     layout_versions,
 )
-from invoice_pipelines.resources.uploads import LocalUploads
+from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.supplier_register import add_supplier
 from invoice_pipelines.tenants.domain.offboarding import delete_organization, export_organization
 from invoice_pipelines_devtools.demo.writers.textpdf import write_text_pdf
