@@ -13,7 +13,15 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "invoice_pipelines"
 DAGSTER_MODULES = frozenset(
-    {"assets.py", "checks.py", "jobs.py", "sensors.py", "schedules.py", "defs.py", "dagster_jobs.py"}
+    {
+        "assets.py",
+        "checks.py",
+        "jobs.py",
+        "sensors.py",
+        "schedules.py",
+        "defs.py",
+        "dagster_jobs.py",
+    }
 )
 # SQL as it is written in this code base: its keywords in capitals
 SQL_TEXT = re.compile(
