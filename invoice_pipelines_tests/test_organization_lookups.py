@@ -228,7 +228,6 @@ NOT_YET = {
     "its callers hold the Organization, its tests and benches call it by id",
     "billing/domain/chunk_transaction.py": "the same job's chunks read the number format",
     "billing/domain/invoicing.py": "the same job's start reads the format and the time zone",
-    "delivery/domain/peppol.py": "writes the organization's participant id: the lifecycle's",
     "delivery/domain/peppol_overview.py": "received documents listed across organizations with "
     "each organization's country",
     "intake/domain/mailbox_config.py": "the mailboxes of the active organizations (this round's "

@@ -183,6 +183,25 @@ def organizations_with_participant(conn: Connection, participant: str) -> list[O
     return [Organization.from_row(row) for row in rows]
 
 
+def change_participant(
+    conn: Connection, organization_id: int, participant: str | None
+) -> str | None:
+    """Store the organization's Peppol participant id (None: it has none) in the caller's system
+    transaction, its row locked; the id it had. The caller checked `participant` and that no
+    other organization has it (`organizations_with_participant`)."""
+    before = conn.execute(
+        select(organizations.c.peppol_participant)
+        .where(organizations.c.id == organization_id)
+        .with_for_update()
+    ).scalar()
+    conn.execute(
+        update(organizations)
+        .where(organizations.c.id == organization_id)
+        .values(peppol_participant=participant)
+    )
+    return before
+
+
 def first_organization_added(system: Engine) -> datetime | None:
     """When the oldest active organization was added (None: there is none yet): no run over
     the organizations was due before (a freshness check of a new installation)."""
