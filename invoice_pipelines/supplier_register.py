@@ -46,6 +46,7 @@ from invoice_pipelines.db.tables import (
     supplier_changes,
     suppliers,
 )
+from invoice_pipelines.db.tenancy import change_settings
 from invoice_pipelines.db.types import utcnow
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._+\-]{1,64}@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+$")
@@ -244,22 +245,14 @@ def set_supplier_policy(
     policy it has changes nothing and records nothing."""
     by, why = _who(changed_by, reason)
     policy = checked_policy(policy)
-    settings = dict(
-        conn.execute(
-            select(organizations.c.settings)
-            .where(organizations.c.id == organization_id)
-            .with_for_update()
-        ).scalar()
-        or {}
+    before, after = change_settings(
+        conn, organization_id, lambda settings: {**settings, POLICY_SETTING: policy}
     )
-    before = settings.get(POLICY_SETTING)
-    if before == policy:
+    if after is before:
         return policy
-    settings[POLICY_SETTING] = policy
-    conn.execute(
-        update(organizations).where(organizations.c.id == organization_id).values(settings=settings)
+    record_policy_change(
+        conn, organization_id, POLICY_SETTING, before.get(POLICY_SETTING), policy, by=by, reason=why
     )
-    record_policy_change(conn, organization_id, POLICY_SETTING, before, policy, by=by, reason=why)
     return policy
 
 

@@ -113,7 +113,7 @@ def main(argv: list[str]) -> int:
             realm_lease(engine, int(org_id), runner, poll_seconds=0.5),
             open_client(engine, int(org_id), settings) as client,
         ):
-            counts = push_invoices(engine, int(org_id), client)
+            counts = push_invoices(engine, find_organization(engine, int(org_id)), client)
         print(json.dumps(counts.as_dict()))
     elif area == "dunning":
         from datetime import date

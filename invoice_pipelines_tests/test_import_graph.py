@@ -119,6 +119,9 @@ FROZEN_FOR_MIGRATIONS: dict[str, frozenset[str] | None] = {
     f"{PACKAGE}.db.rls": None,
     # the application role's name: the deployment's configuration, not a rule
     f"{PACKAGE}.db.engine": frozenset({"app_role"}),
+    # 0055's read-only triggers of an offboarded organization, which a revision adding a tenant
+    # table puts on it too (db/test_read_only_triggers.py holds them to 0055's text)
+    f"{PACKAGE}.db.read_only_triggers": None,
 }
 # What two areas share moves down a layer; what one area alone uses stays in it. A module of these
 # layers that one area imports, and nothing else, is that area's module in a shared layer's

@@ -11,6 +11,7 @@ here with its place named.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "invoice_pipelines"
@@ -206,3 +207,169 @@ def test_a_config_or_partition_key_becomes_the_organization_only_in_dagster_modu
         for line in _calls(tree, FROM_DAGSTER)
     ]
     assert not below, "\n".join(below)
+
+
+# Where an organization's own row is read or written: the lookups and the lifecycle. Anywhere else
+# the organizations table is only joined to name the organizations of rows listed across them
+# (their slug or name); what an organization is (its settings, currency, country, formats, state)
+# comes with the `Organization` value its entry point found.
+ROW_READERS = {
+    "db/tenancy.py": "the lookups that make the value",
+    "tenants/domain/lifecycle.py": "adds, changes, suspends, resumes the organizations",
+    "tenants/domain/offboarding.py": "offboards and deletes an organization",
+    "db/tables.py": "declares the table",
+    "db/read_only_triggers.py": "0055's triggers, which ask whether an organization is offboarded",
+    "tenants/domain/listing.py": "organizations list and show: the organizations' own listing",
+}
+# Where the organization is still read again, each with what keeps it there: the list only
+# shrinks (issue 87). A module out of it reads no organization's row any more.
+NOT_YET = {
+    "billing/domain/chunk_python.py": "a batch invoicing job runs from its id (process_batch_job); "
+    "its callers hold the Organization, its tests and benches call it by id",
+    "billing/domain/chunk_transaction.py": "the same job's chunks read the number format",
+    "billing/domain/invoicing.py": "the same job's start reads the format and the time zone",
+    "delivery/domain/peppol_overview.py": "received documents listed across organizations with "
+    "each organization's country",
+    "intake/domain/mailbox_config.py": "the mailboxes of the active organizations (this round's "
+    "mailbox work owns the module)",
+    "intake/domain/mailbox_status.py": "the same, for the mailboxes' freshness check",
+    "intake/domain/peppol_responses.py": "answer_rejections takes the id from intake/jobs.py (this "
+    "round's actions work owns it)",
+    "intake/domain/pipeline.py": "organization_policy: the intake pipeline takes the id "
+    "(process_documents)",
+    "supplier_register.py": "own_party_and_policy: the supplier check of the intake takes the id",
+}
+# the columns that name an organization in a listing of other rows
+NAMING = frozenset({"id", "slug", "name"})
+# an SQL text that reads or writes the table
+ORGANIZATIONS_SQL = re.compile(r"\b(from|join|update|into)\s+organizations\b", re.IGNORECASE)
+COMPARISONS = frozenset({"in_", "not_in", "is_", "is_not", "__eq__", "like", "ilike"})
+
+
+def _assigned(node: ast.Assign) -> list[tuple[ast.expr, ast.expr]]:
+    """(target, value) of `a = x` and of each element of `a, b = x, y`."""
+    pairs = []
+    for target in node.targets:
+        if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
+            pairs += zip(target.elts, node.value.elts, strict=False)
+        else:
+            pairs.append((target, node.value))
+    return pairs
+
+
+def _in_join(node: ast.AST, parents: dict[ast.AST, ast.AST]) -> bool:
+    """Whether `node` is an argument of a `.join(...)` (the table, its condition)."""
+    child = node
+    while child in parents:
+        parent = parents[child]
+        is_join = (
+            isinstance(parent, ast.Call)
+            and isinstance(parent.func, ast.Attribute)
+            and parent.func.attr in {"join", "outerjoin"}
+        )
+        if is_join and child is not parent.func:
+            return True
+        child = parent
+    return False
+
+
+def _table_use(name: ast.Name, parents: dict[ast.AST, ast.AST]) -> str | None:
+    """What the use of the organizations table at `name` does, or None for naming rows in a
+    listing (a join, its slug or name)."""
+    if _in_join(name, parents):
+        return None
+    holder = parents.get(name)
+    if name.id != "organizations":  # `o = organizations.c`: `o` stands for the columns
+        holder = name
+    elif not (isinstance(holder, ast.Attribute) and holder.attr == "c"):
+        if isinstance(holder, ast.Call):
+            return f"{_name(holder.func)}(organizations)"
+        return "uses the organizations table"
+    column = parents.get(holder)
+    if not isinstance(column, ast.Attribute):
+        if isinstance(column, ast.Tuple):
+            column = parents.get(column)
+        return None if isinstance(column, ast.Assign) else "uses organizations.c"
+    if column.attr not in NAMING:
+        return f"reads organizations.{column.attr}"
+    user = parents.get(column)
+    compared = isinstance(user, ast.Compare) or (
+        isinstance(user, ast.Attribute)
+        and user.attr in COMPARISONS
+        and isinstance(parents.get(user), ast.Call)
+    )
+    return "picks organizations by a value" if compared else None
+
+
+def _organizations_reads(tree: ast.AST) -> list[tuple[int, str]]:
+    """(line, what) of each read or write of organizations' rows: an SQL text on the table, the
+    table anywhere but a join, a column other than the naming ones, or a filter on one outside a
+    join's condition."""
+    imported = any(
+        isinstance(node, ast.ImportFrom)
+        and node.module == "invoice_pipelines.db.tables"
+        and any(alias.name == "organizations" for alias in node.names)
+        for node in ast.walk(tree)
+    )
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    # the names given to its columns (`o = organizations.c`)
+    aliases = {
+        target.id
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Assign)
+        for target, value in _assigned(node)
+        if isinstance(target, ast.Name) and ast.unparse(value) == "organizations.c"
+    }
+    names = {"organizations", *aliases} if imported else set()
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if ORGANIZATIONS_SQL.search(node.value):
+                found.append((node.lineno, "SQL text on organizations"))
+        elif isinstance(node, ast.Name) and node.id in names:
+            if isinstance(node.ctx, ast.Load) and (what := _table_use(node, parents)):
+                found.append((node.lineno, what))
+    return sorted(found)
+
+
+def test_only_the_lookups_and_the_lifecycle_read_an_organizations_row():
+    modules = _modules()
+    reads = [
+        f"invoice_pipelines/{module}:{line}: {what}"
+        for module, tree in modules.items()
+        if module not in ROW_READERS
+        and module not in NOT_YET
+        and not module.startswith("db/migrations/")
+        for line, what in _organizations_reads(tree)
+    ]
+    assert not reads, (
+        "the organization's row is read again below its entry point; take the `Organization` "
+        "value (db/tenancy.py makes it, with every column the work needs) instead:\n"
+        + "\n".join(reads)
+    )
+    stale = [module for module in NOT_YET if not _organizations_reads(modules[module])]
+    assert not stale, f"no read of the organization's row left: out of NOT_YET with {stale}"
+    assert len(NOT_YET) <= 10
+
+
+def test_the_count_sees_a_read_and_lets_a_join_for_the_slug_be():
+    tree = ast.parse(
+        "from invoice_pipelines.db.tables import organizations, uploads\n"
+        "select(organizations.c.currency).where(organizations.c.id == organization_id)\n"
+        "select(uploads.c.id, organizations.c.slug).join(\n"
+        "    organizations, organizations.c.id == uploads.c.organization_id)\n"
+        "conn.execute(update(organizations).values(settings={}))\n"
+        "text('SELECT name FROM organizations WHERE id = :id')\n"
+        "o = organizations.c\n"
+        "select(o.settings).where(o.id == organization.id)\n"
+        "p = organizations\n"
+    )
+    assert _organizations_reads(tree) == [
+        (2, "picks organizations by a value"),
+        (2, "reads organizations.currency"),
+        (5, "update(organizations)"),
+        (6, "SQL text on organizations"),
+        (8, "picks organizations by a value"),
+        (8, "reads organizations.settings"),
+        (9, "uses the organizations table"),
+    ]

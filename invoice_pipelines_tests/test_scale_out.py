@@ -254,8 +254,8 @@ def test_three_push_runs_create_each_invoice_once_in_quickbooks(pg_database, tmp
         buyer = qbo.add_customer("Müller Werkzeugbau GmbH", email="buch@mueller.example")
         item = qbo.add_item("TOOL", "24.90", "Drehmomentschlüssel")
         with qbo.client() as client:
-            sync_customers(qbo.engine, qbo.org_id, client)
-            sync_items(qbo.engine, qbo.org_id, client)
+            sync_customers(qbo.engine, qbo.organization, client)
+            sync_items(qbo.engine, qbo.organization, client)
         for n in range(1, 61):
             qbo.add_invoice(f"RE-2026-{n:04d}", buyer, [(item, "2", "24.90")])
         command = [

@@ -33,11 +33,10 @@ from invoice_pipelines.billing.checks import (
     audit_results,
     gapless_numbers_result,
     gapless_numbers_spec,
-    number_gaps,
-    totals_problems,
     totals_result,
     totals_spec,
 )
+from invoice_pipelines.billing.domain.check_queries import invoice_findings
 from invoice_pipelines.billing.domain.counts import invoiced_amounts, order_counts
 from invoice_pipelines.billing.domain.invoicing import (
     DEFAULT_CHUNK_SIZE,
@@ -57,9 +56,6 @@ from invoice_pipelines.core.channels import delivery_channel_enum
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import customers, items
 from invoice_pipelines.db.tables import sales_orders as sales_orders_table
-from invoice_pipelines.db.tenancy import (
-    tenant_transaction,
-)
 from invoice_pipelines.lib.partitions import (
     REQUESTED_BY_HELP,
     organizations_partitions,
@@ -426,9 +422,7 @@ def sales_invoices(
     if batch.errors:
         metadata["failed_items"] = MetadataValue.md(failed_items_table(batch.errors))
     yield MaterializeResult(metadata=metadata)
-    with tenant_transaction(engine, org.id) as conn:
-        gaps = number_gaps(conn, org.id)
-        totals = totals_problems(conn, org.id, batch_job_id=batch.id)
+    gaps, totals = invoice_findings(engine, org.id, batch_job_id=batch.id)
     yield gapless_numbers_result(gaps)
     yield totals_result(totals, f"batch job {batch.id}")
     # the daily audit's checks, as it last found them (or now, before its first run): the UI

@@ -11,10 +11,12 @@ runtime engine; the entry points get both from what made them (the `database` an
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from copy import deepcopy
+from datetime import datetime
 
-from sqlalchemy import Engine, or_, select, text
+from sqlalchemy import Engine, func, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.organization import Organization
@@ -145,6 +147,84 @@ def active_organizations(system: Engine) -> list[Organization]:
             .order_by(organizations.c.slug)
         ).mappings()
         return [Organization.from_row(row) for row in rows]
+
+
+def change_settings(
+    conn: Connection, organization_id: int, change: Callable[[dict], dict | None]
+) -> tuple[dict, dict]:
+    """Change the organization's JSON settings in the caller's transaction: its row locked, `change`
+    gets a copy of them as stored now (not as a value found earlier says) and returns them changed,
+    or None for no change. (before, after); after is before when nothing changed. The one writer
+    of the settings outside the lifecycle (a policy switched, a base rate added)."""
+    stored = conn.execute(
+        select(organizations.c.settings)
+        .where(organizations.c.id == organization_id)
+        .with_for_update()
+    ).scalar()
+    before = dict(stored or {})
+    after = change(deepcopy(before))
+    if after is None or after == before:
+        return before, before
+    conn.execute(
+        update(organizations).where(organizations.c.id == organization_id).values(settings=after)
+    )
+    return before, after
+
+
+def organizations_with_participant(conn: Connection, participant: str) -> list[Organization]:
+    """The organizations whose Peppol participant id is `participant` (case-insensitive), by id:
+    the receiver a received document names, in the caller's system transaction. More than one
+    is a configuration the caller refuses."""
+    rows = conn.execute(
+        select(organizations)
+        .where(func.lower(organizations.c.peppol_participant) == participant.lower())
+        .order_by(organizations.c.id)
+    ).mappings()
+    return [Organization.from_row(row) for row in rows]
+
+
+def change_participant(
+    conn: Connection, organization_id: int, participant: str | None
+) -> str | None:
+    """Store the organization's Peppol participant id (None: it has none) in the caller's system
+    transaction, its row locked; the id it had. The caller checked `participant` and that no
+    other organization has it (`organizations_with_participant`)."""
+    before = conn.execute(
+        select(organizations.c.peppol_participant)
+        .where(organizations.c.id == organization_id)
+        .with_for_update()
+    ).scalar()
+    conn.execute(
+        update(organizations)
+        .where(organizations.c.id == organization_id)
+        .values(peppol_participant=participant)
+    )
+    return before
+
+
+def first_organization_added(system: Engine) -> datetime | None:
+    """When the oldest active organization was added (None: there is none yet): no run over
+    the organizations was due before (a freshness check of a new installation)."""
+    with system_transaction(system) as conn:
+        return conn.execute(
+            select(func.min(organizations.c.created_at)).where(organizations.c.active.is_(True))
+        ).scalar_one()
+
+
+def organization_slugs(system: Engine) -> list[str]:
+    """Every organization's slug, deactivated ones included, in the order they were added."""
+    with system_transaction(system) as conn:
+        return list(conn.scalars(select(organizations.c.slug).order_by(organizations.c.id)).all())
+
+
+def organizations_last_changed(system: Engine) -> tuple[int, datetime | None]:
+    """How many organizations there are and when the last one changed: what tells a sensor that
+    none did since its last tick, in one cheap query."""
+    with system_transaction(system) as conn:
+        count, changed = conn.execute(
+            select(func.count(), func.max(organizations.c.updated_at))
+        ).one()
+    return count, changed
 
 
 def active_organization_slugs(system: Engine) -> list[str]:

@@ -298,7 +298,7 @@ def peppol_participants(
     database: ResourceParam[Engine],
     system_database: ResourceParam[Engine],
 ):
-    found = _read(database, system_database, context, participants)
+    found = participants(database, partition_organization(system_database, context))
     return MaterializeResult(
         metadata={
             "organization_participant": MetadataValue.text(found.organization or "not on Peppol"),

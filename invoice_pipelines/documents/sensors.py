@@ -12,17 +12,15 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from invoice_pipelines.db.tables import organizations, sales_invoices
-from invoice_pipelines.db.tenancy import system_transaction
-from invoice_pipelines.documents.domain.pipeline import not_left_to_a_batch, waiting_for_documents
+from invoice_pipelines.documents.domain.pipeline import organizations_waiting_for_documents
 from invoice_pipelines.documents.jobs import documents_job
 from invoice_pipelines.lib.automation import automatic_organizations
 from invoice_pipelines.lib.partitions import partition_run_tags
 from invoice_pipelines.lib.run_coordinator import BULK_RUN_TAGS
 from invoice_pipelines.lib.turns import organizations_with_a_run, take_turn
-from invoice_pipelines.queue.domain.items import Followed, followed_invoicing_jobs
+from invoice_pipelines.queue.domain.items import Followed
 
 
 @sensor(
@@ -37,19 +35,7 @@ def documents_sensor(context: SensorEvaluationContext, system_database: Resource
     automatic = automatic_organizations(context.instance, system_database)
     known = automatic.known
     busy = organizations_with_a_run(context.instance, documents_job.name)
-    with system_transaction(system_database) as conn:
-        # a batch's invoices whose own documents (or communications) job is queued are that
-        # job's: asked for here too, they queued twice for the organization (issue 73)
-        followed = followed_invoicing_jobs(conn)
-        waiting = conn.execute(
-            select(organizations.c.slug, func.max(sales_invoices.c.id), func.count())
-            .join(organizations, organizations.c.id == sales_invoices.c.organization_id)
-            .where(
-                *waiting_for_documents(),
-                *not_left_to_a_batch(f.invoicing_job_id for f in followed),
-            )
-            .group_by(organizations.c.slug)
-        ).all()
+    waiting, followed = organizations_waiting_for_documents(system_database)
     requests = [
         (
             slug,

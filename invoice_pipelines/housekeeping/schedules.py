@@ -11,10 +11,9 @@ from dagster import (
     SkipReason,
     schedule,
 )
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from invoice_pipelines.db.tables import organizations
-from invoice_pipelines.db.tenancy import suspended_organizations, system_transaction
+from invoice_pipelines.db.tenancy import organization_slugs, suspended_organizations
 from invoice_pipelines.housekeeping.jobs import (
     DEFAULT_KEEP_DAYS,
     archive_retention_job,
@@ -44,8 +43,7 @@ def organization_batches(slugs: list[str], size: int = ORGANIZATIONS_PER_RUN) ->
 def archive_retention_schedule(
     context: ScheduleEvaluationContext, system_database: ResourceParam[Engine]
 ):
-    with system_transaction(system_database) as conn:
-        every = list(conn.scalars(select(organizations.c.slug).order_by(organizations.c.id)).all())
+    every = organization_slugs(system_database)
     # a suspended organization's files are left as they are until it is resumed
     suspended = suspended_organizations(system_database)
     slugs = [slug for slug in every if slug not in suspended]

@@ -20,13 +20,10 @@ from dagster import (
     asset,
 )
 from pydantic import Field
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from invoice_pipelines.catalog import OWNERS, defined_here
-from invoice_pipelines.core.lifecycle import Status
 from invoice_pipelines.core.organization import Organization
-from invoice_pipelines.db.incoming_status import in_intake
-from invoice_pipelines.db.tables import incoming_invoices as incoming_invoices_table
 from invoice_pipelines.db.tenancy import (
     tenant_transaction,
 )
@@ -40,17 +37,15 @@ from invoice_pipelines.intake.checks import (
 )
 from invoice_pipelines.intake.domain.check_findings import (
     HOW_TO_REVIEW,
-    TABLE_ROWS,
     failed_documents_table,
     in_review_table,
-    judge_documents,
     not_exportable_table,
+    run_findings,
     way_out,
 )
 from invoice_pipelines.intake.domain.figures import register_figures, rejected_table
-from invoice_pipelines.intake.domain.incoming_invoices import organization_stats
-from invoice_pipelines.intake.domain.mailbox_status import MAILBOX_MESSAGES, provenance_figures
-from invoice_pipelines.intake.domain.notice_states import rejected_documents
+from invoice_pipelines.intake.domain.incoming_invoices import waiting_documents
+from invoice_pipelines.intake.domain.mailbox_status import MAILBOX_MESSAGES
 from invoice_pipelines.intake.domain.pipeline import (
     IntakeSummary,
     process_documents,
@@ -111,20 +106,6 @@ class IncomingInvoicesConfig(Config):
         default=None,
         description="Who asked for a retry, for the audit log. " + REQUESTED_BY_HELP,
     )
-
-
-def _waiting(engine, organization_id: int) -> list[int]:
-    with tenant_transaction(engine, organization_id) as conn:
-        return list(
-            conn.execute(
-                select(incoming_invoices_table.c.id)
-                .where(
-                    incoming_invoices_table.c.organization_id == organization_id,
-                    in_intake([Status.UPLOADED, Status.CREATED]),
-                )
-                .order_by(incoming_invoices_table.c.id)
-            ).scalars()
-        )
 
 
 def _policy_metadata(
@@ -255,7 +236,7 @@ def incoming_invoices(
         if config.document_ids and not ids:
             raise refused("None of the given documents is FAILED, so none can be retried.")
     else:
-        ids = config.document_ids or _waiting(engine, org.id)
+        ids = config.document_ids or waiting_documents(engine, org.id)
     summary = process_documents(
         engine,
         upload_store,
@@ -275,13 +256,10 @@ def incoming_invoices(
             },
             allow_retries=False,
         )
-    with tenant_transaction(engine, org.id) as conn:
-        stats = organization_stats(conn, org.id)
-        # what the run's three judging checks read (check_findings.py), some of it recorded too
-        judged = judge_documents(conn, org.id, summary.processed, sorted(summary.failures))
-        rejected = rejected_documents(conn, org.id, limit=TABLE_ROWS)
-        # where the documents that came by e-mail came from (the message's claims)
-        emailed = provenance_figures(conn, org.id, list(ids))
+    # the figures, what the run's three judging checks read (check_findings.py), the rejected
+    # documents and where those that came by e-mail came from
+    found = run_findings(engine, org.id, summary.processed, list(summary.failures), list(ids))
+    stats, judged, rejected, emailed = found.stats, found.judged, found.rejected, found.emailed
     failed, outside, outside_count = judged.failed, judged.outside_docs, judged.outside
     first, last = judged.first_month, judged.last_month
     for doc in failed:

@@ -12,8 +12,9 @@ from dagster import (
 )
 from sqlalchemy import Engine
 
+from invoice_pipelines.db.tenancy import first_organization_added
 from invoice_pipelines.overdue.assets import ASSET
-from invoice_pipelines.overdue.domain.pipeline import first_organization_added, last_successful_run
+from invoice_pipelines.overdue.domain.pipeline import last_successful_run
 from invoice_pipelines.overdue.domain.scheduling import ScheduleSettings
 from invoice_pipelines.overdue.sensors import SCHEDULE
 from invoice_pipelines.scheduled_checks import scheduled_checks

@@ -147,9 +147,9 @@ def _sync(
                     def progress(done: int, slug: str = slug) -> None:
                         context.log.info(f"{slug}: initial import, {done} records read")
 
-                    counts = work(engine, org.id, client, progress=progress)
+                    counts = work(engine, org, client, progress=progress)
                 else:
-                    counts = work(engine, org.id, client, **(options or {}))
+                    counts = work(engine, org, client, **(options or {}))
         except (QboError, RealmBusy) as exc:
             # one organization's refused token or QBO outage never stops the others of the run
             refusals.refuse(slug, str(exc))

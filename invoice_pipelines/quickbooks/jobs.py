@@ -122,7 +122,7 @@ def push_chosen_bills(
         ):
             counts = push_bills(
                 engine,
-                org.id,
+                org,
                 client,
                 documents=list(config.document_ids),
                 retry_failed=config.retry_failed,

@@ -13,14 +13,13 @@ from dagster import (
     SkipReason,
     sensor,
 )
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
 from invoice_pipelines.core.organization import Organization
-from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import (
     active_organization_slugs,
     find_organizations,
-    system_transaction,
+    organizations_last_changed,
 )
 from invoice_pipelines.lib.asset_metadata import check_result
 from invoice_pipelines.lib.partitions import (
@@ -96,10 +95,7 @@ def organizations_sensor(context: SensorEvaluationContext, system_database: Reso
     # keys there are; when all three are as last tick, nothing needs comparing. The keys are read
     # every tick (one query) because the UI's "Add a partition" writes them without touching the
     # organizations: a mistyped key must go, not stay until the next organization changes.
-    with system_transaction(engine) as conn:
-        count, changed = conn.execute(
-            select(func.count(), func.max(organizations.c.updated_at))
-        ).one()
+    count, changed = organizations_last_changed(engine)
     existing = context.instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME)
     organizations_stamp = f"{count}:{changed.isoformat() if changed else '-'}"
     stamp = f"{organizations_stamp}:{_fingerprint(existing)}"

@@ -342,6 +342,7 @@ def pay_demo_bills(
     owed = set() if owed is None else owed
     from datetime import timedelta as span
 
+    from invoice_pipelines.db.tenancy import find_organization
     from invoice_pipelines.quickbooks.domain.errors import QboError
     from invoice_pipelines.quickbooks.domain.sync.bill_payments import pull_bill_payments
     from invoice_pipelines.quickbooks.domain.sync.common import RealmBusy, open_client, realm_lease
@@ -357,7 +358,8 @@ def pay_demo_bills(
                 realm_lease(engine, organization_id, "demo-bill-payments", wait=span(0)),
                 open_client(engine, organization_id, settings) as client,
             ):
-                counts = pull_bill_payments(engine, organization_id, client)
+                organization = find_organization(system or engine, organization_id)
+                counts = pull_bill_payments(engine, organization, client)
         except (QboError, RealmBusy) as exc:
             owed.add(slug)
             outcome[slug] = f"{said}; pulled next time ({exc})"

@@ -32,7 +32,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select
 
 from invoice_pipelines.db.tables import organizations, qbo_connections
-from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction
 from invoice_pipelines.quickbooks.domain.errors import QboError
 from invoice_pipelines.resources.workers import stop_deadline
 
@@ -247,8 +247,9 @@ def first_sync(
                 realm_lease(engine, organization_id, "demo-first-sync", wait=timedelta(0)),
                 open_client(engine, organization_id, settings) as client,
             ):
-                customers = sync_customers(engine, organization_id, client)
-                items = sync_items(engine, organization_id, client)
+                organization = find_organization(system, organization_id)
+                customers = sync_customers(engine, organization, client)
+                items = sync_items(engine, organization, client)
             outcome[slug] = f"{customers.pushed} customers and {items.pushed} items created in QBO"
         except (QboError, RealmBusy) as exc:
             outcome[slug] = f"first sync not done: {exc}"

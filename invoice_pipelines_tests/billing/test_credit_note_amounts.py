@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from invoice_pipelines.billing.checks import totals_problems
+from invoice_pipelines.billing.domain.check_queries import totals_problems
 from invoice_pipelines.billing.domain.credit_notes import CreditNoteRefused, parse_amounts
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import customers

@@ -13,8 +13,8 @@ import pytest
 from dagster import build_sensor_context
 from sqlalchemy import insert, select
 
-from invoice_pipelines.billing.checks import number_gaps, totals_problems
 from invoice_pipelines.billing.domain import credit_note_jobs
+from invoice_pipelines.billing.domain.check_queries import number_gaps, totals_problems
 from invoice_pipelines.billing.domain.credit_note_jobs import (
     enqueue_credit_notes,
     run_credit_note_job,

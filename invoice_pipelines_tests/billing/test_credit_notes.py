@@ -14,13 +14,10 @@ from dagster import Definitions
 from sqlalchemy import select
 
 from invoice_pipelines.areas import kinds
-from invoice_pipelines.billing.checks import (
-    gapless_numbers_result,
-    number_gaps,
-    totals_problems,
-)
+from invoice_pipelines.billing.checks import gapless_numbers_result
 from invoice_pipelines.billing.defs import defs
 from invoice_pipelines.billing.domain import credit_notes
+from invoice_pipelines.billing.domain.check_queries import number_gaps, totals_problems
 from invoice_pipelines.billing.domain.credit_notes import CreditNoteRefused, parse_lines
 from invoice_pipelines.billing.domain.invoicing import process_batch_job
 from invoice_pipelines.billing.domain.invoicing_kinds import enqueue_sales_orders

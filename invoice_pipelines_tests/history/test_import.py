@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from invoice_pipelines.billing.checks import number_gaps, totals_problems
+from invoice_pipelines.billing.domain.check_queries import number_gaps, totals_problems
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import customers, incoming_invoices, sales_invoices
 from invoice_pipelines.db.tenancy import find_organization, tenant_transaction

@@ -15,6 +15,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import insert, select
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import (
     customers,
     items,
@@ -23,7 +24,7 @@ from invoice_pipelines.db.tables import (
     sales_invoice_taxes,
     sales_invoices,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.quickbooks.domain.client import QboClient
 from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, open_client
 from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
@@ -63,6 +64,11 @@ class Connected:
     @property
     def org_id(self) -> int:
         return self.org["id"]
+
+    @property
+    def organization(self) -> Organization:
+        """The organization as its entry points hand it down (read now: a test may change it)."""
+        return find_organization(self.db.system_engine, self.org_id)
 
     @property
     def realm(self) -> str:

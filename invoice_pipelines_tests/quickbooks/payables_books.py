@@ -179,7 +179,7 @@ class Books:
         with self.qbo.client() as client:
             return push_bills(
                 self.qbo.engine,
-                self.qbo.org_id,
+                self.qbo.organization,
                 client,
                 read_upload=self.store.read,
                 write_letter=letter_pdf(PdfaLetters()),
@@ -203,7 +203,7 @@ class Books:
 
     def pull_vendors(self):
         with self.qbo.client() as client:
-            return sync_vendors(self.qbo.engine, self.qbo.org_id, client)
+            return sync_vendors(self.qbo.engine, self.qbo.organization, client)
 
     def register(self, company: Company, **values) -> int:
         """`company` registered as a supplier by a person (as `invoice-pipelines suppliers`
@@ -253,7 +253,7 @@ class Books:
 
     def pull_payments(self):
         with self.qbo.client() as client:
-            return pull_bill_payments(self.qbo.engine, self.qbo.org_id, client)
+            return pull_bill_payments(self.qbo.engine, self.qbo.organization, client)
 
     # -- what QBO and our database hold ---------------------------------------------------
 

@@ -11,6 +11,7 @@ import json
 import sys
 
 from invoice_pipelines.db.engine import make_engine
+from invoice_pipelines.db.tenancy import find_organization
 from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, open_client
 from invoice_pipelines.quickbooks.domain.sync.invoices import push_invoices
 
@@ -22,7 +23,7 @@ def main(argv: list[str]) -> int:
         base_url=base_url, token_url=token_url, token_key=key, time_scale=float(time_scale)
     )
     with open_client(engine, int(org_id), settings) as client:
-        counts = push_invoices(engine, int(org_id), client)
+        counts = push_invoices(engine, find_organization(engine, int(org_id)), client)
     print(json.dumps(counts.as_dict()))
     return 0
 

@@ -123,7 +123,7 @@ def test_a_readable_pdf_the_writer_refuses_is_said_on_the_bills_record(books):
     with books.qbo.client() as client:
         counts = push_bills(
             books.qbo.engine,
-            books.qbo.org_id,
+            books.qbo.organization,
             client,
             read_upload=books.store.read,
             write_letter=letter_pdf(PdfaLetters()),

@@ -151,7 +151,7 @@ def test_a_switch_books_nothing_by_an_old_link_and_waits_for_the_import(
     _, waiting = waiting_bills(books.qbo.engine, books.qbo.org_id)
     assert [(w.document, w.waits_for) for w in waiting] == [(doc["id"], "company")]
     with books.qbo.client() as client:
-        sales = push_invoices(books.qbo.engine, books.qbo.org_id, client)
+        sales = push_invoices(books.qbo.engine, books.qbo.organization, client)
     assert sales.pushed == 0 and "import pending" in sales.errors[0]
     database = Database(url=fresh_db.url)
     system_database = SystemDatabase(url=fresh_db.url)

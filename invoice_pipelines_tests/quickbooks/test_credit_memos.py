@@ -49,19 +49,19 @@ def _synced_shop(qbo, *names: str):
     ]
     item = qbo.add_item("HOUR", "78.50")
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
-        sync_items(qbo.engine, qbo.org_id, client)
+        sync_customers(qbo.engine, qbo.organization, client)
+        sync_items(qbo.engine, qbo.organization, client)
     return customers, item
 
 
 def _push(qbo):
     with qbo.client() as client:
-        return push_invoices(qbo.engine, qbo.org_id, client)
+        return push_invoices(qbo.engine, qbo.organization, client)
 
 
 def _pull(qbo):
     with qbo.client() as client:
-        return pull_payments(qbo.engine, qbo.org_id, client)
+        return pull_payments(qbo.engine, qbo.organization, client)
 
 
 def _in_qbo(qbo, entity: str, local_id: int) -> dict:
@@ -270,7 +270,7 @@ def test_credit_notes_left_sending_by_a_dead_run_are_found_in_qbo_not_sent_again
     # the next run holds the organization's lease, as production runs do: rows left `sending`
     # are a dead run's whatever their age
     with realm_lease(qbo.engine, qbo.org_id, "next-run"), qbo.client() as client:
-        push_invoices(qbo.engine, qbo.org_id, client)
+        push_invoices(qbo.engine, qbo.organization, client)
 
     assert len(simulator.records(qbo.realm, "CreditMemo")) == 2
     assert len(simulator.records(qbo.realm, "Payment")) == 2
@@ -299,7 +299,7 @@ def test_a_credit_note_waits_for_its_invoice_and_follows_it(qbo):
     assert qbo.sim.records(qbo.realm, "CreditMemo") == []
 
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
+        sync_customers(qbo.engine, qbo.organization, client)
     counts = _push(qbo)
 
     # the invoice, then its credit note

@@ -23,7 +23,7 @@ GERMAN_VAT = "9930:DE123456789"
 
 def _sync(qbo):
     with qbo.client() as client:
-        return sync_customers(qbo.engine, qbo.org_id, client)
+        return sync_customers(qbo.engine, qbo.organization, client)
 
 
 def _note(qbo, customer_id: int) -> str | None:

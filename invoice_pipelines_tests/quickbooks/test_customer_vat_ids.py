@@ -14,7 +14,7 @@ from invoice_pipelines_tests.quickbooks.conftest import connect
 
 def _sync(qbo):
     with qbo.client() as client:
-        return sync_customers(qbo.engine, qbo.org_id, client)
+        return sync_customers(qbo.engine, qbo.organization, client)
 
 
 def _stored(qbo, customer_id: int) -> dict:

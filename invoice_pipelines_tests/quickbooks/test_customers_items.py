@@ -54,7 +54,7 @@ def _sim_now(qbo) -> datetime:
 
 def _sync(qbo):
     with qbo.client() as client:
-        return sync_customers(qbo.engine, qbo.org_id, client)
+        return sync_customers(qbo.engine, qbo.organization, client)
 
 
 def test_new_customers_travel_both_ways_and_our_own_writes_do_not_bounce_back(qbo):
@@ -190,7 +190,7 @@ def test_a_duplicate_display_name_links_the_same_party_and_holds_another(qbo):
 def test_items_qbo_owns_price_and_active_we_own_the_description(qbo):
     item = qbo.add_item("TOOL", "24.90", "Drehmomentschlüssel 1/2 Zoll")
     with qbo.client() as client:
-        sync_items(qbo.engine, qbo.org_id, client)
+        sync_items(qbo.engine, qbo.organization, client)
     qbo_id = qbo.mapping("item", item)["qbo_id"]
     qbo.sim.edit_as_user(
         qbo.realm,
@@ -199,7 +199,7 @@ def test_items_qbo_owns_price_and_active_we_own_the_description(qbo):
         {"UnitPrice": "27.50", "Description": "changed in QBO", "Active": False},
     )
     with qbo.client() as client:
-        sync_items(qbo.engine, qbo.org_id, client)
+        sync_items(qbo.engine, qbo.organization, client)
     with tenant_transaction(qbo.engine, qbo.org_id) as conn:
         ours = conn.execute(select(items).where(items.c.id == item)).mappings().one()
     assert ours["unit_price"] == D("27.50") and ours["active"] is False
@@ -255,8 +255,8 @@ def test_names_qbo_refuses_are_written_as_names_it_takes(qbo):
         with pytest.raises(QboError) as refused:
             client.create("Customer", {"DisplayName": raw}, requestid="raw-name-1")
         assert refused.value.code == "2040"
-        counts = sync_customers(qbo.engine, qbo.org_id, client)
-        item_counts = sync_items(qbo.engine, qbo.org_id, client)
+        counts = sync_customers(qbo.engine, qbo.organization, client)
+        item_counts = sync_items(qbo.engine, qbo.organization, client)
     assert counts.pushed == 1 and not counts.errors
     assert not item_counts.errors
     assert _qbo_customer(qbo, ours)["DisplayName"] == "Müller - Werkzeug und Maschinen GmbH"

@@ -209,7 +209,7 @@ def test_the_push_sensor_asks_again_for_an_invoice_refused_until_its_customer_wa
     qbo.add_invoice("RE-2026-8101", customer, [(item, "1", "78.50")])
     with qbo.client() as client:
         # pushed before its customer and item reached QBO (a new demo connection): refused
-        assert push_invoices(qbo.engine, qbo.org_id, client).failed == 1
+        assert push_invoices(qbo.engine, qbo.organization, client).failed == 1
 
     def run_keys() -> list[str]:
         with DagsterInstance.ephemeral() as instance:
@@ -227,12 +227,12 @@ def test_the_push_sensor_asks_again_for_an_invoice_refused_until_its_customer_wa
     refused = run_keys()
     assert len(refused) == 1 and run_keys() == refused  # one run for it, not one a minute
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
-        sync_items(qbo.engine, qbo.org_id, client)
+        sync_customers(qbo.engine, qbo.organization, client)
+        sync_items(qbo.engine, qbo.organization, client)
     synced = run_keys()
     assert len(synced) == 1 and synced != refused  # the customer is there now: a new run
     with qbo.client() as client:
-        assert push_invoices(qbo.engine, qbo.org_id, client).pushed == 1
+        assert push_invoices(qbo.engine, qbo.organization, client).pushed == 1
     assert queue_counts(qbo.engine, qbo.org_id) == {"pushed": 1}
 
 
@@ -345,7 +345,7 @@ def test_a_held_conflict_is_resolved_from_the_launchpad_job(sqlite_database, sim
     qbo = connect(sqlite_database, simulator)
     tied = qbo.add_customer("Launchpad Kunde", phone="0")
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
+        sync_customers(qbo.engine, qbo.organization, client)
     simulator.edit_as_user(
         qbo.realm,
         "Customer",
@@ -359,7 +359,7 @@ def test_a_held_conflict_is_resolved_from_the_launchpad_job(sqlite_database, sim
             .values(phone="ours", updated_at=datetime.fromtimestamp(simulator.now(), UTC))
         )
     with qbo.client() as client:
-        assert sync_customers(qbo.engine, qbo.org_id, client).held == 1
+        assert sync_customers(qbo.engine, qbo.organization, client).held == 1
     with tenant_transaction(qbo.engine, qbo.org_id) as conn:
         conflict_id = conn.execute(
             select(sync_conflicts.c.id).where(sync_conflicts.c.organization_id == qbo.org_id)

@@ -39,14 +39,14 @@ def _synced(qbo):
     buyer = qbo.add_customer("Historie GmbH", email="buch@historie.example")
     hour = qbo.add_item("HOUR", "78.50")
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
-        sync_items(qbo.engine, qbo.org_id, client)
+        sync_customers(qbo.engine, qbo.organization, client)
+        sync_items(qbo.engine, qbo.organization, client)
     return buyer, hour
 
 
 def _push(qbo):
     with qbo.client() as client:
-        return push_invoices(qbo.engine, qbo.org_id, client)
+        return push_invoices(qbo.engine, qbo.organization, client)
 
 
 def test_the_push_leaves_history_invoices_and_credit_notes_out(qbo):

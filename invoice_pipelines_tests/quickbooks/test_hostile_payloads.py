@@ -85,9 +85,9 @@ def test_hostile_names_and_line_texts_are_pushed_or_refused_per_item(
             .values(description=description)
         )
     with qbo.client() as client:  # an exception out of these is the failure looked for
-        pushed = sync_customers(qbo.engine, qbo.org_id, client)
-        sync_items(qbo.engine, qbo.org_id, client)
-        invoices = push_invoices(qbo.engine, qbo.org_id, client)
+        pushed = sync_customers(qbo.engine, qbo.organization, client)
+        sync_items(qbo.engine, qbo.organization, client)
+        invoices = push_invoices(qbo.engine, qbo.organization, client)
 
     mapping = qbo.mapping("customer", customer)
     if mapping is not None and mapping.get("qbo_id"):
@@ -133,7 +133,7 @@ def test_hostile_names_pulled_from_quickbooks_are_stored_or_refused_per_record(d
     simulator.create_as_user(qbo.realm, "Customer", {"DisplayName": name[:500]})
     simulator.create_as_user(qbo.realm, "Customer", {"DisplayName": "Ordinary GmbH"})
     with qbo.client() as client:
-        counts = sync_customers(qbo.engine, qbo.org_id, client)  # must not raise
+        counts = sync_customers(qbo.engine, qbo.organization, client)  # must not raise
     with tenant_transaction(qbo.engine, qbo.org_id) as conn:
         names = set(
             conn.execute(

@@ -98,8 +98,8 @@ def _shop(qbo, invoices: int):
     customer = qbo.add_customer("Müller Werkzeugbau GmbH", email="buch@mueller.example")
     item = qbo.add_item("TOOL", "24.90", "Drehmomentschlüssel")
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
-        sync_items(qbo.engine, qbo.org_id, client)
+        sync_customers(qbo.engine, qbo.organization, client)
+        sync_items(qbo.engine, qbo.organization, client)
     return [
         qbo.add_invoice(f"RE-2026-{n:04d}", customer, [(item, "2", "24.90")])
         for n in range(1, invoices + 1)
@@ -117,7 +117,7 @@ def test_two_push_runs_without_the_lease_send_each_invoice_once(db, simulator):
         try:
             with qbo.client() as client:
                 start.wait()
-                results.append(push_invoices(qbo.engine, qbo.org_id, client, workers=3))
+                results.append(push_invoices(qbo.engine, qbo.organization, client, workers=3))
         except Exception as exc:  # reported below: a thread's exception is otherwise lost
             errors.append(exc)
 
@@ -147,7 +147,7 @@ def test_without_the_lease_a_row_another_run_is_sending_is_left_alone(db, simula
                 .values(status="sending", updated_at=since)
             )
     with qbo.client() as client:
-        counts = push_invoices(qbo.engine, qbo.org_id, client)
+        counts = push_invoices(qbo.engine, qbo.organization, client)
     assert counts.pushed == 1
     assert [r["DocNumber"] for r in simulator.records(qbo.realm, "Invoice")] == ["RE-2026-0002"]
     assert queue_counts(qbo.engine, qbo.org_id) == {"pushed": 1, "sending": 1}

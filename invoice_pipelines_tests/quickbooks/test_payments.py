@@ -53,15 +53,15 @@ def test_partial_full_and_voided_payments_set_amounts_status_and_last_payment(qb
     invoice_id = qbo.add_invoice("RE-2026-0500", customer, [(item, "2", "78.50")])  # 186.83
     untouched = qbo.add_invoice("RE-2026-0501", customer, [(item, "1", "78.50")])
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
-        sync_items(qbo.engine, qbo.org_id, client)
-        push_invoices(qbo.engine, qbo.org_id, client)
+        sync_customers(qbo.engine, qbo.organization, client)
+        sync_items(qbo.engine, qbo.organization, client)
+        push_invoices(qbo.engine, qbo.organization, client)
     invoice_qbo = qbo.mapping("invoice", invoice_id)["qbo_id"]
     customer_qbo = qbo.mapping("customer", customer)["qbo_id"]
 
     _pay(qbo, invoice_qbo, customer_qbo, "100.00", "2026-11-10")
     with qbo.client() as client:
-        pull_payments(qbo.engine, qbo.org_id, client)
+        pull_payments(qbo.engine, qbo.organization, client)
     partial = qbo.invoice(invoice_id)
     assert (partial["amount_paid"], partial["amount_due"], partial["status"]) == (
         D("100.00"),
@@ -71,7 +71,7 @@ def test_partial_full_and_voided_payments_set_amounts_status_and_last_payment(qb
 
     second = _pay(qbo, invoice_qbo, customer_qbo, "86.83", "2026-11-12")
     with qbo.client() as client:
-        pull_payments(qbo.engine, qbo.org_id, client)
+        pull_payments(qbo.engine, qbo.organization, client)
     paid = qbo.invoice(invoice_id)
     assert (paid["amount_paid"], paid["amount_due"], paid["status"]) == (
         D("186.83"),
@@ -87,7 +87,7 @@ def test_partial_full_and_voided_payments_set_amounts_status_and_last_payment(qb
     # the second payment is voided in QBO: the invoice is partly open again
     with qbo.client() as client:
         void_payment(client, qbo, second["Id"])
-        pull_payments(qbo.engine, qbo.org_id, client)
+        pull_payments(qbo.engine, qbo.organization, client)
     reopened = qbo.invoice(invoice_id)
     assert (reopened["amount_paid"], reopened["amount_due"], reopened["status"]) == (
         D("100.00"),
@@ -111,10 +111,12 @@ def test_an_invoice_voided_or_deleted_in_qbo_is_held_for_a_person_not_read_as_un
     voided = qbo.add_invoice("RE-2026-0600", customer, [(item, "1", "78.50")])
     deleted = qbo.add_invoice("RE-2026-0601", customer, [(item, "1", "78.50")])
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
-        sync_items(qbo.engine, qbo.org_id, client)
-        push_invoices(qbo.engine, qbo.org_id, client)
-        pull_payments(qbo.engine, qbo.org_id, client)  # the cursor: later changes come from CDC
+        sync_customers(qbo.engine, qbo.organization, client)
+        sync_items(qbo.engine, qbo.organization, client)
+        push_invoices(qbo.engine, qbo.organization, client)
+        pull_payments(
+            qbo.engine, qbo.organization, client
+        )  # the cursor: later changes come from CDC
         for invoice_id, operation in ((voided, "void"), (deleted, "delete")):
             qbo_id = qbo.mapping("invoice", invoice_id)["qbo_id"]
             current = client.get("Invoice", qbo_id)
@@ -127,7 +129,7 @@ def test_an_invoice_voided_or_deleted_in_qbo_is_held_for_a_person_not_read_as_un
                 },
                 body={"Id": qbo_id, "SyncToken": current["SyncToken"]},
             )
-        counts = pull_payments(qbo.engine, qbo.org_id, client)
+        counts = pull_payments(qbo.engine, qbo.organization, client)
     assert counts.conflicts == 2
     assert qbo.mapping("invoice", voided)["qbo_state"] == "voided"
     assert qbo.mapping("invoice", deleted)["qbo_state"] == "deleted"
@@ -146,9 +148,9 @@ def test_a_credit_note_stays_credited_when_payments_are_pulled_and_is_no_qbo_inv
     item = qbo.add_item("HOUR", "78.50")
     invoice_id = qbo.add_invoice("RE-2026-0600", customer, [(item, "2", "78.50")])  # 186.83
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
-        sync_items(qbo.engine, qbo.org_id, client)
-        push_invoices(qbo.engine, qbo.org_id, client)
+        sync_customers(qbo.engine, qbo.organization, client)
+        sync_items(qbo.engine, qbo.organization, client)
+        push_invoices(qbo.engine, qbo.organization, client)
     note = issue_credit_note(
         qbo.engine,
         find_organization(qbo.engine, qbo.org_id),
@@ -159,7 +161,7 @@ def test_a_credit_note_stays_credited_when_payments_are_pulled_and_is_no_qbo_inv
     )
     assert note.gross_total == D("93.42")  # 78.50 + 14.92
     with qbo.client() as client:
-        pushed = push_invoices(qbo.engine, qbo.org_id, client)
+        pushed = push_invoices(qbo.engine, qbo.organization, client)
     # a credit note pushed as a QBO Invoice would bill the customer a second time: it is a
     # CreditMemo (test_credit_memos.py)
     assert qbo.mapping("invoice", note.id) is None
@@ -174,7 +176,7 @@ def test_a_credit_note_stays_credited_when_payments_are_pulled_and_is_no_qbo_inv
         "2026-11-10",
     )
     with qbo.client() as client:
-        pull_payments(qbo.engine, qbo.org_id, client)
+        pull_payments(qbo.engine, qbo.organization, client)
     invoice = qbo.invoice(invoice_id)
     # 186.83 - 93.42 credited - 50.00 paid: the pull does not give the credit back to dunning
     assert (invoice["amount_paid"], invoice["amount_due"], invoice["status"]) == (

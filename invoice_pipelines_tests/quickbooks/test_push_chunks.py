@@ -27,8 +27,8 @@ def _shop(qbo, invoices: int) -> None:
     customer = qbo.add_customer("Chunk Kunde GmbH")
     item = qbo.add_item("TOOL", "24.90")
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
-        sync_items(qbo.engine, qbo.org_id, client)
+        sync_customers(qbo.engine, qbo.organization, client)
+        sync_items(qbo.engine, qbo.organization, client)
     for n in range(1, invoices + 1):
         qbo.add_invoice(f"RE-2026-{n:04d}", customer, [(item, "1", "24.90")])
 

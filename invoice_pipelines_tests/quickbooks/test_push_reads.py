@@ -35,7 +35,7 @@ def _ledger_reads(engine):
 def _push(qbo) -> tuple[int, int]:
     """(invoices pushed, ledger reads) of one push run."""
     with _ledger_reads(qbo.engine) as sent, qbo.client() as client:
-        counts = push_invoices(qbo.engine, qbo.org_id, client, workers=2)
+        counts = push_invoices(qbo.engine, qbo.organization, client, workers=2)
     assert counts.failed == 0, counts.errors
     return counts.pushed, len(sent)
 
@@ -44,8 +44,8 @@ def test_a_push_reads_the_ledger_in_as_many_queries_for_two_batches_as_for_one_i
     customer = qbo.add_customer("Lesezahl GmbH", email="ap@lesezahl.example")
     item = qbo.add_item("READ", "10.00")
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
-        sync_items(qbo.engine, qbo.org_id, client)
+        sync_customers(qbo.engine, qbo.organization, client)
+        sync_items(qbo.engine, qbo.organization, client)
     qbo.add_invoice("RE-R-0000", customer, [(item, "1", "10.00"), (item, "2", "10.00")])
     one, reads_for_one = _push(qbo)
     for n in range(1, MAX_BATCH + 6):

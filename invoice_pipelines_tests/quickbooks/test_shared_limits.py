@@ -145,7 +145,7 @@ def test_a_push_fills_each_minute_to_qbos_500(db, sim):
     invoices = 1000
     qbo = _shop(db, sim, invoices)
     with open_client(db.engine, qbo.org_id, _settings(sim)) as client:
-        counts = push_invoices(db.engine, qbo.org_id, client)
+        counts = push_invoices(db.engine, qbo.organization, client)
     assert (counts.pushed, counts.failed) == (invoices, 0), counts.errors
 
     batches = _batches(sim, qbo.realm)
@@ -168,7 +168,7 @@ def test_a_429_is_honoured_and_the_refused_request_sent_again_once(db, sim):
     try:
         sim.inject(qbo.realm, "429", count=1, path_contains="batch")
         with open_client(db.engine, qbo.org_id, _settings(sim)) as client:
-            counts = push_invoices(db.engine, qbo.org_id, client)
+            counts = push_invoices(db.engine, qbo.organization, client)
             throttled = client.stats["throttled"]
     finally:
         sim.configure(retry_after=False)

@@ -101,9 +101,9 @@ def _push(qbo, documents) -> None:
     summary = generate_documents(qbo.engine, documents, find_organization(qbo.engine, qbo.org_id))
     assert summary.failed == {}, summary.failed
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
-        sync_items(qbo.engine, qbo.org_id, client)
-        push_invoices(qbo.engine, qbo.org_id, client)
+        sync_customers(qbo.engine, qbo.organization, client)
+        sync_items(qbo.engine, qbo.organization, client)
+        push_invoices(qbo.engine, qbo.organization, client)
 
 
 def _pay(qbo, invoice_id: int, customer_id: int, amount: str, day: date) -> dict:
@@ -124,7 +124,7 @@ def _pay(qbo, invoice_id: int, customer_id: int, amount: str, day: date) -> dict
 
 def _pull(qbo):
     with qbo.client() as client:
-        return pull_payments(qbo.engine, qbo.org_id, client)
+        return pull_payments(qbo.engine, qbo.organization, client)
 
 
 def _state(qbo, invoice_id: int) -> tuple:
@@ -229,7 +229,7 @@ def test_a_partly_credited_invoice_is_discounted_on_what_it_still_bills(qbo, doc
     )
     assert note.gross_total == D("595.00")
     with qbo.client() as client:
-        push_invoices(qbo.engine, qbo.org_id, client)  # the credit note as a CreditMemo
+        push_invoices(qbo.engine, qbo.organization, client)  # the credit note as a CreditMemo
     # 1190.00 - 595.00 = 595.00 billed; 2 % = 11.90: 583.10 settles it (not 1166.20 - 595.00)
     _pay(qbo, invoice_id, customer, "583.10", date(2026, 11, 10))
     _pull(qbo)
@@ -298,7 +298,7 @@ def test_a_credit_note_after_a_discounted_payment_takes_the_discount_back_on_the
         issue_date=date(2026, 11, 14),
     )
     with qbo.client() as client:
-        push_invoices(qbo.engine, qbo.org_id, client)  # the CreditMemo, applied in QBO
+        push_invoices(qbo.engine, qbo.organization, client)  # the CreditMemo, applied in QBO
     _pull(qbo)
     # 595.00 still billed, 1166.20 paid: the payments leave nothing open, so nothing is taken
     # off; the customer is owed what was paid beyond what is billed
@@ -360,7 +360,7 @@ def test_an_invoice_whose_document_stated_no_steps_earns_none_after_steps_are_ad
     unwritten = qbo.add_invoice("RE-2026-0714", customer, [(item, "2", "500.00")], due=DUE)
     _offer(qbo)
     with qbo.client() as client:
-        push_invoices(qbo.engine, qbo.org_id, client)
+        push_invoices(qbo.engine, qbo.organization, client)
     assert _steps(qbo, unwritten) is None
     _pay(qbo, stated_none, customer, "1166.20", date(2026, 11, 10))
     _pay(qbo, unwritten, customer, "1166.20", date(2026, 11, 10))

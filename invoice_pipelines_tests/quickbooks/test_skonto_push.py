@@ -88,7 +88,7 @@ def _settled_two_rate_invoice(qbo, documents) -> tuple[int, int, str]:
 
 def _push_now(qbo):
     with qbo.client() as client:
-        return push_invoices(qbo.engine, qbo.org_id, client)
+        return push_invoices(qbo.engine, qbo.organization, client)
 
 
 def _in_qbo(qbo, entity: str, qbo_id: str) -> dict:
@@ -401,7 +401,7 @@ def test_a_push_killed_while_qbo_holds_its_credit_memo_request_creates_it_once(
     # the next run holds the organization's lease: the row left `sending` is a dead run's; it
     # finds the CreditMemo in QBO, links it, and applies it
     with realm_lease(qbo.engine, qbo.org_id, "next-run"), qbo.client() as client:
-        counts = push_invoices(qbo.engine, qbo.org_id, client)
+        counts = push_invoices(qbo.engine, qbo.organization, client)
 
     assert (counts.extra["discounts_pushed"], counts.failed) == (1, 0), counts.errors
     _assert_closed_once(qbo, invoice_id, item)

@@ -28,7 +28,7 @@ def test_the_initial_import_reads_every_vendor_page_by_page_then_only_changes(bo
         realm, "Vendor", {"DisplayName": "Steuer GmbH", "TaxIdentifier": "DE123456789"}
     )
     with books.qbo.client() as client:
-        sync = VendorSync(books.qbo.engine, books.qbo.org_id, client)
+        sync = VendorSync(books.qbo.engine, books.qbo.organization, client)
         sync.initial_import(page_size=3)
     assert sync.counts.pulled == 8
     state = read_cursor(books.qbo.engine, books.qbo.org_id, "vendor")

@@ -19,7 +19,7 @@ VERIFIER = "verifier-token-of-the-app"
 
 def test_a_signed_change_notification_asks_for_the_pull_the_sensor_launches(qbo):
     with qbo.client() as client:
-        sync_customers(qbo.engine, qbo.org_id, client)
+        sync_customers(qbo.engine, qbo.organization, client)
     server = receiver(qbo.engine, qbo.db.system_engine, VERIFIER)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -51,7 +51,7 @@ def test_a_signed_change_notification_asks_for_the_pull_the_sensor_launches(qbo)
             ]
     assert [r.job_name for r in requests] == ["qbo_customers_job"]
     with qbo.client() as client:
-        assert sync_customers(qbo.engine, qbo.org_id, client).pulled == 1
+        assert sync_customers(qbo.engine, qbo.organization, client).pulled == 1
     assert read_cursor(qbo.engine, qbo.org_id, "customer")["pull_requested_at"] is None
 
 

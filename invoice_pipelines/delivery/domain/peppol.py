@@ -33,11 +33,15 @@ from sqlalchemy.engine import Connection, Row
 from invoice_pipelines import sales_ledger
 from invoice_pipelines.db.tables import (
     customers,
-    organizations,
     peppol_received,
     sales_invoice_documents,
 )
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import (
+    change_participant,
+    organizations_with_participant,
+    system_transaction,
+    tenant_transaction,
+)
 from invoice_pipelines.einvoice.peppol_ids import ParticipantIdError, parse_participant
 from invoice_pipelines.resources.messaging.mail_message import MessageError
 from invoice_pipelines.resources.peppol.transport import PeppolLookupError, Reach
@@ -209,22 +213,13 @@ def set_participant(
     now = str(parsed) if parsed is not None else None
     warning = parsed.warning if parsed is not None else None
     if customer_id is None:
-        o = organizations.c
         with system_transaction(system, write=True) as conn:
             if now is not None:
-                other = conn.execute(
-                    select(o.slug).where(
-                        func.lower(o.peppol_participant) == now.lower(), o.id != organization_id
-                    )
-                ).scalar()
+                others = organizations_with_participant(conn, now)
+                other = next((o.slug for o in others if o.id != organization_id), None)
                 if other is not None:
                     raise ParticipantRefused(f"organization {other} has {now} already")
-            before = conn.execute(
-                select(o.peppol_participant).where(o.id == organization_id).with_for_update()
-            ).scalar()
-            conn.execute(
-                update(organizations).where(o.id == organization_id).values(peppol_participant=now)
-            )
+            before = change_participant(conn, organization_id, now)
             held = 0
             if now is not None:
                 m = peppol_received.c

@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from invoice_pipelines import sales_ledger
 from invoice_pipelines.core.channels import PEPPOL
 from invoice_pipelines.core.export_months import month_bounds
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import (
     customers,
     deliveries,
@@ -40,6 +41,7 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
     supplier_notices,
 )
+from invoice_pipelines.db.tenancy import tenant_transaction
 
 UNDELIVERED_AFTER = timedelta(hours=1)
 UNANSWERED_AFTER = timedelta(hours=24)
@@ -75,20 +77,19 @@ class Participants:
     on_peppol: list[tuple[str, str, str]]  # (customer number, name, participant id)
 
 
-def participants(conn: Connection, organization_id: int) -> Participants:
-    own = conn.execute(
-        select(organizations.c.peppol_participant).where(organizations.c.id == organization_id)
-    ).scalar()
+def participants(engine: Engine, organization: Organization) -> Participants:
+    """The organization's own participant id and its customers' on Peppol."""
     c = customers.c
-    active = conn.execute(
-        select(func.count()).where(c.organization_id == organization_id, c.active.is_(True))
-    ).scalar_one()
-    rows = conn.execute(
-        select(c.customer_number, c.name, c.peppol_participant)
-        .where(c.organization_id == organization_id, c.peppol_participant.is_not(None))
-        .order_by(c.customer_number)
-    ).all()
-    return Participants(own, active, [tuple(r) for r in rows])
+    with tenant_transaction(engine, organization) as conn:
+        active = conn.execute(
+            select(func.count()).where(c.organization_id == organization.id, c.active.is_(True))
+        ).scalar_one()
+        rows = conn.execute(
+            select(c.customer_number, c.name, c.peppol_participant)
+            .where(c.organization_id == organization.id, c.peppol_participant.is_not(None))
+            .order_by(c.customer_number)
+        ).all()
+    return Participants(organization.peppol_participant, active, [tuple(r) for r in rows])
 
 
 @dataclass

@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.numbering import number_regex
 from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.sequences import INVOICES, read_sequence
-from invoice_pipelines.db.tables import organizations
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.history.domain.csv_files import read_csv
 from invoice_pipelines.history.domain.einvoices import read_folder
@@ -95,24 +94,20 @@ def import_history(
             report.refused += written.refused
             imported_sales += written.numbers
     if imported_sales:
-        report.warnings += numbers_handed_out_again(engine, org.id, imported_sales)
+        report.warnings += numbers_handed_out_again(engine, org, imported_sales)
     report.seconds = time.monotonic() - started
     return report
 
 
 def numbers_handed_out_again(
-    engine: Engine, organization_id: int, invoices: list[PastInvoice]
+    engine: Engine, organization: Organization, invoices: list[PastInvoice]
 ) -> list[str]:
     """The imported numbers the organization's number format would give a new invoice later
     (its counter is above the series' last value): the new invoice would collide with the old
     one. One sentence each, for the person to change the format before invoicing."""
-    with tenant_transaction(engine, organization_id) as conn:
-        pattern = conn.execute(
-            select(organizations.c.invoice_number_format).where(
-                organizations.c.id == organization_id
-            )
-        ).scalar_one()
-        last = read_sequence(conn, organization_id, INVOICES)
+    pattern = organization.invoice_number_format
+    with tenant_transaction(engine, organization) as conn:
+        last = read_sequence(conn, organization.id, INVOICES)
     matcher = number_regex(pattern)
     found = []
     for invoice in invoices:

@@ -13,8 +13,8 @@ import sys
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.intake.domain.supplier_layouts import forget_layout, layout_versions
-from invoice_pipelines.supplier_register import supplier_rows
 from invoice_pipelines.lib.read_only import writable
+from invoice_pipelines.supplier_register import supplier_rows
 
 
 def _fail(message: str) -> int:

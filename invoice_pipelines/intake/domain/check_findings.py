@@ -15,13 +15,16 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.core.export_months import export_months
 from invoice_pipelines.db.incoming_months import validated_outside_months
-from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
 from invoice_pipelines.intake.domain.discounts import expiring_discounts
 from invoice_pipelines.intake.domain.incoming_invoices import (
     documents_in_review,
     failed_documents,
+    organization_stats,
     stuck_documents,
 )
+from invoice_pipelines.intake.domain.mailbox_status import provenance_figures
+from invoice_pipelines.intake.domain.notice_states import rejected_documents
 from invoice_pipelines.metadata import CheckFinding, Markdown, markdown_table
 
 INCOMING_INVOICES = "incoming_invoices"
@@ -307,3 +310,35 @@ def scheduled_findings(system: Engine) -> dict[str, CheckFinding]:
         STUCK_CHECK: no_stuck_documents_finding(system),
         DISCOUNTS_CHECK: discounts_now_finding(system),
     }
+
+
+@dataclass
+class RunFindings:
+    """What an intake run's materialization shows, read after the run in one transaction: the
+    organization's figures, the run's documents as the three judging checks see them, the
+    documents rejected, and where those that came by e-mail came from."""
+
+    stats: dict
+    judged: JudgedDocuments
+    rejected: list
+    emailed: object
+
+
+def run_findings(
+    engine: Engine,
+    organization_id: int,
+    processed: int,
+    failures: list[int],
+    document_ids: list[int],
+) -> RunFindings:
+    """The findings of an intake run that processed `processed` documents (`failures`: the ids
+    of those that FAILED) of those it was given (`document_ids`)."""
+    with tenant_transaction(engine, organization_id) as conn:
+        return RunFindings(
+            stats=organization_stats(conn, organization_id),
+            # some of what the checks read is recorded too (judge_documents)
+            judged=judge_documents(conn, organization_id, processed, sorted(failures)),
+            rejected=rejected_documents(conn, organization_id, limit=TABLE_ROWS),
+            # the message's claims, not more
+            emailed=provenance_figures(conn, organization_id, list(document_ids)),
+        )

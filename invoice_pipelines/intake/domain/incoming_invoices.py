@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Row, and_, func, insert, select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from invoice_pipelines.core.lifecycle import Status, check_transition
 from invoice_pipelines.db.bulk import update_rows
@@ -30,6 +30,7 @@ from invoice_pipelines.db.tables import (
     processing_errors,
     uploads,
 )
+from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 
 
@@ -346,6 +347,22 @@ def errors_of(conn: Connection, document_id: int) -> list[dict]:
         .order_by(processing_errors.c.id)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+def waiting_documents(engine: Engine, organization_id: int) -> list[int]:
+    """The ids of the organization's documents waiting for the intake (UPLOADED or CREATED),
+    oldest first: what a run without ids processes."""
+    with tenant_transaction(engine, organization_id) as conn:
+        return list(
+            conn.execute(
+                select(incoming_invoices.c.id)
+                .where(
+                    incoming_invoices.c.organization_id == organization_id,
+                    in_intake([Status.UPLOADED, Status.CREATED]),
+                )
+                .order_by(incoming_invoices.c.id)
+            ).scalars()
+        )
 
 
 def organization_stats(conn: Connection, organization_id: int) -> dict:

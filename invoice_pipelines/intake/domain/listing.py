@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from invoice_pipelines.core.lifecycle import Status
@@ -15,11 +15,10 @@ from invoice_pipelines.db.incoming_status import ACCEPTED, in_intake, validated
 from invoice_pipelines.db.tables import (
     incoming_invoices,
     incoming_reviews,
-    organizations,
     processing_errors,
     uploads,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import change_settings, tenant_transaction
 from invoice_pipelines.einvoice.classes import POLICY_SETTING, checked_policy
 from invoice_pipelines.intake.domain.discounts import discounts_of, running_discount
 from invoice_pipelines.intake.domain.duplicate_uploads import duplicates_of_documents
@@ -214,24 +213,18 @@ def set_policy(
     if not changes:
         return checked_policy(dict(org.settings.get(POLICY_SETTING) or {}))
     who, why = checked_who_and_why(by, reason, "the intake policy")
-    with tenant_transaction(engine, org.id, write=True) as conn:
-        settings = dict(
-            conn.execute(
-                select(organizations.c.settings)
-                .where(organizations.c.id == org.id)
-                .with_for_update()
-            ).scalar()
-            or {}
-        )
+    checked: list[dict[str, str]] = []
+
+    def changed(settings: dict) -> dict:
         stored = dict(settings.get(POLICY_SETTING) or {})
-        policy = checked_policy({**stored, **changes})  # refuses before anything is written
-        after = {**stored, **changes}
-        if after != stored:
-            settings[POLICY_SETTING] = after
-            conn.execute(
-                update(organizations).where(organizations.c.id == org.id).values(settings=settings)
-            )
+        checked.append(checked_policy({**stored, **changes}))  # refuses before anything is written
+        return {**settings, POLICY_SETTING: {**stored, **changes}}
+
+    with tenant_transaction(engine, org.id, write=True) as conn:
+        before, after = change_settings(conn, org.id, changed)
+        if after is not before:
+            stored = before.get(POLICY_SETTING) or None
             record_policy_change(
-                conn, org.id, POLICY_SETTING, stored or None, after, by=who, reason=why
+                conn, org.id, POLICY_SETTING, stored, after[POLICY_SETTING], by=who, reason=why
             )
-    return policy
+    return checked[0]

@@ -60,7 +60,7 @@ from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.rules import Finding
 from invoice_pipelines.core.text import terminal_text
 from invoice_pipelines.db.tables import organizations, peppol_received, processing_errors
-from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.db.tenancy import organizations_with_participant, system_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.einvoice.peppol_ids import EAS_CODES
 from invoice_pipelines.einvoice.readers.cii import CII_NS
@@ -344,11 +344,7 @@ def _route(
     """The receiving organization (id, slug), or None when no organization is the receiver."""
     addressed = []
     if receiver:
-        addressed = conn.execute(
-            select(organizations.c.id, organizations.c.slug)
-            .where(func.lower(organizations.c.peppol_participant) == receiver.lower())
-            .order_by(organizations.c.id)
-        ).all()
+        addressed = organizations_with_participant(conn, receiver)
     if len(addressed) > 1:
         slugs = ", ".join(row.slug for row in addressed)
         raise ReceiverClaimedTwice(

@@ -37,9 +37,14 @@ from sqlalchemy import Engine, select
 
 from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.incoming_status import in_intake
-from invoice_pipelines.db.tables import incoming_invoices, organizations, uploads
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tables import incoming_invoices, uploads
+from invoice_pipelines.db.tenancy import (
+    active_organizations,
+    system_transaction,
+    tenant_transaction,
+)
 from invoice_pipelines.intake.domain.duplicate_uploads import duplicates_of_uploads
 from invoice_pipelines.intake.domain.incoming_invoices import (
     NewUpload,
@@ -131,22 +136,21 @@ def scan_uploads(
     deadline = time.monotonic() + time_budget_s
     # the organizations and the waiting documents of all of them: the system engine's work; each
     # organization's files are registered as its own on `engine`
-    with system_transaction(system) as conn:
-        orgs = [
-            (org_id, slug)
-            for org_id, slug in conn.execute(
-                select(organizations.c.id, organizations.c.slug)
-                .where(organizations.c.active.is_(True))
-                .order_by(organizations.c.id)
-            )
-            if only_organizations is None or slug in only_organizations
-        ]
+    orgs = sorted(
+        (
+            org
+            for org in active_organizations(system)
+            if only_organizations is None or org.slug in only_organizations
+        ),
+        key=lambda org: org.id,
+    )
     result = ScanResult(
         state=ScanState(dispatched=dict(state.dispatched), redispatched=dict(state.redispatched)),
         batches=[],
     )
     share = max(20, max_files_per_tick // max(len(orgs), 1))
-    for org_id, slug in orgs:
+    for org in orgs:
+        org_id, slug = org.id, org.slug
         ready: list[StoredFile] = []
         remembered = 0
         try:
@@ -274,14 +278,14 @@ def _unread_identity(stored: StoredFile) -> str:
 
 def _batches(
     system: Engine,
-    orgs: list[tuple[int, str]],
+    orgs: list[Organization],
     state: ScanState,
     batch_size: int,
     redispatch_after: timedelta,
     now: float,
 ) -> list[IntakeBatch]:
     """One query over every waiting document; new ones above the mark, stale ones again."""
-    slugs = dict(orgs)
+    slugs = {org.id: org.slug for org in orgs}
     if not slugs:
         return []
     cutoff = datetime.fromtimestamp(now, UTC) - redispatch_after

@@ -59,11 +59,11 @@ from invoice_pipelines.db.tables import (
     customers,
     dunning_notices,
     dunning_runs,
-    organizations,
     sales_invoice_payments,
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import (
+    change_settings,
     system_transaction,
     tenant_transaction,
 )
@@ -625,36 +625,19 @@ def set_base_rate(system: Engine, org: Organization, valid_from: str, percent: s
     organization's row). Returns the organization's base_rates."""
     entry = {"from": str(valid_from).strip(), "percent": str(percent).strip()}
     parse_base_rates([entry], "--from/--percent")
-    with system_transaction(system, write=True) as conn:
-        current = (
-            conn.execute(
-                select(organizations.c.settings)
-                .where(organizations.c.id == org.id)
-                .with_for_update()
-            ).scalar_one()
-            or {}
-        )
+
+    def added(current: dict) -> dict:
         dunning = dict(current.get("dunning") or {})
         interest = dict(dunning.get("interest") or {})
         rates = [r for r in interest.get("base_rates", []) if r.get("from") != entry["from"]]
         interest["base_rates"] = sorted([*rates, entry], key=lambda r: r["from"])
         dunning["interest"] = interest
         parse_settings(dunning, org.country)  # the whole setting still works
-        conn.execute(
-            update(organizations)
-            .where(organizations.c.id == org.id)
-            .values(settings={**current, "dunning": dunning})
-        )
-    return interest["base_rates"]
+        return {**current, "dunning": dunning}
 
-
-def first_organization_added(system: Engine) -> datetime | None:
-    """When the oldest active organization was added: no overdue run was due before (for the
-    freshness check of a new installation, the demo's first hours)."""
-    with system_transaction(system) as conn:
-        return conn.execute(
-            select(func.min(organizations.c.created_at)).where(organizations.c.active.is_(True))
-        ).scalar_one()
+    with system_transaction(system, write=True) as conn:
+        _, after = change_settings(conn, org.id, added)
+    return after["dunning"]["interest"]["base_rates"]
 
 
 def last_successful_run(system: Engine) -> datetime | None:

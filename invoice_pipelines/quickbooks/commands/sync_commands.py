@@ -89,7 +89,7 @@ def _sync_now(engine, org, args, result, status) -> int:
     ):
         for what in WHAT if args.what == "all" else (args.what,):
             try:
-                counts = _work(what)(engine, org.id, client, **_options(what, args))
+                counts = _work(what)(engine, org, client, **_options(what, args))
             except QboError as exc:
                 result[what] = {"error": str(exc)}
                 status = 1
@@ -140,12 +140,12 @@ def _import(engine, org, args, summary) -> int:
         open_client(engine, org.id, args.resources.quickbooks) as client,
         realm_lease(engine, org.id, _owner()),
     ):
-        for name, cls in (
-            ("customers", CustomerSync),
-            ("items", ItemSync),
-            ("vendors", VendorSync),
+        for name, sync in (
+            ("customers", CustomerSync(engine, org.id, client)),
+            ("items", ItemSync(engine, org.id, client)),
+            # the vendors' sync words its findings with the organization's slug and currency
+            ("vendors", VendorSync(engine, org, client)),
         ):
-            sync = cls(engine, org.id, client)
 
             def progress(done: int, name: str = name) -> None:
                 print(f"{name}: {done} read", file=sys.stderr, flush=True)

@@ -1,6 +1,6 @@
 """Each synced QuickBooks entity's sync function, by its name in core/qbo_entities.py.
 
-The assets (defs.py) and `qbo-sync` (cli.py) both run them from here: (engine, organization id,
+The assets (defs.py) and `qbo-sync` (cli.py) both run them from here: (engine, organization,
 client, **options) -> SyncCounts; a sync in NEEDS_FILES also gets `read_upload` (the upload
 store's read) and `write_letter` (sync/bills.py `letter_pdf` of the `letter_writer`).
 """
@@ -31,7 +31,7 @@ SYNCS: dict[str, Callable[..., SyncCounts]] = {
 # the figures a sync counts besides the common ones (SyncCounts.extra), by sync: its asset's
 # metadata and table have them, zero or not; the other syncs have none
 EXTRA_COUNTS: dict[str, tuple[str, ...]] = {"invoices": OTHER_COUNTS}
-# what a sync takes beside (engine, organization id, client), given by the asset and `qbo-sync`:
+# what a sync takes beside (engine, organization, client), given by the asset and `qbo-sync`:
 # the bill push reads the originals from the upload store and writes readable PDFs of XML
 NEEDS_FILES = frozenset({"bills"})
 if set(SYNCS) != {e.sync for e in SYNCED}:

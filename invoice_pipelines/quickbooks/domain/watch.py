@@ -26,7 +26,7 @@ from invoice_pipelines.db.tables import (
     qbo_vendors,
     suppliers,
 )
-from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.db.tenancy import active_organizations, system_transaction
 from invoice_pipelines.quickbooks.domain.sync.bill_queue import HELD as BILL_HELD
 from invoice_pipelines.quickbooks.domain.sync.bill_queue import WAITING as BILL_WAITING
 from invoice_pipelines.quickbooks.domain.sync.bill_queue import needs_a_person
@@ -64,14 +64,14 @@ def token_problems(system: Engine, now: datetime) -> tuple[int, list[tuple[str, 
 def connected_organizations(system: Engine) -> list[tuple[str, str]]:
     """(slug, timezone) of active organizations with an active QuickBooks connection."""
     with system_transaction(system) as conn:
-        return [
-            (slug, tz)
-            for slug, tz in conn.execute(
-                select(organizations.c.slug, organizations.c.timezone)
-                .join(qbo_connections, qbo_connections.c.organization_id == organizations.c.id)
-                .where(organizations.c.active.is_(True), qbo_connections.c.status == "active")
-            ).all()
-        ]
+        connected = set(
+            conn.scalars(
+                select(qbo_connections.c.organization_id).where(
+                    qbo_connections.c.status == "active"
+                )
+            )
+        )
+    return [(org.slug, org.timezone) for org in active_organizations(system) if org.id in connected]
 
 
 def push_waiting(

@@ -76,7 +76,7 @@ from invoice_pipelines.tenants.domain.lifecycle import Refused, _audit, locked
 # what the law does not keep: deleted right after the export (`thin_organization`)
 NOT_KEPT = (qbo_connections, qbo_cursors, qbo_realm_requests, qbo_webhook_receipts)
 # what a deletion keeps while its years are kept (books: the organization's audit trail)
-AUDIT_TRAIL = ("audit_log", "audit_seals")
+AUDIT_TRAIL = (audit_log, audit_seals)
 OFFBOARDING = "offboarding"
 YIELD_PER = 2000
 
@@ -525,7 +525,7 @@ def delete_organization(
             rows = {
                 table.name: _deleted_rows(conn, table, org["id"], by, keep_audit)
                 for table in reversed(tenant_tables())
-                if not (keep_audit and table.name in AUDIT_TRAIL)
+                if not (keep_audit and table in AUDIT_TRAIL)
             }
             kept = _kept(conn, org["id"], audit_until) if keep_audit else {}
             if not keep_audit:
@@ -617,7 +617,7 @@ def _kept(conn: Connection, org_id: int, until: date) -> dict[str, dict]:
             ).scalar_one(),
             "kept_through": until.isoformat(),
         }
-        for table in (audit_log, audit_seals)
+        for table in AUDIT_TRAIL
     }
 
 

@@ -103,7 +103,7 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
         with open_client(engine, acme.id, settings) as client:
             counts = push_bills(
                 engine,
-                acme.id,
+                acme,
                 client,
                 read_upload=store.read,
                 write_letter=letter_pdf(PdfaLetters()),

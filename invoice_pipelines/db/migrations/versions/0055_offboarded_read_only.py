@@ -20,11 +20,14 @@ command, run or sensor. The database refuses it, whoever asks:
 
 The organization's own row is the lifecycle's to guard (tenants/domain/lifecycle.py refuses change,
 suspend and resume of an offboarded organization). A table added later needs the triggers too:
-invoice_pipelines_tests/tenants/test_read_only.py names one without them.
+invoice_pipelines_tests/tenants/test_read_only.py names one without them. The triggers' text is
+db/read_only_triggers.py's (frozen: 0060 writes the same ones on its tables).
 """
 
 import sqlalchemy as sa
 from alembic import op
+
+from invoice_pipelines.db.read_only_triggers import MESSAGE, drop_triggers, triggers
 
 revision = "0055"
 down_revision = "0054"
@@ -34,11 +37,6 @@ depends_on = None
 # what goes on being written for an offboarded organization: its audit
 NOT_GUARDED = ("audit_log", "audit_seals")
 INDEX = "ix_organizations_offboarded"
-MESSAGE = (
-    "is offboarded: its data are kept read-only until its retention periods are over, then "
-    "deleted (organizations offboard --delete); nothing else may change them"
-)
-OPERATIONS = {"insert": "NEW", "update": "OLD", "delete": "OLD"}
 
 PG_FUNCTION = f"""
 CREATE FUNCTION refuse_offboarded_writes() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -71,37 +69,6 @@ $$;
 """
 
 
-def _pg_triggers(table: str) -> list[str]:
-    return [
-        f"CREATE TRIGGER {table}_read_only_insert AFTER INSERT ON {table} "
-        "REFERENCING NEW TABLE AS written_rows "
-        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_offboarded_writes()",
-        # an update moves no row between organizations (the keys carry it): the old rows say whose
-        f"CREATE TRIGGER {table}_read_only_update AFTER UPDATE ON {table} "
-        "REFERENCING OLD TABLE AS touched_rows "
-        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_offboarded_writes()",
-        f"CREATE TRIGGER {table}_read_only_delete AFTER DELETE ON {table} "
-        "REFERENCING OLD TABLE AS touched_rows "
-        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_offboarded_writes()",
-    ]
-
-
-def _sqlite_triggers(table: str) -> list[str]:
-    return [
-        f"""
-        CREATE TRIGGER {table}_read_only_{operation} BEFORE {operation.upper()} ON {table}
-        WHEN EXISTS (
-            SELECT 1 FROM organizations WHERE id = {row}.organization_id
-            AND offboarded_at IS NOT NULL AND offboarding_step IS NULL
-        )
-        BEGIN
-            SELECT RAISE(ABORT, 'this organization {MESSAGE}');
-        END
-        """
-        for operation, row in OPERATIONS.items()
-    ]
-
-
 def guarded_tables(bind) -> list[str]:
     inspector = sa.inspect(bind)
     return sorted(
@@ -128,7 +95,7 @@ def upgrade() -> None:
     if postgres:
         op.execute(PG_FUNCTION)
     for table in tables:
-        for statement in _pg_triggers(table) if postgres else _sqlite_triggers(table):
+        for statement in triggers(table, postgres=postgres):
             op.execute(statement)
 
 
@@ -136,9 +103,8 @@ def downgrade() -> None:
     bind = op.get_bind()
     postgres = bind.dialect.name == "postgresql"
     for table in guarded_tables(bind):
-        for operation in OPERATIONS:
-            name = f"{table}_read_only_{operation}"
-            op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
+        for statement in drop_triggers(table, postgres=postgres):
+            op.execute(statement)
     if postgres:
         op.execute("DROP FUNCTION refuse_offboarded_writes()")
     op.drop_index(INDEX, table_name="organizations")

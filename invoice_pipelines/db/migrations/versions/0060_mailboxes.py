@@ -15,13 +15,14 @@ Issue 86 (intake/domain/mailbox.py reads them):
 - `mailbox_uploads`: each upload that came by e-mail, with its message and attachment name.
 
 Tenant tables: row-level security, keys that carry the organization (0034) and the offboarded
-read-only triggers of 0055 (written out here: a migration imports no other revision).
+read-only triggers of 0055 (db/read_only_triggers.py, frozen: a migration imports no other revision).
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 from invoice_pipelines.db.engine import app_role
+from invoice_pipelines.db.read_only_triggers import drop_triggers, triggers
 from invoice_pipelines.db.rls import protect_tables, unprotect_tables
 from invoice_pipelines.db.types import Id, UtcDateTime
 
@@ -32,12 +33,6 @@ depends_on = None
 
 NOW = sa.text("CURRENT_TIMESTAMP")
 TABLES = ("mailboxes", "mailbox_messages", "mailbox_uploads")
-# 0055's sentence and operations, as that revision wrote them
-READ_ONLY_MESSAGE = (
-    "is offboarded: its data are kept read-only until its retention periods are over, then "
-    "deleted (organizations offboard --delete); nothing else may change them"
-)
-OPERATIONS = {"insert": "NEW", "update": "OLD", "delete": "OLD"}
 
 
 def _organization(table: str) -> sa.Column:
@@ -64,36 +59,6 @@ def _timestamps() -> list[sa.Column]:
     return [
         sa.Column("created_at", UtcDateTime, nullable=False, server_default=NOW),
         sa.Column("updated_at", UtcDateTime, nullable=False, server_default=NOW),
-    ]
-
-
-def _pg_triggers(table: str) -> list[str]:
-    return [
-        f"CREATE TRIGGER {table}_read_only_insert AFTER INSERT ON {table} "
-        "REFERENCING NEW TABLE AS written_rows "
-        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_offboarded_writes()",
-        f"CREATE TRIGGER {table}_read_only_update AFTER UPDATE ON {table} "
-        "REFERENCING OLD TABLE AS touched_rows "
-        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_offboarded_writes()",
-        f"CREATE TRIGGER {table}_read_only_delete AFTER DELETE ON {table} "
-        "REFERENCING OLD TABLE AS touched_rows "
-        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_offboarded_writes()",
-    ]
-
-
-def _sqlite_triggers(table: str) -> list[str]:
-    return [
-        f"""
-        CREATE TRIGGER {table}_read_only_{operation} BEFORE {operation.upper()} ON {table}
-        WHEN EXISTS (
-            SELECT 1 FROM organizations WHERE id = {row}.organization_id
-            AND offboarded_at IS NOT NULL AND offboarding_step IS NULL
-        )
-        BEGIN
-            SELECT RAISE(ABORT, 'this organization {READ_ONLY_MESSAGE}');
-        END
-        """
-        for operation, row in OPERATIONS.items()
     ]
 
 
@@ -196,7 +161,7 @@ def upgrade() -> None:
     if postgres:
         protect_tables(bind, app_role(), list(TABLES))
     for table in TABLES:
-        for statement in _pg_triggers(table) if postgres else _sqlite_triggers(table):
+        for statement in triggers(table, postgres=postgres):
             op.execute(statement)
 
 
@@ -204,9 +169,8 @@ def downgrade() -> None:
     bind = op.get_bind()
     postgres = bind.dialect.name == "postgresql"
     for table in TABLES:
-        for operation in OPERATIONS:
-            name = f"{table}_read_only_{operation}"
-            op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else ""))
+        for statement in drop_triggers(table, postgres=postgres):
+            op.execute(statement)
     if postgres:
         unprotect_tables(bind, app_role(), list(TABLES))
     for index, table in (

@@ -33,6 +33,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, delete, insert, select, update
 
 from invoice_pipelines.core.money import CENT, ZERO, round_cents
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.skonto import DiscountTerm, SkontoError, settlement
 from invoice_pipelines.db.inserts import insert_into
 from invoice_pipelines.db.tables import (
@@ -326,9 +327,10 @@ def paid_row(document: dict, values: dict) -> dict:
 
 
 def pull_bill_payments(
-    engine: Engine, organization_id: int, client: QboClient, **kwargs
+    engine: Engine, organization: Organization, client: QboClient, **kwargs
 ) -> SyncCounts:
     """The pull, then the close in QBO of the bills whose supplier's discount was taken."""
+    organization_id = organization.id
     counts = BillPaymentPull(engine, organization_id, client).run()
     closed = close_bill_discounts(engine, organization_id, client)
     for name in ("pushed", "linked", "conflicts", "failed"):

@@ -55,8 +55,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, and_, insert, select, update
 
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.incoming_status import DocumentRef, StaleDocument, change_status
-from invoice_pipelines.db.tables import incoming_invoices, organizations, qbo_bill_queue, qbo_bills
+from invoice_pipelines.db.tables import incoming_invoices, qbo_bill_queue, qbo_bills
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.outbox import claim, finish, refuse
 from invoice_pipelines.quickbooks.domain.client import QboClient, quote, request_id
@@ -185,7 +186,7 @@ class BillPusher:
     def __init__(
         self,
         engine: Engine,
-        organization_id: int,
+        organization: Organization,
         client: QboClient,
         *,
         read_upload: Callable[[str], bytes] | None = None,
@@ -197,7 +198,8 @@ class BillPusher:
         max_attachment_bytes: int = MAX_ATTACHMENT_BYTES,
     ) -> None:
         self.engine = engine
-        self.organization_id = organization_id
+        self.organization = organization
+        self.organization_id = organization.id
         self.client = client
         self.read_upload = read_upload
         self.write_letter = write_letter
@@ -227,18 +229,13 @@ class BillPusher:
         candidates = load_candidates(self.engine, self.organization_id, wanted)
         if not candidates:
             return self.counts
-        with tenant_transaction(self.engine, self.organization_id) as conn:
-            org = conn.execute(
-                select(organizations.c.currency, organizations.c.country).where(
-                    organizations.c.id == self.organization_id
-                )
-            ).one()
+        org = self.organization
         settings = read_settings(self.engine, self.organization_id)
         self.language = "de" if org.country == "DE" else "en"
         home = home_currency(self.client, org.currency)
         resolver = VendorResolver(
             self.engine,
-            self.organization_id,
+            self.organization,
             self.client,
             self.counts.of("vendors"),  # the vendors it creates are not bills
             create=settings.create_vendors,
@@ -807,11 +804,13 @@ def paid(record: QboExpense) -> bool:
     return record.raw.get("Balance") is not None and record.balance < record.total
 
 
-def push_bills(engine: Engine, organization_id: int, client: QboClient, **options) -> SyncCounts:
+def push_bills(
+    engine: Engine, organization: Organization, client: QboClient, **options
+) -> SyncCounts:
     """`options`: read_upload (the upload store's `read`), write_letter (`letter_pdf`), workers,
     documents (only these), retry_failed, max_lines and max_attachment_bytes (the caps; tests
     lower them)."""
-    return BillPusher(engine, organization_id, client, **options).run()
+    return BillPusher(engine, organization, client, **options).run()
 
 
 def describe_documents(engine: Engine, organization_id: int, ids: list[int]) -> dict[int, str]:

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, insert, select, update
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import customers, sync_conflicts
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.einvoice.peppol_ids import ParticipantIdError, parse_participant
@@ -518,8 +519,10 @@ class CustomerSync(TwoWaySync):
             self.counts.held += 1
 
 
-def sync_customers(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:
-    return CustomerSync(engine, organization_id, client, **kwargs).run()
+def sync_customers(
+    engine: Engine, organization: Organization, client: QboClient, **kwargs
+) -> SyncCounts:
+    return CustomerSync(engine, organization.id, client, **kwargs).run()
 
 
 def resolve_conflict(

@@ -49,6 +49,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, and_, case, exists, func, select, true, update
 
 from invoice_pipelines import sales_ledger
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.inserts import insert_selected
 from invoice_pipelines.db.tables import qbo_mappings, qbo_push_queue
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -688,7 +689,9 @@ class InvoicePusher:
 OTHER_COUNTS = ("voided", "credit_memos_pushed", "discounts_pushed")
 
 
-def push_invoices(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:
+def push_invoices(
+    engine: Engine, organization: Organization, client: QboClient, **kwargs
+) -> SyncCounts:
     """The invoice queue, then the credit notes (after the invoices they correct, so a credit
     note of an invoice pushed in this run follows it in the same run), then the early-payment
     discounts the payment pull settled (after the credit notes, which they are computed after).
@@ -696,6 +699,7 @@ def push_invoices(engine: Engine, organization_id: int, client: QboClient, **kwa
     `pushed` counts invoices; voids, credit memos and discounts pushed are counted apart
     (OTHER_COUNTS, in `extra`); what was linked, in conflict, held or failed is counted over all
     of them."""
+    organization_id = organization.id
     limit, minutes = kwargs.pop("limit", None), kwargs.pop("minutes", None)
     waits = import_pending(engine, organization_id)
     if waits is not None:

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from sqlalchemy import Engine, insert, update
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import items
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.quickbooks.domain.client import (
@@ -222,5 +223,7 @@ class ItemSync(TwoWaySync):
             self.counts.linked += 1
 
 
-def sync_items(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:
-    return ItemSync(engine, organization_id, client, **kwargs).run()
+def sync_items(
+    engine: Engine, organization: Organization, client: QboClient, **kwargs
+) -> SyncCounts:
+    return ItemSync(engine, organization.id, client, **kwargs).run()

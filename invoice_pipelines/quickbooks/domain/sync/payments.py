@@ -54,6 +54,7 @@ from decimal import Decimal
 from sqlalchemy import Engine, bindparam, select, update
 
 from invoice_pipelines import sales_ledger
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.sales_discounts import discount_bases, record_discounts, settle
 from invoice_pipelines.db.tables import qbo_mappings, sales_invoices
 from invoice_pipelines.db.tenancy import tenant_transaction
@@ -219,7 +220,8 @@ def _money_of(record: dict, payments, payment_dates, memo_ids: set[str]) -> dict
     }
 
 
-def pull_payments(engine: Engine, organization_id: int, client: QboClient) -> SyncCounts:
+def pull_payments(engine: Engine, organization: Organization, client: QboClient) -> SyncCounts:
+    organization_id = organization.id
     counts = SyncCounts()
     started = datetime.now(UTC)
     cursor = read_cursor(engine, organization_id, "payment")["cursor"]

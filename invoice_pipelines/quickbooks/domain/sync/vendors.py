@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, and_, exists, select
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.suppliers import (
     Claim,
     Register,
@@ -60,7 +61,6 @@ from invoice_pipelines.db.incoming_status import validated
 from invoice_pipelines.db.inserts import insert_into
 from invoice_pipelines.db.tables import (
     incoming_invoices,
-    organizations,
     qbo_bills,
     qbo_vendors,
     suppliers,
@@ -147,13 +147,6 @@ def supplier_of(document: dict) -> Supplier:
         email=email[:100] or None,
         currency=(document.get("currency") or None),
     )
-
-
-def organization_currency(engine: Engine, organization_id: int) -> str | None:
-    with tenant_transaction(engine, organization_id) as conn:
-        return conn.execute(
-            select(organizations.c.currency).where(organizations.c.id == organization_id)
-        ).scalar()
 
 
 def home_currency(client: QboClient, fallback: str | None) -> str | None:
@@ -286,7 +279,7 @@ class VendorResolver:
     def __init__(
         self,
         engine: Engine,
-        organization_id: int,
+        organization: Organization,
         client: QboClient,
         counts: SyncCounts,
         *,
@@ -295,7 +288,9 @@ class VendorResolver:
         pulled: bool = False,
     ) -> None:
         self.engine = engine
-        self.organization_id = organization_id
+        self.organization = organization
+        self.organization_id = organization_id = organization.id
+        self.slug = organization.slug
         self.client = client
         self.counts = counts
         self.create = create
@@ -305,9 +300,6 @@ class VendorResolver:
         with tenant_transaction(engine, organization_id) as conn:
             self.vendors = load_vendors(conn, organization_id)
             self.register = load_register(conn, organization_id)
-            self.slug = conn.execute(
-                select(organizations.c.slug).where(organizations.c.id == organization_id)
-            ).scalar()
 
     # -- what a person does, as the findings say it ------------------------------------------
 
@@ -388,7 +380,7 @@ class VendorResolver:
         changes = self.client.changes(
             VendorSync.QBO_ENTITY, since - CURSOR_OVERLAP if since else None
         )
-        sync = VendorSync(self.engine, self.organization_id, self.client)
+        sync = VendorSync(self.engine, self.organization, self.client)
         with tenant_transaction(self.engine, self.organization_id, write=True) as conn:
             sync._apply_records(conn, storable(changes.records))
             self.vendors = load_vendors(conn, self.organization_id)
@@ -544,6 +536,12 @@ class VendorSync(TwoWaySync):
     ENTITY = "vendor"
     QBO_ENTITY = "Vendor"
 
+    def __init__(
+        self, engine: Engine, organization: Organization, client: QboClient, progress=None
+    ) -> None:
+        super().__init__(engine, organization.id, client, progress)
+        self.organization = organization
+
     def _apply_records(self, conn, records: list[dict]) -> list:
         known = {v["qbo_id"]: v["sync_token"] for v in load_vendors(conn, self.organization_id)}
         for record in records:
@@ -570,13 +568,11 @@ class VendorSync(TwoWaySync):
         settings = read_settings(self.engine, self.organization_id)
         resolver = VendorResolver(
             self.engine,
-            self.organization_id,
+            self.organization,
             self.client,
             self.counts,
             create=settings.create_vendors,
-            home=home_currency(
-                self.client, organization_currency(self.engine, self.organization_id)
-            ),
+            home=home_currency(self.client, self.organization.currency),
             pulled=True,  # `run` pulled just now
         )
         for supplier in waiting:
@@ -615,5 +611,7 @@ def waiting_suppliers(engine: Engine, organization_id: int) -> list[Supplier]:
     return list(found.values())
 
 
-def sync_vendors(engine: Engine, organization_id: int, client: QboClient, **kwargs) -> SyncCounts:
-    return VendorSync(engine, organization_id, client, kwargs.get("progress")).run()
+def sync_vendors(
+    engine: Engine, organization: Organization, client: QboClient, **kwargs
+) -> SyncCounts:
+    return VendorSync(engine, organization, client, kwargs.get("progress")).run()
