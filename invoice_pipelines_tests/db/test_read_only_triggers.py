@@ -63,7 +63,13 @@ def test_a_fresh_migrate_leaves_these_triggers_on_0055s_and_0060s_tables(sqlite_
             ).all()
         )
     tables = {name.rsplit("_read_only_", 1)[0] for name in stored}
-    assert {"uploads", "incoming_invoices", "mailboxes", "mailbox_messages"} <= tables
+    assert {
+        "uploads",
+        "incoming_invoices",
+        "mailboxes",
+        "mailbox_messages",
+        "supplier_layouts",
+    } <= tables
     expected = {
         f"{table}_read_only_{operation}": _words(sql)
         for table in tables

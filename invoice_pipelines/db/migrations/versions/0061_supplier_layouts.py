@@ -13,8 +13,8 @@ Issue 84 (intake/domain/supplier_layouts.py writes and reads it):
   --forget`). Who confirmed it, when, and from which incoming invoice.
 
 A tenant table: row-level security, the key to the supplier carries the organization (0034), and
-the offboarded read-only triggers of 0055 (written out here as 0060 writes them: a migration
-imports no other revision). What the runtime login writes here it cannot rewrite (0056): SELECT
+the offboarded read-only triggers of 0055 (db/read_only_triggers.py, frozen, as 0055 and 0060
+build them). What the runtime login writes here it cannot rewrite (0056): SELECT
 and INSERT only, UPDATE and DELETE for the system role (the offboarding's deletion), and 0056's
 `refuse_rewrite` trigger for whoever else is granted them.
 """
@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from invoice_pipelines.db.engine import app_role
+from invoice_pipelines.db.read_only_triggers import drop_triggers, triggers
 from invoice_pipelines.db.rls import protect_tables, system_role, unprotect_tables
 from invoice_pipelines.db.types import Id, UtcDateTime
 
@@ -33,47 +34,13 @@ depends_on = None
 
 NOW = sa.text("CURRENT_TIMESTAMP")
 TABLE = "supplier_layouts"
-# 0055's sentence and operations, as that revision wrote them
-READ_ONLY_MESSAGE = (
-    "is offboarded: its data are kept read-only until its retention periods are over, then "
-    "deleted (organizations offboard --delete); nothing else may change them"
+# 0056's: the runtime login adds, it never rewrites (PostgreSQL; SQLite has no logins)
+APPEND_ONLY = (
+    f"CREATE TRIGGER {TABLE}_append_only BEFORE UPDATE OR DELETE ON {TABLE} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite()",
+    f"CREATE TRIGGER {TABLE}_append_only_truncate BEFORE TRUNCATE ON {TABLE} "
+    "FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite()",
 )
-OPERATIONS = {"insert": "NEW", "update": "OLD", "delete": "OLD"}
-
-
-def _pg_triggers(table: str) -> list[str]:
-    return [
-        f"CREATE TRIGGER {table}_read_only_insert AFTER INSERT ON {table} "
-        "REFERENCING NEW TABLE AS written_rows "
-        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_offboarded_writes()",
-        f"CREATE TRIGGER {table}_read_only_update AFTER UPDATE ON {table} "
-        "REFERENCING OLD TABLE AS touched_rows "
-        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_offboarded_writes()",
-        f"CREATE TRIGGER {table}_read_only_delete AFTER DELETE ON {table} "
-        "REFERENCING OLD TABLE AS touched_rows "
-        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_offboarded_writes()",
-        # 0056's: the runtime login adds, it never rewrites
-        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite()",
-        f"CREATE TRIGGER {table}_append_only_truncate BEFORE TRUNCATE ON {table} "
-        "FOR EACH STATEMENT EXECUTE FUNCTION refuse_rewrite()",
-    ]
-
-
-def _sqlite_triggers(table: str) -> list[str]:
-    return [
-        f"""
-        CREATE TRIGGER {table}_read_only_{operation} BEFORE {operation.upper()} ON {table}
-        WHEN EXISTS (
-            SELECT 1 FROM organizations WHERE id = {row}.organization_id
-            AND offboarded_at IS NOT NULL AND offboarding_step IS NULL
-        )
-        BEGIN
-            SELECT RAISE(ABORT, 'this organization {READ_ONLY_MESSAGE}');
-        END
-        """
-        for operation, row in OPERATIONS.items()
-    ]
 
 
 def upgrade() -> None:
@@ -137,18 +104,18 @@ def upgrade() -> None:
             op.execute(
                 f'GRANT SELECT, INSERT, UPDATE, DELETE ON "{TABLE}" TO "{system_role(role)}"'
             )
-    for statement in _pg_triggers(TABLE) if postgres else _sqlite_triggers(TABLE):
+    for statement in triggers(TABLE, postgres=postgres) + (list(APPEND_ONLY) if postgres else []):
         op.execute(statement)
 
 
 def downgrade() -> None:
     bind = op.get_bind()
     postgres = bind.dialect.name == "postgresql"
-    names = [f"{TABLE}_read_only_{operation}" for operation in OPERATIONS]
+    for statement in drop_triggers(TABLE, postgres=postgres):
+        op.execute(statement)
     if postgres:
-        names += [f"{TABLE}_append_only", f"{TABLE}_append_only_truncate"]
-    for name in names:
-        op.execute(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {TABLE}" if postgres else ""))
+        for name in (f"{TABLE}_append_only", f"{TABLE}_append_only_truncate"):
+            op.execute(f"DROP TRIGGER IF EXISTS {name} ON {TABLE}")
     if postgres:
         role = app_role()
         if role:
