@@ -1,0 +1,395 @@
+"""A held-out set for the text path: invoice PDFs with a text layer, generated with known truth.
+
+The shared samples are few and the reader was tuned on them; this set is made here, deterministic
+from a seed, and varies what real suppliers vary: the label language (German, English, French),
+number and date formats, the table's column order and which columns it has, one to three VAT
+rates, the VAT breakdown printed or not (then the table's rate column is the only proof), long
+descriptions wrapped onto a second line, a prepaid amount, long tables broken over pages with
+carried-forward sums, and where the seller's name stands (letterhead left or right, or only in a
+sender line and the footer). Tune on one seed, report on another.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+CENT = Decimal("0.01")
+ROWS_PER_PAGE = 22
+
+
+@dataclass(frozen=True)
+class Language:
+    code: str
+    title: str
+    number: str
+    issue: str
+    due: str
+    columns: dict[str, str]
+    net: tuple[str, ...]
+    vat: tuple[str, ...]
+    vat_on: str
+    gross: tuple[str, ...]
+    prepaid: tuple[str, ...]
+    due_amount: tuple[str, ...]
+    carried: tuple[str, ...]
+    buyer: tuple[str, ...]
+    rates: tuple[Decimal, ...]
+    currencies: tuple[str, ...]
+    legal: tuple[str, ...]
+    units: tuple[str, ...]
+    items: tuple[str, ...]
+    vat_id: str
+    months: tuple[str, ...] = ()
+
+
+DE = Language(
+    "de",
+    "Rechnung",
+    "Rechnungsnummer",
+    "Rechnungsdatum",
+    "Fällig am",
+    {
+        "pos": "Pos.",
+        "desc": "Beschreibung",
+        "qty": "Menge",
+        "price": "Einzelpreis",
+        "rate": "USt %",
+        "amount": "Betrag",
+    },
+    ("Nettobetrag", "Summe netto", "Warenwert netto"),
+    ("MwSt", "Umsatzsteuer", "zzgl. USt"),
+    "{label} {rate} % auf {basis}",
+    ("Gesamtbetrag", "Rechnungsbetrag", "Summe brutto"),
+    ("Anzahlung", "bereits gezahlt", "Vorauszahlung"),
+    ("Zahlbetrag", "Offener Betrag", "Noch zu zahlen"),
+    ("Übertrag", "Zwischensumme"),
+    ("Rechnung an:", "Kunde:", ""),
+    (Decimal("19"), Decimal("7")),
+    ("EUR",),
+    ("GmbH", "AG", "KG", "e.K."),
+    ("Stk", "Std", "m", "kg"),
+    (
+        "Wartung Heizungsanlage",
+        "Kopierpapier A4 80 g",
+        "Beratung Projektphase",
+        "Montage vor Ort",
+        "Fachbuch Steuerrecht",
+        "Lieferpauschale",
+        "Reinigung Büroräume",
+        "Softwarelizenz Jahresabo",
+        "Druckerpatrone schwarz",
+        "Anfahrt Techniker",
+    ),
+    "USt-IdNr.",
+)
+EN = Language(
+    "en",
+    "Invoice",
+    "Invoice No.",
+    "Invoice Date",
+    "Due Date",
+    {
+        "pos": "Item",
+        "desc": "Description",
+        "qty": "Qty",
+        "price": "Unit Price",
+        "rate": "VAT %",
+        "amount": "Amount",
+    },
+    ("Subtotal", "Net amount", "Total excl. VAT"),
+    ("VAT", "Tax"),
+    "{label} {rate}% on {basis}",
+    ("Total", "Invoice total", "Total incl. VAT"),
+    ("Prepaid", "Amount paid", "Less deposit paid"),
+    ("Amount due", "Balance due", "Amount payable"),
+    ("Carried forward", "Brought forward"),
+    ("Bill to:", "Invoice to:", ""),
+    (Decimal("20"), Decimal("5")),
+    ("EUR", "GBP"),
+    ("Ltd", "Limited", "LLP", "plc"),
+    ("pcs", "hrs", "days", "box"),
+    (
+        "Website maintenance",
+        "Office chairs ergonomic",
+        "Consulting services",
+        "Installation on site",
+        "Printer toner cyan",
+        "Delivery charge",
+        "Cleaning of premises",
+        "Annual software licence",
+        "Training workshop",
+        "Travel expenses engineer",
+    ),
+    "VAT Reg. No.",
+    (
+        "January February March April May June July August September October November December"
+    ).split(),
+)
+FR = Language(
+    "fr",
+    "Facture",
+    "N° de facture",
+    "Date de facture",
+    "Date d'échéance",
+    {
+        "pos": "Réf.",
+        "desc": "Désignation",
+        "qty": "Qté",
+        "price": "Prix unitaire HT",
+        "rate": "TVA %",
+        "amount": "Montant HT",
+    },
+    ("Total HT", "Montant HT"),
+    ("TVA", "Montant TVA"),
+    "{label} {rate} % sur {basis}",
+    ("Total TTC", "Montant TTC"),
+    ("Acompte", "Déjà réglé", "Acompte versé"),
+    ("Net à payer", "Reste à payer", "Montant dû"),
+    ("Report", "À reporter", "Sous-total"),
+    ("Facturé à :", "Client :", ""),
+    (Decimal("20"), Decimal("10"), Decimal("5.5")),
+    ("EUR",),
+    ("SARL", "SAS", "SA", "EURL"),
+    ("u", "h", "j", "lot"),
+    (
+        "Maintenance chaudière",
+        "Papier ramette A4",
+        "Prestation de conseil",
+        "Installation sur site",
+        "Cartouche d'encre noire",
+        "Frais de livraison",
+        "Nettoyage des locaux",
+        "Licence logiciel annuelle",
+        "Formation du personnel",
+        "Déplacement technicien",
+    ),
+    "N° TVA intracom.",
+)
+LANGUAGES = (DE, EN, FR)
+NAME_PARTS = (
+    "Nordlicht Alpen Brightwater Kestrel Lumière Vogt Harbour Sonnen Atlas Meridian Falken "
+    "Greenfield Rivage Eichen Copper Azur Lindner Westbrook Orion Tannen"
+).split()
+TRADES = (
+    "Bürotechnik Services Solutions Handel Logistique Systems Consulting Bau Supplies Conseil "
+    "Elektro Trading"
+).split()
+COLUMN_ORDERS = (
+    ("pos", "desc", "qty", "price", "rate", "amount"),
+    ("desc", "qty", "price", "amount"),
+    ("pos", "qty", "desc", "price", "amount"),
+    ("desc", "rate", "qty", "price", "amount"),
+    ("qty", "desc", "price", "rate", "amount"),
+    ("pos", "desc", "qty", "price", "amount"),
+)
+WIDTHS = {"pos": 12, "desc": 70, "qty": 20, "price": 30, "rate": 16, "amount": 30}
+
+
+@dataclass(frozen=True)
+class Line:
+    description: tuple[str, ...]
+    quantity: Decimal
+    unit: str
+    price: Decimal
+    rate: Decimal
+
+    @property
+    def amount(self) -> Decimal:
+        return (self.quantity * self.price).quantize(CENT, ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Layout:
+    language: Language
+    columns: tuple[str, ...]
+    breakdown: str  # "printed": rate, basis and VAT per rate; "rate": the one rate by the VAT;
+    # "lines": the VAT total only, the rates in the table's column
+    letterhead: str  # "left", "right", "sender-line"
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class GeneratedInvoice:
+    """One generated PDF and the values it states."""
+
+    name: str
+    data: bytes
+    truth: dict[str, Any]
+
+
+def money(value: Decimal, language: Language) -> str:
+    text = f"{value:,.2f}"
+    if language.code == "de":
+        return text.replace(",", "_").replace(".", ",").replace("_", ".")
+    if language.code == "fr":
+        return text.replace(",", " ").replace(".", ",")
+    return text
+
+
+def rate_text(rate: Decimal, language: Language) -> str:
+    text = f"{rate.normalize():f}"
+    return text if language.code == "en" else text.replace(".", ",")
+
+
+def day(value: date, language: Language, style: int) -> str:
+    if language.code == "de":
+        return value.strftime("%d.%m.%Y")
+    if language.code == "fr":
+        return value.strftime("%d/%m/%Y")
+    if style % 2:
+        return value.isoformat()
+    return f"{value.day} {language.months[value.month - 1]} {value.year}"
+
+
+def _checksum_iban(country: str, bban: str) -> str:
+    digits = "".join(str(int(c, 36)) for c in bban + country + "00")
+    return f"{country}{98 - int(digits) % 97:02d}{bban}"
+
+
+def _de_vat_id(rng: random.Random) -> str:
+    body = [rng.randint(1, 9)] + [rng.randint(0, 9) for _ in range(7)]
+    product = 10
+    for digit in body:
+        total = (digit + product) % 10 or 10
+        product = (2 * total) % 11
+    check = (11 - product) % 10
+    return "DE" + "".join(map(str, body)) + str(check)
+
+
+def _vat_id(rng: random.Random, language: Language) -> str:
+    if language.code == "de":
+        return _de_vat_id(rng)
+    if language.code == "fr":
+        siren = rng.randint(100_000_000, 999_999_999)
+        key = (12 + 3 * (siren % 97)) % 97
+        return f"FR{key:02d}{siren}"
+    return f"GB{rng.randint(100_000_000, 999_999_999)}"
+
+
+def _lines(rng: random.Random, layout: Layout, rates: tuple[Decimal, ...]) -> list[Line]:
+    language = layout.language
+    count = rng.choice((1, 2, 2, 3, 4, 5, 7)) if rng.random() > 0.1 else rng.randint(26, 40)
+    lines = []
+    for index in range(count):
+        description = [rng.choice(language.items)]
+        if rng.random() < 0.25:
+            description.append(f"{rng.choice(NAME_PARTS)} {rng.randint(100, 9999)}-{index + 1}")
+        quantity = (
+            Decimal(rng.choice((1, 1, 2, 3, 5, 10, 12)))
+            if rng.random() > 0.2
+            else (Decimal(rng.randint(1, 40)) / 4)
+        )
+        price = Decimal(rng.randint(150, 250_000)) / 100
+        lines.append(
+            Line(
+                tuple(description),
+                quantity,
+                rng.choice(language.units),
+                price,
+                rates[index % len(rates)],
+            )
+        )
+    rng.shuffle(lines)
+    return lines
+
+
+def _labels(rng: random.Random, language: Language) -> dict[str, str]:
+    return {
+        "net": rng.choice(language.net),
+        "vat": rng.choice(language.vat),
+        "gross": rng.choice(language.gross),
+        "prepaid": rng.choice(language.prepaid),
+        "due": rng.choice(language.due_amount),
+        "carried": rng.choice(language.carried),
+        "buyer": rng.choice(language.buyer),
+    }
+
+
+def _layout(rng: random.Random, rates: tuple[Decimal, ...], language: Language) -> Layout:
+    columns = rng.choice(COLUMN_ORDERS)
+    options = ["printed"]
+    if "rate" in columns:
+        options.append("lines")
+    if len(rates) == 1:
+        options.append("rate")
+    return Layout(
+        language,
+        columns,
+        rng.choice(options),
+        rng.choice(("left", "right", "sender-line")),
+        _labels(rng, language),
+    )
+
+
+def _party(rng: random.Random, language: Language) -> dict[str, str]:
+    name = f"{rng.choice(NAME_PARTS)} {rng.choice(TRADES)} {rng.choice(language.legal)}"
+    street = f"{rng.choice(NAME_PARTS)}{'straße' if language.code == 'de' else ' Road'} {rng.randint(1, 120)}"
+    if language.code == "fr":
+        street = f"{rng.randint(1, 120)} rue {rng.choice(NAME_PARTS)}"
+    city = f"{rng.randint(10000, 99999)} {rng.choice(NAME_PARTS)}{'stadt' if language.code == 'de' else 'ville'}"
+    if language.code == "en":
+        city = f"{rng.choice(NAME_PARTS)}ton {rng.choice(('AB1 2CD', 'N7 9QP', 'LS2 8JT'))}"
+    return {"name": name, "street": street, "city": city}
+
+
+def generate(seed: int, count: int) -> list[GeneratedInvoice]:
+    """`count` invoice PDFs, the same for the same seed."""
+    rng = random.Random(seed)
+    return [_one(rng, index) for index in range(count)]
+
+
+def _one(rng: random.Random, index: int) -> GeneratedInvoice:
+    from invoice_pipelines_devtools.bench.generated_pdf import render
+
+    language = rng.choice(LANGUAGES)
+    rates = tuple(
+        rng.sample(
+            language.rates,
+            rng.choice((1, 1, 2, 2, 3)) if len(language.rates) > 2 else rng.choice((1, 2)),
+        )
+    )
+    layout = _layout(rng, rates, language)
+    lines = _lines(rng, layout, rates)
+    issue = date(2025, 1, 1) + timedelta(days=rng.randint(0, 500))
+    due = issue + timedelta(days=rng.choice((7, 14, 30)))
+    net = sum((line.amount for line in lines), Decimal(0))
+    bases: dict[Decimal, Decimal] = {}
+    for line in lines:
+        bases[line.rate] = bases.get(line.rate, Decimal(0)) + line.amount
+    vat = {
+        rate: (basis * rate / 100).quantize(CENT, ROUND_HALF_UP) for rate, basis in bases.items()
+    }
+    tax = sum(vat.values(), Decimal(0))
+    gross = net + tax
+    prepaid = Decimal(rng.randint(1, int(gross // 100) or 1) * 50) if rng.random() < 0.25 else None
+    if prepaid is not None and prepaid >= gross:
+        prepaid = (gross / 2).quantize(CENT)
+    number = rng.choice(("RE-{y}-{n:05d}", "INV{n:06d}", "{y}/{n:04d}", "F{y}{n:05d}"))
+    invoice = {
+        "number": number.format(y=issue.year, n=rng.randint(1, 99999)),
+        "issue_date": issue,
+        "due_date": due,
+        "currency": rng.choice(language.currencies),
+        "net_total": net,
+        "tax_total": tax,
+        "gross_total": gross,
+        "amount_due": gross - (prepaid or 0),
+    }
+    document = {
+        **invoice,
+        "prepaid": prepaid,
+        "vat": vat,
+        "bases": bases,
+        "seller": _party(rng, language),
+        "buyer": _party(rng, language),
+        "seller_vat_id": _vat_id(rng, language),
+        "iban": _checksum_iban("DE", f"{rng.randint(10**17, 10**18 - 1)}"),
+        "date_style": rng.randint(0, 1),
+    }
+    data = render(document, layout, lines)
+    truth = {**invoice, "seller_name": document["seller"]["name"]}
+    return GeneratedInvoice(f"generated-{index:03d}-{language.code}", data, truth)

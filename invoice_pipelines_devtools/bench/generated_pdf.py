@@ -1,0 +1,202 @@
+"""Draws one generated invoice (generated_invoices.py) as a PDF with a text layer (fpdf2)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from fpdf import FPDF
+
+from invoice_pipelines_devtools.bench.generated_invoices import (
+    ROWS_PER_PAGE,
+    WIDTHS,
+    Language,
+    Layout,
+    Line,
+    day,
+    money,
+    rate_text,
+)
+
+LEFT = 15.0
+TABLE_WIDTH = 180.0
+ROW = 5.0
+RIGHT_ALIGNED = {"qty", "price", "rate", "amount"}
+
+
+class _Page:
+    def __init__(self, layout: Layout) -> None:
+        self.pdf = FPDF(format="A4")
+        self.pdf.set_creation_date(datetime(2026, 1, 1, tzinfo=timezone.utc))
+        self.pdf.set_auto_page_break(False)
+        self.layout = layout
+        self.pdf.add_page()
+        self.font(9)
+
+    def font(self, size: float, bold: bool = False) -> None:
+        self.pdf.set_font("Helvetica", "B" if bold else "", size)
+
+    def text(self, x: float, y: float, value: str, *, right: bool = False) -> None:
+        if right:
+            x -= self.pdf.get_string_width(value)
+        self.pdf.text(x, y, value)
+
+
+def _seller_block(page: _Page, document: dict[str, Any]) -> None:
+    seller = document["seller"]
+    where = page.layout.letterhead
+    if where == "sender-line":
+        page.font(7)
+        page.text(LEFT, 44, f"{seller['name']} · {seller['street']} · {seller['city']}")
+        return
+    page.font(14, bold=True)
+    x, right = (LEFT, False) if where == "left" else (LEFT + TABLE_WIDTH, True)
+    page.text(x, 18, seller["name"], right=right)
+    page.font(9)
+    page.text(x, 24, seller["street"], right=right)
+    page.text(x, 29, seller["city"], right=right)
+
+
+def _head(page: _Page, document: dict[str, Any]) -> None:
+    language, labels = page.layout.language, page.layout.labels
+    _seller_block(page, document)
+    page.font(9)
+    y = 50.0
+    buyer = document["buyer"]
+    for value in (labels["buyer"], buyer["name"], buyer["street"], buyer["city"]):
+        if value:
+            page.text(LEFT, y, value)
+            y += ROW
+    style = document["date_style"]
+    meta = (
+        (language.number, document["number"]),
+        (language.issue, day(document["issue_date"], language, style)),
+        (language.due, day(document["due_date"], language, style)),
+    )
+    for offset, (label, value) in enumerate(meta):
+        page.text(120, 50 + offset * ROW, f"{label}:")
+        page.text(160, 50 + offset * ROW, value)
+    page.font(16, bold=True)
+    page.text(LEFT, 85, language.title)
+    page.font(9)
+
+
+def _column_x(columns: tuple[str, ...]) -> dict[str, tuple[float, float]]:
+    fixed = sum(WIDTHS[c] for c in columns if c != "desc")
+    spans, x = {}, LEFT
+    for column in columns:
+        width = TABLE_WIDTH - fixed if column == "desc" else WIDTHS[column]
+        spans[column] = (x, x + width)
+        x += width
+    return spans
+
+
+def _cell(page: _Page, spans: dict, column: str, y: float, value: str) -> None:
+    start, end = spans[column]
+    if column in RIGHT_ALIGNED:
+        page.text(end - 2, y, value, right=True)
+    else:
+        page.text(start, y, value)
+
+
+def _header_row(page: _Page, spans: dict, y: float) -> float:
+    page.font(9, bold=True)
+    for column in spans:
+        _cell(page, spans, column, y, page.layout.language.columns[column])
+    page.font(9)
+    page.pdf.line(LEFT, y + 1.5, LEFT + TABLE_WIDTH, y + 1.5)
+    return y + ROW + 1
+
+
+def _line_cells(line: Line, position: int, language: Language) -> dict[str, str]:
+    quantity = f"{line.quantity.normalize():f}"
+    if language.code != "en":
+        quantity = quantity.replace(".", ",")
+    return {
+        "pos": str(position),
+        "desc": line.description[0],
+        "qty": f"{quantity} {line.unit}",
+        "price": money(line.price, language),
+        "rate": f"{rate_text(line.rate, language)} %",
+        "amount": money(line.amount, language),
+    }
+
+
+def _carried(page: _Page, spans: dict, y: float, running: Decimal) -> float:
+    page.font(9, bold=True)
+    _cell(page, spans, "desc", y, page.layout.labels["carried"])
+    _cell(page, spans, "amount", y, money(running, page.layout.language))
+    page.font(9)
+    return y + ROW
+
+
+def _table(page: _Page, lines: list[Line]) -> float:
+    spans = _column_x(page.layout.columns)
+    y = _header_row(page, spans, 95.0)
+    rows, running = 0, Decimal(0)
+    for position, line in enumerate(lines, start=1):
+        if rows + len(line.description) > ROWS_PER_PAGE:
+            _carried(page, spans, y + 2, running)
+            page.pdf.add_page()
+            y = _carried(page, spans, _header_row(page, spans, 20.0), running)
+            rows = 0
+        cells = _line_cells(line, position, page.layout.language)
+        for column in spans:
+            _cell(page, spans, column, y, cells[column])
+        for more in line.description[1:]:
+            y += ROW
+            _cell(page, spans, "desc", y, more)
+        y += ROW
+        rows += len(line.description)
+        running += line.amount
+    page.pdf.line(LEFT, y - 3, LEFT + TABLE_WIDTH, y - 3)
+    return y + 3
+
+
+def _vat_rows(page: _Page, document: dict[str, Any]) -> list[tuple[str, Decimal]]:
+    layout, language = page.layout, page.layout.language
+    label = layout.labels["vat"]
+    if layout.breakdown == "lines":
+        return [(label, document["tax_total"])]
+    rows = []
+    for rate in sorted(document["vat"], reverse=True):
+        if layout.breakdown == "rate":
+            rows.append((f"{label} {rate_text(rate, language)} %", document["vat"][rate]))
+            continue
+        basis = money(document["bases"][rate], language)
+        text = language.vat_on.format(label=label, rate=rate_text(rate, language), basis=basis)
+        rows.append((text, document["vat"][rate]))
+    return rows
+
+
+def _totals(page: _Page, document: dict[str, Any], y: float) -> None:
+    labels, language = page.layout.labels, page.layout.language
+    if y > 230:
+        page.pdf.add_page()
+        y = 30.0
+    rows = [(labels["net"], document["net_total"]), *_vat_rows(page, document)]
+    rows.append((labels["gross"], document["gross_total"]))
+    if document["prepaid"] is not None:
+        rows.append((labels["prepaid"], -document["prepaid"]))
+        rows.append((labels["due"], document["amount_due"]))
+    currency = document["currency"]
+    for label, value in rows:
+        page.text(100, y, label)
+        page.text(LEFT + TABLE_WIDTH - 2, y, f"{money(value, language)} {currency}", right=True)
+        y += ROW
+
+
+def _footer(page: _Page, document: dict[str, Any]) -> None:
+    seller, language = document["seller"], page.layout.language
+    page.font(7)
+    page.text(LEFT, 282, f"{seller['name']} · {seller['street']} · {seller['city']}")
+    page.text(LEFT, 286, f"{language.vat_id} {document['seller_vat_id']} · IBAN {document['iban']}")
+
+
+def render(document: dict[str, Any], layout: Layout, lines: list[Line]) -> bytes:
+    page = _Page(layout)
+    _head(page, document)
+    _totals(page, document, _table(page, lines))
+    _footer(page, document)
+    return bytes(page.pdf.output())
