@@ -974,7 +974,9 @@ _TITLE_TYPES = (
 # words of an amount paid before (BT-113): then the amount due is not the total
 _PREPAID = re.compile(
     r"bereits\s+(?:gezahlt|bezahlt|erhalten)|anzahlung|vorauszahlung|abschlag|geleistete|"
-    r"prepaid|already\s+paid|paid\s+amount|amount\s+paid|deposit|acompte|d[ée]j[àa]\s+pay[ée]|"
+    r"bereits\s+beglichen|geleistete\s+zahlung|abzgl\.?\s+zahlung|"
+    r"prepaid|already\s+paid|paid\s+amount|amount\s+paid|deposit|\bpaid\b|acompte|"
+    r"d[ée]j[àa]\s+(?:pay[ée]|r[ée]gl[ée]|vers[ée]|factur[ée])|avance\s+(?:re[çc]ue|vers[ée]e)|"
     r"vooruitbetaald|reeds\s+betaald",
     re.I,
 )

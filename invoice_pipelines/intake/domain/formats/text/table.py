@@ -186,6 +186,15 @@ def _ends_table(line: str) -> bool:
     return bool(TABLE_END.search(line))
 
 
+def _same_columns(a: _Header, b: _Header) -> bool:
+    """Whether two headers have the same columns (wherever they stand)."""
+    return (a.quantity is None, a.price is None, a.rate is None) == (
+        b.quantity is None,
+        b.price is None,
+        b.rate is None,
+    )
+
+
 def _read_rows(
     rows: list[str], header: _Header, header_line: str, separator: str | None
 ) -> list[_Item]:
@@ -194,8 +203,12 @@ def _read_rows(
     for row in rows:
         if not row.strip() or row.strip() == header_line.strip():
             continue  # a blank line, the header repeated on the next page
-        if _header(row) is not None:
-            break  # another table's header (the VAT breakdown's)
+        repeated = _header(row)
+        if repeated is not None:
+            if not _same_columns(repeated, header):
+                break  # another table's header (the VAT breakdown's)
+            header = repeated  # the header repeated on the next page, where columns moved
+            continue
         if _SUBTOTAL.search(row):
             continue  # a subtotal or an amount carried forward: the table goes on
         if _ends_table(row):
