@@ -28,7 +28,7 @@ class Language:
     number: str
     issue: str
     due: str
-    columns: dict[str, str]
+    columns: dict[str, tuple[str, ...]]
     net: tuple[str, ...]
     vat: tuple[str, ...]
     vat_on: str
@@ -53,12 +53,12 @@ DE = Language(
     "Rechnungsdatum",
     "Fällig am",
     {
-        "pos": "Pos.",
-        "desc": "Beschreibung",
-        "qty": "Menge",
-        "price": "Einzelpreis",
-        "rate": "USt %",
-        "amount": "Betrag",
+        "pos": ("Pos.", "Nr."),
+        "desc": ("Beschreibung", "Bezeichnung", "Artikel", "Leistung"),
+        "qty": ("Menge", "Anzahl"),
+        "price": ("Einzelpreis", "E-Preis", "Preis/Einh."),
+        "rate": ("USt %", "MwSt.", "Steuer"),
+        "amount": ("Betrag", "Gesamt", "Gesamtpreis", "Summe"),
     },
     ("Nettobetrag", "Summe netto", "Warenwert netto"),
     ("MwSt", "Umsatzsteuer", "zzgl. USt"),
@@ -93,12 +93,12 @@ EN = Language(
     "Invoice Date",
     "Due Date",
     {
-        "pos": "Item",
-        "desc": "Description",
-        "qty": "Qty",
-        "price": "Unit Price",
-        "rate": "VAT %",
-        "amount": "Amount",
+        "pos": ("Item", "No."),
+        "desc": ("Description", "Item description", "Product"),
+        "qty": ("Qty", "Quantity", "Units"),
+        "price": ("Unit Price", "Price", "Rate"),
+        "rate": ("VAT %", "VAT", "Tax rate"),
+        "amount": ("Amount", "Total", "Line total", "Net amount"),
     },
     ("Subtotal", "Net amount", "Total excl. VAT"),
     ("VAT", "Tax"),
@@ -136,12 +136,12 @@ FR = Language(
     "Date de facture",
     "Date d'échéance",
     {
-        "pos": "Réf.",
-        "desc": "Désignation",
-        "qty": "Qté",
-        "price": "Prix unitaire HT",
-        "rate": "TVA %",
-        "amount": "Montant HT",
+        "pos": ("Réf.", "N°"),
+        "desc": ("Désignation", "Description", "Libellé"),
+        "qty": ("Qté", "Quantité"),
+        "price": ("Prix unitaire HT", "P.U. HT", "Prix unit."),
+        "rate": ("TVA %", "TVA", "Taux"),
+        "amount": ("Montant HT", "Total HT", "Montant"),
     },
     ("Total HT", "Montant HT"),
     ("TVA", "Montant TVA"),
@@ -210,6 +210,13 @@ class Layout:
     # "lines": the VAT total only, the rates in the table's column
     letterhead: str  # "left", "right", "sender-line"
     labels: dict[str, str]
+    headers: dict[str, str]
+    # "suffix": "1.234,56 EUR" on every total; "prefix": "EUR 1.234,56"; "heading": the
+    # currency only in the amount column's heading and a line under the totals
+    currency: str
+    vat_first: bool  # "19 % MwSt" rather than "MwSt 19 %"
+    prepaid_sign: str  # "-" or ""
+    page_note: bool  # "Seite 1 von 2" under each page
 
 
 @dataclass(frozen=True)
@@ -235,10 +242,22 @@ def rate_text(rate: Decimal, language: Language) -> str:
     return text if language.code == "en" else text.replace(".", ",")
 
 
+DE_MONTHS = (
+    "Januar Februar März April Mai Juni Juli August September Oktober November Dezember"
+).split()
+FR_MONTHS = (
+    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre"
+).split()
+
+
 def day(value: date, language: Language, style: int) -> str:
     if language.code == "de":
+        if style == 2:
+            return f"{value.day}. {DE_MONTHS[value.month - 1]} {value.year}"
         return value.strftime("%d.%m.%Y")
     if language.code == "fr":
+        if style == 2:
+            return f"{value.day} {FR_MONTHS[value.month - 1]} {value.year}"
         return value.strftime("%d/%m/%Y")
     if style % 2:
         return value.isoformat()
@@ -320,8 +339,13 @@ def _layout(rng: random.Random, rates: tuple[Decimal, ...], language: Language) 
         language,
         columns,
         rng.choice(options),
-        rng.choice(("left", "right", "sender-line")),
+        rng.choice(("left", "right", "sender-line", "footer")),
         _labels(rng, language),
+        {column: rng.choice(words) for column, words in language.columns.items()},
+        rng.choice(("suffix", "prefix", "heading")),
+        rng.random() < 0.3,
+        rng.choice(("-", "")),
+        rng.random() < 0.5,
     )
 
 
@@ -388,7 +412,7 @@ def _one(rng: random.Random, index: int) -> GeneratedInvoice:
         "buyer": _party(rng, language),
         "seller_vat_id": _vat_id(rng, language),
         "iban": _checksum_iban("DE", f"{rng.randint(10**17, 10**18 - 1)}"),
-        "date_style": rng.randint(0, 1),
+        "date_style": rng.randint(0, 2),
     }
     data = render(document, layout, lines)
     truth = {**invoice, "seller_name": document["seller"]["name"]}

@@ -22,11 +22,14 @@ from invoice_pipelines_devtools.bench.generated_invoices import (
 LEFT = 15.0
 TABLE_WIDTH = 180.0
 ROW = 5.0
+CURRENCY_WORD = {"de": "Währung", "en": "Currency", "fr": "Devise"}
+PAGE_WORD = {"de": "Seite {} von {}", "en": "Page {} of {}", "fr": "Page {} sur {}"}
 RIGHT_ALIGNED = {"qty", "price", "rate", "amount"}
 
 
 class _Page:
-    def __init__(self, layout: Layout) -> None:
+    def __init__(self, layout: Layout, currency: str) -> None:
+        self.currency = currency
         self.pdf = FPDF(format="A4")
         self.pdf.set_creation_date(datetime(2026, 1, 1, tzinfo=timezone.utc))
         self.pdf.set_auto_page_break(False)
@@ -46,6 +49,8 @@ class _Page:
 def _seller_block(page: _Page, document: dict[str, Any]) -> None:
     seller = document["seller"]
     where = page.layout.letterhead
+    if where == "footer":
+        return
     if where == "sender-line":
         page.font(7)
         page.text(LEFT, 44, f"{seller['name']} · {seller['street']} · {seller['city']}")
@@ -102,8 +107,12 @@ def _cell(page: _Page, spans: dict, column: str, y: float, value: str) -> None:
 
 def _header_row(page: _Page, spans: dict, y: float) -> float:
     page.font(9, bold=True)
+    layout = page.layout
     for column in spans:
-        _cell(page, spans, column, y, page.layout.language.columns[column])
+        heading = layout.headers[column]
+        if column == "amount" and layout.currency == "heading":
+            heading += f" ({page.currency})"
+        _cell(page, spans, column, y, heading)
     page.font(9)
     page.pdf.line(LEFT, y + 1.5, LEFT + TABLE_WIDTH, y + 1.5)
     return y + ROW + 1
@@ -162,7 +171,9 @@ def _vat_rows(page: _Page, document: dict[str, Any]) -> list[tuple[str, Decimal]
     rows = []
     for rate in sorted(document["vat"], reverse=True):
         if layout.breakdown == "rate":
-            rows.append((f"{label} {rate_text(rate, language)} %", document["vat"][rate]))
+            percent = f"{rate_text(rate, language)} %"
+            text = f"{percent} {label}" if layout.vat_first else f"{label} {percent}"
+            rows.append((text, document["vat"][rate]))
             continue
         basis = money(document["bases"][rate], language)
         text = language.vat_on.format(label=label, rate=rate_text(rate, language), basis=basis)
@@ -178,13 +189,18 @@ def _totals(page: _Page, document: dict[str, Any], y: float) -> None:
     rows = [(labels["net"], document["net_total"]), *_vat_rows(page, document)]
     rows.append((labels["gross"], document["gross_total"]))
     if document["prepaid"] is not None:
-        rows.append((labels["prepaid"], -document["prepaid"]))
+        prepaid = document["prepaid"]
+        rows.append((labels["prepaid"], -prepaid if page.layout.prepaid_sign else prepaid))
         rows.append((labels["due"], document["amount_due"]))
-    currency = document["currency"]
+    style, currency = page.layout.currency, document["currency"]
     for label, value in rows:
         page.text(100, y, label)
-        page.text(LEFT + TABLE_WIDTH - 2, y, f"{money(value, language)} {currency}", right=True)
+        shown = money(value, language)
+        shown = {"suffix": f"{shown} {currency}", "prefix": f"{currency} {shown}"}.get(style, shown)
+        page.text(LEFT + TABLE_WIDTH - 2, y, shown, right=True)
         y += ROW
+    if style == "heading":
+        page.text(100, y + 2, f"{CURRENCY_WORD[language.code]}: {currency}")
 
 
 def _footer(page: _Page, document: dict[str, Any]) -> None:
@@ -195,8 +211,19 @@ def _footer(page: _Page, document: dict[str, Any]) -> None:
 
 
 def render(document: dict[str, Any], layout: Layout, lines: list[Line]) -> bytes:
-    page = _Page(layout)
+    page = _Page(layout, document["currency"])
     _head(page, document)
     _totals(page, document, _table(page, lines))
     _footer(page, document)
+    if layout.page_note:
+        pages = page.pdf.pages_count
+        for number in range(1, pages + 1):
+            page.pdf.page = number
+            page.font(7)
+            page.text(
+                LEFT + TABLE_WIDTH,
+                290,
+                PAGE_WORD[layout.language.code].format(number, pages),
+                right=True,
+            )
     return bytes(page.pdf.output())

@@ -36,8 +36,9 @@ MARGIN = 8
 _WORD = r"(?<![^\W\d_])(?:{})(?![^\W\d_])"
 _AMOUNT_HEADER = re.compile(
     _WORD.format(
-        r"betrag|nettobetrag|gesamtbetrag|gesamt|gesamtpreis|summe|amount|net|netto|total|"
-        r"line\s+total|montant(?:\s+ht)?|prix\s+ht|bedrag|importe|importo|kwota|warto[sś][cć]|"
+        r"betrag(?:\s+netto)?|nettobetrag|gesamtbetrag|gesamt(?:preis)?(?:\s+netto)?|summe|"
+        r"(?:net\s+)?amount|net|netto|total\s+(?:h\.?t\.?|net|netto)(?![^\W\d_])|total|"
+        r"line\s+total|montant(?:\s+h\.?t\.?)?|prix\s+ht|bedrag|importe|importo|kwota|warto[sś][cć]|"
         r"belopp|bel[øo]b|price\s+w/o\s+tax"
     ),
     re.IGNORECASE,
@@ -57,7 +58,10 @@ _PRICE_HEADER = re.compile(
     re.IGNORECASE,
 )
 _RATE_HEADER = re.compile(
-    _WORD.format(r"mwst|ust|ust\.|vat|tax|iva|tva|btw|steuer|steuersatz|vat\s+%|moms"),
+    _WORD.format(
+        r"mwst|ust|ust\.|vat|tax|iva|tva|btw|steuer|steuersatz|vat\s+%|moms|taux(?:\s+tva)?|"
+        r"tax\s+rate|vat\s+rate"
+    ),
     re.IGNORECASE,
 )
 # a row that sums the rows above it, on this page or carried to the next: not an invoice line
