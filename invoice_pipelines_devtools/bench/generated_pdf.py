@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -31,7 +31,7 @@ class _Page:
     def __init__(self, layout: Layout, currency: str) -> None:
         self.currency = currency
         self.pdf = FPDF(format="A4")
-        self.pdf.set_creation_date(datetime(2026, 1, 1, tzinfo=timezone.utc))
+        self.pdf.set_creation_date(datetime(2026, 1, 1, tzinfo=UTC))
         self.pdf.set_auto_page_break(False)
         self.layout = layout
         self.pdf.add_page()

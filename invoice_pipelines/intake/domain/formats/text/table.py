@@ -199,14 +199,12 @@ def _same_columns(a: _Header, b: _Header) -> bool:
     )
 
 
-def _read_rows(
-    rows: list[str], header: _Header, header_line: str, separator: str | None
-) -> list[_Item]:
+def _read_rows(rows: list[str], header: _Header, separator: str | None) -> list[_Item]:
     items: list[_Item] = []
     pending: _Item | None = None
     for row in rows:
-        if not row.strip() or row.strip() == header_line.strip():
-            continue  # a blank line, the header repeated on the next page
+        if not row.strip():
+            continue
         repeated = _header(row)
         if repeated is not None:
             if not _same_columns(repeated, header):
@@ -269,7 +267,7 @@ def read_table(lines: list[str]) -> list[InvoiceLine]:
         if header is None:
             continue
         rows = lines[index + 1 : index + 1 + MAX_TABLE_ROWS]
-        items = _read_rows(rows, header, line, decimal_separator("\n".join(lines)))
+        items = _read_rows(rows, header, decimal_separator("\n".join(lines)))
         if items:
             return [
                 InvoiceLine(
