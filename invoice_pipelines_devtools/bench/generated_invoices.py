@@ -43,6 +43,8 @@ class Language:
     units: tuple[str, ...]
     items: tuple[str, ...]
     vat_id: str
+    title_words: tuple[str, str]  # "Rechnung Nr.", "vom"
+    breakdown_header: tuple[str, str, str]  # rate, basis, VAT
     months: tuple[str, ...] = ()
 
 
@@ -85,6 +87,8 @@ DE = Language(
         "Anfahrt Techniker",
     ),
     "USt-IdNr.",
+    ("Rechnung Nr.", "vom"),
+    ("USt-Satz", "Nettobetrag", "USt-Betrag"),
 )
 EN = Language(
     "en",
@@ -125,6 +129,8 @@ EN = Language(
         "Travel expenses engineer",
     ),
     "VAT Reg. No.",
+    ("Invoice no.", "dated"),
+    ("VAT rate", "Net", "VAT amount"),
     (
         "January February March April May June July August September October November December"
     ).split(),
@@ -168,6 +174,8 @@ FR = Language(
         "Déplacement technicien",
     ),
     "N° TVA intracom.",
+    ("Facture n°", "du"),
+    ("Taux TVA", "Base HT", "Montant TVA"),
 )
 LANGUAGES = (DE, EN, FR)
 NAME_PARTS = (
@@ -217,6 +225,9 @@ class Layout:
     vat_first: bool  # "19 % MwSt" rather than "MwSt 19 %"
     prepaid_sign: str  # "-" or ""
     page_note: bool  # "Seite 1 von 2" under each page
+    title_number: bool  # "Rechnung Nr. X vom <date>" in the title, not in a block of labels
+    totals_x: float  # where the totals' labels stand: beside their values or at the margin
+    footer_columns: bool  # the footer in three columns (name, bank, tax details)
 
 
 @dataclass(frozen=True)
@@ -330,7 +341,7 @@ def _labels(rng: random.Random, language: Language) -> dict[str, str]:
 
 def _layout(rng: random.Random, rates: tuple[Decimal, ...], language: Language) -> Layout:
     columns = rng.choice(COLUMN_ORDERS)
-    options = ["printed"]
+    options = ["printed", "table"]
     if "rate" in columns:
         options.append("lines")
     if len(rates) == 1:
@@ -346,14 +357,20 @@ def _layout(rng: random.Random, rates: tuple[Decimal, ...], language: Language) 
         rng.random() < 0.3,
         rng.choice(("-", "")),
         rng.random() < 0.5,
+        rng.random() < 0.3,
+        rng.choice((100.0, 100.0, 15.0)),
+        rng.random() < 0.4,
     )
 
 
 def _party(rng: random.Random, language: Language) -> dict[str, str]:
     name = f"{rng.choice(NAME_PARTS)} {rng.choice(TRADES)} {rng.choice(language.legal)}"
-    street = f"{rng.choice(NAME_PARTS)}{'straße' if language.code == 'de' else ' Road'} {rng.randint(1, 120)}"
-    if language.code == "fr":
-        street = f"{rng.randint(1, 120)} rue {rng.choice(NAME_PARTS)}"
+    number, part = rng.randint(1, 120), rng.choice(NAME_PARTS)
+    street = {
+        "de": f"{part}straße {number}",
+        "fr": f"{number} rue {part}",
+        "en": f"{number} {part} {rng.choice(('Road', 'Street', 'Lane'))}",
+    }[language.code]
     city = f"{rng.randint(10000, 99999)} {rng.choice(NAME_PARTS)}{'stadt' if language.code == 'de' else 'ville'}"
     if language.code == "en":
         city = f"{rng.choice(NAME_PARTS)}ton {rng.choice(('AB1 2CD', 'N7 9QP', 'LS2 8JT'))}"

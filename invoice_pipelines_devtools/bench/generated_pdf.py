@@ -74,16 +74,22 @@ def _head(page: _Page, document: dict[str, Any]) -> None:
             page.text(LEFT, y, value)
             y += ROW
     style = document["date_style"]
-    meta = (
+    issued = day(document["issue_date"], language, style)
+    meta = [
         (language.number, document["number"]),
-        (language.issue, day(document["issue_date"], language, style)),
+        (language.issue, issued),
         (language.due, day(document["due_date"], language, style)),
-    )
+    ]
+    title = language.title
+    if page.layout.title_number:
+        words = language.title_words
+        title = f"{words[0]} {document['number']} {words[1]} {issued}"
+        meta = meta[2:]
     for offset, (label, value) in enumerate(meta):
         page.text(120, 50 + offset * ROW, f"{label}:")
         page.text(160, 50 + offset * ROW, value)
-    page.font(16, bold=True)
-    page.text(LEFT, 85, language.title)
+    page.font(13 if page.layout.title_number else 16, bold=True)
+    page.text(LEFT, 85, title)
     page.font(9)
 
 
@@ -166,7 +172,7 @@ def _table(page: _Page, lines: list[Line]) -> float:
 def _vat_rows(page: _Page, document: dict[str, Any]) -> list[tuple[str, Decimal]]:
     layout, language = page.layout, page.layout.language
     label = layout.labels["vat"]
-    if layout.breakdown == "lines":
+    if layout.breakdown in ("lines", "table"):
         return [(label, document["tax_total"])]
     rows = []
     for rate in sorted(document["vat"], reverse=True):
@@ -194,18 +200,49 @@ def _totals(page: _Page, document: dict[str, Any], y: float) -> None:
         rows.append((labels["due"], document["amount_due"]))
     style, currency = page.layout.currency, document["currency"]
     for label, value in rows:
-        page.text(100, y, label)
+        page.text(page.layout.totals_x, y, label)
         shown = money(value, language)
         shown = {"suffix": f"{shown} {currency}", "prefix": f"{currency} {shown}"}.get(style, shown)
         page.text(LEFT + TABLE_WIDTH - 2, y, shown, right=True)
         y += ROW
     if style == "heading":
         page.text(100, y + 2, f"{CURRENCY_WORD[language.code]}: {currency}")
+        y += ROW
+    if page.layout.breakdown == "table":
+        _breakdown_table(page, document, y + ROW)
+
+
+def _breakdown_table(page: _Page, document: dict[str, Any], y: float) -> None:
+    language = page.layout.language
+    xs = (100.0, 140.0, LEFT + TABLE_WIDTH - 2)
+    page.font(9, bold=True)
+    for x, heading in zip(xs, language.breakdown_header, strict=True):
+        page.text(x, y, heading, right=x != xs[0])
+    page.font(9)
+    for rate in sorted(document["vat"], reverse=True):
+        y += ROW
+        values = (
+            f"{rate_text(rate, language)} %",
+            money(document["bases"][rate], language),
+            money(document["vat"][rate], language),
+        )
+        for x, value in zip(xs, values, strict=True):
+            page.text(x, y, value, right=x != xs[0])
 
 
 def _footer(page: _Page, document: dict[str, Any]) -> None:
     seller, language = document["seller"], page.layout.language
     page.font(7)
+    if page.layout.footer_columns:
+        columns = (
+            (seller["name"], seller["street"], seller["city"]),
+            ("IBAN", document["iban"]),
+            (language.vat_id, document["seller_vat_id"]),
+        )
+        for x, column in zip((LEFT, 80.0, 145.0), columns, strict=True):
+            for offset, value in enumerate(column):
+                page.text(x, 278 + offset * 3.5, value)
+        return
     page.text(LEFT, 282, f"{seller['name']} · {seller['street']} · {seller['city']}")
     page.text(LEFT, 286, f"{language.vat_id} {document['seller_vat_id']} · IBAN {document['iban']}")
 

@@ -42,6 +42,7 @@ from invoice_pipelines.intake.domain.formats.text.parties import (
     same_party,
 )
 from invoice_pipelines.intake.domain.formats.text.table import read_table
+from invoice_pipelines.intake.domain.formats.text.vat_table import read_vat_table
 
 MAX_TEXT_CHARS = 500_000
 MAX_TOTAL_CANDIDATES = 8
@@ -1100,6 +1101,7 @@ def extract_fields(text: str) -> ExtractedFields:
     fields.update(parties)
     totals, breakdown = _extract_totals(lines)
     fields.update(totals)
+    breakdown = _breakdown_table(lines, breakdown, fields)
     gross = fields.get("gross_total")
     if "amount_due" not in fields and gross is not None and not _PREPAID.search(normalized):
         # nothing paid before and no amount due printed: the whole total is due (BT-115 = BT-112)
@@ -1126,6 +1128,27 @@ def extract_fields(text: str) -> ExtractedFields:
     if fields["type_code"].value == "381":
         _credit_note_positive(sure, invoice_lines, breakdown)
     return ExtractedFields(sure, invoice_lines, breakdown, doubts, accounts)
+
+
+def _breakdown_table(
+    lines: list[str], breakdown: list[VatBreakdown], fields: dict[str, TextField]
+) -> list[VatBreakdown]:
+    """A VAT breakdown printed as a table of its own (vat_table.py) where the totals' VAT line
+    gave no rate and basis: taken when its VAT adds up to the VAT total read and its bases to
+    the net, and it names the rates the VAT lines name (if they name any)."""
+    if breakdown and all(entry.basis is not None for entry in breakdown):
+        return breakdown
+    tax, net = fields.get("tax_total"), fields.get("net_total")
+    if tax is None:
+        return breakdown
+    table = read_vat_table(lines)
+    if not table or sum((row.amount for row in table), Decimal(0)) != tax.value:
+        return breakdown
+    if net is not None and sum((row.basis for row in table), Decimal(0)) != net.value:
+        return breakdown
+    if breakdown and {entry.rate for entry in breakdown} != {row.rate for row in table}:
+        return breakdown
+    return table
 
 
 def _adds_up(lines: list[InvoiceLine], net: Decimal) -> bool:
