@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
+from invoice_pipelines.intake.domain.formats.text.extract import extract_fields
 from invoice_pipelines.intake.domain.formats.text.vat_table import read_vat_table
 from invoice_pipelines.intake.domain.parse import parse_page_text
 
@@ -66,3 +67,38 @@ def test_a_breakdown_table_that_misses_the_vat_proves_nothing() -> None:
 def test_a_description_with_a_rate_and_two_amounts_is_no_breakdown_row() -> None:
     rows = ["Beratung 19 % Aufschlag        100,00     19,00"]
     assert read_vat_table(rows) == []
+
+
+INCLUSIVE = """Kopie factuur
+Fietsenwinkel De Spaak B.V.
+Dorpsstraat 12
+3500 AB Utrecht
+
+Factuurnummer: VF-2026-0088                 Factuurdatum: 02-03-2026
+
+Omschrijving                                                     Bedrag
+Onderhoudsset koffiemachine                                       49,99
+Prijzen zijn inclusief BTW                        Factuur totaal EUR 49,99
+
+                                  BTW %      Grondslag      BTW bedrag        Totaal
+                                   21 %          41,31            8,68         49,99
+
+KvK 12345678 · IBAN NL91ABNA0417164300
+"""
+
+
+def test_a_total_with_only_a_breakdown_table_gets_its_net_and_vat_from_the_table() -> None:
+    """No VAT line, only the total and the table: 41.31 + 8.68 = 49.99 gives net and VAT."""
+    fields = extract_fields(INCLUSIVE).fields
+    assert (fields["net_total"].value, fields["tax_total"].value) == (D("41.31"), D("8.68"))
+
+
+def test_a_breakdown_table_that_does_not_make_the_total_gives_no_net() -> None:
+    fields = extract_fields(INCLUSIVE.replace("8,68         49,99", "8,86         50,17")).fields
+    assert "net_total" not in fields and "tax_total" not in fields
+
+
+def test_a_date_with_a_space_before_its_comma_is_read() -> None:
+    """ "Invoice Date: August 3 , 2014" as a PDF's text layer spaces it."""
+    text = PAGE.replace("Rechnungsdatum:      02.03.2026", "Invoice Date:   March 2 , 2026")
+    assert extract_fields(text).fields["issue_date"].value == date(2026, 3, 2)

@@ -1139,15 +1139,33 @@ def _breakdown_table(
     if breakdown and all(entry.basis is not None for entry in breakdown):
         return breakdown
     tax, net = fields.get("tax_total"), fields.get("net_total")
-    if tax is None:
-        return breakdown
     table = read_vat_table(lines)
+    if tax is None:
+        return _totals_from_table(table, fields) or breakdown
     if not table or sum((row.amount for row in table), Decimal(0)) != tax.value:
         return breakdown
     if net is not None and sum((row.basis for row in table), Decimal(0)) != net.value:
         return breakdown
     if breakdown and {entry.rate for entry in breakdown} != {row.rate for row in table}:
         return breakdown
+    return table
+
+
+def _totals_from_table(
+    table: list[VatBreakdown], fields: dict[str, TextField]
+) -> list[VatBreakdown]:
+    """A page that prints its total and the breakdown table but no VAT line ("Prijzen zijn
+    inclusief BTW ... totaal 49,99" over "21 %  41,31  8,68  49,99"): the table's bases are the
+    net and its VAT the VAT when together they make the total read (BR-CO-15)."""
+    gross, net = fields.get("gross_total"), fields.get("net_total")
+    if not table or gross is None:
+        return []
+    bases = sum((row.basis for row in table), Decimal(0))
+    taxes = sum((row.amount for row in table), Decimal(0))
+    if bases + taxes != gross.value or (net is not None and net.value != bases):
+        return []
+    fields["net_total"] = TextField(bases, 0.9, "the VAT table's bases")
+    fields["tax_total"] = TextField(taxes, 0.9, "the VAT table's VAT")
     return table
 
 
