@@ -228,6 +228,8 @@ class Layout:
     title_number: bool  # "Rechnung Nr. X vom <date>" in the title, not in a block of labels
     totals_x: float  # where the totals' labels stand: beside their values or at the margin
     footer_columns: bool  # the footer in three columns (name, bank, tax details)
+    quantity_places: int | None  # "2", or "2,000" as ERP systems print it
+    price_places: int  # "12,50" or "12,5000"
 
 
 @dataclass(frozen=True)
@@ -239,8 +241,8 @@ class GeneratedInvoice:
     truth: dict[str, Any]
 
 
-def money(value: Decimal, language: Language) -> str:
-    text = f"{value:,.2f}"
+def money(value: Decimal, language: Language, places: int = 2) -> str:
+    text = f"{value:,.{places}f}"
     if language.code == "de":
         return text.replace(",", "_").replace(".", ",").replace("_", ".")
     if language.code == "fr":
@@ -324,6 +326,12 @@ def _lines(rng: random.Random, layout: Layout, rates: tuple[Decimal, ...]) -> li
             )
         )
     rng.shuffle(lines)
+    if rng.random() < 0.15:
+        # an allowance as a line of its own, negative ("Rabatt", "Discount", "Remise")
+        word = {"de": "Rabatt", "en": "Discount", "fr": "Remise"}[language.code]
+        first = [line.amount for line in lines if line.rate == rates[0]]
+        price = -(sum(first, Decimal(0)) / 20).quantize(CENT)
+        lines.append(Line((f"{word} 5 %",), Decimal(1), language.units[0], price, rates[0]))
     return lines
 
 
@@ -360,6 +368,8 @@ def _layout(rng: random.Random, rates: tuple[Decimal, ...], language: Language) 
         rng.random() < 0.3,
         rng.choice((100.0, 100.0, 15.0)),
         rng.random() < 0.4,
+        rng.choice((None, None, 2, 3)),
+        rng.choice((2, 2, 2, 4)),
     )
 
 

@@ -11,7 +11,6 @@ from fpdf import FPDF
 from invoice_pipelines_devtools.bench.generated_invoices import (
     ROWS_PER_PAGE,
     WIDTHS,
-    Language,
     Layout,
     Line,
     day,
@@ -124,15 +123,17 @@ def _header_row(page: _Page, spans: dict, y: float) -> float:
     return y + ROW + 1
 
 
-def _line_cells(line: Line, position: int, language: Language) -> dict[str, str]:
-    quantity = f"{line.quantity.normalize():f}"
+def _line_cells(line: Line, position: int, layout: Layout) -> dict[str, str]:
+    language = layout.language
+    places = layout.quantity_places
+    quantity = f"{line.quantity.normalize():f}" if places is None else f"{line.quantity:.{places}f}"
     if language.code != "en":
         quantity = quantity.replace(".", ",")
     return {
         "pos": str(position),
         "desc": line.description[0],
         "qty": f"{quantity} {line.unit}",
-        "price": money(line.price, language),
+        "price": money(line.price, language, layout.price_places),
         "rate": f"{rate_text(line.rate, language)} %",
         "amount": money(line.amount, language),
     }
@@ -156,7 +157,7 @@ def _table(page: _Page, lines: list[Line]) -> float:
             page.pdf.add_page()
             y = _carried(page, spans, _header_row(page, spans, 20.0), running)
             rows = 0
-        cells = _line_cells(line, position, page.layout.language)
+        cells = _line_cells(line, position, page.layout)
         for column in spans:
             _cell(page, spans, column, y, cells[column])
         for more in line.description[1:]:

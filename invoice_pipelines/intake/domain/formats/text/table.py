@@ -66,7 +66,7 @@ _RATE_HEADER = re.compile(
 )
 # a row that sums the rows above it, on this page or carried to the next: not an invoice line
 _SUBTOTAL = re.compile(
-    r"zwischensumme|[üu]bertrag|subtotal|sub-total|carried\s+forward|brought\s+forward|"
+    r"zwischensumme|[üu]bertrag|subtotal|sub-total|sous-total|carried\s+forward|brought\s+forward|"
     r"carry\s+forward|summe\s+seite|seitensumme|page\s+total|report(?:\s+[àa]\s+reporter)?|"
     r"[àa]\s+reporter|riporto|transporte|suma\s+y\s+sigue",
     re.IGNORECASE,

@@ -48,7 +48,7 @@ def _row(line: str) -> VatBreakdown | None:
     if len(values) == 3 and values[0] + values[1] != values[2]:
         return None
     for basis, amount in ((values[0], values[1]), (values[1], values[0])):
-        if amount <= basis and abs(basis * rate / 100 - amount) <= _SLACK:
+        if abs(amount) <= abs(basis) and abs(basis * rate / 100 - amount) <= _SLACK:
             return VatBreakdown(category=None, rate=rate, basis=basis, amount=amount)
     return None
 
