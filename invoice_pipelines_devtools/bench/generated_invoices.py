@@ -230,6 +230,7 @@ class Layout:
     footer_columns: bool  # the footer in three columns (name, bank, tax details)
     quantity_places: int | None  # "2", or "2,000" as ERP systems print it
     price_places: int  # "12,50" or "12,5000"
+    meta_row: bool  # number, dates as a row of headings over a row of values
 
 
 @dataclass(frozen=True)
@@ -370,6 +371,7 @@ def _layout(rng: random.Random, rates: tuple[Decimal, ...], language: Language) 
         rng.random() < 0.4,
         rng.choice((None, None, 2, 3)),
         rng.choice((2, 2, 2, 4)),
+        rng.random() < 0.25,
     )
 
 
@@ -430,13 +432,17 @@ def _one(rng: random.Random, index: int) -> GeneratedInvoice:
         "gross_total": gross,
         "amount_due": gross - (prepaid or 0),
     }
+    seller = _party(rng, language)
+    buyer = _party(rng, language)
+    while buyer["name"].split()[:2] == seller["name"].split()[:2]:
+        buyer = _party(rng, language)  # two companies, not one under two legal forms
     document = {
         **invoice,
         "prepaid": prepaid,
         "vat": vat,
         "bases": bases,
-        "seller": _party(rng, language),
-        "buyer": _party(rng, language),
+        "seller": seller,
+        "buyer": buyer,
         "seller_vat_id": _vat_id(rng, language),
         "iban": _checksum_iban("DE", f"{rng.randint(10**17, 10**18 - 1)}"),
         "date_style": rng.randint(0, 2),

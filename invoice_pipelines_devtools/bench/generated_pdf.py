@@ -84,11 +84,16 @@ def _head(page: _Page, document: dict[str, Any]) -> None:
         words = language.title_words
         title = f"{words[0]} {document['number']} {words[1]} {issued}"
         meta = meta[2:]
-    for offset, (label, value) in enumerate(meta):
-        page.text(120, 50 + offset * ROW, f"{label}:")
-        page.text(160, 50 + offset * ROW, value)
+    if page.layout.meta_row and not page.layout.title_number:
+        for column, (label, value) in enumerate(meta):
+            page.text(LEFT + column * 45, 78, label)
+            page.text(LEFT + column * 45, 78 + ROW, value)
+    else:
+        for offset, (label, value) in enumerate(meta):
+            page.text(120, 50 + offset * ROW, f"{label}:")
+            page.text(160, 50 + offset * ROW, value)
     page.font(13 if page.layout.title_number else 16, bold=True)
-    page.text(LEFT, 85, title)
+    page.text(LEFT, 70 if page.layout.meta_row else 85, title)
     page.font(9)
 
 
