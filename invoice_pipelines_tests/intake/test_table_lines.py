@@ -165,3 +165,71 @@ def test_a_text_pdf_with_an_amounts_only_table_is_validated() -> None:
         D("350.00"),
         D("45.00"),
     ]
+
+
+FRENCH_QUANTITY_FIRST = """Atelier Rivage SARL
+12 rue des Lilas
+69003 Lyon
+
+Client :                                         N° de facture :    FA-2026-0042
+Brasserie du Port                                Date de facture :  02/03/2026
+4 quai Saint-Antoine                             Date d'échéance :  01/04/2026
+69002 Lyon
+
+Facture
+   Qté   Désignation                                 Prix unit.     TVA        Total HT
+   3 h   Réparation vitrine                              120,00     20 %         360,00
+   2 u   Joint silicone                                   46,00    5,5 %          92,00
+
+                                          Total HT                            452,00 EUR
+                                          TVA                                  77,06 EUR
+                                          Total TTC                           529,06 EUR
+                                          Déjà réglé                         -100,00 EUR
+                                          Net à payer                         429,06 EUR
+
+Atelier Rivage SARL · N° TVA FR40303265045 · IBAN FR76 3000 6000 0112 3456 7890 189
+"""
+
+
+def test_a_french_table_headed_total_ht_gives_the_vat_and_the_prepaid_proves_the_due() -> None:
+    """ "Total HT" heads the amount column and "TVA" the rates: 360.00 at 20 % and 92.00 at
+    5.5 % give the 77.06 the page states without a rate; "Déjà réglé" 100.00 closes
+    529.06 - 100.00 = 429.06, so every amount is proven."""
+    outcome = parse_page_text(FRENCH_QUANTITY_FIRST, today=TODAY)
+    assert outcome.status == "VALIDATED", [f.message for f in outcome.review]
+    invoice = outcome.invoice
+    assert [(line.quantity, line.net_amount, line.vat_rate) for line in invoice.lines] == [
+        (D("3"), D("360.00"), D("20")),
+        (D("2"), D("92.00"), D("5.5")),
+    ]
+    assert (invoice.prepaid, invoice.amount_due) == (D("100.00"), D("429.06"))
+
+
+def test_a_french_prepaid_that_does_not_close_the_sum_names_the_amount_due() -> None:
+    """The same page with 429.60 to pay: no payment explains it, the amount due is held."""
+    outcome = parse_page_text(FRENCH_QUANTITY_FIRST.replace("429,06", "429,60"), today=TODAY)
+    assert outcome.status == "NEEDS_REVIEW"
+    unproven = [f.message for f in outcome.review if f.rule == "IP-REV-14"]
+    assert unproven == [
+        "the amount due 429.60 is not proven by the invoice's own sums: BR-CO-16 total 529.06 "
+        "- prepaid 0, amount due 429.60"
+    ]
+
+
+def test_a_header_repeated_on_the_next_page_with_its_columns_moved_continues_the_table() -> None:
+    """Page 2's text layer spaces the same header wider (as pdftotext does when a page's
+    widths differ): its rows are read under it, the amount carried over is not a line."""
+    first, second = OVER_TWO_PAGES.split("\f")
+    header = second.split("\n")[2]
+    wider = (
+        "Pos    Beschreibung" + " " * 44 + "Menge" + " " * 8 + "Einzelpreis" + " " * 12 + "Betrag"
+    )
+    rows = [
+        " " * 90 + "Übertrag     1.580,00",
+        "3      Lieferung und Aufbau" + " " * 38 + "1" + " " * 11 + "120,00" + " " * 12 + "120,00",
+    ]
+    second = second.replace(header, wider).replace(
+        "\n".join(second.split("\n")[3:5]), "\n".join(rows)
+    )
+    lines = read_table(_page(first + "\f" + second).split("\n"))
+    assert [line.net_amount for line in lines] == [D("820.00"), D("760.00"), D("120.00")]

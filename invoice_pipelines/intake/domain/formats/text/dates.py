@@ -44,7 +44,7 @@ _DAY_MONTH_NAME = re.compile(
     re.IGNORECASE,
 )
 _MONTH_NAME_DAY = re.compile(
-    rf"(?<![^\W\d_])(?P<mn>{_MONTH_NAMES})(?![^\W\d_])\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?,?\s+"
+    rf"(?<![^\W\d_])(?P<mn>{_MONTH_NAMES})(?![^\W\d_])\.?\s+(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s?,?\s+"
     rf"(?P<y>(?:19|20)\d{{2}})(?!\d)",
     re.IGNORECASE,
 )

@@ -42,6 +42,7 @@ from invoice_pipelines.intake.domain.formats.text.parties import (
     same_party,
 )
 from invoice_pipelines.intake.domain.formats.text.table import read_table
+from invoice_pipelines.intake.domain.formats.text.vat_table import read_vat_table
 
 MAX_TEXT_CHARS = 500_000
 MAX_TOTAL_CANDIDATES = 8
@@ -974,7 +975,9 @@ _TITLE_TYPES = (
 # words of an amount paid before (BT-113): then the amount due is not the total
 _PREPAID = re.compile(
     r"bereits\s+(?:gezahlt|bezahlt|erhalten)|anzahlung|vorauszahlung|abschlag|geleistete|"
-    r"prepaid|already\s+paid|paid\s+amount|amount\s+paid|deposit|acompte|d[ée]j[àa]\s+pay[ée]|"
+    r"bereits\s+beglichen|geleistete\s+zahlung|abzgl\.?\s+zahlung|"
+    r"prepaid|already\s+paid|paid\s+amount|amount\s+paid|deposit|\bpaid\b|acompte|"
+    r"d[ée]j[àa]\s+(?:pay[ée]|r[ée]gl[ée]|vers[ée]|factur[ée])|avance\s+(?:re[çc]ue|vers[ée]e)|"
     r"vooruitbetaald|reeds\s+betaald",
     re.I,
 )
@@ -1098,6 +1101,7 @@ def extract_fields(text: str) -> ExtractedFields:
     fields.update(parties)
     totals, breakdown = _extract_totals(lines)
     fields.update(totals)
+    breakdown = _breakdown_table(lines, breakdown, fields)
     gross = fields.get("gross_total")
     if "amount_due" not in fields and gross is not None and not _PREPAID.search(normalized):
         # nothing paid before and no amount due printed: the whole total is due (BT-115 = BT-112)
@@ -1124,6 +1128,45 @@ def extract_fields(text: str) -> ExtractedFields:
     if fields["type_code"].value == "381":
         _credit_note_positive(sure, invoice_lines, breakdown)
     return ExtractedFields(sure, invoice_lines, breakdown, doubts, accounts)
+
+
+def _breakdown_table(
+    lines: list[str], breakdown: list[VatBreakdown], fields: dict[str, TextField]
+) -> list[VatBreakdown]:
+    """A VAT breakdown printed as a table of its own (vat_table.py) where the totals' VAT line
+    gave no rate and basis: taken when its VAT adds up to the VAT total read and its bases to
+    the net, and it names the rates the VAT lines name (if they name any)."""
+    if breakdown and all(entry.basis is not None for entry in breakdown):
+        return breakdown
+    tax, net = fields.get("tax_total"), fields.get("net_total")
+    table = read_vat_table(lines)
+    if tax is None:
+        return _totals_from_table(table, fields) or breakdown
+    if not table or sum((row.amount for row in table), Decimal(0)) != tax.value:
+        return breakdown
+    if net is not None and sum((row.basis for row in table), Decimal(0)) != net.value:
+        return breakdown
+    if breakdown and {entry.rate for entry in breakdown} != {row.rate for row in table}:
+        return breakdown
+    return table
+
+
+def _totals_from_table(
+    table: list[VatBreakdown], fields: dict[str, TextField]
+) -> list[VatBreakdown]:
+    """A page that prints its total and the breakdown table but no VAT line ("Prijzen zijn
+    inclusief BTW ... totaal 49,99" over "21 %  41,31  8,68  49,99"): the table's bases are the
+    net and its VAT the VAT when together they make the total read (BR-CO-15)."""
+    gross, net = fields.get("gross_total"), fields.get("net_total")
+    if not table or gross is None:
+        return []
+    bases = sum((row.basis for row in table), Decimal(0))
+    taxes = sum((row.amount for row in table), Decimal(0))
+    if bases + taxes != gross.value or (net is not None and net.value != bases):
+        return []
+    fields["net_total"] = TextField(bases, 0.9, "the VAT table's bases")
+    fields["tax_total"] = TextField(taxes, 0.9, "the VAT table's VAT")
+    return table
 
 
 def _adds_up(lines: list[InvoiceLine], net: Decimal) -> bool:

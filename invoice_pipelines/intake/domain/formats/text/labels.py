@@ -257,6 +257,7 @@ def _classify_total(label: str) -> str | None:
 BUYER_LABELS: dict[str, tuple[str, ...]] = {
     "de": (
         r"an",
+        r"(?:rechnung|lieferung)\s+an",
         r"rechnungs(?:empf[äa]nger|adresse|anschrift)",
         r"empf[äa]nger",
         r"leistungsempf[äa]nger",

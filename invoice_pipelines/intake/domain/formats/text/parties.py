@@ -342,6 +342,11 @@ def _marked(lines: list[str], skip: frozenset[int]) -> list[Named]:
             columns[cell.start()] = cell
         for cell in columns.values():
             add(index, cell)
+        if columns:
+            # a footer in columns ("Beta GmbH   IBAN   USt-IdNr."): the company named in
+            # another cell of the line that holds the sender's details
+            for cell in _cells(line):
+                add(index, cell)
             for above in range(index - 1, max(-1, index - ADDRESS_LINES), -1):
                 if above in skip or not lines[above].strip():
                     break
@@ -357,11 +362,15 @@ def _letterhead(lines: list[str], skip: frozenset[int]) -> list[Named]:
     for index, line in enumerate(lines[:HEAD_LINES]):
         if index in skip:
             return []
-        cells = [c for c in _cells(line) if not _TITLE_CELL.match(c.group(0))]
+        every = _cells(line)
+        if any(L.PARTY_LABEL.match(c.group(0)) for c in every):
+            return []  # (also "Rechnung an:", which starts like a title)
+        # a label with its colon ("Rechnungsnummer:") names no company
+        cells = [
+            c for c in every if not _TITLE_CELL.match(c.group(0)) and not c.group(0).endswith(":")
+        ]
         if not cells or all(_DATE_ONLY.match(c.group(0)) for c in cells):
             continue
-        if any(L.PARTY_LABEL.match(c.group(0)) for c in cells):
-            return []
         names = [(n, c) for c in cells if (n := _clean_name(c.group(0))) is not None]
         if not names:
             return []

@@ -36,8 +36,9 @@ MARGIN = 8
 _WORD = r"(?<![^\W\d_])(?:{})(?![^\W\d_])"
 _AMOUNT_HEADER = re.compile(
     _WORD.format(
-        r"betrag|nettobetrag|gesamtbetrag|gesamt|gesamtpreis|summe|amount|net|netto|total|"
-        r"line\s+total|montant(?:\s+ht)?|prix\s+ht|bedrag|importe|importo|kwota|warto[sś][cć]|"
+        r"betrag(?:\s+netto)?|nettobetrag|gesamtbetrag|gesamt(?:preis)?(?:\s+netto)?|summe|"
+        r"(?:net\s+)?amount|net|netto|total\s+(?:h\.?t\.?|net|netto)(?![^\W\d_])|total|"
+        r"line\s+total|montant(?:\s+h\.?t\.?)?|prix\s+ht|bedrag|importe|importo|kwota|warto[sś][cć]|"
         r"belopp|bel[øo]b|price\s+w/o\s+tax"
     ),
     re.IGNORECASE,
@@ -57,12 +58,15 @@ _PRICE_HEADER = re.compile(
     re.IGNORECASE,
 )
 _RATE_HEADER = re.compile(
-    _WORD.format(r"mwst|ust|ust\.|vat|tax|iva|tva|btw|steuer|steuersatz|vat\s+%|moms"),
+    _WORD.format(
+        r"mwst|ust|ust\.|vat|tax|iva|tva|btw|steuer|steuersatz|vat\s+%|moms|taux(?:\s+tva)?|"
+        r"tax\s+rate|vat\s+rate"
+    ),
     re.IGNORECASE,
 )
 # a row that sums the rows above it, on this page or carried to the next: not an invoice line
 _SUBTOTAL = re.compile(
-    r"zwischensumme|[üu]bertrag|subtotal|sub-total|carried\s+forward|brought\s+forward|"
+    r"zwischensumme|[üu]bertrag|subtotal|sub-total|sous-total|carried\s+forward|brought\s+forward|"
     r"carry\s+forward|summe\s+seite|seitensumme|page\s+total|report(?:\s+[àa]\s+reporter)?|"
     r"[àa]\s+reporter|riporto|transporte|suma\s+y\s+sigue",
     re.IGNORECASE,
@@ -186,16 +190,27 @@ def _ends_table(line: str) -> bool:
     return bool(TABLE_END.search(line))
 
 
-def _read_rows(
-    rows: list[str], header: _Header, header_line: str, separator: str | None
-) -> list[_Item]:
+def _same_columns(a: _Header, b: _Header) -> bool:
+    """Whether two headers have the same columns (wherever they stand)."""
+    return (a.quantity is None, a.price is None, a.rate is None) == (
+        b.quantity is None,
+        b.price is None,
+        b.rate is None,
+    )
+
+
+def _read_rows(rows: list[str], header: _Header, separator: str | None) -> list[_Item]:
     items: list[_Item] = []
     pending: _Item | None = None
     for row in rows:
-        if not row.strip() or row.strip() == header_line.strip():
-            continue  # a blank line, the header repeated on the next page
-        if _header(row) is not None:
-            break  # another table's header (the VAT breakdown's)
+        if not row.strip():
+            continue
+        repeated = _header(row)
+        if repeated is not None:
+            if not _same_columns(repeated, header):
+                break  # another table's header (the VAT breakdown's)
+            header = repeated  # the header repeated on the next page, where columns moved
+            continue
         if _SUBTOTAL.search(row):
             continue  # a subtotal or an amount carried forward: the table goes on
         if _ends_table(row):
@@ -252,7 +267,7 @@ def read_table(lines: list[str]) -> list[InvoiceLine]:
         if header is None:
             continue
         rows = lines[index + 1 : index + 1 + MAX_TABLE_ROWS]
-        items = _read_rows(rows, header, line, decimal_separator("\n".join(lines)))
+        items = _read_rows(rows, header, decimal_separator("\n".join(lines)))
         if items:
             return [
                 InvoiceLine(

@@ -1,0 +1,104 @@
+"""A VAT breakdown printed as a table of its own and a seller named only in a footer in columns
+(issue 84): the table's rows give each rate's basis and VAT when they add up to the totals read
+(BR-CO-14), so the VAT is proven; the footer's company beside its IBAN and VAT id is the seller
+(a claim, as every page's seller), the unlabelled address block at the top the recipient."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal as D
+
+from invoice_pipelines.intake.domain.formats.text.extract import extract_fields
+from invoice_pipelines.intake.domain.formats.text.vat_table import read_vat_table
+from invoice_pipelines.intake.domain.parse import parse_page_text
+
+TODAY = date(2026, 3, 10)
+PAGE = """Gasthof zur Linde                              Rechnungsnummer:     RE-2026-0311
+Lindenweg 1                                    Rechnungsdatum:      02.03.2026
+34119 Kassel                                   Fällig am:           16.03.2026
+
+Rechnung
+Pos.  Leistung                                   Menge     Einzelpreis        Betrag
+1     Eckbank Eiche                               1 Stk       1.840,00      1.840,00
+2     Fachbuch Möbelbau                           2 Stk          45,00         90,00
+
+                                  Summe netto                             1.930,00 EUR
+                                  Umsatzsteuer                              355,90 EUR
+                                  Gesamtbetrag                            2.285,90 EUR
+
+                                  USt-Satz        Nettobetrag          USt-Betrag
+                                  19 %               1.840,00              349,60
+                                  7 %                   90,00                6,30
+
+Schreinerei Holzwurm GmbH        IBAN                          USt-IdNr.
+Werkstraße 4                     DE89370400440532013000        DE811569869
+34117 Kassel
+"""
+
+
+def test_a_breakdown_table_proves_the_vat_and_the_footer_names_the_seller() -> None:
+    assert [(row.rate, row.basis, row.amount) for row in read_vat_table(PAGE.split("\n"))] == [
+        (D("19"), D("1840.00"), D("349.60")),
+        (D("7"), D("90.00"), D("6.30")),
+    ]
+    outcome = parse_page_text(PAGE, today=TODAY)
+    assert outcome.status == "VALIDATED", [f.message for f in outcome.review]
+    invoice = outcome.invoice
+    assert [(b.rate, b.basis, b.amount) for b in invoice.vat_breakdown] == [
+        (D("19"), D("1840.00"), D("349.60")),
+        (D("7"), D("90.00"), D("6.30")),
+    ]
+    assert (invoice.seller_name, invoice.buyer_name) == (
+        "Schreinerei Holzwurm GmbH",
+        "Gasthof zur Linde",
+    )
+
+
+def test_a_breakdown_table_that_misses_the_vat_proves_nothing() -> None:
+    """One row misread (394,60 for 349,60): its rows do not give the 355.90 stated; no rate is
+    taken from it and the review names the VAT and the sum that failed."""
+    outcome = parse_page_text(PAGE.replace("349,60", "394,60"), today=TODAY)
+    assert outcome.status == "NEEDS_REVIEW"
+    found = {f.rule: f.message for f in outcome.review}
+    assert found["IP-REV-14"].startswith("the VAT 355.90 is not proven by the invoice's own sums")
+    assert "BR-CO-14" in found["IP-REV-14"]
+
+
+def test_a_description_with_a_rate_and_two_amounts_is_no_breakdown_row() -> None:
+    rows = ["Beratung 19 % Aufschlag        100,00     19,00"]
+    assert read_vat_table(rows) == []
+
+
+INCLUSIVE = """Kopie factuur
+Fietsenwinkel De Spaak B.V.
+Dorpsstraat 12
+3500 AB Utrecht
+
+Factuurnummer: VF-2026-0088                 Factuurdatum: 02-03-2026
+
+Omschrijving                                                     Bedrag
+Onderhoudsset koffiemachine                                       49,99
+Prijzen zijn inclusief BTW                        Factuur totaal EUR 49,99
+
+                                  BTW %      Grondslag      BTW bedrag        Totaal
+                                   21 %          41,31            8,68         49,99
+
+KvK 12345678 · IBAN NL91ABNA0417164300
+"""
+
+
+def test_a_total_with_only_a_breakdown_table_gets_its_net_and_vat_from_the_table() -> None:
+    """No VAT line, only the total and the table: 41.31 + 8.68 = 49.99 gives net and VAT."""
+    fields = extract_fields(INCLUSIVE).fields
+    assert (fields["net_total"].value, fields["tax_total"].value) == (D("41.31"), D("8.68"))
+
+
+def test_a_breakdown_table_that_does_not_make_the_total_gives_no_net() -> None:
+    fields = extract_fields(INCLUSIVE.replace("8,68         49,99", "8,86         50,17")).fields
+    assert "net_total" not in fields and "tax_total" not in fields
+
+
+def test_a_date_with_a_space_before_its_comma_is_read() -> None:
+    """ "Invoice Date: August 3 , 2014" as a PDF's text layer spaces it."""
+    text = PAGE.replace("Rechnungsdatum:      02.03.2026", "Invoice Date:   March 2 , 2026")
+    assert extract_fields(text).fields["issue_date"].value == date(2026, 3, 2)
