@@ -305,9 +305,11 @@ OCR_UNFINISHED_RULE = "IP-OCR-02"
 def unfinished_scan(
     fmt: str, reason: str, *, content_hash: str, raw: dict | None = None
 ) -> ParseOutcome:
-    """NEEDS_REVIEW with `reason` (one sentence naming the page) and no values: nothing read
-    from a partly read scan is taken, so nothing of it can be VALIDATED."""
+    """NEEDS_REVIEW with `reason` (one sentence naming the page) and an invoice with no values:
+    nothing read from a partly read scan is taken, so nothing of it can be VALIDATED; a person
+    reads the scan and enters what it says."""
     doc = Reading(digest=content_hash, raw=dict(raw or {}))
     finding = Finding(OCR_UNFINISHED_RULE, f"{reason}; a person reads this scan", stage="review")
     judged = verdict.not_einvoice(NotEInvoiceReason.NO_XML, [finding])
-    return doc.outcome(fmt, [finding], status="NEEDS_REVIEW", verdict_=judged)
+    nothing = Invoice(origin="ocr")
+    return doc.outcome(fmt, [finding], nothing, status="NEEDS_REVIEW", verdict_=judged)
