@@ -9,8 +9,8 @@ import shutil
 import pytest
 from PIL import Image
 
-from invoice_pipelines.intake.domain.parse import parse_ocr_text
 from invoice_pipelines.intake.domain.formats.text.table import read_table
+from invoice_pipelines.intake.domain.parse import parse_ocr_text
 from invoice_pipelines.resources.ocr_pages import Preparation, prepare_page, skew_degrees
 from invoice_pipelines.resources.ocr_readers import (
     OcrError,
