@@ -21,8 +21,8 @@ SCAN_JPEG_QUALITY = 70
 SCAN_MAX_TURN_DEGREES = 1.5
 
 
-def scanned(page_png: bytes, seed: int) -> bytes:
-    """A rendered page as a scanner at `SCAN_DPI` delivers it: grey paper and toner, turned by up
+def scanned(page_png: bytes, seed: int, dpi: int = SCAN_DPI) -> bytes:
+    """A page rendered at `dpi` as a scanner delivers it: grey paper and toner, turned by up
     to `SCAN_MAX_TURN_DEGREES` either way, grain and dust, saved as JPEG. Seeded, so the same page
     gives the same scan on every run."""
     import io
@@ -42,7 +42,7 @@ def scanned(page_png: bytes, seed: int) -> bytes:
     page = ImageChops.darker(page, grain.point(lambda v: 70 if v < 1 else 255))
     page = page.filter(ImageFilter.GaussianBlur(0.5))
     out = io.BytesIO()
-    page.save(out, format="JPEG", quality=SCAN_JPEG_QUALITY, dpi=(SCAN_DPI, SCAN_DPI))
+    page.save(out, format="JPEG", quality=SCAN_JPEG_QUALITY, dpi=(dpi, dpi))
     return out.getvalue()
 
 
