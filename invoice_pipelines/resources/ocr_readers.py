@@ -543,15 +543,17 @@ class GoogleVisionReader(OcrReader):
                 f"(code {response.error.code})"
             )
         annotation = response.full_text_annotation
-        confidences = [
-            word.confidence
+        words = [
+            word
             for page in annotation.pages
             for block in page.blocks
             for paragraph in block.paragraphs
             for word in paragraph.words
         ]
+        confidences = [word.confidence for word in words]
         confidence = sum(confidences) / len(confidences) if confidences else None
-        return OcrPage(text=annotation.text, confidence=confidence, engine="google-vision")
+        positioned = tuple(filter(None, map(_vision_word, words)))
+        return OcrPage(annotation.text, confidence, "google-vision", words=positioned)
 
     def _default_page_workers(self) -> int:
         # Pages wait on the network, not on our CPU; a few in flight stay well below quota.
@@ -605,6 +607,16 @@ class GoogleVisionReader(OcrReader):
                 f"no usable Google credentials ({source}): {str(exc).rstrip('.')}. Set credentials_file or "
                 "GOOGLE_APPLICATION_CREDENTIALS to a service-account JSON file"
             ) from exc
+
+
+def _vision_word(word: Any) -> PositionedWord | None:
+    """A word of Vision's answer with the box around its corners; None without text or box."""
+    text = "".join(symbol.text for symbol in word.symbols)
+    corners = list(word.bounding_box.vertices)
+    if not text or not corners:
+        return None
+    xs, ys = [corner.x for corner in corners], [corner.y for corner in corners]
+    return PositionedWord(text, min(xs), min(ys), max(xs), max(ys), word.confidence)
 
 
 def _is_unreachable(exc: Exception) -> bool:
