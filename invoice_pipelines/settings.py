@@ -274,6 +274,18 @@ SETTINGS: tuple[Setting, ...] = (
         "OCR engine for scans: `tesseract` (local) or `google-vision` (Google Cloud Vision).",
     ),
     Setting(
+        "INVOICE_PIPELINES_OCR_PAGE_BUDGET_SECONDS",
+        "30",
+        "Time budget of one scanned page with Tesseract: a page over it is stopped and its "
+        "document goes to review (IP-OCR-02), nothing of it taken.",
+    ),
+    Setting(
+        "INVOICE_PIPELINES_OCR_PREPARATION",
+        "none",
+        "What is done to a scanned page before Tesseract reads it: `none` or steps separated by "
+        "commas, `dpi300` (scale up to 300 dpi), `deskew`, `denoise`, `otsu`.",
+    ),
+    Setting(
         "INVOICE_PIPELINES_VISION_ENDPOINT",
         "vision.googleapis.com",
         "Google Cloud Vision API endpoint (tests point it at the local stand-in).",

@@ -259,6 +259,7 @@ SLOW_TESTS = {
     "invoice_pipelines_tests/intake/test_field_accuracy.py::test_ocr_path_": "OCR",
     "invoice_pipelines_tests/intake/test_text_multilingual.py::test_demo_scan_is_validated": "OCR",
     "invoice_pipelines_tests/resources/test_ocr.py::test_tesseract_": "OCR",
+    "invoice_pipelines_tests/resources/test_ocr_pages.py::test_a_turned_noisy_scan": "OCR",
     "invoice_pipelines_tests/resources/test_ocr.py::test_vision_ocr_pdf_": "OCR of every page",
     "invoice_pipelines_tests/resources/test_ocr_limits.py::test_tesseract_": "OCR",
     "invoice_pipelines_tests/devtools/demo/test_writers.py::test_demo_scan_is_read_by_tesseract": "OCR",

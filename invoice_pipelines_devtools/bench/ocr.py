@@ -18,6 +18,38 @@ from invoice_pipelines_devtools.bench.limit import limit_fields, tesseract_plain
 SAMPLE_PDF = Path("ZUGFeRD-corpus/XML-Rechnung/FX/EN16931_Einfach.pdf")
 
 
+# how a scanner delivers a page in the field-accuracy bench: its resolution, the JPEG quality and
+# the most it turns a page (each page gets its own angle, from its own seed)
+SCAN_DPI = 200
+SCAN_JPEG_QUALITY = 70
+SCAN_MAX_TURN_DEGREES = 1.5
+
+
+def scanned(page_png: bytes, seed: int, dpi: int = SCAN_DPI) -> bytes:
+    """A page rendered at `dpi` as a scanner delivers it: grey paper and toner, turned by up
+    to `SCAN_MAX_TURN_DEGREES` either way, grain and dust, saved as JPEG. Seeded, so the same page
+    gives the same scan on every run."""
+    import io
+    import random
+
+    from PIL import Image, ImageChops, ImageFilter
+
+    rng = random.Random(seed)
+    with Image.open(io.BytesIO(page_png)) as rendered:
+        page = rendered.convert("L")
+    page = page.point(lambda v: 30 + v * 200 // 255)
+    angle = rng.uniform(0.3, SCAN_MAX_TURN_DEGREES) * rng.choice((-1, 1))
+    page = page.rotate(angle, resample=Image.Resampling.BICUBIC, fillcolor=226)
+    grain = Image.frombytes("L", page.size, rng.randbytes(page.size[0] * page.size[1]))
+    # grain of +-12 grey levels, and one pixel in about 300 a dark speck
+    page = ImageChops.add(page, grain.point(lambda v: v * 24 // 255), offset=-12)
+    page = ImageChops.darker(page, grain.point(lambda v: 70 if v < 1 else 255))
+    page = page.filter(ImageFilter.GaussianBlur(0.5))
+    out = io.BytesIO()
+    page.save(out, format="JPEG", quality=SCAN_JPEG_QUALITY, dpi=(dpi, dpi))
+    return out.getvalue()
+
+
 def default_samples_dir() -> Path:
     """The shared sample corpus next to the repository (../shared/samples/einvoice)."""
     return Path(__file__).resolve().parents[2].parent / "shared" / "samples" / "einvoice"

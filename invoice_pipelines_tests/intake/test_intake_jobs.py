@@ -27,7 +27,7 @@ from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
 from invoice_pipelines.resources.files.uploads import LocalUploads
-from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
+from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine, rasterise_pdf
 from invoice_pipelines.resources.workers.parse_server import stop_servers
 from invoice_pipelines_tests.conftest import samples_dir
 
@@ -77,12 +77,12 @@ def _parser() -> DocumentParser:
     return DocumentParser(workers=1, keep_warm_seconds=600, server_dir=SERVER_DIR[0])
 
 
-def _resources(db, store):
+def _resources(db, store, ocr=None):
     return {
         "database": Database(url=db.url),
         "system_database": SystemDatabase(url=db.url),
         "upload_store": store,
-        "ocr_engine": TesseractOcrEngine(),
+        "ocr_engine": ocr or TesseractOcrEngine(),
         "document_parser": _parser(),
     }
 
@@ -93,12 +93,12 @@ def _instance(*slugs):
     return instance
 
 
-def _run(job_name, db, store, partition, config=None, raise_on_error=True):
+def _run(job_name, db, store, partition, config=None, raise_on_error=True, ocr=None):
     """Run one of the intake jobs as the daemon would: resolved with the area's assets and checks."""
     job = Definitions(
         assets=[intake_assets.uploads, intake_assets.incoming_invoices],
         jobs=[intake_job, retry_failed_invoices_job],
-        resources=_resources(db, store),
+        resources=_resources(db, store, ocr),
     ).resolve_job_def(job_name)
     return job.execute_in_process(
         run_config=None if config is None else {"ops": {"incoming_invoices": {"config": config}}},
@@ -285,6 +285,29 @@ def test_scanned_image_goes_through_ocr(db, tmp_path):
     assert doc["raw_json"]["ocr_engine"] == "tesseract"
     # the page with the totals: OCR must find the gross amount whatever the final status
     assert doc["gross_total"] is not None and str(doc["gross_total"]) == "529.87"
+
+
+def test_a_scan_over_its_page_budget_goes_to_review_naming_the_page(db, tmp_path):
+    # a budget no page can keep: tesseract is stopped on the first page, and nothing it may have
+    # read is taken (no values, never VALIDATED); the other document of the batch is read as usual
+    org = db.new_organization()
+    store = LocalUploads(str(tmp_path))
+    pdf = samples_dir() / "ZUGFeRD-corpus/XML-Rechnung/FX/EN16931_Einfach.pdf"
+    png = rasterise_pdf(pdf.read_bytes(), 72, first_page=2, last_page=2)[0]
+    _drop(store, org, {"scan.png": png, "good.xml": (samples_dir() / GOOD_CII).read_bytes()})
+    scan = scan_uploads(db.engine, store, ScanState(), system=db.system_engine)
+    ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
+    ocr = TesseractOcrEngine(page_timeout_seconds=0.001)
+    assert _run("intake_job", db, store, org["slug"], {"document_ids": ids}, ocr=ocr).success
+    docs, errors = _documents(db, org)
+    doc = docs["scan.png"]
+    assert doc["status"] == "NEEDS_REVIEW", [e["message"] for e in errors[doc["id"]]]
+    assert doc["gross_total"] is None and doc["invoice_number"] is None
+    [finding] = [e for e in errors[doc["id"]] if e["rule_id"] == "IP-OCR-02"]
+    assert finding["message"] == (
+        "page 1 of 1 was not read within its 0.001 s budget; a person reads this scan"
+    )
+    assert docs["good.xml"]["status"] == "VALIDATED"
 
 
 def test_retry_job_moves_failed_back_and_processes_again(db, tmp_path):

@@ -131,6 +131,9 @@ def test_vision_reads_text_through_the_real_rest_client(
     assert "473,00" in page.text
     assert page.engine == "google-vision"
     assert page.confidence is not None and 0.5 < page.confidence <= 1.0
+    # its words where they stand: the gross amount right of its label, on one laid-out line
+    [gross] = [line for line in page.layout_text().splitlines() if "Bruttosumme" in line]
+    assert gross.index("529,87") > gross.index("Bruttosumme")
     [received] = standin.received
     assert received.path.startswith("/v1/images:annotate")
     [image_request] = received.body["requests"]

@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from invoice_pipelines.einvoice.read import ParseOutcome, failed
-from invoice_pipelines.intake.domain.parse import parse_ocr_text
+from invoice_pipelines.intake.domain.parse import parse_ocr_text, unfinished_scan
 from invoice_pipelines.intake.domain.workers import SafeParser
 from invoice_pipelines.resources.files.uploads import UploadTooLarge, read_file_limited
+from invoice_pipelines.resources.ocr.readers import PageOverBudget
 from invoice_pipelines.settings import ConfigError, max_upload_bytes
 
 EXIT_VALIDATED = 0
@@ -39,9 +40,13 @@ def _ocr(outcome: ParseOutcome, data: bytes, ocr_reader: Callable[[], Any]) -> P
         # the OCR module or its dependencies may be absent, the engine not configured
         reader = ocr_reader()
         if outcome.format == "image":
-            pages = [reader.ocr_image(data)]
+            pages = reader.ocr_images([lambda: data])
         else:
             pages = list(reader.ocr_pdf(data))
+    except PageOverBudget as exc:  # read in part: for a person, nothing of it taken
+        return unfinished_scan(
+            outcome.format, str(exc), content_hash=outcome.content_hash, raw=outcome.raw
+        )
     except Exception as exc:  # missing binary, engine error, unreadable image: all user-facing
         return _ocr_unavailable(outcome, f"{type(exc).__name__}: {exc}")
     text = "\n\f".join(page.text for page in pages)

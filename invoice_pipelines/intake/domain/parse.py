@@ -325,3 +325,20 @@ def parse_ocr_text(
         judged = verdict.not_einvoice(NotEInvoiceReason.NO_XML, nothing)
         return doc.outcome(source_format, nothing, verdict_=judged)
     return _text_outcome(text, doc, fmt=source_format, origin="ocr", scale=scale)
+
+
+# a scan whose OCR stopped part way (a page over its time budget): for a person, never read on
+OCR_UNFINISHED_RULE = "IP-OCR-02"
+
+
+def unfinished_scan(
+    fmt: str, reason: str, *, content_hash: str, raw: dict | None = None
+) -> ParseOutcome:
+    """NEEDS_REVIEW with `reason` (one sentence naming the page) and an invoice with no values:
+    nothing read from a partly read scan is taken, so nothing of it can be VALIDATED; a person
+    reads the scan and enters what it says."""
+    doc = Reading(digest=content_hash, raw=dict(raw or {}))
+    finding = Finding(OCR_UNFINISHED_RULE, f"{reason}; a person reads this scan", stage="review")
+    judged = verdict.not_einvoice(NotEInvoiceReason.NO_XML, [finding])
+    nothing = Invoice(origin="ocr")
+    return doc.outcome(fmt, [finding], nothing, status="NEEDS_REVIEW", verdict_=judged)

@@ -87,7 +87,7 @@ from invoice_pipelines.intake.domain.incoming_invoices import StatusChange, chan
 from invoice_pipelines.intake.domain.layout_reading import read_with_learned_layouts
 from invoice_pipelines.intake.domain.mail_senders import mail_sender_doubts
 from invoice_pipelines.intake.domain.notices import Notice, compose, record_notices
-from invoice_pipelines.intake.domain.parse import parse_ocr_text
+from invoice_pipelines.intake.domain.parse import parse_ocr_text, unfinished_scan
 from invoice_pipelines.intake.domain.peppol_inbound import sender_doubts
 from invoice_pipelines.intake.domain.plausibility import payment_account_doubts
 from invoice_pipelines.intake.domain.supplier_checks import check_suppliers, register_first_invoices
@@ -101,7 +101,7 @@ from invoice_pipelines.resources.files.uploads import (
     UploadTooLarge,
     limit_or_setting,
 )
-from invoice_pipelines.resources.ocr.readers import OcrError, OcrReader
+from invoice_pipelines.resources.ocr.readers import OcrError, OcrReader, PageOverBudget
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +194,14 @@ def _run_ocr(ocr: OcrReader | None, outcome: ParseOutcome, data: bytes) -> tuple
             outcome.format, "ocr", "no OCR engine configured", digest=outcome.content_hash
         ), 0
     try:
-        pages = ocr.ocr_pdf(data) if outcome.format == "image-pdf" else [ocr.ocr_image(data)]
+        pages = (
+            ocr.ocr_pdf(data) if outcome.format == "image-pdf" else ocr.ocr_images([lambda: data])
+        )
+    except PageOverBudget as exc:
+        unfinished = unfinished_scan(
+            outcome.format, str(exc), content_hash=outcome.content_hash, raw=outcome.raw
+        )
+        return unfinished, 0
     except OcrError as exc:
         return failed(outcome.format, "ocr", f"OCR failed: {exc}", digest=outcome.content_hash), 0
     text = "\n".join(p.text for p in pages)

@@ -16,10 +16,13 @@ from pydantic import PrivateAttr
 
 # what reading a scan raises and gives, also importable from here, beside the resource
 from invoice_pipelines.resources.ocr.readers import (  # noqa: F401
+    DEFAULT_PAGE_BUDGET_SECONDS,
+    DEFAULT_PREPARATION,
     GoogleVisionReader,
     OcrError,
     OcrPage,
     OcrReader,
+    PageOverBudget,
     TesseractReader,
     UnreadableImageError,
     available_cores,
@@ -47,8 +50,13 @@ class TesseractOcrEngine(OcrEngine):
 
     languages: str = "deu+eng"
     psm: int = 4
-    page_timeout_seconds: float = 120.0
+    # a page's time budget: over it, tesseract is stopped and the document goes to review
+    page_timeout_seconds: float = DEFAULT_PAGE_BUDGET_SECONDS
     tesseract_cmd: str = "tesseract"
+    # what is done to a page before it is read: "none" or steps ("dpi300,deskew,denoise,otsu")
+    preparation: str = DEFAULT_PREPARATION
+    # tesseract's own settings as name=value ("preserve_interword_spaces=1")
+    variables: list[str] = []
 
     def reader(self) -> TesseractReader:
         return self._plain(TesseractReader)

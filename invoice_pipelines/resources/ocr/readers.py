@@ -20,7 +20,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from invoice_pipelines.limits import MAX_OCR_PAGE_SIDE_PT, MAX_OCR_PAGES
-from invoice_pipelines.settings import NOW, Reading, env, env_value
+from invoice_pipelines.resources.ocr.pages import Preparation, prepare_page
+from invoice_pipelines.resources.ocr.words import PositionedWord, layout_lines
+from invoice_pipelines.settings import NOW, Reading, env, env_value, positive_number
 
 TESSERACT_INSTALL_COMMAND = "apt-get install -y tesseract-ocr tesseract-ocr-deu"
 POPPLER_INSTALL_COMMAND = "apt-get install -y poppler-utils"
@@ -57,13 +59,32 @@ class UnreadableImageError(OcrError):
     """The bytes are not an image the engine can decode."""
 
 
+class PageOverBudget(OcrError):
+    """A page was not read within its time budget; the engine was stopped. `page` is its number
+    in the document (1-based) once the document's reader knows it, else None."""
+
+    def __init__(self, message: str, *, budget_seconds: float, page: int | None = None) -> None:
+        super().__init__(message)
+        self.budget_seconds = budget_seconds
+        self.page = page
+
+
 @dataclass(frozen=True)
 class OcrPage:
-    """The text of one page. `confidence` is the mean word confidence in [0, 1], None without words."""
+    """The text of one page. `confidence` is the mean word confidence in [0, 1], None without words.
+    `words` are the words where they stand on the page (pixels), for the engines that say it."""
 
     text: str
     confidence: float | None
     engine: str
+    words: tuple[PositionedWord, ...] = ()
+
+    def layout_text(self) -> str:
+        """The page's words laid out in columns as on the page (`resources.ocr.words`); the
+        plain text where the engine gave no words."""
+        if not self.words:
+            return self.text
+        return "".join(line + "\n" for line in layout_lines(self.words))
 
 
 @dataclass(frozen=True)
@@ -105,6 +126,35 @@ class TesseractPage:
             return None
         return sum(w.confidence for w in self.words) / len(self.words)
 
+    def positioned_words(self) -> tuple[PositionedWord, ...]:
+        """The words with their boxes as (left, top, right, bottom), in reading order."""
+        return tuple(
+            PositionedWord(w.text, w.left, w.top, w.left + w.width, w.top + w.height, w.confidence)
+            for w in self.words
+        )
+
+
+# a page's time budget: a page takes 1.7-2.2 s of one core (docs/intake.md, "Scans"); the
+# budget leaves room for a loaded machine and stops a page that would hold up the batch
+DEFAULT_PAGE_BUDGET_SECONDS = 30.0
+DEFAULT_PREPARATION = "none"
+
+_SLOTS_LOCK = threading.Lock()
+_SLOTS: threading.BoundedSemaphore | None = None
+
+
+@contextmanager
+def _engine_slots() -> Iterator[None]:
+    """One of this process's engine slots, one per core: pages of every document being read
+    wait here instead of overloading the cores (and overrunning their budgets)."""
+    global _SLOTS
+    with _SLOTS_LOCK:
+        if _SLOTS is None:
+            _SLOTS = threading.BoundedSemaphore(available_cores())
+        slots = _SLOTS
+    with slots:
+        yield
+
 
 def available_cores() -> int:
     """CPUs this process may run on (the container's share, not the host's)."""
@@ -129,6 +179,7 @@ def tesseract_tsv(
     psm: int = 4,
     timeout_seconds: float = 120.0,
     tesseract_cmd: str = "tesseract",
+    variables: tuple[str, ...] = (),
 ) -> TesseractPage:
     """OCR one image with the tesseract binary and return its words with boxes and confidences."""
     if not looks_like_image(image):
@@ -140,7 +191,9 @@ def tesseract_tsv(
     # One OpenMP thread per tesseract: on 2 cores a page took 1.0 s instead of 4.5 s with
     # the default threading; parallelism comes from running pages side by side instead.
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    command = [tesseract_cmd, "stdin", "stdout", "-l", languages, "--psm", str(psm), "tsv"]
+    command = [tesseract_cmd, "stdin", "stdout", "-l", languages, "--psm", str(psm)]
+    # "name=value" settings of tesseract's own (preserve_interword_spaces=1, ...)
+    command += [arg for variable in variables for arg in ("-c", variable)] + ["tsv"]
     try:
         done = subprocess.run(
             command, input=image, capture_output=True, env=env, timeout=timeout_seconds
@@ -151,7 +204,11 @@ def tesseract_tsv(
             f"install it with: {TESSERACT_INSTALL_COMMAND}"
         ) from exc
     except subprocess.TimeoutExpired as exc:
-        raise OcrError(f"tesseract took longer than {timeout_seconds:g} s on one page") from exc
+        # subprocess.run has killed it: nothing of the page is kept
+        raise PageOverBudget(
+            f"tesseract took longer than {timeout_seconds:g} s on one page",
+            budget_seconds=timeout_seconds,
+        ) from exc
     stderr = done.stderr.decode("utf-8", "replace")
     if "Failed loading language" in stderr or "couldn't load any languages" in stderr:
         # Tesseract carries on with the languages it found; a silently worse reading
@@ -337,15 +394,34 @@ class OcrReader(abc.ABC):
         rendered; the same bound holds for every engine.
         """
         with rendered_pages(data, dpi, timeout_seconds=self.rasterise_timeout_seconds) as pages:
-            workers = min(len(pages), self.pdf_page_workers or self._default_page_workers())
+            return self.ocr_images([page.read_bytes for page in pages])
 
-            def read(page: Path) -> OcrPage:
-                return self.ocr_image(page.read_bytes())
+    def ocr_images(self, pages: list[Callable[[], bytes]]) -> list[OcrPage]:
+        """OCR a document's pages (each given by a function that loads its image), side by side
+        on a bounded pool; pages come back in document order. A page over its time budget
+        stops the document: PageOverBudget names the page, the pages not begun are not read."""
+        workers = min(len(pages), self.pdf_page_workers or self._default_page_workers())
 
-            if workers <= 1:
-                return [read(page) for page in pages]
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-page") as pool:
-                return list(pool.map(read, pages))
+        def read(number: int) -> OcrPage:
+            try:
+                return self.ocr_image(pages[number - 1]())
+            except PageOverBudget as exc:
+                raise PageOverBudget(
+                    f"page {number} of {len(pages)} was not read within its "
+                    f"{exc.budget_seconds:g} s budget",
+                    budget_seconds=exc.budget_seconds,
+                    page=number,
+                ) from exc
+
+        numbers = range(1, len(pages) + 1)
+        if workers <= 1:
+            return [read(number) for number in numbers]
+        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ocr-page")
+        try:
+            return list(pool.map(read, numbers))
+        finally:
+            # after a page failed, the pages still waiting are not begun
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _default_page_workers(self) -> int:
         return 1
@@ -357,22 +433,47 @@ class TesseractReader(OcrReader):
 
     `psm` 4 (one column of text lines of varying size) read the corpus invoices best:
     94.9 % of words and all 61 amounts, against 90.9 % and 59 for psm 6, at the same speed.
+    `preparation` is what is done to a page first (`resources.ocr.pages.Preparation.parse`:
+    "none" or steps such as "deskew"); docs/intake.md, "Scans", has the measurements behind
+    the default. `page_timeout_seconds` is a page's time budget: tesseract is stopped there and
+    the document goes to review naming the page. At most one tesseract per core runs in this
+    process, whatever the number of documents read at once; a page's budget starts when its
+    tesseract does.
     """
 
     languages: str = "deu+eng"
     psm: int = 4
-    page_timeout_seconds: float = 120.0
+    page_timeout_seconds: float = DEFAULT_PAGE_BUDGET_SECONDS
     tesseract_cmd: str = "tesseract"
+    preparation: str = DEFAULT_PREPARATION
+    variables: list[str] = field(default_factory=list)
 
     def ocr_image(self, data: bytes) -> OcrPage:
-        page = tesseract_tsv(
-            data,
-            languages=self.languages,
-            psm=self.psm,
-            timeout_seconds=self.page_timeout_seconds,
-            tesseract_cmd=self.tesseract_cmd,
+        prepared = self._prepared(data)
+        with _engine_slots():
+            page = tesseract_tsv(
+                prepared,
+                languages=self.languages,
+                psm=self.psm,
+                timeout_seconds=self.page_timeout_seconds,
+                tesseract_cmd=self.tesseract_cmd,
+                variables=tuple(self.variables),
+            )
+        return OcrPage(
+            text=page.text,
+            confidence=page.confidence,
+            engine="tesseract",
+            words=page.positioned_words(),
         )
-        return OcrPage(text=page.text, confidence=page.confidence, engine="tesseract")
+
+    def _prepared(self, data: bytes) -> bytes:
+        preparation = Preparation.parse(self.preparation)
+        if preparation == Preparation.none() or not looks_like_image(data):
+            return data  # what is no image is refused by tesseract_tsv, with its sentence
+        try:
+            return prepare_page(data, preparation)
+        except (OSError, ValueError) as exc:  # Pillow cannot decode it: neither could tesseract
+            raise UnreadableImageError(f"the image could not be decoded ({exc})") from exc
 
     def _default_page_workers(self) -> int:
         # Each tesseract runs single-threaded, so one page per core keeps every core busy.
@@ -442,15 +543,17 @@ class GoogleVisionReader(OcrReader):
                 f"(code {response.error.code})"
             )
         annotation = response.full_text_annotation
-        confidences = [
-            word.confidence
+        words = [
+            word
             for page in annotation.pages
             for block in page.blocks
             for paragraph in block.paragraphs
             for word in paragraph.words
         ]
+        confidences = [word.confidence for word in words]
         confidence = sum(confidences) / len(confidences) if confidences else None
-        return OcrPage(text=annotation.text, confidence=confidence, engine="google-vision")
+        positioned = tuple(filter(None, map(_vision_word, words)))
+        return OcrPage(annotation.text, confidence, "google-vision", words=positioned)
 
     def _default_page_workers(self) -> int:
         # Pages wait on the network, not on our CPU; a few in flight stay well below quota.
@@ -506,6 +609,16 @@ class GoogleVisionReader(OcrReader):
             ) from exc
 
 
+def _vision_word(word: Any) -> PositionedWord | None:
+    """A word of Vision's answer with the box around its corners; None without text or box."""
+    text = "".join(symbol.text for symbol in word.symbols)
+    corners = list(word.bounding_box.vertices)
+    if not text or not corners:
+        return None
+    xs, ys = [corner.x for corner in corners], [corner.y for corner in corners]
+    return PositionedWord(text, min(xs), min(ys), max(xs), max(ys), word.confidence)
+
+
 def _is_unreachable(exc: Exception) -> bool:
     """True when no connection to the endpoint could be opened (refused, DNS, no route)."""
     from invoice_pipelines.resources.http_faults import never_connected
@@ -548,7 +661,7 @@ def ocr_reader(read: Reading = NOW) -> OcrReader:
     run starts, the UI shows where they come from, and no secret lands in run config).
     """
     if ocr_choice() == "tesseract":
-        return TesseractReader()
+        return tesseract_reader()
     endpoint = env_value("INVOICE_PIPELINES_VISION_ENDPOINT")
     # the local stand-in: never send a bearer token in clear text
     plain_http = bool(endpoint and endpoint.lower().startswith("http://"))
@@ -559,6 +672,18 @@ def ocr_reader(read: Reading = NOW) -> OcrReader:
         if plain_http
         else read.secret_if_set("GOOGLE_APPLICATION_CREDENTIALS"),
     )
+
+
+def tesseract_reader() -> TesseractReader:
+    """Tesseract with the page budget and preparation of INVOICE_PIPELINES_OCR_PAGE_BUDGET_SECONDS
+    and INVOICE_PIPELINES_OCR_PREPARATION; ConfigError or OcrError names a wrong value."""
+    budget = float(positive_number("INVOICE_PIPELINES_OCR_PAGE_BUDGET_SECONDS", float))
+    preparation = env("INVOICE_PIPELINES_OCR_PREPARATION").strip() or "none"
+    try:
+        Preparation.parse(preparation)
+    except ValueError as exc:
+        raise OcrError(f"INVOICE_PIPELINES_OCR_PREPARATION: {exc}") from exc
+    return TesseractReader(page_timeout_seconds=budget, preparation=preparation)
 
 
 def ocr_choice() -> str:

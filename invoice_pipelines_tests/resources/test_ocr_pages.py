@@ -1,0 +1,126 @@
+"""Scans: page preparation, the engine's settings, a page's time budget and the word boxes, on the
+totals page of a real sample invoice read by Tesseract."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import pytest
+from PIL import Image
+
+from invoice_pipelines.intake.domain.formats.text.table import read_table
+from invoice_pipelines.intake.domain.parse import parse_ocr_text
+from invoice_pipelines.resources.ocr.pages import Preparation, prepare_page, skew_degrees
+from invoice_pipelines.resources.ocr.readers import (
+    OcrError,
+    PageOverBudget,
+    TesseractReader,
+    ocr_reader,
+    rasterise_pdf,
+)
+from invoice_pipelines.resources.ocr.words import PositionedWord, layout_lines
+from invoice_pipelines.settings import ConfigError
+from invoice_pipelines_devtools.bench.ocr import scanned
+from invoice_pipelines_tests.conftest import IN_CI, samples_dir
+
+EINFACH = "ZUGFeRD-corpus/XML-Rechnung/FX/EN16931_Einfach.pdf"
+TOTALS = ("net_total", "tax_total", "gross_total", "amount_due")
+
+
+@pytest.fixture(scope="module")
+def einfach_pdf() -> bytes:
+    for binary in ("tesseract", "pdftoppm"):
+        if shutil.which(binary) is None:
+            message = f"{binary} missing; run scripts/ensure-system-packages.sh"
+            if IN_CI:
+                pytest.fail(message)
+            pytest.skip(message)
+    return (samples_dir() / EINFACH).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def totals_page(einfach_pdf: bytes) -> bytes:
+    # 200 dpi: what the bench's scanner delivers (bench/ocr.py, SCAN_DPI)
+    return rasterise_pdf(einfach_pdf, 200, first_page=2, last_page=2)[0]
+
+
+def _turned(page: bytes, degrees: float) -> Image.Image:
+    with Image.open(io.BytesIO(page)) as image:
+        return image.convert("L").rotate(degrees, fillcolor=255)
+
+
+def _totals(reader: TesseractReader, image: bytes) -> dict[str, object]:
+    page = reader.ocr_image(image)
+    outcome = parse_ocr_text(page.text, source_format="image", confidence=page.confidence)
+    assert outcome.invoice is not None
+    return {name: getattr(outcome.invoice, name) for name in TOTALS}
+
+
+def test_the_skew_of_a_turned_page_is_measured(totals_page: bytes) -> None:
+    assert abs(skew_degrees(_turned(totals_page, 2.0)) - 2.0) <= 0.1
+    assert abs(skew_degrees(_turned(totals_page, -1.2)) + 1.2) <= 0.1
+    # and a deskewed page is straight
+    buffer = io.BytesIO()
+    _turned(totals_page, 2.0).save(buffer, format="PNG")
+    prepared = prepare_page(buffer.getvalue(), Preparation(target_dpi=0, deskew=True))
+    with Image.open(io.BytesIO(prepared)) as straight:
+        assert abs(skew_degrees(straight.convert("L"))) <= 0.1
+
+
+def test_a_turned_noisy_scan_reads_the_totals_the_page_prints(totals_page: bytes) -> None:
+    # the clean page's totals (its XML's too): net, VAT, gross, amount due
+    printed = ["473.00", "56.87", "529.87", "529.87"]
+    scan = scanned(totals_page, seed=7)  # grey, grain, dust, JPEG, turned by about a degree
+    with Image.open(io.BytesIO(scan)) as image:
+        assert abs(skew_degrees(image.convert("L"))) >= 0.5
+    totals = _totals(TesseractReader(preparation="deskew,denoise"), scan)
+    assert [str(totals[name]) for name in TOTALS] == printed
+
+
+def test_a_page_over_its_budget_is_stopped_and_named(totals_page: bytes) -> None:
+    reader = TesseractReader(page_timeout_seconds=0.001, pdf_page_workers=2)
+    with pytest.raises(PageOverBudget) as stopped:
+        reader.ocr_images([lambda: totals_page, lambda: totals_page])
+    assert stopped.value.page == 1
+    assert str(stopped.value) == "page 1 of 2 was not read within its 0.001 s budget"
+
+
+def test_the_settings_choose_the_preparation_and_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("INVOICE_PIPELINES_OCR", raising=False)
+    monkeypatch.setenv("INVOICE_PIPELINES_OCR_PREPARATION", "dpi300,deskew")
+    monkeypatch.setenv("INVOICE_PIPELINES_OCR_PAGE_BUDGET_SECONDS", "12.5")
+    reader = ocr_reader()
+    assert isinstance(reader, TesseractReader)
+    assert (reader.preparation, reader.page_timeout_seconds) == ("dpi300,deskew", 12.5)
+    monkeypatch.setenv("INVOICE_PIPELINES_OCR_PREPARATION", "sharpen")
+    with pytest.raises(OcrError, match="'sharpen' is not a page preparation step"):
+        ocr_reader()
+    monkeypatch.setenv("INVOICE_PIPELINES_OCR_PREPARATION", "none")
+    monkeypatch.setenv("INVOICE_PIPELINES_OCR_PAGE_BUDGET_SECONDS", "0")
+    with pytest.raises(ConfigError, match="must be positive"):
+        ocr_reader()
+
+
+def test_word_boxes_give_the_table_reader_its_columns() -> None:
+    # two rows of a line table whose words the engine gave in its own order (amount first)
+    def word(text: str, left: int, top: int) -> PositionedWord:
+        return PositionedWord(text, left, top, left + 20 * len(text), top + 30)
+
+    words = [
+        word("Betrag", 1200, 100),
+        word("Pos", 100, 102),
+        word("Beschreibung", 300, 98),
+        word("Menge", 800, 101),
+        word("198,00", 1200, 161),
+        word("1", 100, 160),
+        word("Trennblätter", 300, 159),
+        word("20", 820, 162),
+    ]
+    lines = layout_lines(words)
+    assert lines[0].split() == ["Pos", "Beschreibung", "Menge", "Betrag"]
+    assert lines[1].index("198,00") == lines[0].index("Betrag")
+    [line] = read_table(lines)
+    assert (str(line.quantity), str(line.net_amount)) == ("20", "198.00")
