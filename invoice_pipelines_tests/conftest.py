@@ -10,8 +10,10 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,45 +170,85 @@ def pg_admin_url() -> str:
 
 @pytest.fixture(scope="session")
 def pg_scratch_factory(pg_admin_url: str) -> Iterator:
-    """Creates empty scratch databases on the test server; drops them all at session end."""
+    """Creates empty scratch databases on the test server; drops them all at session end.
+    `template=` names a database to copy instead of the empty one (`CREATE DATABASE ... TEMPLATE`:
+    a fraction of a second where migrating takes several)."""
     admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
     created: list[str] = []
 
-    def create() -> str:
+    def create(template: str | None = None) -> str:
         name = f"ipt_{uuid.uuid4().hex[:12]}"
+        copy = f' TEMPLATE "{template}"' if template else ""
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
         created.append(name)
         return make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
 
     yield create
     with admin.connect() as conn:
-        for name in created:
+        for name in reversed(created):
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
 
 
 @pytest.fixture(scope="session")
-def pg_database(pg_scratch_factory) -> Iterator[TestDatabase]:
-    url = pg_scratch_factory()
-    owner = make_engine(url, owner=True)
+def pg_migrated_factory(pg_scratch_factory) -> Callable[[], str]:
+    """New PostgreSQL databases at head, each a copy of one this worker migrated once (nobody
+    connects to that one again: PostgreSQL copies only a database nobody is connected to).
+    The migrations themselves are tested from an empty database in db/test_migrations.py."""
+    template_url = pg_scratch_factory()
+    owner = make_engine(template_url, owner=True)
     upgrade(owner)
-    engine = make_engine(url)
-    yield TestDatabase("postgresql", url, engine, owner)
-    engine.dispose()
     owner.dispose()
+    template = make_url(template_url).database
+
+    def create() -> str:
+        return pg_scratch_factory(template=template)
+
+    return create
 
 
 @pytest.fixture(scope="session")
-def sqlite_database(tmp_path_factory) -> Iterator[TestDatabase]:
-    path = tmp_path_factory.mktemp("sqlite") / "invoice_pipelines.sqlite3"
-    url = f"sqlite:///{path}"
-    owner = make_engine(url, owner=True)
+def sqlite_migrated_factory(tmp_path_factory) -> Callable[[Path], str]:
+    """New SQLite files at head, each a copy of one file this worker migrated once: the URL of a
+    copy at the path given. The template is left in rollback-journal mode, so that it is one file
+    with nothing in a write-ahead log beside it; every engine turns WAL on again as it connects."""
+    template = tmp_path_factory.mktemp("sqlite-template") / "migrated.sqlite3"
+    owner = make_engine(f"sqlite:///{template}", owner=True)
     upgrade(owner)
-    engine = make_engine(url)
-    yield TestDatabase("sqlite", url, engine, owner)
-    engine.dispose()
     owner.dispose()
+    with closing(sqlite3.connect(template)) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+
+    def create(path: Path) -> str:
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+
+    return create
+
+
+def _test_database(kind: str, url: str) -> TestDatabase:
+    return TestDatabase(kind, url, make_engine(url), make_engine(url, owner=True))
+
+
+def _dispose(database: TestDatabase) -> None:
+    database.engine.dispose()
+    database.owner_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_migrated_factory) -> Iterator[TestDatabase]:
+    database = _test_database("postgresql", pg_migrated_factory())
+    yield database
+    _dispose(database)
+
+
+@pytest.fixture(scope="session")
+def sqlite_database(tmp_path_factory, sqlite_migrated_factory) -> Iterator[TestDatabase]:
+    path = tmp_path_factory.mktemp("sqlite") / "invoice_pipelines.sqlite3"
+    database = _test_database("sqlite", sqlite_migrated_factory(path))
+    yield database
+    _dispose(database)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -219,17 +261,15 @@ def db(request) -> TestDatabase:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_db(request, tmp_path) -> Iterator[TestDatabase]:
     """A database of the test's own, on SQLite and on PostgreSQL: for checks over every
-    organization, which must not see the rows other tests left in the shared ones."""
+    organization, which must not see the rows other tests left in the shared ones. At head:
+    a copy of the worker's migrated template (pg_migrated_factory, sqlite_migrated_factory)."""
     if request.param == "postgresql":
-        url = request.getfixturevalue("pg_scratch_factory")()
+        url = request.getfixturevalue("pg_migrated_factory")()
     else:
-        url = f"sqlite:///{tmp_path / 'own.sqlite3'}"
-    owner = make_engine(url, owner=True)
-    upgrade(owner)
-    engine = make_engine(url)
-    yield TestDatabase(request.param, url, engine, owner)
-    engine.dispose()
-    owner.dispose()
+        url = request.getfixturevalue("sqlite_migrated_factory")(tmp_path / "own.sqlite3")
+    database = _test_database(request.param, url)
+    yield database
+    _dispose(database)
 
 
 # Tests that start `make run`, the browser, real processes (workers killed mid-work, the command
