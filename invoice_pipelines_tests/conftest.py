@@ -381,7 +381,8 @@ def pytest_collection_modifyitems(config, items) -> None:
     if hasattr(config, "workerinput"):
         # spread over workers (make test: pytest -n): the slow tests first, longest first, so
         # that no worker starts a minute-long test when the others have nothing left to do
-        items.sort(key=_longest_first)
+        workers = config.workerinput.get("workercount", 1)
+        items[:] = _for_workers(sorted(items, key=_longest_first), workers)
 
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -400,6 +401,56 @@ def _longest_first(item: pytest.Item) -> tuple[int, int]:
     if path in LONGEST_FIRST:
         return (0, LONGEST_FIRST.index(path))
     return (1 if item.get_closest_marker("slow") else 2, 0)
+
+
+# how long a test of LONGEST_FIRST and another slow test take, against a test of the rest: only
+# their ratio matters, for spreading them over the workers
+LONGEST_WEIGHT, SLOW_WEIGHT = 60, 10
+
+
+def _for_workers(ordered: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The slow tests (sorted longest first) spread over the workers' first shares.
+
+    `--dist worksteal` hands each worker one contiguous share of the collection at the start
+    (the first `len // workers`, then of the rest `len // (workers - 1)`, ...) and later moves
+    tests from the end of the longest queue to an idle worker. Sorted alone, every slow test sat
+    in the first share: one worker ran all the `make run`s, the browser and the killed processes
+    one after the other while the others ran the quick tests. Here each share starts with about as
+    much slow work as the others (a file's slow tests stay together, for its module fixtures),
+    then takes the quick tests in their order."""
+    if workers < 2:
+        return ordered
+    sizes, left = [], len(ordered)
+    for remaining in range(workers, 0, -1):
+        sizes.append(left // remaining)
+        left -= sizes[-1]
+    shares: list[list[pytest.Item]] = [[] for _ in sizes]
+    load = [0] * workers
+    for group in _slow_files(ordered):
+        room = [k for k in range(workers) if len(shares[k]) + len(group) <= sizes[k]]
+        if not room:
+            return ordered
+        k = min(room, key=lambda k: load[k])
+        shares[k] += group
+        load[k] += sum(LONGEST_WEIGHT if _longest_first(i)[0] == 0 else SLOW_WEIGHT for i in group)
+    quick = iter([item for item in ordered if _longest_first(item)[0] == 2])
+    for k, share in enumerate(shares):
+        share += itertools.islice(quick, sizes[k] - len(share))
+    return [item for share in shares for item in share]
+
+
+def _slow_files(ordered: list[pytest.Item]) -> list[list[pytest.Item]]:
+    """The slow tests in runs of one file each, in their order."""
+    groups: list[list[pytest.Item]] = []
+    for item in ordered:
+        if _longest_first(item)[0] == 2:
+            continue
+        path = item.nodeid.split("::", 1)[0]
+        if groups and groups[-1][0].nodeid.split("::", 1)[0] == path:
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
 
 
 def require_programs(*names: str) -> None:
