@@ -3,6 +3,8 @@
 `db` is parametrized over both engines, so a test that takes it runs twice. PostgreSQL comes from
 INVOICE_PIPELINES_TEST_PG_URL (default: the local server); the suite creates a scratch database on
 it and drops it at the end. With CI set, an unreachable PostgreSQL fails the run instead of skipping.
+Each worker migrates one database per engine; every other database at head is a copy of it
+(pg_migrated_factory, sqlite_migrated_factory), so only the migration tests pay for migrating.
 """
 
 from __future__ import annotations
