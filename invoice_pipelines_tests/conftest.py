@@ -418,8 +418,9 @@ def _for_workers(ordered: list[pytest.Item], workers: int) -> list[pytest.Item]:
     tests from the end of the longest queue to an idle worker. Sorted alone, every slow test sat
     in the first share: one worker ran all the `make run`s, the browser and the killed processes
     one after the other while the others ran the quick tests. Here each share starts with about as
-    much slow work as the others (a file's slow tests stay together, for its module fixtures),
-    then takes the quick tests in their order."""
+    much slow work as the others, then takes the quick tests in their order. A file's slow tests
+    stay together (its module fixtures), and so do the LONGEST_FIRST files: their `make run`s
+    and the pytest they stop keep running one at a time, in the first share, as before."""
     if workers < 2:
         return ordered
     sizes, left = [], len(ordered)
@@ -442,13 +443,16 @@ def _for_workers(ordered: list[pytest.Item], workers: int) -> list[pytest.Item]:
 
 
 def _slow_files(ordered: list[pytest.Item]) -> list[list[pytest.Item]]:
-    """The slow tests in runs of one file each, in their order."""
+    """The slow tests in runs of one file each, in their order; the LONGEST_FIRST files one run."""
     groups: list[list[pytest.Item]] = []
+
+    def run(item: pytest.Item) -> str:
+        return "" if _longest_first(item)[0] == 0 else item.nodeid.split("::", 1)[0]
+
     for item in ordered:
         if _longest_first(item)[0] == 2:
             continue
-        path = item.nodeid.split("::", 1)[0]
-        if groups and groups[-1][0].nodeid.split("::", 1)[0] == path:
+        if groups and run(groups[-1][0]) == run(item):
             groups[-1].append(item)
         else:
             groups.append([item])
