@@ -116,8 +116,8 @@ format: install
 	$(BIN)/ruff check --fix .
 
 # The suite in TEST_WORKERS processes (pytest-xdist; one more than the cores, at most 4: each
-# worker has its own scratch databases and PostgreSQL connections), the longest tests first
-# (conftest.py), each idle worker taking tests from the others' queues. The longest tests wait on
+# worker has its own scratch databases and PostgreSQL connections), the longest tests first,
+# spread over the workers' first shares (conftest.py), each idle worker taking tests from the others' queues. The longest tests wait on
 # processes of their own (make run, daemons, parse servers), so a third worker on 2 cores fills
 # that time: 2,948-3,014 tests took 1,070 s with 2 workers (its first third beside other work)
 # and 710 s with 3 (alone), 2026-11-26; earlier, with fewer tests, 2 workers 559-768 s, one

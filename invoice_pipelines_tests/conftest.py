@@ -3,6 +3,8 @@
 `db` is parametrized over both engines, so a test that takes it runs twice. PostgreSQL comes from
 INVOICE_PIPELINES_TEST_PG_URL (default: the local server); the suite creates a scratch database on
 it and drops it at the end. With CI set, an unreachable PostgreSQL fails the run instead of skipping.
+Each worker migrates one database per engine; every other database at head is a copy of it
+(pg_migrated_factory, sqlite_migrated_factory), so only the migration tests pay for migrating.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
+import sqlite3
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,45 +172,85 @@ def pg_admin_url() -> str:
 
 @pytest.fixture(scope="session")
 def pg_scratch_factory(pg_admin_url: str) -> Iterator:
-    """Creates empty scratch databases on the test server; drops them all at session end."""
+    """Creates empty scratch databases on the test server; drops them all at session end.
+    `template=` names a database to copy instead of the empty one (`CREATE DATABASE ... TEMPLATE`:
+    a fraction of a second where migrating takes several)."""
     admin = create_engine(pg_admin_url, isolation_level="AUTOCOMMIT")
     created: list[str] = []
 
-    def create() -> str:
+    def create(template: str | None = None) -> str:
         name = f"ipt_{uuid.uuid4().hex[:12]}"
+        copy = f' TEMPLATE "{template}"' if template else ""
         with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"{copy}')
         created.append(name)
         return make_url(pg_admin_url).set(database=name).render_as_string(hide_password=False)
 
     yield create
     with admin.connect() as conn:
-        for name in created:
+        for name in reversed(created):
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
 
 
 @pytest.fixture(scope="session")
-def pg_database(pg_scratch_factory) -> Iterator[TestDatabase]:
-    url = pg_scratch_factory()
-    owner = make_engine(url, owner=True)
+def pg_migrated_factory(pg_scratch_factory) -> Callable[[], str]:
+    """New PostgreSQL databases at head, each a copy of one this worker migrated once (nobody
+    connects to that one again: PostgreSQL copies only a database nobody is connected to).
+    The migrations themselves are tested from an empty database in db/test_migrations.py."""
+    template_url = pg_scratch_factory()
+    owner = make_engine(template_url, owner=True)
     upgrade(owner)
-    engine = make_engine(url)
-    yield TestDatabase("postgresql", url, engine, owner)
-    engine.dispose()
     owner.dispose()
+    template = make_url(template_url).database
+
+    def create() -> str:
+        return pg_scratch_factory(template=template)
+
+    return create
 
 
 @pytest.fixture(scope="session")
-def sqlite_database(tmp_path_factory) -> Iterator[TestDatabase]:
-    path = tmp_path_factory.mktemp("sqlite") / "invoice_pipelines.sqlite3"
-    url = f"sqlite:///{path}"
-    owner = make_engine(url, owner=True)
+def sqlite_migrated_factory(tmp_path_factory) -> Callable[[Path], str]:
+    """New SQLite files at head, each a copy of one file this worker migrated once: the URL of a
+    copy at the path given. The template is left in rollback-journal mode, so that it is one file
+    with nothing in a write-ahead log beside it; every engine turns WAL on again as it connects."""
+    template = tmp_path_factory.mktemp("sqlite-template") / "migrated.sqlite3"
+    owner = make_engine(f"sqlite:///{template}", owner=True)
     upgrade(owner)
-    engine = make_engine(url)
-    yield TestDatabase("sqlite", url, engine, owner)
-    engine.dispose()
     owner.dispose()
+    with closing(sqlite3.connect(template)) as conn:
+        conn.execute("PRAGMA journal_mode=DELETE")
+
+    def create(path: Path) -> str:
+        shutil.copyfile(template, path)
+        return f"sqlite:///{path}"
+
+    return create
+
+
+def _test_database(kind: str, url: str) -> TestDatabase:
+    return TestDatabase(kind, url, make_engine(url), make_engine(url, owner=True))
+
+
+def _dispose(database: TestDatabase) -> None:
+    database.engine.dispose()
+    database.owner_engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_migrated_factory) -> Iterator[TestDatabase]:
+    database = _test_database("postgresql", pg_migrated_factory())
+    yield database
+    _dispose(database)
+
+
+@pytest.fixture(scope="session")
+def sqlite_database(tmp_path_factory, sqlite_migrated_factory) -> Iterator[TestDatabase]:
+    path = tmp_path_factory.mktemp("sqlite") / "invoice_pipelines.sqlite3"
+    database = _test_database("sqlite", sqlite_migrated_factory(path))
+    yield database
+    _dispose(database)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -219,17 +263,15 @@ def db(request) -> TestDatabase:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fresh_db(request, tmp_path) -> Iterator[TestDatabase]:
     """A database of the test's own, on SQLite and on PostgreSQL: for checks over every
-    organization, which must not see the rows other tests left in the shared ones."""
+    organization, which must not see the rows other tests left in the shared ones. At head:
+    a copy of the worker's migrated template (pg_migrated_factory, sqlite_migrated_factory)."""
     if request.param == "postgresql":
-        url = request.getfixturevalue("pg_scratch_factory")()
+        url = request.getfixturevalue("pg_migrated_factory")()
     else:
-        url = f"sqlite:///{tmp_path / 'own.sqlite3'}"
-    owner = make_engine(url, owner=True)
-    upgrade(owner)
-    engine = make_engine(url)
-    yield TestDatabase(request.param, url, engine, owner)
-    engine.dispose()
-    owner.dispose()
+        url = request.getfixturevalue("sqlite_migrated_factory")(tmp_path / "own.sqlite3")
+    database = _test_database(request.param, url)
+    yield database
+    _dispose(database)
 
 
 # Tests that start `make run`, the browser, real processes (workers killed mid-work, the command
@@ -342,7 +384,8 @@ def pytest_collection_modifyitems(config, items) -> None:
     if hasattr(config, "workerinput"):
         # spread over workers (make test: pytest -n): the slow tests first, longest first, so
         # that no worker starts a minute-long test when the others have nothing left to do
-        items.sort(key=_longest_first)
+        workers = config.workerinput.get("workercount", 1)
+        items[:] = _for_workers(sorted(items, key=_longest_first), workers)
 
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -361,6 +404,60 @@ def _longest_first(item: pytest.Item) -> tuple[int, int]:
     if path in LONGEST_FIRST:
         return (0, LONGEST_FIRST.index(path))
     return (1 if item.get_closest_marker("slow") else 2, 0)
+
+
+# how long a test of LONGEST_FIRST and another slow test take, against a test of the rest: only
+# their ratio matters, for spreading them over the workers
+LONGEST_WEIGHT, SLOW_WEIGHT = 60, 10
+
+
+def _for_workers(ordered: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """The slow tests (sorted longest first) spread over the workers' first shares.
+
+    `--dist worksteal` hands each worker one contiguous share of the collection at the start
+    (the first `len // workers`, then of the rest `len // (workers - 1)`, ...) and later moves
+    tests from the end of the longest queue to an idle worker. Sorted alone, every slow test sat
+    in the first share: one worker ran all the `make run`s, the browser and the killed processes
+    one after the other while the others ran the quick tests. Here each share starts with about as
+    much slow work as the others, then takes the quick tests in their order. A file's slow tests
+    stay together (its module fixtures), and so do the LONGEST_FIRST files: their `make run`s
+    and the pytest they stop keep running one at a time, in the first share, as before."""
+    if workers < 2:
+        return ordered
+    sizes, left = [], len(ordered)
+    for remaining in range(workers, 0, -1):
+        sizes.append(left // remaining)
+        left -= sizes[-1]
+    shares: list[list[pytest.Item]] = [[] for _ in sizes]
+    load = [0] * workers
+    for group in _slow_files(ordered):
+        room = [k for k in range(workers) if len(shares[k]) + len(group) <= sizes[k]]
+        if not room:
+            return ordered
+        k = min(room, key=lambda k: load[k])
+        shares[k] += group
+        load[k] += sum(LONGEST_WEIGHT if _longest_first(i)[0] == 0 else SLOW_WEIGHT for i in group)
+    quick = iter([item for item in ordered if _longest_first(item)[0] == 2])
+    for k, share in enumerate(shares):
+        share += itertools.islice(quick, sizes[k] - len(share))
+    return [item for share in shares for item in share]
+
+
+def _slow_files(ordered: list[pytest.Item]) -> list[list[pytest.Item]]:
+    """The slow tests in runs of one file each, in their order; the LONGEST_FIRST files one run."""
+    groups: list[list[pytest.Item]] = []
+
+    def run(item: pytest.Item) -> str:
+        return "" if _longest_first(item)[0] == 0 else item.nodeid.split("::", 1)[0]
+
+    for item in ordered:
+        if _longest_first(item)[0] == 2:
+            continue
+        if groups and run(groups[-1][0]) == run(item):
+            groups[-1].append(item)
+        else:
+            groups.append([item])
+    return groups
 
 
 def require_programs(*names: str) -> None:

@@ -27,7 +27,6 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster_graphql.test.utils import execute_dagster_graphql, infer_job_selector
 
 from invoice_pipelines.db.engine import make_engine
-from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines_devtools.demo.quickbooks import (
     connect_demo_organizations,
@@ -68,15 +67,14 @@ query Assets {
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch):
+def workspace(tmp_path, monkeypatch, sqlite_migrated_factory):
     with ExitStack() as stack:
-        yield from _workspace(stack, tmp_path, monkeypatch)
+        yield from _workspace(stack, tmp_path, monkeypatch, sqlite_migrated_factory)
 
 
-def _workspace(stack: ExitStack, tmp_path: Path, monkeypatch):
+def _workspace(stack: ExitStack, tmp_path: Path, monkeypatch, sqlite_migrated_factory):
 
-    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    upgrade(make_engine(url, owner=True))
+    url = sqlite_migrated_factory(tmp_path / "demo.sqlite3")
     engine = make_engine(url)
     seed_demo(engine, system=engine, orders_per_org=2)
     # the demo's QuickBooks: each organization connected to a simulated company of its own

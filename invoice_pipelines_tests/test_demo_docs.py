@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import select
 
 from invoice_pipelines.db.engine import make_engine
-from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.db.tables import batch_jobs
 from invoice_pipelines.db.tenancy import find_organization, system_transaction
 
@@ -77,11 +76,10 @@ def _bash(script: str, **env: str) -> str:
     return done.stdout
 
 
-def test_the_documented_batch_is_queued_as_a_pending_batch_job(tmp_path):
+def test_the_documented_batch_is_queued_as_a_pending_batch_job(tmp_path, sqlite_migrated_factory):
     from invoice_pipelines_devtools.demo.seed import seed_demo
 
-    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    upgrade(make_engine(url, owner=True))
+    url = sqlite_migrated_factory(tmp_path / "demo.sqlite3")
     engine = make_engine(url)
     seed_demo(engine, system=engine, orders_per_org=1)
     said = _bash(_section("Queue a large batch into the running demo"), N="40",
@@ -141,7 +139,7 @@ def test_the_readme_names_every_port_make_run_opens():
     assert "http://127.0.0.1:3000" in readme
 
 
-def test_the_documented_peppol_step_sends_the_one_invoice_listed(tmp_path):
+def test_the_documented_peppol_step_sends_the_one_invoice_listed(tmp_path, sqlite_migrated_factory):
     """The Peppol section's two commands, as written, after the queued batch: `invoices list`
     names Wiener Softwarehaus' invoices, and `peppol send` of the first one listed sends that one
     over the access point stand-in (the demo's SMP table), nothing else and no e-mail; the
@@ -158,8 +156,7 @@ def test_the_documented_peppol_step_sends_the_one_invoice_listed(tmp_path):
     if not (PEPPOL_RULES_DIR / "PEPPOL-EN16931-UBL.xsl").is_file():
         pytest.skip(f"Peppol rules not found at {PEPPOL_RULES_DIR} (../shared beside the repo)")
     org = "brandt-it-service"
-    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    upgrade(make_engine(url, owner=True))
+    url = sqlite_migrated_factory(tmp_path / "demo.sqlite3")
     engine = make_engine(url)
     [job] = seed_demo(engine, system=engine)["batch_jobs"]
     assert process_batch_job(engine, job, system=engine, runner="test").status == "completed"

@@ -100,3 +100,42 @@ def test_a_worker_of_pytest_n_takes_the_make_run_tests_first_then_the_slow_ones(
         names[0],  # the rest in their order
         names[3],
     ]
+
+
+def test_each_of_three_workers_starts_with_its_part_of_the_slow_tests():
+    """`--dist worksteal` gives each worker a contiguous third of the collection to start with:
+    the slow tests are spread over the thirds' beginnings instead of all falling into the first
+    third (one worker running every one of them after the other); the make run files stay
+    together in the first third, one make run at a time as before."""
+    stop = "invoice_pipelines_tests/test_make_run_stop.py::test_a_backfill_stopped_"
+    names = [f"invoice_pipelines_tests/core/test_money.py::test_{n}" for n in range(7)]
+    names[2:2] = [
+        "invoice_pipelines_tests/test_browser.py::test_a_new_user_sees_the_pipeline",
+        "invoice_pipelines_tests/test_make_run.py::test_make_run_serves_the_ui",
+        stop + "mid_run",
+        "invoice_pipelines_tests/resources/test_ocr.py::test_tesseract_reads_a_scan",
+        "invoice_pipelines_tests/test_browser.py::test_the_lineage_is_drawn",
+    ]
+    entries = {
+        "invoice_pipelines_tests/test_browser.py": "browser",
+        "invoice_pipelines_tests/resources/test_ocr.py::test_tesseract_": "OCR",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(conftest, "SLOW_TESTS", entries)
+        items = [_Item(name) for name in names]
+        conftest.pytest_collection_modifyitems(_config(workerinput={"workercount": 3}), items)
+    order = [item.nodeid for item in items]
+    money = names[:2] + names[7:]  # the quick tests, in their order
+    assert (
+        order
+        == [  # as worksteal splits 12 tests over 3 workers: 4 each
+            stop + "mid_run",  # the longest file first, then the other make run
+            names[3],
+            *money[0:2],
+            names[2],  # the second third: the browser's two tests together
+            names[6],
+            *money[2:4],
+            names[5],  # the last third: OCR
+            *money[4:7],
+        ]
+    )

@@ -18,7 +18,6 @@ import pypdf
 from dagster import Definitions, instance_for_test
 
 from invoice_pipelines.db.engine import make_engine
-from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.documents.domain.letter_writer import PdfaLetterWriter
 from invoice_pipelines.overdue import assets as overdue_assets
 from invoice_pipelines.overdue.jobs import dunning_job
@@ -57,9 +56,8 @@ def _mail_server(port: int, folder: Path) -> subprocess.Popen:
     raise RuntimeError(f"the demo's mail server did not answer on {port}")
 
 
-def test_the_demos_overdue_customers_get_their_letters_by_mail(tmp_path):
-    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    upgrade(make_engine(url, owner=True))
+def test_the_demos_overdue_customers_get_their_letters_by_mail(tmp_path, sqlite_migrated_factory):
+    url = sqlite_migrated_factory(tmp_path / "demo.sqlite3")
     engine = make_engine(url)
     seeded = seed_demo(engine, system=engine)
     assert len(seeded["overdue_invoices"]) == 3

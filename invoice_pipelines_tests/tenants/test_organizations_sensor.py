@@ -144,12 +144,8 @@ def test_plan_partition_sync():
     assert plan_partition_sync([], []) == ([], [])
 
 
-def test_an_empty_database_does_not_wipe_all_partitions(tmp_path):
-    from invoice_pipelines.db.engine import make_engine
-    from invoice_pipelines.db.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
-    upgrade(make_engine(url, owner=True))
+def test_an_empty_database_does_not_wipe_all_partitions(tmp_path, sqlite_migrated_factory):
+    url = sqlite_migrated_factory(tmp_path / "empty.sqlite3")
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, ["acme", "globex"])
     with build_sensor_context(

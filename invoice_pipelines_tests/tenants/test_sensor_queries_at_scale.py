@@ -16,7 +16,6 @@ import pytest
 from sqlalchemy import event, func, select
 
 from invoice_pipelines.db.engine import make_engine
-from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.db.tables import organizations, sales_invoices
 from invoice_pipelines.db.tenancy import system_transaction
 from invoice_pipelines.documents.domain.pipeline import pending_invoices, waiting_for_documents
@@ -28,10 +27,9 @@ PER_ROW_SUBPLAN = re.compile(r"\(SubPlan \d+\)")  # "(hashed SubPlan 1)" is the 
 
 
 @pytest.fixture
-def crowded(pg_scratch_factory):
-    url = pg_scratch_factory()
+def crowded(pg_migrated_factory):
+    url = pg_migrated_factory()
     owner = make_engine(url, owner=True)
-    upgrade(owner)
     with owner.connect() as conn:
         database = conn.exec_driver_sql("SELECT current_database()").scalar_one()
         conn.exec_driver_sql(f"ALTER DATABASE \"{database}\" SET work_mem = '64kB'")

@@ -23,7 +23,6 @@ import pytest
 from dagster import DagsterInstance, RunsFilter
 
 from invoice_pipelines.db.engine import make_engine
-from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.lib.turns import RUNS_PER_TICK
 from invoice_pipelines_tests.conftest import TestDatabase
@@ -60,10 +59,8 @@ def _wait_for(what: str, condition, seconds: float, daemon: subprocess.Popen, lo
 
 
 def _seed(url: str, count: int) -> list[str]:
-    """`count` organizations, each with a sales invoice that has no document yet."""
-    owner = make_engine(url, owner=True)
-    upgrade(owner)
-    owner.dispose()
+    """`count` organizations, each with a sales invoice that has no document yet, in the
+    migrated database at `url`."""
     db = TestDatabase("sqlite", url, make_engine(url), make_engine(url, owner=True))
     slugs = []
     for n in range(count):
@@ -75,8 +72,10 @@ def _seed(url: str, count: int) -> list[str]:
     return slugs
 
 
-def test_a_sensor_stopped_while_the_daemon_runs_it_requests_at_most_one_turn_more(tmp_path):
-    app_url = f"sqlite:///{tmp_path / 'app.sqlite3'}"
+def test_a_sensor_stopped_while_the_daemon_runs_it_requests_at_most_one_turn_more(
+    tmp_path, sqlite_migrated_factory
+):
+    app_url = sqlite_migrated_factory(tmp_path / "app.sqlite3")
     slugs = _seed(app_url, WAITING)
     home = tmp_path / "dagster_home"
     home.mkdir()

@@ -13,7 +13,6 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from invoice_pipelines.db.engine import make_engine
-from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.db.tables import (
     incoming_invoice_settlements,
     incoming_invoices,
@@ -61,9 +60,10 @@ def _read(engine, store, slug: str, organization_id: int) -> None:
     process_documents(engine, store, organization_id, ids, parser=InProcess(), ocr=None)
 
 
-def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back_paid(tmp_path):
-    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    upgrade(make_engine(url, owner=True))
+def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back_paid(
+    tmp_path, sqlite_migrated_factory
+):
+    url = sqlite_migrated_factory(tmp_path / "demo.sqlite3")
     engine = make_engine(url)
     data_dir, uploads = tmp_path / "data", tmp_path / "uploads"
     seed_demo(engine, system=engine, orders_per_org=2)

@@ -9,7 +9,6 @@ import stat
 from sqlalchemy import select
 
 from invoice_pipelines.db.engine import make_engine
-from invoice_pipelines.db.migrate import upgrade
 from invoice_pipelines.db.tables import qbo_connections
 from invoice_pipelines.db.tenancy import find_organization, system_transaction
 from invoice_pipelines_devtools.demo.quickbooks import (
@@ -26,9 +25,10 @@ from invoice_pipelines_tests.checked_latest import assert_checked_latest
 SLUGS = [spec["org"]["slug"] for spec in DEMO_ORGANIZATIONS]
 
 
-def test_the_demo_organizations_are_connected_once_and_sync_with_the_demo_simulator(tmp_path):
-    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    upgrade(make_engine(url, owner=True))
+def test_the_demo_organizations_are_connected_once_and_sync_with_the_demo_simulator(
+    tmp_path, sqlite_migrated_factory
+):
+    url = sqlite_migrated_factory(tmp_path / "demo.sqlite3")
     engine = make_engine(url)
     data_dir = tmp_path / "data"
     seed_demo(engine, system=engine, orders_per_org=2)
@@ -67,7 +67,9 @@ def test_the_demo_organizations_are_connected_once_and_sync_with_the_demo_simula
     engine.dispose()
 
 
-def test_the_first_sync_is_recorded_as_materializations_of_qbo_customers_and_qbo_items(tmp_path):
+def test_the_first_sync_is_recorded_as_materializations_of_qbo_customers_and_qbo_items(
+    tmp_path, sqlite_migrated_factory
+):
     """make run's first sync happens in the simulator's process, not in a Dagster run: before,
     qbo_customers and qbo_items said "never materialized" although the demo had synced them. It
     is recorded in the instance now, per organization partition, with the sync's counts."""
@@ -75,8 +77,7 @@ def test_the_first_sync_is_recorded_as_materializations_of_qbo_customers_and_qbo
 
     from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 
-    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    upgrade(make_engine(url, owner=True))
+    url = sqlite_migrated_factory(tmp_path / "demo.sqlite3")
     engine = make_engine(url)
     data_dir = tmp_path / "data"
     seed_demo(engine, system=engine, orders_per_org=2)

@@ -19,12 +19,10 @@ def _counts(engine):
         )
 
 
-def test_seed_demo_is_idempotent_and_realistic(tmp_path):
+def test_seed_demo_is_idempotent_and_realistic(tmp_path, sqlite_migrated_factory):
     from invoice_pipelines.db.engine import make_engine
-    from invoice_pipelines.db.migrate import upgrade
 
-    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    upgrade(make_engine(url, owner=True))
+    url = sqlite_migrated_factory(tmp_path / "demo.sqlite3")
     engine = make_engine(url)
     first = seed_demo(engine, system=engine)
     assert len(first["created"]) == 3
@@ -41,16 +39,16 @@ def test_seed_demo_is_idempotent_and_realistic(tmp_path):
     assert "reviewed" in statuses and "pending" in statuses
 
 
-def _demo_engine(tmp_path):
+def _demo_engine(tmp_path, sqlite_migrated_factory):
     from invoice_pipelines.db.engine import make_engine
-    from invoice_pipelines.db.migrate import upgrade
 
-    url = f"sqlite:///{tmp_path / 'demo.sqlite3'}"
-    upgrade(make_engine(url, owner=True))
+    url = sqlite_migrated_factory(tmp_path / "demo.sqlite3")
     return make_engine(url)
 
 
-def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp_path):
+def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(
+    tmp_path, sqlite_migrated_factory
+):
     """What `make run` shows: the queued demo job's invoices of brandt-it-service, their PDFs
     (the seller's address, IBAN, an EPC QR code a banking app reads) and their e-mails (the
     account to pay to). Before, no demo organization had seller settings: no address, no IBAN,
@@ -68,7 +66,7 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
     from invoice_pipelines_tests.conftest import require_programs
 
     require_programs("pdftoppm", "zbarimg")
-    engine = _demo_engine(tmp_path)
+    engine = _demo_engine(tmp_path, sqlite_migrated_factory)
     [job] = seed_demo(engine, system=engine)["batch_jobs"]
     assert process_batch_job(engine, job, system=engine, runner="test").status == "completed"
     store = LocalFiles(str(tmp_path / "documents"))
@@ -113,10 +111,12 @@ def test_a_demo_invoice_shows_the_seller_its_bank_account_and_an_epc_qr_code(tmp
     assert "auf das Konto DE02 1203 0000 0000 2020 51" in body
 
 
-def test_demo_organizations_seeded_before_the_seller_settings_get_them(tmp_path):
+def test_demo_organizations_seeded_before_the_seller_settings_get_them(
+    tmp_path, sqlite_migrated_factory
+):
     from sqlalchemy import update
 
-    engine = _demo_engine(tmp_path)
+    engine = _demo_engine(tmp_path, sqlite_migrated_factory)
     seed_demo(engine, system=engine)
     with system_transaction(engine, write=True) as conn:
         conn.execute(
@@ -136,7 +136,7 @@ def test_demo_organizations_seeded_before_the_seller_settings_get_them(tmp_path)
     assert seed_demo(engine, system=engine)["settings_completed"] == []
 
 
-def test_the_demo_has_overdue_invoices_for_every_dunning_level(tmp_path):
+def test_the_demo_has_overdue_invoices_for_every_dunning_level(tmp_path, sqlite_migrated_factory):
     """Before, no demo invoice was overdue and dunning_notices had nothing to show. Now
     mueller-werkzeugbau has three unpaid invoices, properly numbered, overdue 6, 26 and 61 days
     on the day of seeding: a dunning run that day notices one at each default level."""
@@ -144,7 +144,7 @@ def test_the_demo_has_overdue_invoices_for_every_dunning_level(tmp_path):
 
     from invoice_pipelines.overdue.domain.pipeline import run_overdue
 
-    engine = _demo_engine(tmp_path)
+    engine = _demo_engine(tmp_path, sqlite_migrated_factory)
     seeded = seed_demo(engine, system=engine, today=date(2026, 11, 23))
     assert seeded["overdue_invoices"] == [
         "RE-2026-000001",
