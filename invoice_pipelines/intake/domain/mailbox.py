@@ -73,6 +73,10 @@ TICK_BUDGET_SECONDS = 8.0
 ROTATION = "~next"
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _UID = re.compile(rb"UID (\d+)")
+_CAPABILITY = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.IGNORECASE)
+# a STATUS answer: the folder's name quoted (no quote or backslash in it: mailbox_config refuses
+# them) or as an atom, then its values
+_STATUS = re.compile(rb'^(?:"([^"\\]*)"|([^\s"(){]+)) \((.*)\)$')
 # messages fetched, recorded and moved together: three commands for this many instead of three
 # each (each message is still recorded in a transaction of its own)
 CHUNK = 25
@@ -114,6 +118,16 @@ class AccountRead:
     error: str | None = None
     unrouted: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    lost_connection: bool = False  # the session is gone: the login's other folders wait
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """A folder as STATUS tells it, without opening it."""
+
+    messages: int
+    uidnext: int
+    uidvalidity: int
 
 
 @dataclass
@@ -149,13 +163,55 @@ class ImapSession:
                 f"cannot connect to {box.host}:{box.port}: {_why(exc)}"
             ) from None
         try:
-            self.client.login(box.username, password)
+            _, answer = self.client.login(box.username, password)
+        except imaplib.IMAP4.abort as exc:  # before IMAP4.error: abort is one of them
+            self.close()
+            raise MailboxUnavailable(f"the login was not answered: {_why(exc)}") from None
         except imaplib.IMAP4.error:
             self.close()
             raise MailboxUnavailable(
                 f"the server refused the login of {box.username!r} (check the password in "
                 f"{box.secret_name})"
             ) from None
+        except (OSError, EOFError) as exc:
+            self.close()
+            raise MailboxUnavailable(f"the login was not answered: {_why(exc)}") from None
+        # the capabilities after the login (most servers name them in the login's answer; before
+        # it a server names fewer)
+        told = _CAPABILITY.search(b" ".join(a for a in answer if isinstance(a, bytes)))
+        if told is not None:
+            named = told.group(1)
+        else:
+            _, asked = self.client.capability()
+            named = b" ".join(a for a in asked if isinstance(a, bytes))
+        self.capabilities = set(named.decode("ascii", "replace").upper().split())
+
+    def folder_states(self, folders: list[str]) -> dict[str, FolderState]:
+        """The folders' states without opening them: one LIST-STATUS (RFC 5819) for all of the
+        account's folders where the server has it, else a STATUS each. A folder the answer does
+        not name clearly is absent (then opened and searched, as before)."""
+        items = "(MESSAGES UIDNEXT UIDVALIDITY)"
+        if "LIST-STATUS" in self.capabilities:
+            status, data = self.client._simple_command(  # noqa: SLF001 - imaplib has no LIST-STATUS
+                "LIST", '""', '"*"', "RETURN", f"(STATUS {items})"
+            )
+            _, lines = self.client._untagged_response(status, data, "STATUS")  # noqa: SLF001
+        else:
+            lines = []
+            for folder in folders:
+                status, data = self.client.status(_quoted(folder), items)
+                lines += data if status == "OK" else []
+        states = {}
+        for line in lines:
+            if isinstance(line, bytes) and (found := _STATUS.match(line)):
+                name = found.group(1) if found.group(1) is not None else found.group(2)
+                values = dict(re.findall(rb"([A-Z]+) (\d+)", found.group(3)))
+                if {b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY"} <= set(values):
+                    states[name.decode("utf-8", "replace")] = FolderState(
+                        int(values[b"MESSAGES"]), int(values[b"UIDNEXT"]),
+                        int(values[b"UIDVALIDITY"]),
+                    )  # fmt: skip
+        return states
 
     def select(self, folder: str) -> int:
         status, _ = self.client.select(_quoted(folder))
@@ -258,36 +314,49 @@ def read_mailboxes(
     limit: int | None = None,
     time_budget_s: float = TICK_BUDGET_SECONDS,
 ) -> MailTick:
-    """One tick over the active mailboxes (module docstring): in parallel, from where the last tick
-    stopped; an account not begun within `time_budget_s` waits for the next tick, first in line."""
-    accounts: dict[tuple, list[Mailbox]] = {}
+    """One tick over the active mailboxes (module docstring): a login each in parallel, each
+    reading its folders from where the last tick stopped; a folder not begun within
+    `time_budget_s` waits for the next tick, first in line."""
+    folders: dict[tuple, list[Mailbox]] = {}
     for box in active_mailboxes(system, only_organizations):
-        accounts.setdefault(box.account, []).append(box)
-    tick = MailTick(cursor=dict(cursor), mailboxes=sum(len(g) for g in accounts.values()))
-    if not accounts:
+        folders.setdefault(box.account, []).append(box)
+    tick = MailTick(cursor=dict(cursor), mailboxes=sum(len(g) for g in folders.values()))
+    if not folders:
         return tick
     limit = limit_or_setting(limit)
-    groups = sorted(accounts.values(), key=lambda group: group[0].key)
+    groups = sorted(folders.values(), key=lambda group: group[0].key)
     start = (cursor.get(ROTATION) or [0])[0] % len(groups)
     groups = groups[start:] + groups[:start]
-    deadline = time.monotonic() + time_budget_s
+    logins: dict[tuple, list[list[Mailbox]]] = {}
+    for group in groups:  # each login's folders in the rotated order
+        logins.setdefault(group[0].login, []).append(group)
+    reading = Reading(
+        engine, store, cursor, password_of, max_messages, timeout, limit,
+        deadline=time.monotonic() + time_budget_s,
+    )  # fmt: skip
+    found: dict[str, AccountRead] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(logins)))) as pool:
+        for results in pool.map(reading.login, logins.values()):
+            found.update(results)
+    results = [found.get(group[0].key) for group in groups]
+    _gather(tick, groups, results, start)
+    read_ok = [box.id for group, r in zip(groups, results, strict=True) if r and not r.error
+               for box in group]  # fmt: skip
+    failed = {box.id: r.error for group, r in zip(groups, results, strict=True)
+              if r and r.error for box in group}  # fmt: skip
+    record_reads(system, read_ok, failed)
+    return tick
 
-    def read(group: list[Mailbox]) -> AccountRead | None:
-        if time.monotonic() > deadline:
-            return None  # the tick's time is up: first in line next tick
-        return read_account(
-            engine, store, group, cursor.get(group[0].key),
-            password_of=password_of, max_messages=max_messages, timeout=timeout, limit=limit,
-        )  # fmt: skip
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(groups)))) as pool:
-        results = list(pool.map(read, groups))
-    read_ok: list[int] = []
-    failed: dict[int, str] = {}
+def _gather(
+    tick: MailTick, groups: list[list[Mailbox]], results: list[AccountRead | None], start: int
+) -> None:
+    """The folders' reads into the tick: counts, cursor, errors, and where the next tick starts
+    (the first folder this one did not begin)."""
     waiting = [i for i, result in enumerate(results) if result is None]
     tick.waiting = len(waiting)
     tick.cursor[ROTATION] = [(start + (waiting[0] if waiting else 0)) % len(groups)]
-    for group, result in zip(groups, results, strict=True):
+    for result in results:
         if result is None:
             continue
         if result.cursor is not None:
@@ -298,60 +367,104 @@ def read_mailboxes(
         tick.slowest_s = max(tick.slowest_s, result.seconds)
         if result.error:
             tick.errors.append(f"{result.key}: {result.error}")
-            failed.update({box.id: result.error for box in group})
-        else:
-            read_ok += [box.id for box in group]
-    record_reads(system, read_ok, failed)
-    return tick
 
 
-def read_account(
-    engine: Engine,
-    store: Uploads,
-    group: list[Mailbox],
-    cursor: list[int] | None,
-    *,
-    password_of: Callable[[str], str | None] = os.environ.get,
-    max_messages: int = MAX_MESSAGES_PER_TICK,
-    timeout: float = TIMEOUT_SECONDS,
-    limit: int | None = None,
-) -> AccountRead:
-    """The new messages of one account and folder, for the organizations `group` (who share it)."""
-    started = time.monotonic()
-    first = group[0]
-    result = AccountRead(first.key, cursor)
-    limit = limit_or_setting(limit)
-    password = password_of(first.secret_name)
-    if not password:
-        result.error = (
-            f"the password's variable {first.secret_name} is not set in the code location; "
-            "nothing was read"
-        )
-        return result
-    session = None
-    try:
-        session = ImapSession(first, password, timeout)
-        uidvalidity = session.select(first.folder)
-        after = cursor[1] if cursor and cursor[0] == uidvalidity else 0
-        new = session.new_uids(after, first.processed_flag)[:max_messages]
-        for start in range(0, len(new), CHUNK):
-            chunk = new[start : start + CHUNK]
-            _take_messages(engine, store, session, group, uidvalidity, chunk, limit, result)
-            result.cursor = [uidvalidity, chunk[-1]]
-    except MailboxUnavailable as exc:
-        result.error = str(exc)
-    except (OSError, EOFError, imaplib.IMAP4.error) as exc:
-        result.error = f"reading stopped: {_why(exc)}; the rest waits for the next tick"
-    except SQLAlchemyError as exc:  # the database, not the mailbox: what committed is kept
-        result.error = (
+@dataclass
+class Reading:
+    """What every login of a tick reads with: the database, the store, the cursor, the limits."""
+
+    engine: Engine
+    store: Uploads
+    cursor: dict[str, list[int]]
+    password_of: Callable[[str], str | None]
+    max_messages: int
+    timeout: float
+    limit: int
+    deadline: float
+
+    def login(self, groups: list[list[Mailbox]]) -> dict[str, AccountRead]:
+        """One login's folders (`groups`: the mailboxes of each folder): logged in once, each
+        folder's state asked in one command, only a folder with new mail opened. A folder begun
+        is in the answer; one not begun (time is up, the connection was lost) is not."""
+        if time.monotonic() > self.deadline:
+            return {}
+        first = groups[0][0]
+
+        def failed(error: str) -> dict[str, AccountRead]:
+            return {g[0].key: AccountRead(g[0].key, self.cursor.get(g[0].key), error=error)
+                    for g in groups}  # fmt: skip
+
+        password = self.password_of(first.secret_name)
+        if not password:
+            return failed(
+                f"the password's variable {first.secret_name} is not set in the code location; "
+                "nothing was read"
+            )
+        try:
+            session = ImapSession(first, password, self.timeout)
+        except MailboxUnavailable as exc:
+            return failed(str(exc))
+        results: dict[str, AccountRead] = {}
+        try:
+            states = session.folder_states([group[0].folder for group in groups])
+            for group in groups:
+                if time.monotonic() > self.deadline:
+                    break
+                result = AccountRead(group[0].key, self.cursor.get(group[0].key))
+                results[result.key] = result
+                if not _unchanged(states.get(group[0].folder), result.cursor):
+                    self.folder(session, group, result)
+                    if result.error and result.lost_connection:
+                        break
+        except (MailboxUnavailable, OSError, EOFError, imaplib.IMAP4.error) as exc:
+            return failed(_stopped(exc))  # the folders' states: nothing was read
+        finally:
+            session.close()
+        return results
+
+    def folder(self, session: ImapSession, group: list[Mailbox], result: AccountRead) -> None:
+        """The new messages of one folder, for the organizations `group` (who share it)."""
+        started = time.monotonic()
+        try:
+            uidvalidity = session.select(group[0].folder)
+            cursor = result.cursor
+            after = cursor[1] if cursor and cursor[0] == uidvalidity else 0
+            new = session.new_uids(after, group[0].processed_flag)[: self.max_messages]
+            for start in range(0, len(new), CHUNK):
+                chunk = new[start : start + CHUNK]
+                _take_messages(
+                    self.engine, self.store, session, group, uidvalidity, chunk, self.limit,
+                    result,
+                )  # fmt: skip
+                result.cursor = [uidvalidity, chunk[-1]]
+        except MailboxUnavailable as exc:
+            result.error = str(exc)
+        except (OSError, EOFError, imaplib.IMAP4.error, SQLAlchemyError) as exc:
+            result.error = _stopped(exc)
+            result.lost_connection = not isinstance(exc, SQLAlchemyError)
+        finally:
+            result.seconds = time.monotonic() - started
+
+
+def _stopped(exc: BaseException) -> str:
+    if isinstance(exc, MailboxUnavailable):
+        return str(exc)
+    if isinstance(exc, SQLAlchemyError):  # the database, not the mailbox: what committed is kept
+        return (
             f"recording stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}; the "
             "rest waits for the next tick"
         )
-    finally:
-        if session is not None:
-            session.close()
-        result.seconds = time.monotonic() - started
-    return result
+    return f"reading stopped: {_why(exc)}; the rest waits for the next tick"
+
+
+def _unchanged(state: FolderState | None, cursor: list[int] | None) -> bool:
+    """Whether a folder has nothing new, told by its state without opening it: empty, or nothing
+    delivered since the last UID taken (the same UIDVALIDITY). Unknown: opened."""
+    if state is None:
+        return False
+    if state.messages == 0:
+        return True
+    return bool(cursor) and cursor[0] == state.uidvalidity and state.uidnext <= cursor[1] + 1
 
 
 def route(group: list[Mailbox], headers: Headers) -> Mailbox | None:
