@@ -3,30 +3,37 @@ uploads of its organization exactly once (issue 86). `mailbox_sensor` calls `rea
 plain code, so tests drive it against a real IMAP server without a daemon.
 
 - The client is the standard library's `imaplib` (docs/intake.md, "E-mail intake", says why): one
-  connection per account and folder, opened with a timeout, logged in with the password the
-  configuration names (mailbox_config.py), never logged.
+  connection per login (server, account, password's name) per tick, opened with a timeout, logged
+  in with the password the configuration names (mailbox_config.py), never logged. It reads every
+  folder of that account that a mailbox names.
+- Which folders have new mail: one LIST-STATUS (RFC 5819; a STATUS per folder where the server
+  lacks it) tells each folder's message count, UIDNEXT and UIDVALIDITY without opening it. An
+  empty folder, or one whose UIDNEXT is past no UID the cursor has not taken, is not opened: a
+  tick over 10,000 mostly empty mailboxes of one account is one login and one command.
 - Which messages are new: the server's UIDVALIDITY and UIDs. The sensor's cursor keeps the last UID
-  taken per account (a new UIDVALIDITY starts over), and the database keeps each message's
+  taken per folder (a new UIDVALIDITY starts over), and the database keeps each message's
   (UIDVALIDITY, UID) in `mailbox_messages` under a unique key: a restart, a lost cursor or a second
   daemon finds the row and never takes a message twice.
-- Each message: its size and headers first; one over the message limit is refused unread. Else its
-  invoice attachments (mail_parts.py) are archived in the upload store, then recorded in ONE
-  transaction with the message's row: the uploads (`register_uploads`, created by `mailbox`: the
-  upload sensor dispatches them to the intake like any upload), their provenance
-  (`mailbox_uploads`) and what became of the message. Only after that commit is the message moved to
-  the processed folder (or given the keyword). A crash in between leaves the message where it was:
-  the next look finds its row and only moves it; the archived files' keys come from the content
-  hash and the message's UID, so a second write is the same file.
+- Messages are taken in chunks of `CHUNK`: their sizes and headers in one FETCH, one over the
+  message limit refused unread; the bodies of the others in one FETCH. Their invoice attachments
+  (mail_parts.py) are archived in the upload store, then the chunk is recorded in ONE transaction
+  per organization: each message's row, its uploads (`register_uploads`, created by `mailbox`: the
+  upload sensor dispatches them to the intake like any upload) and their provenance
+  (`mailbox_uploads`). Where the database refuses one message, the chunk is recorded again one
+  message at a time and that one without its claims. Only after that commit are the messages moved
+  to the processed folder (or given the keyword), in one command. A crash in between leaves them
+  where they were: the next look finds their rows and only moves them; the archived files' keys
+  come from the content hash and the message's UID, so a second write is the same file.
 - A Message-ID taken up before (the same message delivered twice) is recorded `duplicate` and
   registers nothing. A message refused as a whole (no invoice attachment, an automatic reply, too
   large) is recorded `refused` with one sentence, and moved like the others: nothing is lost, it is
   in the processed folder with its reason in the database.
-- A mailbox that refuses the login, times out or drops the connection stops only itself: one
-  sentence in the tick's errors and on the mailbox's row (`last_error`); what it took before that
-  is kept, the rest waits for the next tick. Accounts are read in parallel (a thread each, at most
-  `workers`), so 10,000 mostly empty mailboxes take one tick of seconds, not one after another; a
-  tick begins no account after `TICK_BUDGET_SECONDS`, and the next tick starts with those it did
-  not begin (the cursor keeps the place), so every mailbox is read in turn however many there are.
+- A login that is refused, times out or drops the connection stops only its own folders: one
+  sentence in the tick's errors and on each of their mailboxes' rows (`last_error`); what it took
+  before that is kept, the rest waits for the next tick. Logins are read in parallel (a thread
+  each, at most `workers`); a tick opens no folder after `TICK_BUDGET_SECONDS`, and the next tick
+  starts with those it did not begin (the cursor keeps the place), so every mailbox is read in
+  turn however many there are.
 """
 
 from __future__ import annotations
@@ -52,6 +59,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.intake.domain.incoming_invoices import NewUpload, register_uploads
 from invoice_pipelines.intake.domain.mail_parts import (
+    Attachment,
     Headers,
     MailContent,
     parse_message,
@@ -77,8 +85,8 @@ _CAPABILITY = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.IGNORECASE)
 # a STATUS answer: the folder's name quoted (no quote or backslash in it: mailbox_config refuses
 # them) or as an atom, then its values
 _STATUS = re.compile(rb'^(?:"([^"\\]*)"|([^\s"(){]+)) \((.*)\)$')
-# messages fetched, recorded and moved together: three commands for this many instead of three
-# each (each message is still recorded in a transaction of its own)
+# messages fetched, recorded and moved together: three IMAP commands and one transaction per
+# organization for this many instead of for each
 CHUNK = 25
 
 
@@ -408,14 +416,16 @@ class Reading:
         try:
             states = session.folder_states([group[0].folder for group in groups])
             for group in groups:
-                if time.monotonic() > self.deadline:
-                    break
                 result = AccountRead(group[0].key, self.cursor.get(group[0].key))
+                if _unchanged(states.get(group[0].folder), result.cursor):
+                    results[result.key] = result  # nothing new: read, at no cost
+                    continue
+                if time.monotonic() > self.deadline:
+                    continue  # not begun: first in line next tick
                 results[result.key] = result
-                if not _unchanged(states.get(group[0].folder), result.cursor):
-                    self.folder(session, group, result)
-                    if result.error and result.lost_connection:
-                        break
+                self.folder(session, group, result)
+                if result.error and result.lost_connection:
+                    break
         except (MailboxUnavailable, OSError, EOFError, imaplib.IMAP4.error) as exc:
             return failed(_stopped(exc))  # the folders' states: nothing was read
         finally:
@@ -513,6 +523,7 @@ def _take_messages(
     bodies = session.bodies(wanted)
     done: dict[int, list[int]] = {}  # mailbox id -> its UIDs recorded (now or before a crash)
     boxes = {box.id: box for _, box, _, _ in planned}
+    taken: list[tuple[int, Mailbox, int, MailContent]] = []
     for uid, box, headers, size in planned:
         if (box.id, uid) not in known:
             if (box.organization_id, headers.message_id) in delivered:
@@ -528,23 +539,60 @@ def _take_messages(
                 content = _content_of(bodies[uid], headers, limit)
             else:
                 continue  # gone meanwhile (another reader moved it)
+            taken.append((uid, box, size, content))
+            if headers.message_id:  # a second delivery later in the chunk archives nothing
+                delivered.add((box.organization_id, headers.message_id))
+        done.setdefault(box.id, []).append(uid)
+    for slug, counts in _record_chunk(engine, store, uidvalidity, taken):
+        result.by_organization.setdefault(slug, Counts()).add(counts)
+    for box_id, moved in done.items():
+        session.finish(moved, boxes[box_id])
+        _moved(engine, boxes[box_id], uidvalidity, moved)
+
+
+def _record_chunk(
+    engine: Engine,
+    store: Uploads,
+    uidvalidity: int,
+    taken: list[tuple[int, Mailbox, int, MailContent]],
+) -> list[tuple[str, Counts]]:
+    """The chunk's messages recorded: their attachments archived, then one transaction for each
+    organization's messages. Where the database refuses one of them, that organization's are
+    recorded again each in its own transaction, and the one it refuses is recorded without its
+    claims (refused), so that it costs only itself."""
+    archived = [
+        (uid, box, size, content, _archive(store, box, uidvalidity, uid, content))
+        for uid, box, size, content in taken
+    ]
+    by_organization: dict[int, list] = {}
+    for entry in archived:
+        by_organization.setdefault(entry[1].organization_id, []).append(entry)
+    counted: list[tuple[str, Counts]] = []
+    for organization_id, entries in by_organization.items():
+        try:
+            with tenant_transaction(engine, organization_id, write=True) as conn:
+                counts = [
+                    (box.slug, _record_in(conn, box, uidvalidity, uid, size, content, files))
+                    for uid, box, size, content, files in entries
+                ]
+            counted += counts
+            continue
+        except SQLAlchemyError:
+            pass  # one at a time below, to find the one refused
+        for uid, box, size, content, files in entries:
             try:
-                counts = _record(engine, store, box, uidvalidity, uid, size, content)
+                with tenant_transaction(engine, organization_id, write=True) as conn:
+                    counts = _record_in(conn, box, uidvalidity, uid, size, content, files)
             except SQLAlchemyError as exc:
-                # what the message claims could not be stored (the database refused a value):
-                # recorded without its claims, refused, so it costs only itself
+                # what the message claims could not be stored (the database refused a value)
                 why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 bare = MailContent(
                     Headers(), refused=f"the message could not be recorded ({why}); it is kept"
                 )
-                counts = _record(engine, store, box, uidvalidity, uid, size, bare)
-            result.by_organization.setdefault(box.slug, Counts()).add(counts)
-            if headers.message_id:  # a second delivery later in the chunk archives nothing
-                delivered.add((box.organization_id, headers.message_id))
-        done.setdefault(box.id, []).append(uid)
-    for box_id, moved in done.items():
-        session.finish(moved, boxes[box_id])
-        _moved(engine, boxes[box_id], uidvalidity, moved)
+                with tenant_transaction(engine, organization_id, write=True) as conn:
+                    counts = _record_in(conn, box, uidvalidity, uid, size, bare, [])
+            counted.append((box.slug, counts))
+    return counted
 
 
 def _headers_of(header_bytes: bytes) -> Headers:
@@ -560,7 +608,7 @@ def _content_of(raw: bytes, headers: Headers, limit: int) -> MailContent:
     """What the message holds, or one sentence why it cannot be read: a message the parser fails
     on is refused and moved like any other, never read again on every tick."""
     try:
-        return read_content(raw, limit)
+        return read_content(raw, limit, headers)
     except Exception as exc:  # noqa: BLE001 - one message must never stop the mailbox
         return MailContent(
             headers, refused=f"the message cannot be read ({type(exc).__name__}); it is kept"
@@ -636,18 +684,11 @@ def _insert_message(conn, values: dict) -> int | None:
     ).scalar()
 
 
-def _record(
-    engine: Engine,
-    store: Uploads,
-    box: Mailbox,
-    uidvalidity: int,
-    uid: int,
-    size: int,
-    content: MailContent,
-) -> Counts:
-    """Archive the attachments, then record the message, its uploads and their provenance in one
-    transaction."""
-    h = content.headers
+def _archive(
+    store: Uploads, box: Mailbox, uidvalidity: int, uid: int, content: MailContent
+) -> list[tuple[Attachment, NewUpload]]:
+    """The message's invoice attachments in the upload store, under keys of their content hash
+    and the message's UID (a second write after a crash is the same file)."""
     files = []
     if content.refused is None:
         for attachment in content.attachments:
@@ -659,6 +700,20 @@ def _record(
                 (attachment, NewUpload(attachment.name, key, digest, len(attachment.data),
                                        attachment.content_type))
             )  # fmt: skip
+    return files
+
+
+def _record_in(
+    conn,
+    box: Mailbox,
+    uidvalidity: int,
+    uid: int,
+    size: int,
+    content: MailContent,
+    files: list[tuple[Attachment, NewUpload]],
+) -> Counts:
+    """Record the message, its uploads and their provenance, in the caller's transaction."""
+    h = content.headers
     values = {
         "organization_id": box.organization_id,
         "mailbox_id": box.id,
@@ -675,32 +730,32 @@ def _record(
         "reason": content.refused or ("; ".join(content.notes)[:4000] or None),
     }
     counts = Counts()
-    with tenant_transaction(engine, box.organization_id, write=True) as conn:
-        row_id = _insert_message(conn, values)
-        if row_id is None:
-            return counts  # another reader took it first: its row says what became of it
-        earlier = _earlier(conn, box, h.message_id, row_id)
-        if earlier is not None:
-            conn.execute(
-                update(mailbox_messages)
-                .where(mailbox_messages.c.id == row_id)
-                .values(
-                    state=DUPLICATE,
-                    reason=f"the same message (Message-ID {h.message_id}) was taken up before as "
-                    f"message {earlier}; nothing new is registered",
-                )
+    row_id = _insert_message(conn, values)
+    if row_id is None:
+        return counts  # another reader took it first: its row says what became of it
+    earlier = _earlier(conn, box, h.message_id, row_id)
+    if earlier is not None:
+        conn.execute(
+            update(mailbox_messages)
+            .where(mailbox_messages.c.id == row_id)
+            .values(
+                state=DUPLICATE,
+                reason=f"the same message (Message-ID {h.message_id}) was taken up before as "
+                f"message {earlier}; nothing new is registered",
             )
-            counts.duplicates = 1
-            return counts
-        if content.refused:
-            counts.refused = 1
-            return counts
-        registrations = register_uploads(
-            conn,
-            organization_id=box.organization_id,
-            files=[upload for _, upload in files],
-            created_by=CREATED_BY,
         )
+        counts.duplicates = 1
+        return counts
+    if content.refused:
+        counts.refused = 1
+        return counts
+    registrations = register_uploads(
+        conn,
+        organization_id=box.organization_id,
+        files=[upload for _, upload in files],
+        created_by=CREATED_BY,
+    )
+    if files:
         conn.execute(
             mailbox_uploads.insert(),
             [
@@ -715,11 +770,11 @@ def _record(
                 for (attachment, _), registration in zip(files, registrations, strict=True)
             ],
         )
-        conn.execute(
-            update(mailbox_messages)
-            .where(mailbox_messages.c.id == row_id)
-            .values(uploads=len(registrations))
-        )
+    conn.execute(
+        update(mailbox_messages)
+        .where(mailbox_messages.c.id == row_id)
+        .values(uploads=len(registrations))
+    )
     counts.read, counts.uploads = 1, len(files)
     return counts
 
