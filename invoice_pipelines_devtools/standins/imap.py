@@ -9,20 +9,23 @@ Dovecot is the server most organizations' mail providers run, speaks IMAP4rev1 w
 MOVE and keywords as production servers do, and starts in a tenth of a second. Messages reach it
 as they reach any mailbox: by APPEND (`deliver`), which is what a delivery agent does.
 
-`ImapServer.drop_after_body_request` puts a small TCP relay in front of the server that closes the
-connection once the client asks for a message's body: the "connection dropped mid-fetch" a flaky
-server produces, over a real socket.
+`ImapServer.relay` puts a small TCP relay in front of the server that counts the commands sent
+through it, and can close the connection once the client asks for a message's body (the
+"connection dropped mid-fetch" a flaky server produces, over a real socket) or hide a capability
+(a server without LIST-STATUS).
 """
 
 from __future__ import annotations
 
 import imaplib
 import os
+import re
 import shutil
 import socket
 import subprocess
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +51,7 @@ class ImapServer:
     user: str = USER
     password: str = PASSWORD
     host: str = "127.0.0.1"
-    relays: list[DroppingRelay] = field(default_factory=list)
+    relays: list[Relay] = field(default_factory=list)
     config: Path | None = None
     keep: bool = False  # the folder is the caller's (the demo's mail across restarts)
 
@@ -99,10 +102,14 @@ class ImapServer:
 
     def drop_after_body_request(self) -> int:
         """A relay's port: a connection through it is closed once the client fetches a body."""
-        relay = DroppingRelay(self.host, self.port)
+        return self.relay(drop_on=b"BODY.PEEK[]").port
+
+    def relay(self, drop_on: bytes | None = None, hide: bytes | None = None) -> Relay:
+        """A relay in front of the server (module docstring), started."""
+        relay = Relay(self.host, self.port, drop_on=drop_on, hide=hide)
         relay.start()
         self.relays.append(relay)
-        return relay.port
+        return relay
 
     def stop(self) -> None:
         for relay in self.relays:
@@ -141,14 +148,20 @@ def start_imap_server(
             time.sleep(0.05)
 
 
-class DroppingRelay:
-    """A TCP relay to the server that closes both sides when the client sends `BODY.PEEK[]`."""
+class Relay:
+    """A TCP relay to the server that counts the commands clients send through it (`commands`:
+    LOGIN, SELECT, UID FETCH ...), closes both sides when a client sends `drop_on`, and removes
+    `hide` from what the server answers (a capability the server then seems to lack)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(
+        self, host: str, port: int, drop_on: bytes | None = None, hide: bytes | None = None
+    ) -> None:
         self.target = (host, port)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
+        self.drop_on, self.hide = drop_on, hide
         self.dropped = 0
+        self.commands: Counter[str] = Counter()
         self._stopped = False
 
     def start(self) -> None:
@@ -168,12 +181,17 @@ class DroppingRelay:
             threading.Thread(target=self._pipe, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pipe, args=(server, client, False), daemon=True).start()
 
-    def _pipe(self, source: socket.socket, sink: socket.socket, watch: bool) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket, from_client: bool) -> None:
         try:
             while data := source.recv(65536):
-                if watch and b"BODY.PEEK[]" in data:
-                    self.dropped += 1
-                    break
+                if from_client:
+                    for command in _COMMAND.findall(data):
+                        self.commands[command.decode().upper()] += 1
+                    if self.drop_on and self.drop_on in data:
+                        self.dropped += 1
+                        break
+                elif self.hide:
+                    data = data.replace(self.hide, b"")
                 sink.sendall(data)
         except OSError:
             pass
@@ -183,3 +201,7 @@ class DroppingRelay:
             except OSError:
                 pass
             side.close()
+
+
+# a command line: its tag, then the command (with UID, its sub-command)
+_COMMAND = re.compile(rb"^[A-Za-z0-9]+ ((?:UID )?[A-Za-z-]+)", re.MULTILINE)

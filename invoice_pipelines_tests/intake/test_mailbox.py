@@ -486,9 +486,7 @@ def test_read_mail_marked_by_a_keyword_is_not_read_again(db, imap, store, secret
     first = imap.deliver(message(("r1.xml", _sample(CII))), folder)
 
     tick = _read(db, store, only={org["slug"]})
-    second = imap.deliver(
-        message(("r2.xml", _sample(CII).replace(b"471102", b"471199"))), folder
-    )
+    second = imap.deliver(message(("r2.xml", _sample(CII).replace(b"471102", b"471199"))), folder)
     again = _read(db, store, only={org["slug"]})
 
     assert tick.errors == [] and again.errors == []
@@ -621,3 +619,37 @@ def test_two_readers_at_once_take_each_message_once(db, imap, store, secrets_env
     assert len(_messages(db, org)) == 6
     assert len(_uploads(db, org)) == 6
     assert imap.uids(folder) == []
+
+
+@pytest.mark.parametrize("list_status", [True, False], ids=["list-status", "status-each"])
+def test_one_login_reads_an_accounts_mailboxes_and_opens_only_those_with_mail(
+    db, imap, store, secrets_env, list_status
+):
+    """Twelve organizations' mailboxes, folders of one account: a tick logs in once, asks every
+    folder's state in one LIST-STATUS (or a STATUS each where the server lacks it) and opens only
+    the folder with mail; the next tick opens none. Every mailbox counts as read."""
+    orgs = [db.new_organization() for _ in range(12)]
+    relay = imap.relay(hide=None if list_status else b" LIST-STATUS")
+    folders = [_folder() for _ in orgs]
+    client = imap.client()
+    for folder in folders:
+        client.create(f'"{folder}"')
+    client.logout()
+    for org, folder in zip(orgs, folders, strict=True):
+        _mailbox(db, imap, org, folder, port=relay.port)
+    imap.deliver(message(("rechnung.xml", _sample(CII))), folders[3])
+    slugs = {org["slug"] for org in orgs}
+
+    tick = _read(db, store, only=slugs)
+    again = _read(db, store, tick.cursor, only=slugs)
+
+    assert tick.errors == [] and again.errors == []
+    assert list(tick.by_organization) == [orgs[3]["slug"]]
+    assert tick.by_organization[orgs[3]["slug"]].uploads == 1
+    assert again.by_organization == {}
+    assert relay.commands["LOGIN"] == 2  # one a tick
+    assert relay.commands["SELECT"] == 1  # the folder with mail, once
+    assert relay.commands["STATUS"] == (0 if list_status else 2 * len(folders))
+    assert relay.commands["LIST"] == (2 if list_status else 0)
+    finding = fresh_finding(db.system_engine)
+    assert not any(org["slug"] in finding.description for org in orgs)
