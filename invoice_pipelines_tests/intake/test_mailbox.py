@@ -309,6 +309,10 @@ def test_hostile_and_odd_mail_each_get_a_sentence_and_a_state(db, imap, store, s
         "big attachment": message(("big.pdf", b"%PDF-1.7\n" + b"0" * limit)),
         "hostile name": message(("../../etc/\u202etxt.exe\x1b[31m.pdf", pdf)),
         "zip of invoices": message(("invoices.zip", _zip({"dir/one.xml": xml}))),
+        # a name in RFC 2047 encoded words, as some mail programs write it
+        "encoded name": message(("NAME.xml", xml)).replace(
+            b'filename="NAME.xml"', b'filename="=?utf-8?q?R=C3=A9chnung_471102?=.xml"'
+        ),
     }
     for subject, raw in cases.items():
         imap.deliver(raw.replace(b"Subject: Rechnung", f"Subject: {subject}".encode()), folder)
@@ -332,11 +336,13 @@ def test_hostile_and_odd_mail_each_get_a_sentence_and_a_state(db, imap, store, s
     assert rows["hostile name"]["state"] == "read"
     assert rows["zip of invoices"]["state"] == "read"
     names = {u["filename"]: u["attachment_name"] for u in _uploads(db, org)}
-    [hostile] = [n for n in names if n != "one.xml"]
+    [hostile] = [n for n in names if n.endswith(".pdf")]
     assert "/" not in hostile and ".." not in hostile and hostile.endswith(".pdf")
     assert hostile.isascii() and hostile.isprintable()
     assert "\\u202e" in names[hostile] and "\\u001b" in names[hostile]  # escaped, kept
     assert "one.xml" in names
+    assert names["R_chnung_471102.xml"] == "Réchnung 471102.xml"
+    assert rows["encoded name"]["state"] == "read"
     assert imap.uids(folder) == []  # every one moved, refused ones too: nothing left behind
 
 

@@ -6,8 +6,8 @@ plain code, so tests drive it against a real IMAP server without a daemon.
   connection per login (server, account, password's name) per tick, opened with a timeout, logged
   in with the password the configuration names (mailbox_config.py), never logged. It reads every
   folder of that account that a mailbox names.
-- Which folders have new mail: one LIST-STATUS (RFC 5819; a STATUS per folder where the server
-  lacks it) tells each folder's message count, UIDNEXT and UIDVALIDITY without opening it. An
+- Which folders have new mail: one LIST-STATUS (RFC 5819) where a login reads `LIST_STATUS_FROM`
+  folders or more, else (or where the server lacks it) a STATUS per folder, tells each folder's message count, UIDNEXT and UIDVALIDITY without opening it. An
   empty folder, or one whose UIDNEXT is past no UID the cursor has not taken, is not opened: a
   tick over 10,000 mostly empty mailboxes of one account is one login and one command.
 - Which messages are new: the server's UIDVALIDITY and UIDs. The sensor's cursor keeps the last UID
@@ -62,7 +62,7 @@ from invoice_pipelines.intake.domain.mail_parts import (
     Attachment,
     Headers,
     MailContent,
-    parse_message,
+    parse_parts,
     read_content,
     read_headers,
 )
@@ -78,6 +78,8 @@ TIMEOUT_SECONDS = 10.0
 # a tick begins no account after this long (Dagster gives a sensor 60 s); the rest are read first
 # on the next tick, their place kept in the cursor under ROTATION
 TICK_BUDGET_SECONDS = 8.0
+# a login reading this many folders or more asks their states in one LIST-STATUS
+LIST_STATUS_FROM = 8
 ROTATION = "~next"
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _UID = re.compile(rb"UID (\d+)")
@@ -196,10 +198,13 @@ class ImapSession:
 
     def folder_states(self, folders: list[str]) -> dict[str, FolderState]:
         """The folders' states without opening them: one LIST-STATUS (RFC 5819) for all of the
-        account's folders where the server has it, else a STATUS each. A folder the answer does
+        account's folders where the server has it and the login reads `LIST_STATUS_FROM` folders
+        or more, else a STATUS each. A folder the answer does
         not name clearly is absent (then opened and searched, as before)."""
         items = "(MESSAGES UIDNEXT UIDVALIDITY)"
-        if "LIST-STATUS" in self.capabilities:
+        # LIST-STATUS answers for every folder of the account: worth it for many of them, not
+        # for the one or two folders most logins read
+        if "LIST-STATUS" in self.capabilities and len(folders) >= LIST_STATUS_FROM:
             status, data = self.client._simple_command(  # noqa: SLF001 - imaplib has no LIST-STATUS
                 "LIST", '""', '"*"', "RETURN", f"(STATUS {items})"
             )
@@ -599,7 +604,7 @@ def _headers_of(header_bytes: bytes) -> Headers:
     """A message's header claims; none where the parser gives up on them (routed, then, as a
     message without recipients)."""
     try:
-        return read_headers(parse_message(header_bytes))
+        return read_headers(parse_parts(header_bytes))
     except Exception:  # noqa: BLE001 - a hostile header must cost its message, not the mailbox
         return Headers()
 
