@@ -114,8 +114,11 @@ def _filename(part: Message) -> str | None:
     """An attachment's name as given: RFC 2231 (decoded by the parser) or encoded words."""
     name = part.get_filename()
     if name and "=?" in name:
-        try:
-            name = str(make_header(decode_header(name)))
+        try:  # the decoded pieces as they stand (make_header would put a space between them)
+            name = "".join(
+                piece.decode(charset or "ascii", "replace") if isinstance(piece, bytes) else piece
+                for piece, charset in decode_header(name)
+            )
         except (HeaderParseError, LookupError, UnicodeError, ValueError):
             pass  # kept as written: a claim, escaped when shown
     return name
