@@ -3,11 +3,11 @@
 configuration and maildir in a folder of its own.
 
 Dovecot rather than pymap (the pure-Python server the first version ran): the mailbox benchmark
-measured the server, not the reader. pymap took 17.8 s of a 300-message read whose own CPU was
-4.0 s, and a tick over 10,000 mailboxes read about 350 of them in its 8 s.
-Dovecot is the server most organizations' mail providers run, speaks IMAP4rev1 with UIDPLUS,
-MOVE and keywords as production servers do, and starts in a tenth of a second. Messages reach it
-as they reach any mailbox: by APPEND (`deliver`), which is what a delivery agent does.
+measured the server, not the reader. With pymap a 300-message read took 17.8 s of which the
+reader's own CPU was 4.0 s, and a tick over 10,000 mailboxes read about 350 of them in its 8 s.
+Dovecot is a widely run production IMAP server, speaks IMAP4rev1 with UIDPLUS, MOVE, LIST-STATUS
+and kept keywords, and starts in about 0.3 s (at load 10). Messages reach it as they reach any
+mailbox: by APPEND (`deliver`), which is what a delivery agent does.
 
 `ImapServer.relay` puts a small TCP relay in front of the server that counts the commands sent
 through it, and can close the connection once the client asks for a message's body (the
