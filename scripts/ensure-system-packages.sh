@@ -43,6 +43,20 @@ if ! command -v zbarimg >/dev/null 2>&1; then
     fi
 fi
 
+# Dovecot's IMAP server is the real mail server the mailbox tests, `bench mailbox` and the demo's
+# mailbox run on loopback (invoice_pipelines_devtools/standins/dovecot.py starts it with its own
+# configuration; the package's system service is never started or used). Needed under CI.
+if ! [ -x /usr/sbin/dovecot ] && ! command -v dovecot >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        # in a container (CI) its service is not started; where an init system starts it, it
+        # listens on 143/993 with /etc/dovecot, beside ours and unused by the project
+        apt_install dovecot-imapd ||
+            { echo "ensure-system-packages: could not install dovecot-imapd (the IMAP stand-in)" >&2; exit 1; }
+    else
+        echo "ensure-system-packages: dovecot is missing (sudo apt-get install -y dovecot-imapd); the mailbox tests will be skipped" >&2
+    fi
+fi
+
 PACKAGES="tesseract-ocr tesseract-ocr-deu poppler-utils fonts-dejavu-core"
 FONT_DIR="${INVOICE_PIPELINES_FONT_DIR:-/usr/share/fonts/truetype/dejavu}"
 

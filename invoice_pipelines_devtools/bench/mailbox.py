@@ -1,4 +1,4 @@
-"""Benchmark: supplier invoices by e-mail, from a real IMAP server (pymap on loopback) to
+"""Benchmark: supplier invoices by e-mail, from a real IMAP server (Dovecot on loopback) to
 VALIDATED, beside the same files through the upload folder in the same run (issue 86).
 
 N messages, each with one synthetic XML e-invoice, are delivered into one organization's mailbox;
@@ -7,8 +7,10 @@ tick, and the intake (`process_documents`, with the document_parser's workers) v
 Then the same N files go through the drop zone (`scan_uploads`) into another organization and the
 same intake. `ratio_to_upload_folder` is the e-mail path's documents per second over the drop
 zone's (both: registration plus intake). With `--organizations M` there are M-1 more organizations,
-each with a mailbox of its own (an empty folder), and `tick_<M>_s` is one tick over all of them,
-read in parallel. `read_cpu_s` is this process's CPU while reading: what the wall time `read_s`
+each with a mailbox of its own (an empty folder of the same account, made on disk as provisioning
+would), and two ticks over all of them: `first_tick_<M>_s`, the server's first look at the new
+folders (Dovecot builds their indexes: once), and `tick_<M>_s`, what every later tick costs (one
+login, one LIST-STATUS, no folder opened). `read_cpu_s` is this process's CPU while reading: what the wall time `read_s`
 spends beyond it is the IMAP server's.
 """
 
@@ -101,9 +103,9 @@ def _sender(data: bytes, sellers) -> str:
 def _deliver(server, folder: str, files: list[tuple[str, bytes]], sellers) -> None:
     from email.message import EmailMessage
 
-    client = server.client()
+    # the server's first look at thousands of new folders (the first command) takes long
+    client = server.client(timeout=600)
     try:
-        client.create(f'"{folder}"')
         for name, data in files:
             mail = EmailMessage()
             mail["From"] = _sender(data, sellers)
@@ -178,10 +180,9 @@ def run(args: argparse.Namespace) -> dict:
         ):
             store = LocalUploads(root)
             _configure(engine, server, orgs)
-            client = server.client()
-            for _, slug in orgs[1:]:
-                client.create(f'"{slug}"')  # the other mailboxes: there, and empty
-            client.logout()
+            # the mailboxes' folders, made as provisioning would (the others stay empty)
+            server.make_folders([folder_slug, f"{folder_slug}-done"])
+            server.make_folders([slug for _, slug in orgs[1:]])
             _deliver(server, folder_slug, files, sellers)
             parser = DocumentParser(
                 workers=args.workers, keep_warm_seconds=0.0, server_dir=server_dir
@@ -214,22 +215,26 @@ def run(args: argparse.Namespace) -> dict:
                 slowest = max(slowest, time.perf_counter() - started)
                 cursor, ticks = tick.cursor, ticks + 1
                 errors += tick.errors
-                if not tick.by_organization or errors:
+                if (not tick.by_organization and not tick.waiting) or errors:
                     break
             mail_ids = _document_ids(engine, folder_org)
             read_s = time.perf_counter() - t0
             # this process's CPU while reading (the reader, the database, the files): the rest of
-            # the wall time is the IMAP server's (pymap, pure Python) and waiting on it
+            # the wall time is the IMAP server's and waiting for a core
             read_cpu_s = time.process_time() - cpu0
             many = {}
-            if args.organizations > 1:  # one tick over every mailbox, most of them empty
-                started = time.perf_counter()
-                tick = read_mailboxes(
-                    engine, system, store, cursor, password_of=password,
-                    only_organizations={slug for _, slug in orgs},
-                )  # fmt: skip
-                many[f"tick_{args.organizations}_s"] = round(time.perf_counter() - started, 3)
-                # begun and read in this tick; the others are first in line next tick
+            if args.organizations > 1:  # ticks over every mailbox, most of them empty
+                # the first: the server's first look at the new folders builds its indexes of
+                # them (a cost of setting them up, once); the second: what every tick costs
+                for name in ("first_tick", "tick"):
+                    started = time.perf_counter()
+                    tick = read_mailboxes(
+                        engine, system, store, cursor, password_of=password,
+                        only_organizations={slug for _, slug in orgs}, timeout=600,
+                    )  # fmt: skip
+                    cursor = tick.cursor
+                    many[f"{name}_{args.organizations}_s"] = round(time.perf_counter() - started, 3)
+                # begun and read in the second tick; the others are first in line next tick
                 many["tick_mailboxes_read"] = args.organizations - tick.waiting
                 many["tick_errors"] = tick.errors[:3]
             t0 = time.perf_counter()

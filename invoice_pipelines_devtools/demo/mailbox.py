@@ -1,4 +1,4 @@
-"""The demo's invoice mailbox (`make run`, issue 86): a real IMAP server on loopback (pymap) holding
+"""The demo's invoice mailbox (`make run`, issue 86): a real IMAP server on loopback (Dovecot) holding
 mueller-werkzeugbau's invoice mailbox, and a supplier that e-mails it.
 
 - `configure_demo_mailbox` (seed-demo): the organization's mailbox (127.0.0.1, the demo port, the

@@ -29,7 +29,9 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.errors import HeaderParseError
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from invoice_pipelines.core.text import terminal_text
@@ -40,6 +42,8 @@ from invoice_pipelines.limits import MAX_ATTACHMENTS
 MAX_ZIP_RATIO = 100
 MAX_ZIP_MEMBERS = MAX_ATTACHMENTS
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+# a folded header's line breaks (RFC 5322 unfolding: the break goes, the space stays)
+_FOLD = re.compile(r"\r?\n(?=[ \t])")
 _HIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
 MAX_NAME_CHARS = 120
 EXTENSIONS = {"pdf": ".pdf", "xml": ".xml", "png": ".png", "jpeg": ".jpg", "tiff": ".tif"}
@@ -99,7 +103,28 @@ def parse_message(raw: bytes) -> EmailMessage:
     return email.message_from_bytes(raw, policy=email.policy.default)
 
 
-def _header(message: EmailMessage, name: str) -> str | None:
+def parse_parts(raw: bytes) -> Message:
+    """The message's structure for its files: the compat32 parser, about five times faster than
+    the default policy's (its header objects parse every header read, again on each read); the
+    claims' encoded words are decoded by `_header`, an attachment's name by `_filename`."""
+    return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def _filename(part: Message) -> str | None:
+    """An attachment's name as given: RFC 2231 (decoded by the parser) or encoded words."""
+    name = part.get_filename()
+    if name and "=?" in name:
+        try:  # the decoded pieces as they stand (make_header would put a space between them)
+            name = "".join(
+                piece.decode(charset or "ascii", "replace") if isinstance(piece, bytes) else piece
+                for piece, charset in decode_header(name)
+            )
+        except (HeaderParseError, LookupError, UnicodeError, ValueError):
+            pass  # kept as written: a claim, escaped when shown
+    return name
+
+
+def _header(message: Message, name: str, decoded: bool = True) -> str | None:
     """A header as text, or None when absent or beyond the parser (a malformed header is a claim
     we cannot read, never a traceback)."""
     try:
@@ -109,14 +134,25 @@ def _header(message: EmailMessage, name: str) -> str | None:
         value = str(raw) if raw is not None else None
     if value is None:
         return None
-    return _HIDDEN.sub(" ", str(value)).strip() or None
+    text = str(value)
+    if not isinstance(message, EmailMessage):  # compat32: as written, folded and encoded
+        text = _FOLD.sub("", text)
+        if decoded and "=?" in text:
+            try:
+                text = str(make_header(decode_header(text)))
+            except (HeaderParseError, LookupError, UnicodeError, ValueError):
+                pass  # kept as written: a claim, escaped when shown
+    return _HIDDEN.sub(" ", text).strip() or None
 
 
-def read_headers(message: EmailMessage) -> Headers:
-    sender = parseaddr(_header(message, "From") or "")[1] or None
+def read_headers(message: Message) -> Headers:
+    """The message's claims; from the compat32 parser (`parse_parts`, several times faster) or
+    the default policy's. Addresses are read as written (an encoded display name is no part of
+    the address); the subject's encoded words are decoded."""
+    sender = parseaddr(_header(message, "From", decoded=False) or "")[1] or None
     recipients: list[str] = []
     for name in ("Delivered-To", "X-Original-To", "Envelope-To", "To", "Cc"):
-        values = [v for v in (_header(message, name),) if v]
+        values = [v for v in (_header(message, name, decoded=False),) if v]
         for _, address in getaddresses(values):
             if address and address.lower() not in recipients:
                 recipients.append(address.lower())
@@ -129,7 +165,8 @@ def read_headers(message: EmailMessage) -> Headers:
         except (TypeError, ValueError, IndexError, OverflowError):
             sent_at = None
     results = [
-        _HIDDEN.sub(" ", str(v)).strip() for v in message.get_all("Authentication-Results", [])
+        _HIDDEN.sub(" ", _FOLD.sub("", str(v))).strip()
+        for v in message.get_all("Authentication-Results", [])
     ]
     return Headers(
         message_id=(_header(message, "Message-ID") or "")[:500] or None,
@@ -141,7 +178,7 @@ def read_headers(message: EmailMessage) -> Headers:
     )
 
 
-def automatic_reason(message: EmailMessage, headers: Headers) -> str | None:
+def automatic_reason(message: Message, headers: Headers) -> str | None:
     """Why the message is an automatic reply or a delivery report, or None."""
     submitted = (_header(message, "Auto-Submitted") or "no").lower()
     if submitted != "no":
@@ -199,11 +236,13 @@ def is_encrypted_pdf(data: bytes) -> bool:
     return b"/Encrypt" in data
 
 
-def read_content(raw: bytes, limit: int) -> MailContent:
+def read_content(raw: bytes, limit: int, headers: Headers | None = None) -> MailContent:
     """The message's headers and invoice attachments (module docstring); `limit`: the upload
-    limit, for each attachment and for what a ZIP may expand to."""
-    message = parse_message(raw)
-    headers = read_headers(message)
+    limit, for each attachment and for what a ZIP may expand to; `headers`: its claims when the
+    caller read them already."""
+    message = parse_parts(raw)
+    if headers is None:
+        headers = read_headers(message)
     content = MailContent(headers)
     automatic = automatic_reason(message, headers)
     if automatic:
@@ -213,7 +252,7 @@ def read_content(raw: bytes, limit: int) -> MailContent:
     has_html = any(part.get_content_type() == "text/html" for part in parts)
     candidates = [part for part in parts if _attached(part)]
     for index, part in enumerate(candidates, start=1):
-        given = part.get_filename()
+        given = _filename(part)
         if len(content.attachments) >= MAX_ATTACHMENTS:
             content.notes.append(
                 f"{shown(given)}: more than {MAX_ATTACHMENTS} invoice files in one message; "
@@ -238,7 +277,7 @@ def read_content(raw: bytes, limit: int) -> MailContent:
     return content
 
 
-def _attached(part: EmailMessage) -> bool:
+def _attached(part: Message) -> bool:
     """Whether a part is an attachment: named, marked as one, or a file's type; an inline part
     the HTML body refers to (its Content-ID: a logo, a signature) belongs to the body."""
     disposition = part.get_content_disposition()

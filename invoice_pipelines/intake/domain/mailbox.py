@@ -3,30 +3,37 @@ uploads of its organization exactly once (issue 86). `mailbox_sensor` calls `rea
 plain code, so tests drive it against a real IMAP server without a daemon.
 
 - The client is the standard library's `imaplib` (docs/intake.md, "E-mail intake", says why): one
-  connection per account and folder, opened with a timeout, logged in with the password the
-  configuration names (mailbox_config.py), never logged.
+  connection per login (server, account, password's name) per tick, opened with a timeout, logged
+  in with the password the configuration names (mailbox_config.py), never logged. It reads every
+  folder of that account that a mailbox names.
+- Which folders have new mail: one LIST-STATUS (RFC 5819) where a login reads `LIST_STATUS_FROM`
+  folders or more, else (or where the server lacks it) a STATUS per folder, tells each folder's message count, UIDNEXT and UIDVALIDITY without opening it. An
+  empty folder, or one whose UIDNEXT is past no UID the cursor has not taken, is not opened: a
+  tick over 10,000 mostly empty mailboxes of one account is one login and one command.
 - Which messages are new: the server's UIDVALIDITY and UIDs. The sensor's cursor keeps the last UID
-  taken per account (a new UIDVALIDITY starts over), and the database keeps each message's
+  taken per folder (a new UIDVALIDITY starts over), and the database keeps each message's
   (UIDVALIDITY, UID) in `mailbox_messages` under a unique key: a restart, a lost cursor or a second
   daemon finds the row and never takes a message twice.
-- Each message: its size and headers first; one over the message limit is refused unread. Else its
-  invoice attachments (mail_parts.py) are archived in the upload store, then recorded in ONE
-  transaction with the message's row: the uploads (`register_uploads`, created by `mailbox`: the
-  upload sensor dispatches them to the intake like any upload), their provenance
-  (`mailbox_uploads`) and what became of the message. Only after that commit is the message moved to
-  the processed folder (or given the keyword). A crash in between leaves the message where it was:
-  the next look finds its row and only moves it; the archived files' keys come from the content
-  hash and the message's UID, so a second write is the same file.
+- Messages are taken in chunks of `CHUNK`: their sizes and headers in one FETCH, one over the
+  message limit refused unread; the bodies of the others in one FETCH. Their invoice attachments
+  (mail_parts.py) are archived in the upload store, then the chunk is recorded in ONE transaction
+  per organization: each message's row, its uploads (`register_uploads`, created by `mailbox`: the
+  upload sensor dispatches them to the intake like any upload) and their provenance
+  (`mailbox_uploads`). Where the database refuses one message, the chunk is recorded again one
+  message at a time and that one without its claims. Only after that commit are the messages moved
+  to the processed folder (or given the keyword), in one command. A crash in between leaves them
+  where they were: the next look finds their rows and only moves them; the archived files' keys
+  come from the content hash and the message's UID, so a second write is the same file.
 - A Message-ID taken up before (the same message delivered twice) is recorded `duplicate` and
   registers nothing. A message refused as a whole (no invoice attachment, an automatic reply, too
   large) is recorded `refused` with one sentence, and moved like the others: nothing is lost, it is
   in the processed folder with its reason in the database.
-- A mailbox that refuses the login, times out or drops the connection stops only itself: one
-  sentence in the tick's errors and on the mailbox's row (`last_error`); what it took before that
-  is kept, the rest waits for the next tick. Accounts are read in parallel (a thread each, at most
-  `workers`), so 10,000 mostly empty mailboxes take one tick of seconds, not one after another; a
-  tick begins no account after `TICK_BUDGET_SECONDS`, and the next tick starts with those it did
-  not begin (the cursor keeps the place), so every mailbox is read in turn however many there are.
+- A login that is refused, times out or drops the connection stops only its own folders: one
+  sentence in the tick's errors and on each of their mailboxes' rows (`last_error`); what it took
+  before that is kept, the rest waits for the next tick. Logins are read in parallel (a thread
+  each, at most `workers`); a tick opens no folder after `TICK_BUDGET_SECONDS`, and the next tick
+  starts with those it did not begin (the cursor keeps the place), so every mailbox is read in
+  turn however many there are.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -52,9 +59,10 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.intake.domain.incoming_invoices import NewUpload, register_uploads
 from invoice_pipelines.intake.domain.mail_parts import (
+    Attachment,
     Headers,
     MailContent,
-    parse_message,
+    parse_parts,
     read_content,
     read_headers,
 )
@@ -70,11 +78,17 @@ TIMEOUT_SECONDS = 10.0
 # a tick begins no account after this long (Dagster gives a sensor 60 s); the rest are read first
 # on the next tick, their place kept in the cursor under ROTATION
 TICK_BUDGET_SECONDS = 8.0
+# a login reading this many folders or more asks their states in one LIST-STATUS
+LIST_STATUS_FROM = 8
 ROTATION = "~next"
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 _UID = re.compile(rb"UID (\d+)")
-# messages fetched, recorded and moved together: three commands for this many instead of three
-# each (each message is still recorded in a transaction of its own)
+_CAPABILITY = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.IGNORECASE)
+# a STATUS answer: the folder's name quoted (no quote or backslash in it: mailbox_config refuses
+# them) or as an atom, then its values
+_STATUS = re.compile(rb'^(?:"([^"\\]*)"|([^\s"(){]+)) \((.*)\)$')
+# messages fetched, recorded and moved together: three IMAP commands and one transaction per
+# organization for this many instead of for each
 CHUNK = 25
 
 
@@ -114,6 +128,16 @@ class AccountRead:
     error: str | None = None
     unrouted: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    lost_connection: bool = False  # the session is gone: the login's other folders wait
+
+
+@dataclass(frozen=True)
+class FolderState:
+    """A folder as STATUS tells it, without opening it."""
+
+    messages: int
+    uidnext: int
+    uidvalidity: int
 
 
 @dataclass
@@ -149,13 +173,58 @@ class ImapSession:
                 f"cannot connect to {box.host}:{box.port}: {_why(exc)}"
             ) from None
         try:
-            self.client.login(box.username, password)
+            _, answer = self.client.login(box.username, password)
+        except imaplib.IMAP4.abort as exc:  # before IMAP4.error: abort is one of them
+            self.close()
+            raise MailboxUnavailable(f"the login was not answered: {_why(exc)}") from None
         except imaplib.IMAP4.error:
             self.close()
             raise MailboxUnavailable(
                 f"the server refused the login of {box.username!r} (check the password in "
                 f"{box.secret_name})"
             ) from None
+        except (OSError, EOFError) as exc:
+            self.close()
+            raise MailboxUnavailable(f"the login was not answered: {_why(exc)}") from None
+        # the capabilities after the login (most servers name them in the login's answer; before
+        # it a server names fewer)
+        told = _CAPABILITY.search(b" ".join(a for a in answer if isinstance(a, bytes)))
+        if told is not None:
+            named = told.group(1)
+        else:
+            _, asked = self.client.capability()
+            named = b" ".join(a for a in asked if isinstance(a, bytes))
+        self.capabilities = set(named.decode("ascii", "replace").upper().split())
+
+    def folder_states(self, folders: list[str]) -> dict[str, FolderState]:
+        """The folders' states without opening them: one LIST-STATUS (RFC 5819) for all of the
+        account's folders where the server has it and the login reads `LIST_STATUS_FROM` folders
+        or more, else a STATUS each. A folder the answer does
+        not name clearly is absent (then opened and searched, as before)."""
+        items = "(MESSAGES UIDNEXT UIDVALIDITY)"
+        # LIST-STATUS answers for every folder of the account: worth it for many of them, not
+        # for the one or two folders most logins read
+        if "LIST-STATUS" in self.capabilities and len(folders) >= LIST_STATUS_FROM:
+            status, data = self.client._simple_command(  # noqa: SLF001 - imaplib has no LIST-STATUS
+                "LIST", '""', '"*"', "RETURN", f"(STATUS {items})"
+            )
+            _, lines = self.client._untagged_response(status, data, "STATUS")  # noqa: SLF001
+        else:
+            lines = []
+            for folder in folders:
+                status, data = self.client.status(_quoted(folder), items)
+                lines += data if status == "OK" else []
+        states = {}
+        for line in lines:
+            if isinstance(line, bytes) and (found := _STATUS.match(line)):
+                name = found.group(1) if found.group(1) is not None else found.group(2)
+                values = dict(re.findall(rb"([A-Z]+) (\d+)", found.group(3)))
+                if {b"MESSAGES", b"UIDNEXT", b"UIDVALIDITY"} <= set(values):
+                    states[name.decode("utf-8", "replace")] = FolderState(
+                        int(values[b"MESSAGES"]), int(values[b"UIDNEXT"]),
+                        int(values[b"UIDVALIDITY"]),
+                    )  # fmt: skip
+        return states
 
     def select(self, folder: str) -> int:
         status, _ = self.client.select(_quoted(folder))
@@ -258,36 +327,49 @@ def read_mailboxes(
     limit: int | None = None,
     time_budget_s: float = TICK_BUDGET_SECONDS,
 ) -> MailTick:
-    """One tick over the active mailboxes (module docstring): in parallel, from where the last tick
-    stopped; an account not begun within `time_budget_s` waits for the next tick, first in line."""
-    accounts: dict[tuple, list[Mailbox]] = {}
+    """One tick over the active mailboxes (module docstring): a login each in parallel, each
+    reading its folders from where the last tick stopped; a folder not begun within
+    `time_budget_s` waits for the next tick, first in line."""
+    folders: dict[tuple, list[Mailbox]] = {}
     for box in active_mailboxes(system, only_organizations):
-        accounts.setdefault(box.account, []).append(box)
-    tick = MailTick(cursor=dict(cursor), mailboxes=sum(len(g) for g in accounts.values()))
-    if not accounts:
+        folders.setdefault(box.account, []).append(box)
+    tick = MailTick(cursor=dict(cursor), mailboxes=sum(len(g) for g in folders.values()))
+    if not folders:
         return tick
     limit = limit_or_setting(limit)
-    groups = sorted(accounts.values(), key=lambda group: group[0].key)
+    groups = sorted(folders.values(), key=lambda group: group[0].key)
     start = (cursor.get(ROTATION) or [0])[0] % len(groups)
     groups = groups[start:] + groups[:start]
-    deadline = time.monotonic() + time_budget_s
+    logins: dict[tuple, list[list[Mailbox]]] = {}
+    for group in groups:  # each login's folders in the rotated order
+        logins.setdefault(group[0].login, []).append(group)
+    reading = Reading(
+        engine, store, cursor, password_of, max_messages, timeout, limit,
+        deadline=time.monotonic() + time_budget_s,
+    )  # fmt: skip
+    found: dict[str, AccountRead] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(logins)))) as pool:
+        for results in pool.map(reading.login, logins.values()):
+            found.update(results)
+    results = [found.get(group[0].key) for group in groups]
+    _gather(tick, groups, results, start)
+    read_ok = [box.id for group, r in zip(groups, results, strict=True) if r and not r.error
+               for box in group]  # fmt: skip
+    failed = {box.id: r.error for group, r in zip(groups, results, strict=True)
+              if r and r.error for box in group}  # fmt: skip
+    record_reads(system, read_ok, failed)
+    return tick
 
-    def read(group: list[Mailbox]) -> AccountRead | None:
-        if time.monotonic() > deadline:
-            return None  # the tick's time is up: first in line next tick
-        return read_account(
-            engine, store, group, cursor.get(group[0].key),
-            password_of=password_of, max_messages=max_messages, timeout=timeout, limit=limit,
-        )  # fmt: skip
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(groups)))) as pool:
-        results = list(pool.map(read, groups))
-    read_ok: list[int] = []
-    failed: dict[int, str] = {}
+def _gather(
+    tick: MailTick, groups: list[list[Mailbox]], results: list[AccountRead | None], start: int
+) -> None:
+    """The folders' reads into the tick: counts, cursor, errors, and where the next tick starts
+    (the first folder this one did not begin)."""
     waiting = [i for i, result in enumerate(results) if result is None]
     tick.waiting = len(waiting)
     tick.cursor[ROTATION] = [(start + (waiting[0] if waiting else 0)) % len(groups)]
-    for group, result in zip(groups, results, strict=True):
+    for result in results:
         if result is None:
             continue
         if result.cursor is not None:
@@ -298,60 +380,106 @@ def read_mailboxes(
         tick.slowest_s = max(tick.slowest_s, result.seconds)
         if result.error:
             tick.errors.append(f"{result.key}: {result.error}")
-            failed.update({box.id: result.error for box in group})
-        else:
-            read_ok += [box.id for box in group]
-    record_reads(system, read_ok, failed)
-    return tick
 
 
-def read_account(
-    engine: Engine,
-    store: Uploads,
-    group: list[Mailbox],
-    cursor: list[int] | None,
-    *,
-    password_of: Callable[[str], str | None] = os.environ.get,
-    max_messages: int = MAX_MESSAGES_PER_TICK,
-    timeout: float = TIMEOUT_SECONDS,
-    limit: int | None = None,
-) -> AccountRead:
-    """The new messages of one account and folder, for the organizations `group` (who share it)."""
-    started = time.monotonic()
-    first = group[0]
-    result = AccountRead(first.key, cursor)
-    limit = limit_or_setting(limit)
-    password = password_of(first.secret_name)
-    if not password:
-        result.error = (
-            f"the password's variable {first.secret_name} is not set in the code location; "
-            "nothing was read"
-        )
-        return result
-    session = None
-    try:
-        session = ImapSession(first, password, timeout)
-        uidvalidity = session.select(first.folder)
-        after = cursor[1] if cursor and cursor[0] == uidvalidity else 0
-        new = session.new_uids(after, first.processed_flag)[:max_messages]
-        for start in range(0, len(new), CHUNK):
-            chunk = new[start : start + CHUNK]
-            _take_messages(engine, store, session, group, uidvalidity, chunk, limit, result)
-            result.cursor = [uidvalidity, chunk[-1]]
-    except MailboxUnavailable as exc:
-        result.error = str(exc)
-    except (OSError, EOFError, imaplib.IMAP4.error) as exc:
-        result.error = f"reading stopped: {_why(exc)}; the rest waits for the next tick"
-    except SQLAlchemyError as exc:  # the database, not the mailbox: what committed is kept
-        result.error = (
+@dataclass
+class Reading:
+    """What every login of a tick reads with: the database, the store, the cursor, the limits."""
+
+    engine: Engine
+    store: Uploads
+    cursor: dict[str, list[int]]
+    password_of: Callable[[str], str | None]
+    max_messages: int
+    timeout: float
+    limit: int
+    deadline: float
+
+    def login(self, groups: list[list[Mailbox]]) -> dict[str, AccountRead]:
+        """One login's folders (`groups`: the mailboxes of each folder): logged in once, each
+        folder's state asked in one command, only a folder with new mail opened. A folder begun
+        is in the answer; one not begun (time is up, the connection was lost) is not."""
+        if time.monotonic() > self.deadline:
+            return {}
+        first = groups[0][0]
+
+        def failed(error: str) -> dict[str, AccountRead]:
+            return {g[0].key: AccountRead(g[0].key, self.cursor.get(g[0].key), error=error)
+                    for g in groups}  # fmt: skip
+
+        password = self.password_of(first.secret_name)
+        if not password:
+            return failed(
+                f"the password's variable {first.secret_name} is not set in the code location; "
+                "nothing was read"
+            )
+        try:
+            session = ImapSession(first, password, self.timeout)
+        except MailboxUnavailable as exc:
+            return failed(str(exc))
+        results: dict[str, AccountRead] = {}
+        try:
+            states = session.folder_states([group[0].folder for group in groups])
+            for group in groups:
+                result = AccountRead(group[0].key, self.cursor.get(group[0].key))
+                if _unchanged(states.get(group[0].folder), result.cursor):
+                    results[result.key] = result  # nothing new: read, at no cost
+                    continue
+                if time.monotonic() > self.deadline:
+                    continue  # not begun: first in line next tick
+                results[result.key] = result
+                self.folder(session, group, result)
+                if result.error and result.lost_connection:
+                    break
+        except (MailboxUnavailable, OSError, EOFError, imaplib.IMAP4.error) as exc:
+            return failed(_stopped(exc))  # the folders' states: nothing was read
+        finally:
+            session.close()
+        return results
+
+    def folder(self, session: ImapSession, group: list[Mailbox], result: AccountRead) -> None:
+        """The new messages of one folder, for the organizations `group` (who share it)."""
+        started = time.monotonic()
+        try:
+            uidvalidity = session.select(group[0].folder)
+            cursor = result.cursor
+            after = cursor[1] if cursor and cursor[0] == uidvalidity else 0
+            new = session.new_uids(after, group[0].processed_flag)[: self.max_messages]
+            for start in range(0, len(new), CHUNK):
+                chunk = new[start : start + CHUNK]
+                _take_messages(
+                    self.engine, self.store, session, group, uidvalidity, chunk, self.limit,
+                    result,
+                )  # fmt: skip
+                result.cursor = [uidvalidity, chunk[-1]]
+        except MailboxUnavailable as exc:
+            result.error = str(exc)
+        except (OSError, EOFError, imaplib.IMAP4.error, SQLAlchemyError) as exc:
+            result.error = _stopped(exc)
+            result.lost_connection = not isinstance(exc, SQLAlchemyError)
+        finally:
+            result.seconds = time.monotonic() - started
+
+
+def _stopped(exc: BaseException) -> str:
+    if isinstance(exc, MailboxUnavailable):
+        return str(exc)
+    if isinstance(exc, SQLAlchemyError):  # the database, not the mailbox: what committed is kept
+        return (
             f"recording stopped: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}; the "
             "rest waits for the next tick"
         )
-    finally:
-        if session is not None:
-            session.close()
-        result.seconds = time.monotonic() - started
-    return result
+    return f"reading stopped: {_why(exc)}; the rest waits for the next tick"
+
+
+def _unchanged(state: FolderState | None, cursor: list[int] | None) -> bool:
+    """Whether a folder has nothing new, told by its state without opening it: empty, or nothing
+    delivered since the last UID taken (the same UIDVALIDITY). Unknown: opened."""
+    if state is None:
+        return False
+    if state.messages == 0:
+        return True
+    return bool(cursor) and cursor[0] == state.uidvalidity and state.uidnext <= cursor[1] + 1
 
 
 def route(group: list[Mailbox], headers: Headers) -> Mailbox | None:
@@ -400,6 +528,7 @@ def _take_messages(
     bodies = session.bodies(wanted)
     done: dict[int, list[int]] = {}  # mailbox id -> its UIDs recorded (now or before a crash)
     boxes = {box.id: box for _, box, _, _ in planned}
+    taken: list[tuple[int, Mailbox, int, MailContent]] = []
     for uid, box, headers, size in planned:
         if (box.id, uid) not in known:
             if (box.organization_id, headers.message_id) in delivered:
@@ -415,30 +544,67 @@ def _take_messages(
                 content = _content_of(bodies[uid], headers, limit)
             else:
                 continue  # gone meanwhile (another reader moved it)
+            taken.append((uid, box, size, content))
+            if headers.message_id:  # a second delivery later in the chunk archives nothing
+                delivered.add((box.organization_id, headers.message_id))
+        done.setdefault(box.id, []).append(uid)
+    for slug, counts in _record_chunk(engine, store, uidvalidity, taken):
+        result.by_organization.setdefault(slug, Counts()).add(counts)
+    for box_id, moved in done.items():
+        session.finish(moved, boxes[box_id])
+        _moved(engine, boxes[box_id], uidvalidity, moved)
+
+
+def _record_chunk(
+    engine: Engine,
+    store: Uploads,
+    uidvalidity: int,
+    taken: list[tuple[int, Mailbox, int, MailContent]],
+) -> list[tuple[str, Counts]]:
+    """The chunk's messages recorded: their attachments archived, then one transaction for each
+    organization's messages. Where the database refuses one of them, that organization's are
+    recorded again each in its own transaction, and the one it refuses is recorded without its
+    claims (refused), so that it costs only itself."""
+    archived = [
+        (uid, box, size, content, _archive(store, box, uidvalidity, uid, content))
+        for uid, box, size, content in taken
+    ]
+    by_organization: dict[int, list] = {}
+    for entry in archived:
+        by_organization.setdefault(entry[1].organization_id, []).append(entry)
+    counted: list[tuple[str, Counts]] = []
+    for organization_id, entries in by_organization.items():
+        box = entries[0][1]  # an organization has one mailbox
+        try:
+            with tenant_transaction(engine, organization_id, write=True) as conn:
+                counts = _record_batch(
+                    conn, box, uidvalidity, [(u, s, c, f) for u, _, s, c, f in entries]
+                )
+            counted += [(box.slug, c) for c in counts]
+            continue
+        except SQLAlchemyError:
+            pass  # one at a time below, to find the one refused
+        for uid, box, size, content, files in entries:
             try:
-                counts = _record(engine, store, box, uidvalidity, uid, size, content)
+                with tenant_transaction(engine, organization_id, write=True) as conn:
+                    counts = _record_in(conn, box, uidvalidity, uid, size, content, files)
             except SQLAlchemyError as exc:
-                # what the message claims could not be stored (the database refused a value):
-                # recorded without its claims, refused, so it costs only itself
+                # what the message claims could not be stored (the database refused a value)
                 why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
                 bare = MailContent(
                     Headers(), refused=f"the message could not be recorded ({why}); it is kept"
                 )
-                counts = _record(engine, store, box, uidvalidity, uid, size, bare)
-            result.by_organization.setdefault(box.slug, Counts()).add(counts)
-            if headers.message_id:  # a second delivery later in the chunk archives nothing
-                delivered.add((box.organization_id, headers.message_id))
-        done.setdefault(box.id, []).append(uid)
-    for box_id, moved in done.items():
-        session.finish(moved, boxes[box_id])
-        _moved(engine, boxes[box_id], uidvalidity, moved)
+                with tenant_transaction(engine, organization_id, write=True) as conn:
+                    counts = _record_in(conn, box, uidvalidity, uid, size, bare, [])
+            counted.append((box.slug, counts))
+    return counted
 
 
 def _headers_of(header_bytes: bytes) -> Headers:
     """A message's header claims; none where the parser gives up on them (routed, then, as a
     message without recipients)."""
     try:
-        return read_headers(parse_message(header_bytes))
+        return read_headers(parse_parts(header_bytes))
     except Exception:  # noqa: BLE001 - a hostile header must cost its message, not the mailbox
         return Headers()
 
@@ -447,7 +613,7 @@ def _content_of(raw: bytes, headers: Headers, limit: int) -> MailContent:
     """What the message holds, or one sentence why it cannot be read: a message the parser fails
     on is refused and moved like any other, never read again on every tick."""
     try:
-        return read_content(raw, limit)
+        return read_content(raw, limit, headers)
     except Exception as exc:  # noqa: BLE001 - one message must never stop the mailbox
         return MailContent(
             headers, refused=f"the message cannot be read ({type(exc).__name__}); it is kept"
@@ -523,18 +689,11 @@ def _insert_message(conn, values: dict) -> int | None:
     ).scalar()
 
 
-def _record(
-    engine: Engine,
-    store: Uploads,
-    box: Mailbox,
-    uidvalidity: int,
-    uid: int,
-    size: int,
-    content: MailContent,
-) -> Counts:
-    """Archive the attachments, then record the message, its uploads and their provenance in one
-    transaction."""
-    h = content.headers
+def _archive(
+    store: Uploads, box: Mailbox, uidvalidity: int, uid: int, content: MailContent
+) -> list[tuple[Attachment, NewUpload]]:
+    """The message's invoice attachments in the upload store, under keys of their content hash
+    and the message's UID (a second write after a crash is the same file)."""
     files = []
     if content.refused is None:
         for attachment in content.attachments:
@@ -546,7 +705,108 @@ def _record(
                 (attachment, NewUpload(attachment.name, key, digest, len(attachment.data),
                                        attachment.content_type))
             )  # fmt: skip
-    values = {
+    return files
+
+
+def _record_batch(
+    conn,
+    box: Mailbox,
+    uidvalidity: int,
+    entries: list[tuple[int, int, MailContent, list[tuple[Attachment, NewUpload]]]],
+) -> list[Counts]:
+    """What `_record_in` does for each message in turn, in a fixed number of statements for all
+    of them (one more per duplicate): the rows in one INSERT, the earlier deliveries in one
+    query, the uploads in one `register_uploads`, their provenance in one INSERT."""
+    m = mailbox_messages.c
+    rows = [_row(box, uidvalidity, uid, size, content) for uid, size, content, _ in entries]
+    for row, (_, _, content, files) in zip(rows, entries, strict=True):
+        row["uploads"] = 0 if content.refused else len(files)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    inserted = dict(
+        conn.execute(
+            dialect.insert(mailbox_messages)
+            .values(rows)
+            .on_conflict_do_nothing(
+                index_elements=["organization_id", "mailbox_id", "uidvalidity", "uid"]
+            )
+            .returning(m.uid, m.id)
+        ).all()
+    )  # another reader's messages are absent: their rows say what became of them
+    ids = sorted({c.headers.message_id for u, _, c, _ in entries if u in inserted} - {None})
+    first: dict[str, int] = {}  # Message-ID -> its first row taken up (not a duplicate)
+    if ids:
+        first = dict(
+            conn.execute(
+                select(m.message_id, func.min(m.id))
+                .where(
+                    m.organization_id == box.organization_id,
+                    m.message_id.in_(ids),
+                    m.state != DUPLICATE,
+                )
+                .group_by(m.message_id)
+            ).all()
+        )
+    counts = [Counts() for _ in entries]
+    files_taken: list[tuple[int, Attachment, NewUpload]] = []  # (message row id, ...)
+    for count, (uid, _, content, files) in zip(counts, entries, strict=True):
+        row_id, message_id = inserted.get(uid), content.headers.message_id
+        if row_id is None:
+            continue
+        if message_id and first.get(message_id, row_id) < row_id:
+            _mark_duplicate(conn, row_id, message_id, first[message_id])
+            count.duplicates = 1
+        elif content.refused:
+            count.refused = 1
+        else:
+            files_taken += [(row_id, attachment, upload) for attachment, upload in files]
+            count.read, count.uploads = 1, len(files)
+    _register(conn, box, files_taken)
+    return counts
+
+
+def _mark_duplicate(conn, row_id: int, message_id: str, earlier: int) -> None:
+    conn.execute(
+        update(mailbox_messages)
+        .where(mailbox_messages.c.id == row_id)
+        .values(
+            state=DUPLICATE,
+            uploads=0,
+            reason=f"the same message (Message-ID {message_id}) was taken up before as message "
+            f"{earlier}; nothing new is registered",
+        )
+    )
+
+
+def _register(conn, box: Mailbox, files: list[tuple[int, Attachment, NewUpload]]) -> None:
+    """The messages' files as uploads, and each upload's provenance (`mailbox_uploads`)."""
+    if not files:
+        return
+    registrations = register_uploads(
+        conn,
+        organization_id=box.organization_id,
+        files=[upload for _, _, upload in files],
+        created_by=CREATED_BY,
+    )
+    conn.execute(
+        mailbox_uploads.insert(),
+        [
+            {
+                "organization_id": box.organization_id,
+                "mailbox_message_id": row_id,
+                "upload_id": registration.upload_id,
+                "incoming_invoice_id": registration.document_id,
+                "attachment_name": attachment.given_name[:512],
+                "duplicate": registration.duplicate,
+            }
+            for (row_id, attachment, _), registration in zip(files, registrations, strict=True)
+        ],
+    )
+
+
+def _row(box: Mailbox, uidvalidity: int, uid: int, size: int, content: MailContent) -> dict:
+    """A message's `mailbox_messages` row as first recorded."""
+    h = content.headers
+    return {
         "organization_id": box.organization_id,
         "mailbox_id": box.id,
         "uidvalidity": uidvalidity,
@@ -561,52 +821,35 @@ def _record(
         "state": REFUSED if content.refused else READ,
         "reason": content.refused or ("; ".join(content.notes)[:4000] or None),
     }
+
+
+def _record_in(
+    conn,
+    box: Mailbox,
+    uidvalidity: int,
+    uid: int,
+    size: int,
+    content: MailContent,
+    files: list[tuple[Attachment, NewUpload]],
+) -> Counts:
+    """Record the message, its uploads and their provenance, in the caller's transaction."""
     counts = Counts()
-    with tenant_transaction(engine, box.organization_id, write=True) as conn:
-        row_id = _insert_message(conn, values)
-        if row_id is None:
-            return counts  # another reader took it first: its row says what became of it
-        earlier = _earlier(conn, box, h.message_id, row_id)
-        if earlier is not None:
-            conn.execute(
-                update(mailbox_messages)
-                .where(mailbox_messages.c.id == row_id)
-                .values(
-                    state=DUPLICATE,
-                    reason=f"the same message (Message-ID {h.message_id}) was taken up before as "
-                    f"message {earlier}; nothing new is registered",
-                )
-            )
-            counts.duplicates = 1
-            return counts
-        if content.refused:
-            counts.refused = 1
-            return counts
-        registrations = register_uploads(
-            conn,
-            organization_id=box.organization_id,
-            files=[upload for _, upload in files],
-            created_by=CREATED_BY,
-        )
-        conn.execute(
-            mailbox_uploads.insert(),
-            [
-                {
-                    "organization_id": box.organization_id,
-                    "mailbox_message_id": row_id,
-                    "upload_id": registration.upload_id,
-                    "incoming_invoice_id": registration.document_id,
-                    "attachment_name": attachment.given_name[:512],
-                    "duplicate": registration.duplicate,
-                }
-                for (attachment, _), registration in zip(files, registrations, strict=True)
-            ],
-        )
-        conn.execute(
-            update(mailbox_messages)
-            .where(mailbox_messages.c.id == row_id)
-            .values(uploads=len(registrations))
-        )
+    row_id = _insert_message(conn, _row(box, uidvalidity, uid, size, content))
+    if row_id is None:
+        return counts  # another reader took it first: its row says what became of it
+    message_id = content.headers.message_id
+    earlier = _earlier(conn, box, message_id, row_id)
+    if earlier is not None:
+        _mark_duplicate(conn, row_id, message_id, earlier)
+        counts.duplicates = 1
+        return counts
+    if content.refused:
+        counts.refused = 1
+        return counts
+    _register(conn, box, [(row_id, attachment, upload) for attachment, upload in files])
+    conn.execute(
+        update(mailbox_messages).where(mailbox_messages.c.id == row_id).values(uploads=len(files))
+    )
     counts.read, counts.uploads = 1, len(files)
     return counts
 

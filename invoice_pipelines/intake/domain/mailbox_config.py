@@ -60,6 +60,12 @@ class Mailbox:
         return (self.host.lower(), self.port, self.tls, self.username, self.folder)
 
     @property
+    def login(self) -> tuple[str, int, str, str, str]:
+        """What one login serves: the server and the account with its password's name (one
+        connection reads all of the account's folders in a tick)."""
+        return (self.host.lower(), self.port, self.tls, self.username, self.secret_name)
+
+    @property
     def key(self) -> str:
         """The account's key in the sensor's cursor."""
         host, port, _, user, folder = self.account
