@@ -10,7 +10,6 @@ materialization lists the register and evaluates its two checks (checks.py)."""
 
 from dagster import (
     AssetExecutionContext,
-    AssetMaterialization,
     AssetSpec,
     Config,
     Failure,
@@ -43,7 +42,11 @@ from invoice_pipelines.intake.domain.check_findings import (
     run_findings,
     way_out,
 )
-from invoice_pipelines.intake.domain.figures import register_figures, rejected_table
+from invoice_pipelines.intake.domain.figures import (
+    register_events,
+    register_figures,
+    rejected_table,
+)
 from invoice_pipelines.intake.domain.incoming_invoices import waiting_documents
 from invoice_pipelines.intake.domain.mailbox_status import MAILBOX_MESSAGES
 from invoice_pipelines.intake.domain.pipeline import (
@@ -59,9 +62,9 @@ from invoice_pipelines.lib.partitions import (
     who_asked,
 )
 from invoice_pipelines.lib.refusals import partition_organization, refused
+from invoice_pipelines.resources.dagster_instance.run_report import RunReport
 from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.resources.ocr.readers import OcrReader
-from invoice_pipelines.scheduled_checks import evaluation
 
 mailbox_messages = AssetSpec(
     MAILBOX_MESSAGES,
@@ -277,8 +280,8 @@ def incoming_invoices(
     metadata.update(as_metadata(emailed))
     if summary.registered:
         # the first-invoice policy registered suppliers: the register's asset shows them
-        for event in register_events(engine, org):
-            context.log_event(event)
+        registered = register_events(engine, org, by="the first-invoice policy")
+        RunReport(context.op_execution_context).changed(registered)
     yield MaterializeResult(metadata=metadata)
     for name, finding in judged.findings().items():
         yield check_result(finding, check_name=name)
@@ -319,17 +322,3 @@ def supplier_register(
         checks = register_checks(conn, org.id)
     yield MaterializeResult(metadata=metadata)
     yield from checks
-
-
-def register_events(engine, organization: Organization) -> list:
-    """The register's materialization after a run changed it (the launchpad jobs, the intake),
-    with its two checks evaluated on it: logged by that run, or recorded without one by a
-    command, so the UI never shows the register's latest materialization unchecked."""
-    with tenant_transaction(engine, organization.id) as conn:
-        metadata = register_metadata(conn, organization.id)
-        checks = register_checks(conn, organization.id)
-    slug = organization.slug
-    return [
-        AssetMaterialization(asset_key=SUPPLIER_REGISTER, partition=slug, metadata=metadata),
-        *(evaluation(check, SUPPLIER_REGISTER, partition=slug) for check in checks),
-    ]
