@@ -219,6 +219,7 @@ def test_intake_validates_good_fails_bad_and_never_blocks_the_batch(db, tmp_path
     register = _materialization(result, "supplier_register")
     assert register["unconfirmed"] >= 1 and register["confirmed_by_a_person"] == 0
     assert register["policy"] == "first_invoice"
+    assert register["recorded_by"] == "the first-invoice policy"
     assert "BR-CO-10" in shown["failed_documents"]
     # ... and the run is not silently green about them: its check warns with the same table
     check = _check(result)
