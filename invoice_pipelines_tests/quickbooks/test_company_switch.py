@@ -69,8 +69,13 @@ def _connect(books: Books, company, by: str = "anna") -> dict | None:
 def _import(books: Books) -> None:
     """`qbo-import`: the new company's customers, items and vendors."""
     with books.qbo.client() as client:
-        for sync in (CustomerSync, ItemSync, VendorSync):
-            sync(books.qbo.engine, books.qbo.org_id, client).initial_import()
+        qbo = books.qbo
+        for sync in (
+            CustomerSync(qbo.engine, qbo.org_id, client),
+            ItemSync(qbo.engine, qbo.org_id, client),
+            VendorSync(qbo.engine, qbo.organization, client),
+        ):
+            sync.initial_import()
 
 
 def _rows(books: Books, table) -> list[dict]:
