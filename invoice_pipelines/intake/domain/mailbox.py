@@ -420,13 +420,15 @@ class Reading:
         results: dict[str, AccountRead] = {}
         try:
             states = session.folder_states([group[0].folder for group in groups])
+            opened = False
             for group in groups:
                 result = AccountRead(group[0].key, self.cursor.get(group[0].key))
                 if _unchanged(states.get(group[0].folder), result.cursor):
                     results[result.key] = result  # nothing new: read, at no cost
                     continue
-                if time.monotonic() > self.deadline:
-                    continue  # not begun: first in line next tick
+                if opened and time.monotonic() > self.deadline:
+                    continue  # not begun: first in line next tick (a login begun reads one)
+                opened = True
                 results[result.key] = result
                 self.folder(session, group, result)
                 if result.error and result.lost_connection:
