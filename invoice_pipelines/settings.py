@@ -275,7 +275,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "INVOICE_PIPELINES_OCR_PAGE_BUDGET_SECONDS",
-        "30",
+        "60",
         "Time budget of one scanned page with Tesseract: a page over it is stopped and its "
         "document goes to review (IP-OCR-02), nothing of it taken.",
     ),

@@ -135,8 +135,9 @@ class TesseractPage:
 
 
 # a page's time budget: a page takes 1.7-2.2 s of one core (docs/intake.md, "Scans"); the
-# budget leaves room for a loaded machine and stops a page that would hold up the batch
-DEFAULT_PAGE_BUDGET_SECONDS = 30.0
+# budget leaves room for a loaded machine (at a load of 20 on two cores, 30 s stopped 4 of the
+# bench's 9 scans) and stops a page that would hold up the batch
+DEFAULT_PAGE_BUDGET_SECONDS = 60.0
 DEFAULT_PREPARATION = "none"
 
 _SLOTS_LOCK = threading.Lock()
