@@ -196,7 +196,7 @@ def measure_generated(seed: int, count: int) -> dict[str, Any]:
     """The text path over `count` invoices generated from `seed` (generated_invoices.py), a set
     the reader was not tuned on when the seed is not the dev seed; with the seller's name read
     right as one more figure (a claim the register proves, not a field the XML compares)."""
-    from invoice_pipelines_devtools.bench.generated_invoices import generate
+    from invoice_pipelines_devtools.bench.generated_pdf import generate
 
     corpus = generate(seed, count)
     score, sellers = PathScore(), 0

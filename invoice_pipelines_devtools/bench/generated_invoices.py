@@ -389,15 +389,24 @@ def _party(rng: random.Random, language: Language) -> dict[str, str]:
     return {"name": name, "street": street, "city": city}
 
 
-def generate(seed: int, count: int) -> list[GeneratedInvoice]:
-    """`count` invoice PDFs, the same for the same seed."""
+@dataclass(frozen=True)
+class InvoicePlan:
+    """One generated invoice before it is drawn (generated_pdf.py `generate` draws it)."""
+
+    name: str
+    document: dict[str, Any]
+    layout: Layout
+    lines: list[Line]
+    truth: dict[str, Any]
+
+
+def plans(seed: int, count: int) -> list[InvoicePlan]:
+    """`count` invoices, the same for the same seed."""
     rng = random.Random(seed)
     return [_one(rng, index) for index in range(count)]
 
 
-def _one(rng: random.Random, index: int) -> GeneratedInvoice:
-    from invoice_pipelines_devtools.bench.generated_pdf import render
-
+def _one(rng: random.Random, index: int) -> InvoicePlan:
     language = rng.choice(LANGUAGES)
     rates = tuple(
         rng.sample(
@@ -447,6 +456,5 @@ def _one(rng: random.Random, index: int) -> GeneratedInvoice:
         "iban": _checksum_iban("DE", f"{rng.randint(10**17, 10**18 - 1)}"),
         "date_style": rng.randint(0, 2),
     }
-    data = render(document, layout, lines)
     truth = {**invoice, "seller_name": document["seller"]["name"]}
-    return GeneratedInvoice(f"generated-{index:03d}-{language.code}", data, truth)
+    return InvoicePlan(f"generated-{index:03d}-{language.code}", document, layout, lines, truth)

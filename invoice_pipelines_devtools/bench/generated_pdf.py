@@ -11,10 +11,12 @@ from fpdf import FPDF
 from invoice_pipelines_devtools.bench.generated_invoices import (
     ROWS_PER_PAGE,
     WIDTHS,
+    GeneratedInvoice,
     Layout,
     Line,
     day,
     money,
+    plans,
     rate_text,
 )
 
@@ -251,6 +253,14 @@ def _footer(page: _Page, document: dict[str, Any]) -> None:
         return
     page.text(LEFT, 282, f"{seller['name']} · {seller['street']} · {seller['city']}")
     page.text(LEFT, 286, f"{language.vat_id} {document['seller_vat_id']} · IBAN {document['iban']}")
+
+
+def generate(seed: int, count: int) -> list[GeneratedInvoice]:
+    """`count` invoice PDFs, the same for the same seed (generated_invoices.py `plans`)."""
+    return [
+        GeneratedInvoice(plan.name, render(plan.document, plan.layout, plan.lines), plan.truth)
+        for plan in plans(seed, count)
+    ]
 
 
 def render(document: dict[str, Any], layout: Layout, lines: list[Line]) -> bytes:

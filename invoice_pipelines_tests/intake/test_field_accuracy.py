@@ -49,7 +49,7 @@ def test_text_path_on_generated_invoices_it_was_not_tuned_on() -> None:
     """A dozen invoices of the generated held-out set (languages, column orders, rates, prepaid,
     page breaks vary with the seed): every field right and booked unseen at least 80 % of the
     time; none VALIDATED with a field wrong."""
-    from invoice_pipelines_devtools.bench.generated_invoices import generate
+    from invoice_pipelines_devtools.bench.generated_pdf import generate
 
     first, again = generate(31, 2), generate(31, 2)
     assert [g.truth for g in first] == [g.truth for g in again]
