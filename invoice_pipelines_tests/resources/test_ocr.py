@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 from collections.abc import Iterator
 
@@ -22,9 +21,7 @@ from invoice_pipelines.resources.ocr.engines import (
 from invoice_pipelines.resources.ocr.readers import ocr_reader
 from invoice_pipelines.settings import FOR_RUNS
 from invoice_pipelines_devtools.standins.vision import Fault, VisionStandin
-from invoice_pipelines_tests.conftest import IN_CI, samples_dir
 
-EINFACH = "ZUGFeRD-corpus/XML-Rechnung/FX/EN16931_Einfach.pdf"
 # Page 1 carries the invoice number, page 2 the totals (net 473,00, gross 529,87).
 PAGE_1_MARKER = "471102"
 PAGE_2_MARKER = "473,00"
@@ -34,17 +31,6 @@ PAGE_2_MARKER = "473,00"
 def _no_metadata_server(monkeypatch: pytest.MonkeyPatch) -> None:
     # google-auth would otherwise probe the GCE metadata server when looking for credentials.
     monkeypatch.setenv("NO_GCE_CHECK", "true")
-
-
-@pytest.fixture(scope="module")
-def einfach_pdf() -> bytes:
-    for binary in ("tesseract", "pdftoppm"):
-        if shutil.which(binary) is None:
-            message = f"{binary} missing; run scripts/ensure-system-packages.sh"
-            if IN_CI:
-                pytest.fail(message)
-            pytest.skip(message)
-    return (samples_dir() / EINFACH).read_bytes()
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ totals page of a real sample invoice read by Tesseract."""
 from __future__ import annotations
 
 import io
-import shutil
 
 import pytest
 from PIL import Image
@@ -22,21 +21,8 @@ from invoice_pipelines.resources.ocr.readers import (
 from invoice_pipelines.resources.ocr.words import PositionedWord, layout_lines
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines_devtools.bench.ocr import scanned
-from invoice_pipelines_tests.conftest import IN_CI, samples_dir
 
-EINFACH = "ZUGFeRD-corpus/XML-Rechnung/FX/EN16931_Einfach.pdf"
 TOTALS = ("net_total", "tax_total", "gross_total", "amount_due")
-
-
-@pytest.fixture(scope="module")
-def einfach_pdf() -> bytes:
-    for binary in ("tesseract", "pdftoppm"):
-        if shutil.which(binary) is None:
-            message = f"{binary} missing; run scripts/ensure-system-packages.sh"
-            if IN_CI:
-                pytest.fail(message)
-            pytest.skip(message)
-    return (samples_dir() / EINFACH).read_bytes()
 
 
 @pytest.fixture(scope="module")
