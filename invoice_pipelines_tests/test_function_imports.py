@@ -38,6 +38,8 @@ WAITS = {
     "intake/domain/warm_up.py": "the intake's parser, only in a parse worker warming up",
     "quickbooks/domain/sync/bills.py": "the letter writer (fpdf), only when a bill has no document of "
     "its own",
+    "resources/ocr/pages.py": "Pillow, only when a scan's page is prepared or measured: whatever "
+    "imports the OCR readers (the intake, its commands) loads no imaging library for it",
     "resources/ocr/readers.py": "Google Cloud Vision's client and requests, only with "
     "INVOICE_PIPELINES_OCR=vision",
     "resources/files/s3_objects.py": "boto3, only with INVOICE_PIPELINES_STORAGE=s3",

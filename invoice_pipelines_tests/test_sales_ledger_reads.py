@@ -34,8 +34,8 @@ LINES_ALLOWED = {
     # issuing a credit note reads the invoice's lines and VAT rows under the invoice's lock, in
     # the transaction that writes the credit note's
     "billing/domain/credit_notes.py": "reads what it credits in the transaction that writes the note",
-    # the billing checks compare what was written (lines, VAT rows, totals) with itself
-    "billing/checks.py": "checks the rows billing wrote against each other",
+    # the billing checks' queries compare what was written (lines, VAT rows, totals) with itself
+    "billing/domain/check_queries.py": "checks the rows billing wrote against each other",
     # one export query per direction over either invoice table (incoming or sales), in the
     # export's snapshot, for every invoice of a month at once
     "exports/domain/reads.py": "the month's export reads both directions' lines and VAT rows alike",
