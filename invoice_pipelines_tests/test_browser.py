@@ -119,11 +119,14 @@ def ui_with_runs(tmp_path, monkeypatch):
     home = tmp_path / "dagster_home"
     env = dict(os.environ)
     local_ui.write_instance(home)
-    with local_ui.webserver(home, env, tmp_path / "webserver.log") as server:
+    log = tmp_path / "webserver.log"
+    with local_ui.webserver(home, env, log) as server:
         recorded = ui.record_runs(home, samples)  # while the webserver loads the code
         server.wait_until_up()
         with local_ui.browser_page() as page:
             yield server.base, page, recorded
+    # what the webserver and its code server said: pytest shows it with a failure only
+    print(f"{log}:\n" + log.read_text(errors="replace")[-6000:])
 
 
 def test_a_new_user_sees_the_pipeline_its_numbers_and_its_failures(ui_with_runs):

@@ -23,6 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1440, "height": 1000}
+PATIENCE_MS = 60_000  # how long the UI may take to show what a step waits for, under load
 COMMUNITY_DIALOG = "Join the Dagster community"  # what a fresh browser profile is greeted with
 
 
@@ -141,15 +142,19 @@ def webserver(home: Path, env: dict, log: Path) -> Iterator[Webserver]:
 
 @contextmanager
 def browser_page():
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # the page's waits and the assertions' alike: Playwright's `expect` gives up after 5 s of its
+    # own, and an asset page's definition took longer than that on a loaded CI machine (the page
+    # says "External Asset" until it has it)
+    expect.set_options(timeout=PATIENCE_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
         try:
             page = browser.new_page(viewport=VIEWPORT)
-            page.set_default_timeout(60_000)
+            page.set_default_timeout(PATIENCE_MS)
             yield page
         finally:
             browser.close()
