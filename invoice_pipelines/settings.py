@@ -275,9 +275,10 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "INVOICE_PIPELINES_OCR_PAGE_BUDGET_SECONDS",
-        "60",
-        "Time budget of one scanned page with Tesseract: a page over it is stopped and its "
-        "document goes to review (IP-OCR-02), nothing of it taken.",
+        "20",
+        "Time budget of one scanned page with Tesseract, in seconds of CPU (a page takes about "
+        "2): a page over it is stopped and its document goes to review (IP-OCR-02), nothing of "
+        "it taken; a load on the machine does not count against it.",
     ),
     Setting(
         "INVOICE_PIPELINES_OCR_PREPARATION",

@@ -4,6 +4,9 @@ totals page of a real sample invoice read by Tesseract."""
 from __future__ import annotations
 
 import io
+import os
+import signal
+import sys
 
 import pytest
 from PIL import Image
@@ -17,6 +20,7 @@ from invoice_pipelines.resources.ocr.readers import (
     TesseractReader,
     ocr_reader,
     rasterise_pdf,
+    run_within,
 )
 from invoice_pipelines.resources.ocr.words import PositionedWord, layout_lines
 from invoice_pipelines.settings import ConfigError
@@ -112,3 +116,20 @@ def test_word_boxes_give_the_table_reader_its_columns() -> None:
     assert lines[1].index("198,00") == lines[0].index("Betrag")
     [line] = read_table(lines)
     assert (str(line.quantity), str(line.net_amount)) == ("20", "198.00")
+
+
+def test_a_page_is_held_to_its_cpu_not_to_the_clock() -> None:
+    """The budget counts the engine's CPU: a process that works past it is stopped by the kernel;
+    one that waits past it (a busy machine) is not over it, up to the clock's backstop."""
+    env = dict(os.environ)
+    spinning = run_within([sys.executable, "-c", "while True: pass"], b"", env, cpu_seconds=1)
+    assert spinning.over_budget == "used more than 1 s of CPU"
+    assert spinning.returncode == -signal.SIGXCPU  # the kernel stopped it (RLIMIT_CPU)
+    waiting = run_within(["sleep", "3"], b"", env, cpu_seconds=2)
+    assert (waiting.over_budget, waiting.returncode) == ("", 0)
+    hung = run_within(["sleep", "60"], b"", env, cpu_seconds=0.2)
+    assert hung.over_budget == "took longer than 1 s on the clock"
+    assert hung.returncode == -signal.SIGKILL
+    # what the engine printed reaches the reader
+    echoed = run_within(["cat"], b"page", env, cpu_seconds=5)
+    assert (echoed.stdout, echoed.over_budget) == (b"page", "")

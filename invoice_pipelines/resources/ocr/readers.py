@@ -16,6 +16,8 @@ import operator
 import os
 import random
 import re
+import resource
+import signal
 import subprocess
 import tempfile
 import threading
@@ -134,10 +136,14 @@ class TesseractPage:
         )
 
 
-# a page's time budget: a page takes 1.7-2.2 s of one core (docs/intake.md, "Scans"); the
-# budget leaves room for a loaded machine (at a load of 20 on two cores, 30 s stopped 4 of the
-# bench's 9 scans) and stops a page that would hold up the batch
-DEFAULT_PAGE_BUDGET_SECONDS = 60.0
+# a page's time budget, in seconds of CPU its tesseract uses: a page takes 1.7-2.2 s of one core
+# (docs/intake.md, "Scans"), the budget ten times that. Counted in CPU, not on the clock, so a loaded machine does not send
+# good scans to review (a budget of 30 s on the clock stopped 4 of the bench's 9 scans at a load
+# of 20 on two cores); a page that would hold up the batch is still stopped
+DEFAULT_PAGE_BUDGET_SECONDS = 20.0
+# the clock's backstop, as a multiple of the budget: a tesseract that waits instead of working
+# (it never should) is stopped there all the same
+WALL_BACKSTOP_FACTOR = 5
 DEFAULT_PREPARATION = "none"
 
 _SLOTS_LOCK = threading.Lock()
@@ -173,6 +179,76 @@ def looks_like_image(data: bytes) -> bool:
     return len(data) > 2 and data[:1] == b"P" and data[1:2] in b"123456" and data[2:3].isspace()
 
 
+@dataclass(frozen=True)
+class Finished:
+    returncode: int
+    stdout: bytes
+    stderr: bytes
+    over_budget: str  # "" within its budget, else what it went past
+
+
+def run_within(command: list[str], data: bytes, env: dict, *, cpu_seconds: float) -> Finished:
+    """`command` with `data` on its stdin, held to `cpu_seconds` of CPU: the kernel stops it a
+    second past that at most (RLIMIT_CPU), and one that finished past it is over its budget all
+    the same (its own CPU time, from wait4). A backstop on the clock (WALL_BACKSTOP_FACTOR times
+    the budget) stops one that waits. Files, not pipes, carry the data: no thread to feed them,
+    and the process stays unreaped until wait4 has read its CPU time."""
+    wall = max(cpu_seconds * WALL_BACKSTOP_FACTOR, 1.0)
+    with (
+        tempfile.TemporaryFile() as given,
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+    ):
+        given.write(data)
+        given.seek(0)
+        proc = subprocess.Popen(command, stdin=given, stdout=out, stderr=err, env=env)
+        limited = _limit_cpu(proc.pid, cpu_seconds)
+        stopped = threading.Event()
+        ended = threading.Lock()  # taken once it has ended: no signal for a pid that is gone
+
+        def backstop() -> None:
+            if ended.acquire(blocking=False):
+                stopped.set()
+                os.kill(proc.pid, signal.SIGKILL)
+                ended.release()
+
+        timer = threading.Timer(wall, backstop)
+        timer.start()
+        try:
+            # ended and not yet reaped (its pid still its own) once this returns
+            os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+        except BaseException:
+            os.kill(proc.pid, signal.SIGKILL)  # this thread was stopped: so is the page
+            raise
+        finally:
+            timer.cancel()
+            ended.acquire()
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        used = usage.ru_utime + usage.ru_stime
+        over = ""
+        if stopped.is_set():
+            over = f"took longer than {wall:g} s on the clock"
+        elif used > cpu_seconds or (limited and proc.returncode == -signal.SIGXCPU):
+            over = f"used more than {cpu_seconds:g} s of CPU"
+        out.seek(0)
+        err.seek(0)
+        return Finished(proc.returncode, out.read(), err.read(), over)
+
+
+def _limit_cpu(pid: int, seconds: float) -> bool:
+    """RLIMIT_CPU of the process `pid` (whole seconds, at least one): False where the platform
+    has none (the check of its CPU time after it ends still holds it to the budget)."""
+    if not hasattr(resource, "prlimit"):
+        return False
+    soft = max(1, math.ceil(seconds))
+    try:
+        resource.prlimit(pid, resource.RLIMIT_CPU, (soft, soft + 1))
+    except (ProcessLookupError, PermissionError, OSError):
+        return False  # it has ended already
+    return True
+
+
 def tesseract_tsv(
     image: bytes,
     *,
@@ -196,20 +272,17 @@ def tesseract_tsv(
     # "name=value" settings of tesseract's own (preserve_interword_spaces=1, ...)
     command += [arg for variable in variables for arg in ("-c", variable)] + ["tsv"]
     try:
-        done = subprocess.run(
-            command, input=image, capture_output=True, env=env, timeout=timeout_seconds
-        )
+        done = run_within(command, image, env, cpu_seconds=timeout_seconds)
     except FileNotFoundError as exc:
         raise OcrError(
             f"the tesseract binary ({tesseract_cmd}) is not installed; "
             f"install it with: {TESSERACT_INSTALL_COMMAND}"
         ) from exc
-    except subprocess.TimeoutExpired as exc:
-        # subprocess.run has killed it: nothing of the page is kept
+    if done.over_budget:
+        # stopped (or done past its budget): nothing of the page is kept
         raise PageOverBudget(
-            f"tesseract took longer than {timeout_seconds:g} s on one page",
-            budget_seconds=timeout_seconds,
-        ) from exc
+            f"tesseract {done.over_budget} on one page", budget_seconds=timeout_seconds
+        )
     stderr = done.stderr.decode("utf-8", "replace")
     if "Failed loading language" in stderr or "couldn't load any languages" in stderr:
         # Tesseract carries on with the languages it found; a silently worse reading
@@ -436,10 +509,10 @@ class TesseractReader(OcrReader):
     94.9 % of words and all 61 amounts, against 90.9 % and 59 for psm 6, at the same speed.
     `preparation` is what is done to a page first (`resources.ocr.pages.Preparation.parse`:
     "none" or steps such as "deskew"); docs/intake.md, "Scans", has the measurements behind
-    the default. `page_timeout_seconds` is a page's time budget: tesseract is stopped there and
-    the document goes to review naming the page. At most one tesseract per core runs in this
-    process, whatever the number of documents read at once; a page's budget starts when its
-    tesseract does.
+    the default. `page_timeout_seconds` is a page's time budget in seconds of CPU: tesseract is
+    stopped there and the document goes to review naming the page. At most one tesseract per core
+    runs in this process, whatever the number of documents read at once; the wait for a core and
+    a busy machine do not count against a page's budget.
     """
 
     languages: str = "deu+eng"
