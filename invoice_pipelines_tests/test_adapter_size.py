@@ -28,14 +28,10 @@ NOT_YET = {
     "overdue/commands/run.py:run_overdue_command": 56,
     "quickbooks/commands/run.py:run_connect": 39,
     "delivery/commands/run.py:run_send": 38,
-    "queue/commands/run.py:run_here": 36,
     "housekeeping/jobs.py:delete_old_dagster_runs": 33,
     "history/jobs.py:import_history_files": 32,
-    "queue/commands/run.py:format_job": 30,
-    "queue/commands/run.py:batch_list": 28,
     "housekeeping/jobs.py:purge_archived_files": 28,
     "quickbooks/jobs.py:push_chosen_bills": 27,
-    "queue/commands/run.py:format_job_list": 22,
     "overdue/jobs.py:change_dunning_block": 21,
     "billing/jobs.py:issue_credit_note_op": 21,
     "quickbooks/jobs.py:resolve_qbo_conflict": 19,
@@ -45,9 +41,6 @@ NOT_YET = {
     "documents/commands/run.py:run_documents": 18,
     "billing/commands/run.py:run_credit_note": 18,
     "quickbooks/commands/run.py:run_resolve": 17,
-    "queue/commands/run.py:_failed_item": 17,
-    "queue/commands/run.py:queue_invoice_job": 17,
-    "queue/commands/run.py:batch_retry": 17,
 }
 
 

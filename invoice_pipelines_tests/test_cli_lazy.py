@@ -491,6 +491,7 @@ QUICKBOOKS_READS = {
 }
 QUEUE_READS = {
     "invoice_pipelines.queue.commands.cli",
+    "invoice_pipelines.queue.commands.job_text",
     "invoice_pipelines.queue.commands.run",
     "invoice_pipelines.queue.domain.items",
     "invoice_pipelines.queue.domain.jobs",

@@ -34,12 +34,11 @@ from invoice_pipelines.billing.domain.invoicing_kinds import (
 )
 from invoice_pipelines.core.skonto import SkontoError
 from invoice_pipelines.lib.read_only import writable
+from invoice_pipelines.queue.commands.job_text import ProgressBar, format_job
 from invoice_pipelines.queue.commands.run import (
     EXIT_BAD_REQUEST,
     EXIT_OK,
-    ProgressBar,
     exit_code,
-    format_job,
     queued_or_run_here,
     who,
 )
