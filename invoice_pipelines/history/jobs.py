@@ -18,7 +18,7 @@ from dagster import (
 from pydantic import Field
 from sqlalchemy import Engine
 
-from invoice_pipelines.history.domain.importing import import_history
+from invoice_pipelines.history.domain.importing import HistoryReport, import_history
 from invoice_pipelines.lib.partitions import REQUESTED_BY_HELP, who_asked
 from invoice_pipelines.lib.refusals import OrganizationConfig
 
@@ -54,37 +54,40 @@ def import_history_files(
     system_database: ResourceParam[Engine],
 ) -> dict:
     report = import_history(
-        database,
-        config.named_organization(system_database),
-        sales=[_path(p) for p in config.sales],
-        supplier=[_path(p) for p in config.supplier],
+        database, config.named_organization(system_database),
+        sales=[_path(p) for p in config.sales], supplier=[_path(p) for p in config.supplier],
         einvoices=[_path(p) for p in config.einvoices],
         by=who_asked(config.requested_by, context.run.tags),
+    )  # fmt: skip
+    metadata = _metadata(report)
+    for warning in report.warnings:
+        context.log.warning(warning)
+    for refusal in report.refused:
+        context.log.error(str(refusal))
+    if report.refused:
+        raise _failure(report, metadata)
+    context.add_output_metadata(metadata)
+    return report.to_json_dict()
+
+
+def _failure(report: HistoryReport, metadata: dict) -> Failure:
+    """The run's failure: the refusals in its message and listed in its metadata."""
+    listed = MetadataValue.md("\n".join(f"- {r}" for r in report.refused[:SHOWN]))
+    return Failure(
+        report.refused_sentence(NAMED),
+        metadata={**metadata, "refusals": listed},
+        allow_retries=False,
     )
-    summary = report.to_json_dict()
-    metadata = {
+
+
+def _metadata(report: HistoryReport) -> dict:
+    return {
         "imported_sales": MetadataValue.int(report.imported["sales"]),
         "imported_supplier": MetadataValue.int(report.imported["supplier"]),
         "already_there": MetadataValue.int(sum(report.already.values())),
         "refused": MetadataValue.int(len(report.refused)),
-        "seconds": MetadataValue.float(summary["seconds"]),
+        "seconds": MetadataValue.float(report.to_json_dict()["seconds"]),
     }
-    for warning in report.warnings:
-        context.log.warning(warning)
-    if report.refused:
-        for refusal in report.refused:
-            context.log.error(str(refusal))
-        listed = "\n".join(f"- {r}" for r in report.refused[:SHOWN])
-        first = "; ".join(str(r) for r in report.refused[:NAMED])
-        more = f" and {len(report.refused) - NAMED} more" if len(report.refused) > NAMED else ""
-        raise Failure(
-            f"{report.organization}: {len(report.refused)} refused (the others were imported): "
-            f"{first}{more}",
-            metadata={**metadata, "refusals": MetadataValue.md(listed)},
-            allow_retries=False,
-        )
-    context.add_output_metadata(metadata)
-    return summary
 
 
 def _path(value: str) -> Path:

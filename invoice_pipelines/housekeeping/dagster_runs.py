@@ -31,6 +31,21 @@ class RunRetentionResult:
     more_left: bool = False  # stopped at max_runs; the next run goes on
     dry_run: bool = False
 
+    def sentence(self) -> str:
+        """What the run did, in one line for its log."""
+        return (
+            f"runs created before {self.cutoff:%Y-%m-%d %H:%M} UTC: "
+            f"{'would delete' if self.dry_run else 'deleted'} {self.deleted}, kept "
+            f"{len(self.kept_last_success)} last successful run(s)"
+            + ("; more are left for the next run" if self.more_left else "")
+        )
+
+    def failure(self) -> str:
+        """What failed, for the run's failure ("" when nothing did)."""
+        if not self.errors:
+            return ""
+        return f"{len(self.errors)} run(s) could not be deleted: " + "; ".join(self.errors[:5])
+
 
 def purge_runs(
     instance: DagsterInstance,

@@ -16,7 +16,7 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from invoice_pipelines.db.tenancy import find_organizations
-from invoice_pipelines.housekeeping.dagster_runs import purge_runs
+from invoice_pipelines.housekeeping.dagster_runs import RunRetentionResult, purge_runs
 from invoice_pipelines.housekeeping.domain.archive import (
     COUNTED,
     OrganizationOutcome,
@@ -101,29 +101,16 @@ def purge_archived_files(
     # the organizations named (all of them when none is), found once
     found, unknown = find_organizations(system_database, config.organizations or None)
     outcomes = purge_archives(
-        database,
-        system_database,
-        upload_store,
-        export_store,
-        found,
-        unknown=unknown,
-        dry_run=config.dry_run,
-        run_id=context.run.run_id,
+        database, system_database, upload_store, export_store, found, unknown=unknown,
+        dry_run=config.dry_run, run_id=context.run.run_id,
         requested_by=who_asked(config.requested_by, context.run.tags),
-    )
+    )  # fmt: skip
     refusals = PartitionRefusals([o.slug for o in outcomes], context.log.error, "organizations")
+    for line in filter(None, (o.sentence() for o in outcomes)):
+        context.log.info(line)
     for o in outcomes:
-        if o.changed or o.uploads_kept_in_work:
-            verb = "due (dry run)" if o.dry_run else "removed"
-            context.log.info(
-                f"{o.slug}: uploads {verb} {o.uploads_removed}, already missing "
-                f"{o.uploads_missing}, kept in work {o.uploads_kept_in_work}; export versions "
-                f"{verb} {o.exports_removed}, already missing {o.exports_missing}"
-            )
-        for problem in ([o.refused] if o.refused else []) + o.errors:
-            refusals.refuse(o.slug, problem)
-    metadata = _metadata(outcomes)
-    # a failed op records no output: the failure carries the figures of the organizations done
+        refusals.refuse_each(o.slug, o.problems())
+    metadata = _metadata(outcomes)  # a failure carries the figures of the organizations done
     refusals.raise_if_any(metadata)
     context.add_output_metadata(metadata)
     return {o.slug: o.as_dict() for o in outcomes if o.changed}
@@ -158,36 +145,27 @@ def delete_old_dagster_runs(context: OpExecutionContext, config: RunRetentionCon
     if config.keep_days < 1 or config.max_runs < 1:
         raise Failure("keep_days and max_runs must be at least 1.", allow_retries=False)
     result = purge_runs(
-        context.instance,
-        config.keep_days,
-        max_runs=config.max_runs,
-        dry_run=config.dry_run,
+        context.instance, config.keep_days, max_runs=config.max_runs, dry_run=config.dry_run,
         protect={context.run.run_id},
-    )
-    context.log.info(
-        f"runs created before {result.cutoff:%Y-%m-%d %H:%M} UTC: "
-        f"{'would delete' if result.dry_run else 'deleted'} {result.deleted}, kept "
-        f"{len(result.kept_last_success)} last successful run(s)"
-        + ("; more are left for the next run" if result.more_left else "")
-    )
-    context.add_output_metadata(
-        {
-            "cutoff": MetadataValue.text(result.cutoff.isoformat()),
-            "runs_deleted": MetadataValue.int(result.deleted),
-            "kept_last_success": MetadataValue.int(len(result.kept_last_success)),
-            "more_left": MetadataValue.bool(result.more_left),
-            "errors": MetadataValue.int(len(result.errors)),
-            "dry_run": MetadataValue.bool(result.dry_run),
-        }
-    )
+    )  # fmt: skip
+    context.log.info(result.sentence())
+    context.add_output_metadata(_run_metadata(result))
     for error in result.errors:
         context.log.error(error)
     if result.errors:
-        raise Failure(
-            f"{len(result.errors)} run(s) could not be deleted: " + "; ".join(result.errors[:5]),
-            allow_retries=False,
-        )
+        raise Failure(result.failure(), allow_retries=False)
     return result.deleted
+
+
+def _run_metadata(result: RunRetentionResult) -> dict:
+    return {
+        "cutoff": MetadataValue.text(result.cutoff.isoformat()),
+        "runs_deleted": MetadataValue.int(result.deleted),
+        "kept_last_success": MetadataValue.int(len(result.kept_last_success)),
+        "more_left": MetadataValue.bool(result.more_left),
+        "errors": MetadataValue.int(len(result.errors)),
+        "dry_run": MetadataValue.bool(result.dry_run),
+    }
 
 
 @job(

@@ -179,6 +179,11 @@ class PartitionRefusals:
             self.keys.append(key)
         self.refusals[key] = f"{self.refusals[key]}; {reason}" if key in self.refusals else reason
 
+    def refuse_each(self, key: str, reasons: Iterable[str]) -> None:
+        """`refuse` for each of `reasons` (none: the partition stays done)."""
+        for reason in reasons:
+            self.refuse(key, reason)
+
     def leave_inactive(
         self, key: str, org: Organization, log_warning: Callable[[str], None]
     ) -> bool:

@@ -29,13 +29,9 @@ def run_import_command(args: argparse.Namespace) -> int:
         print("invoice-pipelines history import: name --sales, --supplier or --einvoices")
         return 2
     report = import_history(
-        engine,
-        writable(args.organization),
-        sales=args.sales,
-        supplier=args.supplier,
-        einvoices=args.einvoices,
-        by=args.by,
-    )
+        engine, writable(args.organization), sales=args.sales, supplier=args.supplier,
+        einvoices=args.einvoices, by=args.by,
+    )  # fmt: skip
     for refusal in report.refused:
         print(terminal_text(f"refused {refusal}"))
     for warning in report.warnings:

@@ -54,6 +54,17 @@ class HistoryReport:
             "seconds": round(self.seconds, 2),
         }
 
+    def refused_sentence(self, named: int) -> str:
+        """The refusals in one sentence, the first `named` of them by place ("" when none)."""
+        if not self.refused:
+            return ""
+        first = "; ".join(str(r) for r in self.refused[:named])
+        more = f" and {len(self.refused) - named} more" if len(self.refused) > named else ""
+        return (
+            f"{self.organization}: {len(self.refused)} refused (the others were imported): "
+            f"{first}{more}"
+        )
+
 
 def import_history(
     engine: Engine,

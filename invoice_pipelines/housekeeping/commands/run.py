@@ -17,15 +17,9 @@ def run_housekeeping_command(args: argparse.Namespace) -> int:
     # the organizations of the --org options (all of them without one), found once by cli.py
     found, unknown = args.organizations
     outcomes = purge_archives(
-        resources.database,
-        resources.system_database,
-        resources.upload_store,
-        resources.export_store,
-        found,
-        unknown=unknown,
-        dry_run=args.dry_run,
-        requested_by="cli",
-    )
+        resources.database, resources.system_database, resources.upload_store,
+        resources.export_store, found, unknown=unknown, dry_run=args.dry_run, requested_by="cli",
+    )  # fmt: skip
     for outcome in outcomes:
         print(json.dumps(outcome.as_dict(), ensure_ascii=False))
         if outcome.refused:

@@ -125,6 +125,22 @@ class OrganizationOutcome:
             "classes": self.classes(),
         }
 
+    def sentence(self) -> str:
+        """What was done (or is due, in a dry run) for the organization, in one line; "" when
+        nothing was."""
+        if not (self.changed or self.uploads_kept_in_work):
+            return ""
+        verb = "due (dry run)" if self.dry_run else "removed"
+        return (
+            f"{self.slug}: uploads {verb} {self.uploads_removed}, already missing "
+            f"{self.uploads_missing}, kept in work {self.uploads_kept_in_work}; export versions "
+            f"{verb} {self.exports_removed}, already missing {self.exports_missing}"
+        )
+
+    def problems(self) -> list[str]:
+        """Why the organization was refused, and what failed for it."""
+        return ([self.refused] if self.refused else []) + self.errors
+
     def classes(self) -> dict[str, dict]:
         """Per class of record: what it holds, its period, what went and what was kept and why."""
         if self.today is None or self.refused:
