@@ -50,27 +50,27 @@ def change_dunning_block(
     database: ResourceParam[Engine],
     system_database: ResourceParam[Engine],
 ):
-    engine = database
     org = config.named_organization(system_database)
-    if bool(config.customer_ids) == bool(config.invoice_ids):
-        raise refused("Name either customer_ids or invoice_ids (one of the two).")
-    if not config.reason.strip():
-        raise refused("Say why (reason): it is kept in the audit log.")
+    _refuse_unless_asked_right(config)
     changed, unknown = set_dunning_block(
-        engine,
-        org.id,
-        customer_ids=config.customer_ids,
-        invoice_ids=config.invoice_ids,
-        blocked=not config.lift,
-        reason=config.reason,
+        database, org.id, customer_ids=config.customer_ids, invoice_ids=config.invoice_ids,
+        blocked=not config.lift, reason=config.reason,
         requested_by=who_asked(config.requested_by, context.run.tags),
-    )
+    )  # fmt: skip
     what = "customers" if config.customer_ids else "invoices"
     for i in unknown:
         context.log.warning(f"{what[:-1]} {i} is not in {org.slug}: unchanged")
     if not changed:
         raise refused(f"None of the given {what} belongs to {org.slug}.")
     context.log.info(f"{'lifted' if config.lift else 'set'} for {what} {changed}")
+
+
+def _refuse_unless_asked_right(config: DunningBlockConfig) -> None:
+    """Refused: neither or both of customer_ids and invoice_ids, or no reason."""
+    if bool(config.customer_ids) == bool(config.invoice_ids):
+        raise refused("Name either customer_ids or invoice_ids (one of the two).")
+    if not config.reason.strip():
+        raise refused("Say why (reason): it is kept in the audit log.")
 
 
 @job(

@@ -15,23 +15,11 @@ from invoice_pipelines.queue.commands.run import queue_invoice_job
 
 
 def run_documents(args: argparse.Namespace) -> int:
+    resources = args.resources
     summary = generate_documents(
-        args.resources.database,
-        args.resources.document_store,
-        args.organization,
-        args.invoices or None,
+        resources.database, resources.document_store, args.organization, args.invoices or None
     )
-    print(
-        json.dumps(
-            {
-                "generated": summary.generated,
-                "xrechnung": summary.xrechnung,
-                "already": summary.already,
-                "failed": {str(k): v for k, v in summary.failed.items()},
-                "paths": summary.paths,
-            }
-        )
-    )
+    print(json.dumps(summary.as_line()))
     return 1 if summary.failed else 0
 
 

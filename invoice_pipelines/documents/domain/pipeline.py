@@ -100,6 +100,16 @@ class DocumentsSummary:
     seconds: float = 0.0
     build_seconds: float = 0.0
 
+    def as_line(self) -> dict:
+        """What `invoice-pipelines documents` prints as its last line (JSON)."""
+        return {
+            "generated": self.generated,
+            "xrechnung": self.xrechnung,
+            "already": self.already,
+            "failed": {str(k): v for k, v in self.failed.items()},
+            "paths": self.paths,
+        }
+
 
 def document_key(slug: str, source: DocumentSource, name: str) -> str:
     day = source.invoice.issue_date

@@ -15,78 +15,28 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 
 from invoice_pipelines.core.dunning import DunningSettingsError
 from invoice_pipelines.lib.read_only import writable
-from invoice_pipelines.overdue.domain.letter import write_letters
-from invoice_pipelines.overdue.domain.notice_sending import send_notices_over
+from invoice_pipelines.overdue.domain.actions import as_of_option, dun, succeeded
 from invoice_pipelines.overdue.domain.pipeline import (
-    run_overdue,
     set_base_rate,
     set_customer_kind,
     set_dunning_block,
 )
-from invoice_pipelines.overdue.domain.scheduling import AsOfError, check_as_of_day
+from invoice_pipelines.overdue.domain.scheduling import AsOfError
 
 
 def run_overdue_command(args: argparse.Namespace) -> int:
     try:
-        on = date.fromisoformat(args.as_of) if args.as_of else None
-    except ValueError:
-        print(f"invoice-pipelines: --as-of must be YYYY-MM-DD, got {args.as_of!r}", file=sys.stderr)
-        return 2
-    try:
-        if on is not None:
-            check_as_of_day(on, what="--as-of")
+        on = as_of_option(args.as_of)
     except AsOfError as exc:
         print(f"invoice-pipelines overdue: {exc}", file=sys.stderr)
         return 2
-    engine = args.resources.database
-    if not args.dry_run:
-        writable(args.organization)
-    result = run_overdue(engine, args.organization, on=on, dry_run=args.dry_run, requested_by="cli")
-    delivery = {}
-    if result.status != "FAILED" and not result.dry_run:
-        # the letter writer is the documents area's, which this area does not import: the
-        # console script's resources give it, as definitions.py gives it to the runs
-        resources = args.resources  # the channels' resources, the document store, the writer
-        store = resources.document_store
-        letters = write_letters(engine, resources.letter_writer, store, args.organization)
-        sent = send_notices_over(engine, resources, store, args.organization)
-        delivery = {
-            "letters_written": [
-                {k: w[k] for k in ("notice_id", "path", "size_bytes", "pages")}
-                for w in letters.written
-            ],
-            "letters_failed": {str(k): v for k, v in letters.failed.items()},
-            "notices_sent": sent.sent,
-            "notices_send_failed": {str(k): v for k, v in sent.failed.items()},
-            "notices_send_postponed": {str(k): v for k, v in sent.postponed.items()},
-            "notices_send_unknown": sent.unknown,
-            "notices_withdrawn": {str(k): v for k, v in sent.withdrawn.items()},
-        }
-    print(
-        json.dumps(
-            {
-                "organization": result.organization,
-                "as_of": str(result.as_of or ""),
-                "status": result.status,
-                "dry_run": result.dry_run,
-                "scanned": result.scanned,
-                "notices_created": result.notices_created,
-                "notices_by_level": dict(result.created_by_level),
-                "fees_charged": f"{result.fees:.2f}",
-                "interest_charged": f"{result.interest:.2f}",
-                "errors": result.errors[:20],
-                "seconds": round(result.seconds, 3),
-                "fee_invoice_batch_job": result.fee_invoice_job_id,
-                "notices_fee_invoiced": result.notices_invoiced,
-                **delivery,
-            }
-        )
-    )
-    return 0 if result.status in ("SUCCESS", "PARTIAL") else 1
+    org = args.organization if args.dry_run else writable(args.organization)
+    summary = dun(args.resources.database, args.resources, org, on=on, dry_run=args.dry_run)
+    print(json.dumps(summary))
+    return 0 if succeeded(summary) else 1
 
 
 def run_block_command(args: argparse.Namespace) -> int:
