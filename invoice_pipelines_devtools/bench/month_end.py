@@ -385,12 +385,34 @@ def run_month_end(services, repo: dict, instance, ticks: dict[str, datetime], ti
     for name in SENSORS:
         start_period(services, repo, instance, name, ticks[name], 600)
         wait_for_requests(instance, services, name, timeout)
-    time.sleep(5)  # the last tick's runs are submitted after its cursor is written
+    wait_for_submitted(instance, services)
     return {
         record.dagster_run.run_id
         for name in SENSORS
         for record in instance.get_run_records(RunsFilter(tags={"dagster/sensor_name": name}))
     }
+
+
+def wait_for_submitted(instance, services, most: float = 30.0) -> None:
+    """Until the instance holds as many runs of each month-end sensor as its cursor says it
+    requested (the last tick's runs are submitted after its cursor is written), or `most`
+    seconds."""
+    from dagster import RunsFilter
+
+    started, short = time.monotonic(), list(SENSORS)
+    while time.monotonic() - started < most:
+        cursors = sensor_cursors(instance)
+        short = [
+            name
+            for name in SENSORS
+            if instance.get_runs_count(RunsFilter(tags={"dagster/sensor_name": name}))
+            < (_progress(cursors[name]).get("requested") or 0)
+        ]
+        if not short:
+            return
+        services._alive()
+        time.sleep(0.5)
+    _log(f"after {most:.0f} s, fewer runs than requested in the instance: {short}")
 
 
 def sensor_ticks(instance, since: float, until: float) -> dict[str, dict]:

@@ -1,5 +1,7 @@
 """`invoice-pipelines bench hostile`: hostile inputs end with a recorded outcome, never a crash,
-and never block a month's export; its generators are deterministic and really hostile."""
+and never block a month's export; its generators are deterministic and really hostile. Its run
+also holds the cases of issue 46 (bench/hostile_intake.py), checked here category by category:
+the run makes them once (test_hostile_intake.py has their generators)."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from invoice_pipelines_devtools.bench.hostile import (
     intake_inputs,
     with_hostile_text,
 )
+from invoice_pipelines_devtools.bench.hostile_intake import LOOKALIKES, POISON_KINDS
 from invoice_pipelines_devtools.demo.invoices import synthetic_xml_invoices
 
 KEYS = ("inputs", "clean_failures", "crashes", "blocked_exports", "max_worker_rss_mb", "seconds")
@@ -27,7 +30,9 @@ KEYS = ("inputs", "clean_failures", "crashes", "blocked_exports", "max_worker_rs
 @pytest.mark.slow
 def test_forty_hostile_inputs_on_postgresql(pg_database, monkeypatch, capsys):
     monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", pg_database.url)
-    assert main(["bench", "hostile", "--n", "40", "--workers", "2"]) == 0
+    # batches of 20: the poison batch's good documents and poisons (and the 30 uploads) in more
+    # than one intake batch
+    assert main(["bench", "hostile", "--n", "40", "--workers", "2", "--batch-size", "20"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert all(key in result for key in KEYS), result
     assert result["database"] == "postgresql"
@@ -50,6 +55,38 @@ def test_forty_hostile_inputs_on_postgresql(pg_database, monkeypatch, capsys):
         assert kind in result["by_kind"], kind
     # the archived original swapped for a 16 MiB file after registration: refused unread
     assert result["by_kind"]["swapped-archive"] == {"clean_failures": 1}
+    assert_the_categories_of_issue_46(categories)
+
+
+def assert_the_categories_of_issue_46(found: dict) -> None:
+    """Poisons among good documents stop nothing and leave nothing waiting, notices go only to
+    addresses known for the supplier and at most once a day, look-alike copies are never booked,
+    hostile reviews end in a sentence and never book a document."""
+    for name, category in found.items():
+        assert category["crashes"] == 0 and category["stuck"] == 0, (name, category)
+        assert category["passed"] + category["clean_failures"] == category["inputs"] > 0, name
+
+    poisons = found["poison_batch"]
+    # every poison among good documents in batches of 20: each good one booked
+    assert poisons["good_validated"] == poisons["good"] > 0 and poisons["batches"] > 1
+    assert set(poisons["poisons_by_kind"]) == set(POISON_KINDS)
+
+    notices = found["notices"]
+    assert notices["known_suppliers_accepted"] == 3 and notices["mails_sent"] > 0
+    assert notices["to_unknown_addresses"] == 0 and notices["links"] == 0
+    assert notices["max_per_address_day"] == 1
+    assert notices["max_mail_bytes"] < 64 * 1024  # a 100,000-character number is cut
+
+    lookalike = found["lookalike"]
+    assert lookalike["copies_validated"] == 0
+    assert lookalike["copies"] == lookalike["copies_caught_ip_dup_01"] == 2 * len(LOOKALIKES)
+    assert lookalike["controls_validated"] == lookalike["controls"] == 2
+
+    review = found["review"]
+    assert review["tracebacks"] == 0 and review["wrongly_validated"] == 0
+    assert review["via_command"] > 0 and review["via_function"] > 0
+    # the sane correction books it, and it can be reopened: the hostile ones were the only stop
+    assert review["controls_validated"] == review["reopened"] == review["documents"] == 2
 
 
 def test_the_inputs_are_the_same_for_a_seed_and_differ_between_seeds(tmp_path):
