@@ -10,51 +10,26 @@ import argparse
 import json
 
 from invoice_pipelines.core.batch_kinds import KindName
-from invoice_pipelines.core.channels import PEPPOL
-from invoice_pipelines.delivery.domain.pipeline import AlreadySending, send_invoices
+from invoice_pipelines.delivery.domain.actions import send
+from invoice_pipelines.delivery.domain.pipeline import AlreadySending
 from invoice_pipelines.queue.commands.run import queue_invoice_job
-from invoice_pipelines.resources.messaging.channels import open_channel
 
 
 def run_send(args: argparse.Namespace) -> int:
     if args.resend and not args.invoices:
         print("invoice-pipelines: --resend needs --invoices")
         return 2
-    resources = args.resources  # the runs' resources by their names, as commands have them
-    channel = open_channel(args.channel, resources)
-    # over e-mail, the invoices of customers on Peppol go over Peppol (delivery/domain/peppol.py)
-    peppol = open_channel(PEPPOL, resources) if channel.carries_files else None
     try:
-        summary = send_invoices(
-            resources.database,
-            resources.document_store,
-            channel,
-            args.organization,
-            args.invoices or None,
-            retry_failed=args.retry_failed,
-            resend=args.resend,
-            max_per_second=args.per_second,
-            connections=args.connections,
-            requested_by="cli",
-            peppol=peppol,
-        )
+        summary = send(
+            args.resources, args.channel, args.organization, args.invoices or None,
+            retry_failed=args.retry_failed, resend=args.resend, max_per_second=args.per_second,
+            connections=args.connections, requested_by="cli",
+        )  # fmt: skip
     except AlreadySending as exc:
         print(f"invoice-pipelines send-invoices: {exc}; try again when it has finished")
         return 2
-    print(
-        json.dumps(
-            {
-                "sent": summary.sent,
-                "failed": {str(k): v for k, v in summary.failed.items()},
-                "unknown": {str(k): v for k, v in summary.unknown.items()},
-                "skipped": {str(k): v for k, v in summary.skipped.items()},
-                "retries": summary.retries,
-                "sent_by_channel": summary.by_channel,
-                "not_over_peppol": {str(k): v for k, v in summary.fallbacks.items()},
-            }
-        )
-    )
-    return 1 if summary.failed or summary.unknown else 0
+    print(json.dumps(summary.as_line()))
+    return 0 if summary.settled else 1
 
 
 def run_batch_send(args: argparse.Namespace) -> int:

@@ -111,6 +111,23 @@ class DeliverySummary:
     # invoices of customers on Peppol that went over the run's channel instead, and why
     fallbacks: dict[int, str] = field(default_factory=dict)
 
+    def as_line(self) -> dict:
+        """What `invoice-pipelines send-invoices` prints (JSON)."""
+        return {
+            "sent": self.sent,
+            "failed": {str(k): v for k, v in self.failed.items()},
+            "unknown": {str(k): v for k, v in self.unknown.items()},
+            "skipped": {str(k): v for k, v in self.skipped.items()},
+            "retries": self.retries,
+            "sent_by_channel": self.by_channel,
+            "not_over_peppol": {str(k): v for k, v in self.fallbacks.items()},
+        }
+
+    @property
+    def settled(self) -> bool:
+        """Every invoice asked for was sent, skipped or left as it was: none failed, none unknown."""
+        return not (self.failed or self.unknown)
+
 
 def _candidates(
     conn,
