@@ -25,13 +25,10 @@ LIMIT = 15
 NOT_YET = {
     "billing/commands/run.py:run_batch_invoice": 62,
     "exports/commands/run.py:run_export_command": 60,
-    "quickbooks/commands/run.py:run_connect": 39,
     "quickbooks/jobs.py:push_chosen_bills": 27,
     "billing/jobs.py:issue_credit_note_op": 21,
-    "quickbooks/jobs.py:resolve_qbo_conflict": 19,
     "exports/jobs.py:reopen_exported_invoices": 18,
     "billing/commands/run.py:run_credit_note": 18,
-    "quickbooks/commands/run.py:run_resolve": 17,
 }
 
 

@@ -17,6 +17,7 @@ from invoice_pipelines.lib.partitions import who_asked
 from invoice_pipelines.lib.refusals import OrganizationConfig, refused
 from invoice_pipelines.quickbooks.assets import POOL, SYNC_ASSETS
 from invoice_pipelines.quickbooks.checks import check_evaluations
+from invoice_pipelines.quickbooks.domain.actions import resolve
 from invoice_pipelines.quickbooks.domain.errors import NotConnected
 from invoice_pipelines.quickbooks.domain.sync.bills import (
     describe_documents,
@@ -24,7 +25,7 @@ from invoice_pipelines.quickbooks.domain.sync.bills import (
     push_bills,
 )
 from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, RealmBusy, realm_lease
-from invoice_pipelines.quickbooks.domain.sync.customers import resolve_conflict
+from invoice_pipelines.resources.dagster_instance.run_report import refusals
 from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.resources.messaging.letter_types import Letters
 
@@ -55,23 +56,10 @@ def resolve_qbo_conflict(
     system_database: ResourceParam[Engine],
     quickbooks: ResourceParam[QboSettings],
 ):
-    if config.keep not in ("local", "qbo"):
-        raise refused(f"keep must be 'local' or 'qbo', not {config.keep!r}.")
-    engine = database
     org = config.named_organization(system_database)
     who = who_asked(config.resolved_by, context.run.tags)
-    try:
-        with quickbooks.client(engine, org.id) as client:
-            result = resolve_conflict(
-                engine,
-                org.id,
-                config.conflict_id,
-                keep=config.keep,
-                resolved_by=who,
-                client=client,
-            )
-    except (LookupError, ValueError, NotConnected) as exc:
-        raise refused(str(exc)) from None
+    with refusals():
+        result = resolve(database, quickbooks, org, config.conflict_id, keep=config.keep, by=who)
     context.log.info(f"conflict {config.conflict_id} resolved by {who}: kept {config.keep}")
     return result
 

@@ -13,73 +13,47 @@ import sys
 
 from invoice_pipelines.db.locks import LockBusy
 from invoice_pipelines.lib.read_only import writable
-from invoice_pipelines.quickbooks.domain.errors import BadRealmId, RealmInUse
-from invoice_pipelines.quickbooks.domain.sync.common import open_client
-from invoice_pipelines.quickbooks.domain.sync.customers import resolve_conflict
-from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
+from invoice_pipelines.quickbooks.domain.actions import connect, resolve, tax_codes
+from invoice_pipelines.quickbooks.domain.errors import RealmInUse
 from invoice_pipelines.quickbooks.domain.webhooks import WEBHOOK_PATH, receiver
 from invoice_pipelines.resources.http_receiver import serve_until_interrupted
 from invoice_pipelines.settings import env
 
 
 def run_connect(args: argparse.Namespace) -> int:
-    engine = args.resources.database
-    org = writable(args.organization)
-    secret_var, token_var = args.secrets_from_env
-    secret, refresh = os.environ.get(secret_var), os.environ.get(token_var)
-    if not secret or not refresh:
-        print(f"invoice-pipelines: set {secret_var} and {token_var} first", file=sys.stderr)
+    secrets = secrets_from_env(*args.secrets_from_env)
+    if secrets is None:
         return 2
-    tax_codes = {}
-    for pair in filter(None, args.tax_codes.split(",")):
-        rate, _, code = pair.partition("=")
-        tax_codes[f"{float(rate):.2f}"] = code.strip()
     try:
-        system = args.resources.system_database
-        switched = save_connection(
-            engine,
-            org.id,
-            system=system,
-            realm_id=args.realm,
-            client_id=args.client_id,
-            client_secret=secret,
-            refresh_token=refresh,
-            cipher=token_cipher(system=system),
-            settings={"tax_codes": tax_codes, "income_account_id": args.income_account},
-            by=args.by,
-        )
-    except BadRealmId as exc:
-        print(f"invoice-pipelines qbo-connect: {exc}", file=sys.stderr)
-        return 2
+        said = connect(
+            args.resources.database, args.resources.system_database, writable(args.organization),
+            realm_id=args.realm, client_id=args.client_id, client_secret=secrets[0],
+            refresh_token=secrets[1], codes=tax_codes(args.tax_codes),
+            income_account=args.income_account, by=args.by,
+        )  # fmt: skip
     except (RealmInUse, LockBusy) as exc:
         print(f"invoice-pipelines qbo-connect: {exc}", file=sys.stderr)
         return 1
-    said = {"organization": org.slug, "realm_id": args.realm, "connected": True}
-    if switched is not None:
-        said["company_switch"] = {
-            "archived": switched,
-            "next": f"invoice-pipelines qbo-import --org {org.slug}",
-        }
     print(json.dumps(said))
     return 0
 
 
+def secrets_from_env(secret_var: str, token_var: str) -> tuple[str, str] | None:
+    """The client secret and refresh token from the variables named; None, said on stderr, when
+    either is unset or empty (never an option: they would be in the shell's history)."""
+    secret, refresh = os.environ.get(secret_var), os.environ.get(token_var)
+    if not secret or not refresh:
+        print(f"invoice-pipelines: set {secret_var} and {token_var} first", file=sys.stderr)
+        return None
+    return secret, refresh
+
+
 def run_resolve(args: argparse.Namespace) -> int:
-    engine = args.resources.database
-    org = writable(args.organization)
-    with open_client(engine, org.id, args.resources.quickbooks) as client:
-        try:
-            result = resolve_conflict(
-                engine,
-                org.id,
-                args.conflict_id,
-                keep=args.keep,
-                resolved_by=args.by,
-                client=client,
-            )
-        except (LookupError, ValueError) as exc:
-            print(f"invoice-pipelines: {exc}", file=sys.stderr)
-            return 2
+    resources = args.resources
+    result = resolve(
+        resources.database, resources.quickbooks, writable(args.organization), args.conflict_id,
+        keep=args.keep, by=args.by,
+    )  # fmt: skip
     print(json.dumps(result, default=str))
     return 0
 
