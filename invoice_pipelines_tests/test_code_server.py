@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,7 @@ class Server:
         self.env = env
         self.probes = folder / "probes"
         self.workspace = folder / "workspace.yaml"
+        self.stopping = False  # asked to stop: not handed to another test
 
     def instance(self) -> DagsterInstance:
         return DagsterInstance.from_config(str(self.folder / "home"))
@@ -124,8 +126,8 @@ def stop_group(process: subprocess.Popen) -> list[str]:
     return left
 
 
-@pytest.fixture
-def server() -> Iterator[Server]:
+@contextmanager
+def _started_server() -> Iterator[Server]:
     folder = Path(tempfile.mkdtemp(prefix="ip-cs-", dir="/tmp"))  # a socket path is short
     (folder / "home").mkdir()
     (folder / "home" / "dagster.yaml").write_text(  # launched at once: no daemon here
@@ -167,6 +169,22 @@ def server() -> Iterator[Server]:
         left = stop_group(process)
         shutil.rmtree(folder, ignore_errors=True)
         assert not left, f"still running after the server's stop: {left}"
+
+
+@pytest.fixture(scope="module")
+def _servers() -> Iterator[tuple[ExitStack, list[Server]]]:
+    """One code server for the module's tests (a start imports Dagster and the code location in
+    two processes), a new one after a test that asked it to stop; each stopped at the end."""
+    with ExitStack() as stack:
+        yield stack, []
+
+
+@pytest.fixture
+def server(_servers: tuple[ExitStack, list[Server]]) -> Server:
+    stack, started = _servers
+    if not started or started[-1].stopping:
+        started.append(stack.enter_context(_started_server()))
+    return started[-1]
 
 
 def test_a_run_starts_from_the_warm_process_and_ends_as_dagster_ends_runs(server: Server):
@@ -214,6 +232,7 @@ def test_a_run_asked_to_start_while_the_server_stops_is_refused_as_out_of_reach(
     waiting = server.launch("waiting_job")
     probe = server.probe("waiting", waiting)
     client = DagsterGrpcClient(socket=str(server.folder / "s.sock"), host="localhost")
+    server.stopping = True
     client.shutdown_server()
     with pytest.raises(DagsterUserCodeUnreachableError) as refused:
         server.launch("where_job")

@@ -13,7 +13,6 @@ from dagster import (
     SkipReason,
     build_schedule_context,
     build_sensor_context,
-    instance_for_test,
     job,
     op,
     validate_run_config,
@@ -253,7 +252,7 @@ def test_a_processing_job_whose_run_died_is_resumed_once(fresh_db):
     job_id = enqueue_sales_orders(
         db.engine, find_organization(db.engine, shop.org_id), order_ids=shop.add_orders(2)
     )
-    with instance_for_test() as instance:
+    with DagsterInstance.ephemeral() as instance:
         dead = dies.execute_in_process(instance=instance, raise_on_error=False)
         claim_batch_job(
             db.engine, get_batch_job(db.engine, job_id), dead.run_id
@@ -289,7 +288,7 @@ def test_the_job_records_who_asked(db, tags, created_by, expected):
     request = {"order_ids": shop.add_orders(1)}
     if created_by is not None:
         request["created_by"] = created_by
-    with instance_for_test() as instance:
+    with DagsterInstance.ephemeral() as instance:
         result = run_batch(
             db,
             shop.org["slug"],
@@ -304,7 +303,7 @@ def test_the_job_records_who_asked(db, tags, created_by, expected):
 def test_launchpad_request_enqueues_and_processes_in_one_run(db):
     shop = make_shop(db)
     orders = shop.add_orders(3)
-    with instance_for_test() as instance:
+    with DagsterInstance.ephemeral() as instance:
         result = run_batch(
             db,
             shop.org["slug"],
@@ -850,7 +849,7 @@ def test_a_batch_run_shows_the_daily_audit_on_its_materialization(fresh_db):
     shop = make_shop(db)
     slug = shop.org["slug"]
     audited = list(AUDIT_CHECKS)
-    with instance_for_test() as instance:
+    with DagsterInstance.ephemeral() as instance:
         first = run_batch(db, slug, batch_config(), instance=instance)
         evaluated = checks_of(first)
         assert set(audited) <= set(evaluated)

@@ -13,7 +13,6 @@ from dagster import (
     DagsterInstance,
     Definitions,
     MultiPartitionKey,
-    instance_for_test,
 )
 from sqlalchemy import select
 
@@ -32,6 +31,12 @@ from invoice_pipelines_tests.tenants.period_ticks import every_tick
 
 # a month that is over: exports book a month once it is over (closed months)
 OVER = date(2026, 10, 5)
+
+
+def _instance() -> DagsterInstance:
+    """A Dagster instance of the test's own, in memory (as `with` gives it: disposed after);
+    a persistent one cost a second or more each for nothing these tests look at."""
+    return DagsterInstance.ephemeral()
 
 
 def _run(db, tmp_path, instance: DagsterInstance, slug: str, **run):
@@ -74,7 +79,7 @@ def test_one_partition_writes_both_directions_and_records_metadata(db, tmp_path)
     incoming(db.engine, org["id"], "D-1", day=OVER)
     incoming(db.engine, org["id"], "D-2", taxes=[("S", "13", "10.00", "1.30")], day=OVER)
     key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-10"})
-    with instance_for_test() as instance:
+    with _instance() as instance:
         result = _run(db, tmp_path, instance, org["slug"], partition_key=key)
     assert result.success
     meta = _materializations(result, "incoming_invoice_exports")[key]
@@ -95,7 +100,7 @@ def test_a_backfill_run_exports_several_months(db, tmp_path):
     for month in (8, 9, 10):
         incoming(db.engine, org["id"], f"M-{month}", day=date(2026, month, 15))
     slug = org["slug"]
-    with instance_for_test() as instance:
+    with _instance() as instance:
         result = _run(
             db,
             tmp_path,
@@ -129,7 +134,7 @@ def test_a_backfill_run_writes_the_events_a_person_reads(db, tmp_path):
             incoming(db.engine, org["id"], f"S-{month}-{n}", day=date(2026, month, 15),
                      taxes=[("S", "13", "100.00", "13.00")])  # fmt: skip
     slug = org["slug"]
-    with instance_for_test() as instance:
+    with _instance() as instance:
         result = _run(
             db,
             tmp_path,
@@ -192,7 +197,7 @@ def test_a_backfill_of_one_organization_is_one_run_and_of_many_a_span_of_one_mon
     24 months are one run; 100 organizations' 2 months are runs of up to 40 organizations of one
     month, each span the same in both months (the coordinator's slot holds them apart), three
     spans that run side by side."""
-    with instance_for_test() as instance:
+    with _instance() as instance:
         instance.add_dynamic_partitions("organizations", ORGANIZATIONS)
         assert _backfill_runs(instance, ["org-007"], MONTHS) == [
             ("2024-01|org-007", "2025-12|org-007")
@@ -211,7 +216,7 @@ def test_an_organizations_months_are_one_run_only_with_fewer_organizations_than_
     months run as one run", which holds only with fewer organizations than months): an
     organization's months are its runs, 40 months to a run, while fewer organizations than months
     are selected; with as many or more, a run is one month over up to 40 organizations."""
-    with instance_for_test() as instance:
+    with _instance() as instance:
         instance.add_dynamic_partitions("organizations", ORGANIZATIONS)
         # the onboarding of one organization's 5 years: two runs, 40 months and 20
         five_years = [f"{y}-{m:02d}" for y in range(2021, 2026) for m in range(1, 13)]
@@ -233,7 +238,7 @@ def test_bad_settings_fail_the_partition_with_one_sentence(db, tmp_path):
     org = db.new_organization(**{**DATEV, "datev_berater_nr": 5})
     incoming(db.engine, org["id"], "X-1", day=OVER)
     key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-10"})
-    with instance_for_test() as instance:
+    with _instance() as instance:
         result = _run(db, tmp_path, instance, org["slug"], partition_key=key)
     assert not result.success
     failures = [e for e in result.all_events if e.is_step_failure]
@@ -258,7 +263,7 @@ def test_organizations_added_without_datev_numbers_leave_the_month_end_green(db,
         incoming(db.engine, org["id"], "H-1", day=OVER)
     slugs = sorted(org["slug"] for org in (ready, *added))
     first, last = f"2026-10|{slugs[0]}", f"2026-10|{slugs[-1]}"
-    with instance_for_test() as instance:
+    with _instance() as instance:
         instance.add_dynamic_partitions("organizations", slugs)
         result = _run(
             db, tmp_path, instance, ready["slug"], tags={RANGE_START: first, RANGE_END: last}
@@ -286,7 +291,7 @@ def test_one_held_partition_is_a_green_run_that_says_why(db, tmp_path):
     org = db.new_organization(**{**DATEV, "datev_mandant_nr": None})
     incoming(db.engine, org["id"], "X-1", day=OVER)
     key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-10"})
-    with instance_for_test() as instance:
+    with _instance() as instance:
         result = _run(db, tmp_path, instance, org["slug"], partition_key=key)
         assert result.success
         [metadata] = _observations(instance, "incoming_invoice_exports").values()
@@ -315,7 +320,7 @@ def test_the_month_end_exports_last_month_in_batches_of_organizations(db, tmp_pa
     for org in orgs:
         incoming(db.engine, org["id"], "S-1", day=date(2026, 12, 3))
     slugs = [org["slug"] for org in orgs]
-    with instance_for_test() as instance:
+    with _instance() as instance:
         instance.add_dynamic_partitions("organizations", ["someone-else", *slugs])
         requests = _month_end_requests(
             instance, db.engine, organizations_per_run_at_least=2, runs_per_tick=1
@@ -336,7 +341,7 @@ def test_the_month_end_exports_last_month_in_batches_of_organizations(db, tmp_pa
 
 def test_with_thousands_of_organizations_runs_grow_instead_of_their_number(sqlite_database):
     slugs = [f"org-{i:05d}" for i in range(10_201)]
-    with instance_for_test() as instance:
+    with _instance() as instance:
         instance.add_dynamic_partitions("organizations", slugs)
         requests = _month_end_requests(instance, sqlite_database.engine)
     # 103 organizations per run (10,201 / 100 rounded up): 100 runs, never more
@@ -360,7 +365,7 @@ def test_one_refused_organization_does_not_stop_the_others_of_a_run(db, tmp_path
     for org in (good, bad):
         incoming(db.engine, org["id"], "B-1", day=OVER)
     good_key, bad_key = f"2026-10|{good['slug']}", f"2026-10|{bad['slug']}"
-    with instance_for_test() as instance:
+    with _instance() as instance:
         instance.add_dynamic_partitions("organizations", [bad["slug"], good["slug"]])
         result = _run(
             db,
@@ -415,7 +420,7 @@ def test_reopen_job_then_the_month_again_writes_a_corrected_version(db, tmp_path
     org = db.new_organization(**DATEV)
     doc = incoming(db.engine, org["id"], "K-1", day=OVER)
     key = MultiPartitionKey({"organizations": org["slug"], "month": "2026-10"})
-    with instance_for_test() as instance:
+    with _instance() as instance:
         assert _run(db, tmp_path, instance, org["slug"], partition_key=key).success
         reopen = Definitions(
             jobs=[export_jobs.reopen_exported_invoices_job],
@@ -474,7 +479,7 @@ def test_a_partition_whose_export_fails_fails_alone(db, tmp_path, monkeypatch):
         return real_export(engine, store, org, *args, **kwargs)
 
     monkeypatch.setattr(export_assets, "run_export", export_or_break)
-    with instance_for_test() as instance:
+    with _instance() as instance:
         instance.add_dynamic_partitions("organizations", [broken["slug"], good["slug"]])
         result = _run(
             db,
@@ -510,7 +515,7 @@ def test_a_run_over_several_organizations_leaves_a_suspended_ones_month_alone(db
         db.engine, find_organization(db.engine, paused["slug"]), reason="contract paused", by="anna"
     )
     running_key, paused_key = f"2026-10|{running['slug']}", f"2026-10|{paused['slug']}"
-    with instance_for_test() as instance:
+    with _instance() as instance:
         instance.add_dynamic_partitions("organizations", [running["slug"], paused["slug"]])
         result = _run(
             db,
@@ -542,7 +547,7 @@ def test_each_month_of_a_run_keeps_its_own_check(db, tmp_path):
     incoming(db.engine, org["id"], "C-10", day=date(2026, 10, 15))
     slug = org["slug"]
     key = AssetCheckKey(AssetKey("incoming_invoice_exports"), export_assets.SKIPPED_CHECK)
-    with instance_for_test() as instance:
+    with _instance() as instance:
         result = _run(
             db, tmp_path, instance, slug,
             tags={RANGE_START: f"2026-09|{slug}", RANGE_END: f"2026-10|{slug}"},

@@ -7,7 +7,7 @@ import json
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 
-from dagster import AssetKey, Definitions, instance_for_test
+from dagster import AssetKey, DagsterInstance, Definitions
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import customers, dunning_runs
@@ -73,7 +73,7 @@ def test_a_due_tick_requests_one_run_per_batch_of_organizations(sqlite_database)
             "INVOICE_PIPELINES_DUNNING_SCHEDULE_TIMEZONE": "UTC",
         }
     )
-    with instance_for_test() as instance:
+    with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("organizations", ["a", "b", "c", "d", "e"])
         requests = _requests(
             settings,
@@ -104,7 +104,7 @@ def test_an_interval_dunning_is_due_on_the_hours_of_its_interval(sqlite_database
             "INVOICE_PIPELINES_DUNNING_SCHEDULE_VALUE": "5",
         }
     )
-    with instance_for_test() as instance:
+    with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("organizations", ["a"])
         ran = []
         latest = TICK - timedelta(hours=1)
@@ -130,7 +130,7 @@ def test_a_batched_run_notices_each_organization_and_records_one_that_fails(db):
         for org in (good, other, broken)
     }
     slugs = [good["slug"], broken["slug"], other["slug"]]
-    with instance_for_test() as instance:
+    with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("organizations", slugs)
         result = (
             _defs(db)
@@ -199,7 +199,7 @@ def test_freshness_fails_after_two_schedule_periods_without_a_successful_run():
 def test_the_freshness_check_reads_the_execution_log(db):
     org = db.new_organization(timezone="UTC")
     invoice(db, org, customer(db, org), date(2026, 10, 1))
-    with instance_for_test() as instance:
+    with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("organizations", [org["slug"]])
         defs = _defs(db)
         defs.resolve_job_def("dunning_job").execute_in_process(
@@ -241,7 +241,7 @@ def test_an_organization_that_delivers_gets_its_notices_mailed_by_the_run(db):
     set_settings(db, org, {"dunning": {"deliver": True, "levels": [
         {"name": "reminder", "days": 1, "channel": "email"}]}})  # fmt: skip
     invoice(db, org, customer(db, org, email="buchhaltung@kunde.example"), date(2026, 11, 1))
-    with SmtpSink() as sink, instance_for_test() as instance:
+    with SmtpSink() as sink, DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("organizations", [org["slug"]])
         result = (
             _defs(db, SmtpMailer(port=sink.port, sender="mahnung@brandt.example"))
@@ -261,7 +261,7 @@ def test_an_organization_that_texts_gets_its_notices_sent_by_sms_by_the_run(db):
     set_settings(db, org, {"dunning": {"deliver": True, "levels": [
         {"name": "reminder", "days": 1, "channel": "sms"}]}})  # fmt: skip
     invoice(db, org, customer(db, org, phone="+4915112345678"), date(2026, 11, 1))
-    with TextProviderStandIn() as api, instance_for_test() as instance:
+    with TextProviderStandIn() as api, DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("organizations", [org["slug"]])
         result = (
             _defs(db, text_messages=TextMessageProvider(base_url=api.url))
@@ -283,8 +283,6 @@ def test_a_batched_run_reads_the_organizations_partition_keys_as_often_whatever_
     metadata without reading every organization's partition key again (Dagster's
     add_asset_metadata(partition_key=...) did, once a partition: at 10,000 organizations 10 s of
     a run over 100). The run over eight reads them as often as the run over two."""
-    from dagster._core.instance import DagsterInstance
-
     orgs = [db.new_organization(timezone="UTC") for _ in range(8)]
     slugs = sorted(org["slug"] for org in orgs)
     reads = []
@@ -297,7 +295,7 @@ def test_a_batched_run_reads_the_organizations_partition_keys_as_often_whatever_
     monkeypatch.setattr(DagsterInstance, "get_dynamic_partitions", counted)
 
     def run(first: str, last: str) -> tuple[int, dict]:
-        with instance_for_test() as instance:
+        with DagsterInstance.ephemeral() as instance:
             instance.add_dynamic_partitions("organizations", slugs)
             reads.clear()
             result = (

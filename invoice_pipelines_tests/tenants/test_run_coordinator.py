@@ -6,6 +6,7 @@ instance configured like deploy/dagster.yaml: our run coordinator and the `concu
 iteration of the QueuedRunCoordinatorDaemon then shows which queued runs may start.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,12 +76,11 @@ def instance_settings() -> dict:
     }
 
 
-@pytest.fixture
-def workspace(db, monkeypatch):
-    # the coordinator looks organizations up where the application's database is
-    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+@pytest.fixture(scope="module")
+def _workspace() -> Iterator[WorkspaceProcessContext]:
+    """One instance and workspace for the module's tests (an instance on disk took seconds to
+    make, each time); `workspace` empties it for each test."""
     with instance_for_test(overrides=instance_settings()) as instance:
-        assert isinstance(instance.run_coordinator, OrganizationRunCoordinator)
         target = InProcessTestWorkspaceLoadTarget(
             InProcessCodeLocationOrigin(
                 LoadableTargetOrigin(
@@ -93,6 +93,19 @@ def workspace(db, monkeypatch):
         )
         with WorkspaceProcessContext(instance, target) as process_context:
             yield process_context
+
+
+@pytest.fixture
+def workspace(db, monkeypatch, _workspace: WorkspaceProcessContext) -> WorkspaceProcessContext:
+    # the coordinator looks organizations up where the application's database is
+    monkeypatch.setenv("INVOICE_PIPELINES_DB_URL", db.url)
+    instance = _workspace.instance
+    # no run, event or partition of an earlier test: the limits count the runs the test made
+    instance.wipe()
+    assert instance.get_runs() == []
+    assert instance.get_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME) == []
+    assert isinstance(instance.run_coordinator, OrganizationRunCoordinator)
+    return _workspace
 
 
 def launch(
