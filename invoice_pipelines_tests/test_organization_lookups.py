@@ -11,6 +11,7 @@ here with its place named.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -98,7 +99,9 @@ def _lookups_outside_definitions(tree: ast.AST) -> list[tuple[int, str, str]]:
     return found
 
 
+@functools.cache
 def _modules() -> dict[str, ast.AST]:
+    """Every module of the package, parsed once for all the checks here (none changes a tree)."""
     return {
         path.relative_to(PACKAGE).as_posix(): ast.parse(path.read_text(), str(path))
         for path in sorted(PACKAGE.rglob("*.py"))
