@@ -27,6 +27,7 @@ import pytest
 from dagster import DagsterInstance, RunsFilter
 
 from invoice_pipelines.db.engine import make_engine
+from invoice_pipelines.documents.sensors import documents_sensor
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.lib.turns import RUNS_PER_TICK
 from invoice_pipelines_tests.conftest import TestDatabase
@@ -34,8 +35,8 @@ from invoice_pipelines_tests.exports.books import customer, sales_invoice
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600, method="signal")]
 
-SENSOR = "documents_sensor"
-INTERVAL = 30  # documents_sensor's minimum_interval_seconds
+SENSOR = documents_sensor.name
+INTERVAL = documents_sensor.minimum_interval_seconds
 # more organizations than two ticks serve: even if a second tick began before the stop took
 # effect, a sensor that requests everything in one tick is told apart from one that takes turns
 WAITING = 3 * RUNS_PER_TICK + 5
@@ -155,9 +156,14 @@ def test_a_sensor_stopped_while_the_daemon_runs_it_requests_at_most_one_turn_mor
             start_new_session=True,
         )
     try:
-        # documents_sensor runs by default: its first tick requests the first turn
-        _wait_for("no tick ended", lambda: _all_ended(instance), START_SECONDS, daemon, log)
-        first = _requested(instance)
+        # documents_sensor runs by default: its first tick requests the first turn (and ends)
+        first = _wait_for(
+            "no run requested",
+            lambda: _all_ended(instance) and _requested(instance),
+            START_SECONDS,
+            daemon,
+            log,
+        )
         stop = subprocess.run(
             [str(BIN / "dagster"), "sensor", "stop", SENSOR, "-w", str(workspace)],
             cwd=tmp_path,
@@ -173,7 +179,9 @@ def test_a_sensor_stopped_while_the_daemon_runs_it_requests_at_most_one_turn_mor
         # until then (nothing to wait on: that nothing comes is the point), and until the tick
         # in flight at the stop, if any, has ended
         _watch_until_no_tick_is_due(instance)
-        ticks = _wait_for("a tick never ended", lambda: _all_ended(instance), 60, daemon, log)
+        ticks = _wait_for(
+            "a tick never ended", lambda: _all_ended(instance), START_SECONDS, daemon, log
+        )
         after = _requested(instance)
         assert daemon.poll() is None, log.read_text(errors="replace")[-3000:]
     finally:
