@@ -301,7 +301,8 @@ def test_a_run_can_wait_until_the_servers_workers_are_warm(server_dir):
     server is warm, while the run's documents still go through the same connection."""
     parser = TestParser(workers=2, keep_warm_seconds=60, server_dir=server_dir)
     with build_resources({"parser": parser}) as resources:
-        assert resources.parser.wait_ready(60) == []
+        # (its own deadline: 60 s ran out on a machine at a load of 55 on 2 cores)
+        assert resources.parser.wait_ready() == []
         assert resources.parser.process_ids == []  # the server's workers, none of the run's own
         assert len(resources.parser._server.hello["workers"]) == 2
         [outcome] = resources.parser.parse_many([(numbered("READY-1"), "READY-1.xml")])
