@@ -191,6 +191,14 @@ def parsed(path: Path) -> ast.Module:
     return _parse(path.read_text(encoding="utf-8"), str(path))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _trees_let_go():
+    """The trees go with the module: half a million nodes kept would slow every later garbage
+    collection of the worker."""
+    yield
+    _parse.cache_clear()
+
+
 def product_files() -> dict[str, Path]:
     """Every module of the package, Alembic's revisions included (an in-package devtools folder,
     while it exists, is not one)."""

@@ -15,6 +15,8 @@ import functools
 import re
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "invoice_pipelines"
 
 # what turns a slug or id into the organization
@@ -106,6 +108,14 @@ def _modules() -> dict[str, ast.AST]:
         path.relative_to(PACKAGE).as_posix(): ast.parse(path.read_text(), str(path))
         for path in sorted(PACKAGE.rglob("*.py"))
     }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _trees_let_go():
+    """The trees go with the module: half a million nodes kept would slow every later garbage
+    collection of the worker."""
+    yield
+    _modules.cache_clear()
 
 
 def test_the_organization_is_looked_up_only_where_work_enters():

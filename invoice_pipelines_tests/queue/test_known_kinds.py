@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import functools
 import json
 import os
 import subprocess
@@ -38,12 +37,6 @@ def _work(engine, resources, run_id):
     return lambda job, request, invoice_ids: {i: SUCCEEDED for i in invoice_ids}
 
 
-@functools.cache
-def _parsed(source: str) -> ast.Module:
-    """A source's tree, parsed once for both checks over the package (neither changes it)."""
-    return ast.parse(source)
-
-
 def _kind_type(node: ast.expr | None) -> bool:
     """Whether an annotation or a value names a kind type or a kind (`JobKind`,
     `queue.job_kind.JobKind`, `QueueKind`, `DOCUMENTS_KIND`)."""
@@ -63,7 +56,7 @@ def _is_any(node: ast.expr | None) -> bool:
 def kinds_as_any(source: str) -> list[int]:
     """The lines where a kind type is made `Any` (`JobKind = Any`, `JobKind: TypeAlias = Any`)."""
     found = []
-    for node in ast.walk(_parsed(source)):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Assign) and _is_any(node.value):
             targets = node.targets
         elif isinstance(node, ast.AnnAssign) and _is_any(node.value):
@@ -80,7 +73,7 @@ def module_registries(source: str) -> list[str]:
     comprehension, a `dict()`/`defaultdict()` call, or annotated as one) whose annotation or
     contents name a kind type or a loader: registries of kinds, to be filled at import."""
     found = []
-    for node in _parsed(source).body:
+    for node in ast.parse(source).body:
         if isinstance(node, ast.AnnAssign):
             targets, value, annotation = [node.target], node.value, node.annotation
         elif isinstance(node, ast.Assign):
