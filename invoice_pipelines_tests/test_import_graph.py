@@ -34,6 +34,7 @@ A failure lists each offending edge as `file:line importer -> imported`.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +181,24 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
+@functools.cache
+def _parse(source: str, filename: str) -> ast.Module:
+    return ast.parse(source, filename=filename)
+
+
+def parsed(path: Path) -> ast.Module:
+    """The module's tree, parsed once a source for every check here (none changes a tree)."""
+    return _parse(path.read_text(encoding="utf-8"), str(path))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _trees_let_go():
+    """The trees go with the module: half a million nodes kept would slow every later garbage
+    collection of the worker."""
+    yield
+    _parse.cache_clear()
+
+
 def product_files() -> dict[str, Path]:
     """Every module of the package, Alembic's revisions included (an in-package devtools folder,
     while it exists, is not one)."""
@@ -263,7 +282,7 @@ def _links(
 def imports_of(name: str, path: Path, modules: set[str]) -> list[Edge]:
     """The modules `name` links to, each with its line; a name taken from a package is the package
     unless the name is itself a module (`from pkg import submodule`)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree = parsed(path)
     edges: list[Edge] = []
     for node in ast.walk(tree):
         for target, names, how in _links(node, name, path.name == "__init__.py", modules):
@@ -275,7 +294,7 @@ def imports_of(name: str, path: Path, modules: set[str]) -> list[Edge]:
 
 def unread_imports(name: str, path: Path, modules: set[str]) -> list[int]:
     """The lines where `name` imports a module whose name the walk cannot read."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree = parsed(path)
     lines = []
     for node in ast.walk(tree):
         argument = _import_call(node)
@@ -301,7 +320,7 @@ def private_dagster_uses(path: Path) -> list[tuple[int, str]]:
     """Where a module uses Dagster's private API, as (line, what): an import of `dagster._*` or of
     a `_` name from `dagster`, a `_` attribute of the `dagster` module under the name it was
     imported as, and a string that is a private module's name. Dunder names are public."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree = parsed(path)
 
     def private(name: str) -> bool:
         return name.startswith("_") and not name.startswith("__")
@@ -603,7 +622,7 @@ def test_nothing_imports_up_a_layer(edges):
 
 def _defines_area(path: Path) -> bool:
     """Whether the module assigns `AREA = Area(...)` at its top level."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parsed(path)
     return any(
         isinstance(node, ast.Assign)
         and any(isinstance(t, ast.Name) and t.id == "AREA" for t in node.targets)
@@ -651,7 +670,7 @@ def registrations(name: str, path: Path, edges: list[Edge]) -> list[str]:
         for e in edges
         if e.importer == name and e.imported in REGISTRY and REGISTER in e.names
     ]
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = parsed(path)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             func = node.func
@@ -666,7 +685,7 @@ def registrations(name: str, path: Path, edges: list[Edge]) -> list[str]:
 def kinds_built(path: Path) -> list[int]:
     """The lines where a module builds a value of kinds (`Kinds(...)`, `Kinds.of(...)`)."""
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.Call):
             func = node.func
             if getattr(func, "id", None) == "Kinds" or (

@@ -11,8 +11,11 @@ here with its place named.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "invoice_pipelines"
 
@@ -98,11 +101,21 @@ def _lookups_outside_definitions(tree: ast.AST) -> list[tuple[int, str, str]]:
     return found
 
 
+@functools.cache
 def _modules() -> dict[str, ast.AST]:
+    """Every module of the package, parsed once for all the checks here (none changes a tree)."""
     return {
         path.relative_to(PACKAGE).as_posix(): ast.parse(path.read_text(), str(path))
         for path in sorted(PACKAGE.rglob("*.py"))
     }
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _trees_let_go():
+    """The trees go with the module: half a million nodes kept would slow every later garbage
+    collection of the worker."""
+    yield
+    _modules.cache_clear()
 
 
 def test_the_organization_is_looked_up_only_where_work_enters():

@@ -185,29 +185,42 @@ print(json.dumps({"found": found, "kinds": sorted(kinds)}))
 """
 
 
-def _scan_in_a_fresh_interpreter() -> dict:
+def _scan_in_fresh_interpreters(count: int) -> list[dict]:
+    """The scan's report from each of `count` fresh interpreters, started side by side."""
     env = {**os.environ, "PYTHONPATH": str(PACKAGE.parent)}
-    done = subprocess.run(
-        [sys.executable, "-c", _SCAN],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=PACKAGE.parent,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    scans = [
+        subprocess.Popen(
+            [sys.executable, "-c", _SCAN],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=PACKAGE.parent,
+        )
+        for _ in range(count)
+    ]
+    reports = []
+    try:
+        for scan in scans:
+            out, err = scan.communicate(timeout=600)
+            assert scan.returncode == 0, err[-3000:]
+            reports.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for scan in scans:
+            if scan.poll() is None:
+                scan.kill()
+                scan.wait()
+    return reports
 
 
 def test_importing_every_module_fills_no_registry():
     """Every module of the package imported (the code location among them) in a fresh
     interpreter: no module-level container holds a kind; the code location's kinds are the areas'
     (every `KindName`), the same in a second fresh interpreter."""
-    first = _scan_in_a_fresh_interpreter()
+    first, second = _scan_in_fresh_interpreters(2)
     assert first["found"] == []
     assert first["kinds"] == sorted(KindName)
-    assert _scan_in_a_fresh_interpreter() == first
+    assert second == first
 
 
 def test_the_kinds_are_a_read_only_value_loaded_when_looked_up():
