@@ -5,11 +5,9 @@ the run parses the rest itself: every document gets exactly one outcome."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,34 +22,11 @@ from invoice_pipelines.resources.workers.parse_server import (
     ParseServerClient,
     ServerUnavailable,
     server_paths,
-    stop_servers,
 )
 from invoice_pipelines_tests.conftest import samples_dir
 
 GOOD_CII = "ZUGFeRD-corpus/XML-Rechnung/CII/EN16931_Einfach.cii.xml"
 _SELF = "invoice_pipelines_tests.intake.test_parse_server"
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _no_warm_documents():
-    """The servers' workers compile their rules as they start, without reading made-up invoices
-    through as well: no check here depends on how many they read (test_warm_up.py's do)."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("INVOICE_PIPELINES_PARSE_WARM_DOCUMENTS", "0")
-        yield
-
-
-@pytest.fixture(scope="module")
-def shared_server_dir():
-    """A parse server's folder for the tests whose server is left alive and well: each starts a
-    server of its configuration, or finds the one an earlier test started (every check here holds
-    either way); stopped and removed after the module."""
-    folder = tempfile.mkdtemp(prefix="ips-")
-    try:
-        yield folder
-    finally:
-        stop_servers(folder)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def numbered(number: str) -> bytes:
@@ -225,11 +200,11 @@ def test_an_idle_server_stops_and_removes_its_socket(server_dir):
         assert resources.parser.server_pid != server
 
 
-def test_a_different_configuration_gets_a_server_of_its_own(shared_server_dir):
+def test_a_different_configuration_gets_a_server_of_its_own(server_dir):
     pids = set()
-    for timeout in (30.0, 25.0):  # the default's, as the other tests here, and another
+    for timeout in (20.0, 25.0):
         parser = TestParser(
-            workers=1, timeout_seconds=timeout, keep_warm_seconds=60, server_dir=shared_server_dir
+            workers=1, timeout_seconds=timeout, keep_warm_seconds=60, server_dir=server_dir
         )
         with build_resources({"parser": parser}) as resources:
             resources.parser.parse_many([(numbered("C-1"), "c.xml")])
@@ -301,8 +276,7 @@ def test_a_run_can_wait_until_the_servers_workers_are_warm(server_dir):
     server is warm, while the run's documents still go through the same connection."""
     parser = TestParser(workers=2, keep_warm_seconds=60, server_dir=server_dir)
     with build_resources({"parser": parser}) as resources:
-        # (its own deadline: 60 s ran out on a machine at a load of 55 on 2 cores)
-        assert resources.parser.wait_ready() == []
+        assert resources.parser.wait_ready(60) == []
         assert resources.parser.process_ids == []  # the server's workers, none of the run's own
         assert len(resources.parser._server.hello["workers"]) == 2
         [outcome] = resources.parser.parse_many([(numbered("READY-1"), "READY-1.xml")])
@@ -360,16 +334,14 @@ def test_a_stream_hands_out_every_outcome_once_in_order_with_the_next_batch_sent
     assert {o.raw["parsed_by"] for outcomes in got for o in outcomes} <= server_workers
 
 
-def test_a_stream_given_up_early_frees_the_parser_and_its_late_outcomes_are_dropped(
-    shared_server_dir,
-):
+def test_a_stream_given_up_early_frees_the_parser_and_its_late_outcomes_are_dropped(server_dir):
     """The caller stops after the first batch while the second is still parsed by the server:
     the resource is free again at once, and the second batch's outcomes, arriving later on the
     same connection, are not taken for those of the next call (documents are numbered per
     connection, not per call)."""
     first = [(numbered("G-0"), "g0.xml")]
     second = [(numbered(f"LATE-{i}"), f"slow-late-{i}.xml") for i in range(2)]
-    parser = TestParser(workers=1, keep_warm_seconds=60, server_dir=shared_server_dir)
+    parser = TestParser(workers=1, keep_warm_seconds=60, server_dir=server_dir)
     with build_resources({"parser": parser}) as resources:
         stream = resources.parser.parse_stream([first, second])
         assert _numbers(next(stream)) == ["G-0"]
