@@ -25,7 +25,6 @@ LIMIT = 15
 NOT_YET = {
     "billing/commands/run.py:run_batch_invoice": 62,
     "exports/commands/run.py:run_export_command": 60,
-    "quickbooks/jobs.py:push_chosen_bills": 27,
     "billing/jobs.py:issue_credit_note_op": 21,
     "exports/jobs.py:reopen_exported_invoices": 18,
     "billing/commands/run.py:run_credit_note": 18,

@@ -14,17 +14,12 @@ from sqlalchemy import Engine
 
 from invoice_pipelines.core.qbo_entities import SYNCED
 from invoice_pipelines.lib.partitions import who_asked
-from invoice_pipelines.lib.refusals import OrganizationConfig, refused
+from invoice_pipelines.lib.refusals import OrganizationConfig
 from invoice_pipelines.quickbooks.assets import POOL, SYNC_ASSETS
 from invoice_pipelines.quickbooks.checks import check_evaluations
-from invoice_pipelines.quickbooks.domain.actions import resolve
-from invoice_pipelines.quickbooks.domain.errors import NotConnected
-from invoice_pipelines.quickbooks.domain.sync.bills import (
-    describe_documents,
-    letter_pdf,
-    push_bills,
-)
-from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, RealmBusy, realm_lease
+from invoice_pipelines.quickbooks.domain.actions import push_chosen, resolve
+from invoice_pipelines.quickbooks.domain.sync.bills import letter_pdf
+from invoice_pipelines.quickbooks.domain.sync.common import QboSettings
 from invoice_pipelines.resources.dagster_instance.run_report import refusals
 from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.resources.messaging.letter_types import Letters
@@ -99,33 +94,19 @@ def push_chosen_bills(
     upload_store: ResourceParam[Uploads],
     letter_writer: ResourceParam[Letters],
 ):
-    if not config.document_ids:
-        raise refused("Name at least one incoming invoice id (document_ids).")
-    engine = database
-    org = config.named_organization(system_database)
-    try:
-        with (
-            realm_lease(engine, org.id, context.run.run_id),
-            quickbooks.client(engine, org.id) as client,
-        ):
-            counts = push_bills(
-                engine,
-                org,
-                client,
-                documents=list(config.document_ids),
-                retry_failed=config.retry_failed,
-                read_upload=upload_store.read,
-                write_letter=letter_pdf(letter_writer),
-            )
-    except (NotConnected, RealmBusy) as exc:
-        raise refused(str(exc)) from None
-    where = describe_documents(engine, org.id, config.document_ids)
-    for document_id, text in where.items():
+    with refusals():
+        pushed = push_chosen(
+            database, quickbooks, config.named_organization(system_database),
+            list(config.document_ids), run_id=context.run.run_id,
+            retry_failed=config.retry_failed, read_upload=upload_store.read,
+            write_letter=letter_pdf(letter_writer),
+        )  # fmt: skip
+    for document_id, text in pushed["documents"].items():
         context.log.info(f"incoming invoice {document_id}: {text}")
     # what waits, and what QuickBooks has, changed with the push: the bill checks say so now
-    for event in check_evaluations(engine, system_database, SYNC_ASSETS["bills"].key):
+    for event in check_evaluations(database, system_database, SYNC_ASSETS["bills"].key):
         context.log_event(event)
-    return {**counts.as_dict(), "documents": {str(k): v for k, v in where.items()}}
+    return pushed
 
 
 @job(

@@ -1,17 +1,20 @@
 """QuickBooks requests as actions its ops and commands call: `connect` an organization to a
-company (`qbo-connect`) and `resolve` a held sync conflict (`qbo-resolve`, qbo_resolve_conflict_job).
-Each raises `Refused` with one sentence for a request a person can correct."""
+company (`qbo-connect`), `resolve` a held sync conflict (`qbo-resolve`, qbo_resolve_conflict_job)
+and `push_chosen` supplier invoices as bills now (qbo_push_bills_job). Each raises `Refused` with
+one sentence for a request a person can correct."""
 
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import Engine
 
 from invoice_pipelines.db.tenancy import Organization
 from invoice_pipelines.lib.read_only import Refused
 from invoice_pipelines.quickbooks.domain.errors import BadRealmId, NotConnected
-from invoice_pipelines.quickbooks.domain.sync.common import QboSettings
+from invoice_pipelines.quickbooks.domain.sync.bills import describe_documents, push_bills
+from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, RealmBusy, realm_lease
 from invoice_pipelines.quickbooks.domain.sync.customers import resolve_conflict
 from invoice_pipelines.quickbooks.domain.tokens import save_connection, token_cipher
 
@@ -74,3 +77,23 @@ def connect(
             "next": f"invoice-pipelines qbo-import --org {org.slug}",
         }
     return said
+
+
+def push_chosen(
+    engine: Engine, settings: QboSettings, org: Organization, document_ids: list[int], *,
+    run_id: str, **options: Any,
+) -> dict:  # fmt: skip
+    """Push the chosen incoming invoices of `org` as bills now (or delete the bills of FAILED
+    ones), with the bill push's exactly-once machinery under the realm's lease held for `run_id`;
+    the counts and where each document stands. `options`: push_bills' (retry_failed,
+    read_upload, write_letter). Refused: no document named, an organization not connected, the
+    realm leased to another run."""
+    if not document_ids:
+        raise Refused(["Name at least one incoming invoice id (document_ids)."])
+    try:
+        with realm_lease(engine, org.id, run_id), settings.client(engine, org.id) as client:
+            counts = push_bills(engine, org, client, documents=list(document_ids), **options)
+    except (NotConnected, RealmBusy) as exc:
+        raise Refused([str(exc)]) from None
+    where = describe_documents(engine, org.id, document_ids)
+    return {**counts.as_dict(), "documents": {str(k): v for k, v in where.items()}}
