@@ -243,7 +243,7 @@ def incoming_invoices(
     summary = process_documents(
         engine,
         upload_store,
-        org.id,
+        org,
         ids,
         parser=document_parser,
         ocr=ocr_engine,
