@@ -216,8 +216,8 @@ def run_learn_history(args) -> int:
     code, registered = _changing(
         args,
         actions.in_register,
-        lambda conn, organization_id: learn_history(
-            conn, organization_id, changed_by=args.by, reason=args.reason
+        lambda conn, _: learn_history(
+            conn, args.organization, changed_by=args.by, reason=args.reason
         ),
         told_as=_who(args).told_as,
     )

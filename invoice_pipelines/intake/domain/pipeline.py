@@ -647,7 +647,7 @@ def _write_outcomes(
         # interleave there, or both copies of a supplier invoice could end VALIDATED
         xact_lock(conn, Lock.INTAKE, organization_id)
         # a registered supplier's page read with the layout a person confirmed for it, first
-        outcomes = read_with_learned_layouts(conn, organization_id, outcomes)
+        outcomes = read_with_learned_layouts(conn, organization, outcomes)
         duplicates = _duplicates(conn, organization_id, {ref.id: outcomes[ref.id] for ref in work})
         policy, summary.policy_error = organization_policy(organization)
         summary.policy = policy
@@ -656,7 +656,7 @@ def _write_outcomes(
         # an IBAN or BIC that fails its form holds it (plausibility.py, IP-PAY-01/02)
         outcomes = payment_account_doubts(outcomes)
         # who sent each document, by the supplier register: what differs holds it for a person
-        outcomes, suppliers = check_suppliers(conn, organization_id, outcomes)
+        outcomes, suppliers = check_suppliers(conn, organization, outcomes)
         # an e-mailed document's From, by the register: unknown or another address holds it
         outcomes = mail_sender_doubts(conn, outcomes, suppliers)
         accepted: set[int] = set()
