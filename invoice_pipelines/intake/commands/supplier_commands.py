@@ -197,7 +197,7 @@ def run_link_vendor(args) -> int:
 
 def run_policy(args) -> int:
     if not args.set:
-        code, policy = _reading(args, supplier_policy)
+        code, policy = 0, supplier_policy(args.organization)  # the value cli.py found
     else:
         code, policy = _changing(
             args,
