@@ -20,6 +20,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.bank_accounts import bic_problem, iban_problem
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.suppliers import (
     LOOKALIKE_NAME,
     NAME_OTHER_VAT_ID,
@@ -42,7 +43,6 @@ from invoice_pipelines.core.suppliers import (
 from invoice_pipelines.db.audit_log import record_policy_change
 from invoice_pipelines.db.tables import (
     incoming_invoices,
-    organizations,
     supplier_changes,
     suppliers,
 )
@@ -210,30 +210,19 @@ def load_register(conn: Connection, organization_id: int) -> Register:
     return Register([_supplier(row) for row in rows])
 
 
-def own_party(conn: Connection, organization_id: int) -> OwnParty:
-    return own_party_and_policy(conn, organization_id)[0]
+def own_party(organization: Organization) -> OwnParty:
+    """The organization as a party (its name, VAT id, tax number): a document it is the seller
+    of is no supplier invoice."""
+    return OwnParty(organization.name, organization.vat_id, organization.tax_number)
 
 
-def supplier_policy(conn: Connection, organization_id: int) -> str:
+def supplier_policy(organization: Organization) -> str:
     """The organization's supplier policy (`settings["supplier_policy"]`); an unknown value is
     the safe one, review."""
-    return own_party_and_policy(conn, organization_id)[1]
-
-
-def own_party_and_policy(conn: Connection, organization_id: int) -> tuple[OwnParty, str]:
-    """The organization as a party (its name, VAT id, tax number) and its supplier policy: one
-    query."""
-    o = organizations.c
-    row = conn.execute(
-        select(o.name, o.vat_id, o.tax_number, o.settings).where(o.id == organization_id)
-    ).first()
-    if row is None:
-        return OwnParty(""), "review"
     try:
-        policy = checked_policy((row.settings or {}).get(POLICY_SETTING))
+        return checked_policy(organization.settings.get(POLICY_SETTING))
     except ValueError:
-        policy = "review"
-    return OwnParty(row.name, row.vat_id, row.tax_number), policy
+        return "review"
 
 
 def set_supplier_policy(
@@ -676,7 +665,7 @@ class HistoryLearned:
 
 
 def learn_history(
-    conn: Connection, organization_id: int, *, changed_by: str, reason: str
+    conn: Connection, organization: Organization, *, changed_by: str, reason: str
 ) -> HistoryLearned:
     """Register the sellers of the organization's accepted documents (VALIDATED, EXPORTED) that
     the register knows neither by VAT id nor by name: a person's act for the documents from before
@@ -684,6 +673,7 @@ def learn_history(
     document's IBAN; one query for the documents. A seller the register refuses or the
     comparison holds is skipped with its reason, once per seller; the others are registered."""
     _who(changed_by, reason)
+    organization_id = organization.id
     t = incoming_invoices.c
     rows = conn.execute(
         select(t.id, t.seller_name, t.seller_vat_id, t.raw_json["invoice", "iban"].as_string())
@@ -691,7 +681,7 @@ def learn_history(
         .order_by(t.id.desc())
     ).all()
     register = load_register(conn, organization_id)
-    own = own_party(conn, organization_id)
+    own = own_party(organization)
     done = HistoryLearned()
     skipped_sellers: set[tuple] = set()
     for doc_id, name, vat_id, iban in rows:  # the latest first

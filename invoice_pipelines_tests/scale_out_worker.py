@@ -56,7 +56,8 @@ def main(argv: list[str]) -> int:
         ids = [int(i) for i in rest[2].split(",")]
         parser = InProcessParser()
         _wait_for(Path(go))
-        summary = process_documents(engine, store, int(rest[1]), ids, parser=parser, ocr=None)
+        organization = find_organization(engine, int(rest[1]))
+        summary = process_documents(engine, store, organization, ids, parser=parser, ocr=None)
         print(
             json.dumps(
                 {

@@ -248,9 +248,6 @@ NOT_YET = {
     "intake/domain/mailbox_status.py": "the same, for the mailboxes' freshness check",
     "intake/domain/peppol_responses.py": "answer_rejections takes the id from intake/jobs.py (this "
     "round's actions work owns it)",
-    "intake/domain/pipeline.py": "organization_policy: the intake pipeline takes the id "
-    "(process_documents)",
-    "supplier_register.py": "own_party_and_policy: the supplier check of the intake takes the id",
 }
 # the columns that name an organization in a listing of other rows
 NAMING = frozenset({"id", "slug", "name"})

@@ -23,7 +23,12 @@ from sqlalchemy import and_, insert, select, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.lifecycle import Status, check_transition
-from invoice_pipelines.db.tables import incoming_invoices, incoming_validated, processing_errors
+from invoice_pipelines.db.tables import (
+    incoming_invoices,
+    incoming_validated,
+    processing_errors,
+    uploads,
+)
 from invoice_pipelines.db.types import utcnow
 
 ACCEPTED = frozenset({Status.VALIDATED.value, Status.EXPORTED.value})
@@ -96,6 +101,22 @@ def load_refs(
         r.id: DocumentRef(r.id, r.organization_id, Status(r.status), r.processing_version)
         for r in rows
     }
+
+
+def upload_sources(
+    conn: Connection, organization_id: int, ids: Sequence[int]
+) -> dict[int, tuple[str | None, str | None, int | None]]:
+    """Where each document's original is (storage key, filename, size in bytes; all None for a
+    document without an upload), by document id: what the intake reads the originals from."""
+    if not ids:
+        return {}
+    docs = incoming_invoices.c
+    rows = conn.execute(
+        select(docs.id, uploads.c.storage_key, uploads.c.filename, uploads.c.size_bytes)
+        .select_from(incoming_invoices.outerjoin(uploads, uploads.c.id == docs.upload_id))
+        .where(docs.organization_id == organization_id, docs.id.in_(ids))
+    )
+    return {r.id: (r.storage_key, r.filename, r.size_bytes) for r in rows}
 
 
 def change_status(

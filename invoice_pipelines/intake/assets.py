@@ -243,7 +243,7 @@ def incoming_invoices(
     summary = process_documents(
         engine,
         upload_store,
-        org.id,
+        org,
         ids,
         parser=document_parser,
         ocr=ocr_engine,
@@ -289,10 +289,10 @@ def incoming_invoices(
         context.log_event(event)
 
 
-def register_metadata(conn, organization_id: int) -> dict:
+def register_metadata(conn, org: Organization) -> dict:
     """What the UI shows of one organization's register (intake/domain/figures.py: what a command
     that changes it reports too), as the register's runs record it."""
-    return as_metadata(register_figures(conn, organization_id))
+    return as_metadata(register_figures(conn, org))
 
 
 @asset(
@@ -318,7 +318,7 @@ def supplier_register(
     engine = database
     org = partition_organization(system_database, context)
     with tenant_transaction(engine, org.id) as conn:
-        metadata = register_metadata(conn, org.id)
-        checks = register_checks(conn, org.id)
+        metadata = register_metadata(conn, org)
+        checks = register_checks(conn, org)
     yield MaterializeResult(metadata=metadata)
     yield from checks

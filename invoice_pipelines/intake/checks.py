@@ -49,6 +49,7 @@ from dagster import (
 )
 from sqlalchemy import Engine
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.intake.domain.check_findings import (
     DISCOUNT_WARNING_DAYS,
     DISCOUNTS_CHECK,
@@ -207,9 +208,9 @@ registered_spec = _per_organization(
 )
 
 
-def register_checks(conn, organization_id: int) -> list[AssetCheckResult]:
+def register_checks(conn, organization: Organization) -> list[AssetCheckResult]:
     """The register's two checks for one organization (intake/domain/figures.py: their one rule)."""
     return [
         check_result(finding, check_name=name, asset_key=SUPPLIER_REGISTER)
-        for name, finding in register_findings(conn, organization_id).items()
+        for name, finding in register_findings(conn, organization).items()
     ]

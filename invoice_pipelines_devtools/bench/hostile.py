@@ -896,7 +896,7 @@ def _intake(engine, system, org_id, slug, uploads, work, args, tally: Tally, rss
 
     from invoice_pipelines.db.tables import incoming_invoices, processing_errors
     from invoice_pipelines.db.tables import uploads as up
-    from invoice_pipelines.db.tenancy import tenant_transaction
+    from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
     from invoice_pipelines.intake.domain.pipeline import process_documents
     from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
     from invoice_pipelines.intake.parser_resource import DocumentParser
@@ -941,6 +941,7 @@ def _intake(engine, system, org_id, slug, uploads, work, args, tally: Tally, rss
 
     swapped = _swap_archived_originals(engine, org_id, root, stored)
 
+    organization = find_organization(system, org_id)
     parser = DocumentParser(workers=args.workers)
     ocr = TesseractOcrEngine().reader()
     try:
@@ -955,7 +956,7 @@ def _intake(engine, system, org_id, slug, uploads, work, args, tally: Tally, rss
                     process_documents(
                         engine,
                         store,
-                        org_id,
+                        organization,
                         ids,
                         parser=parser,
                         ocr=ocr,

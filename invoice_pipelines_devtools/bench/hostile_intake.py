@@ -299,11 +299,18 @@ class Stage:
 
         store = LocalUploads(str(self.work / "uploads-46"))
         limit = self.parser.max_upload_bytes
+        organization = find_organization(self.engine, slug)
 
         def run(ids: list[int]) -> bool:
             try:
                 process_documents(
-                    self.engine, store, org_id, ids, parser=self.parser, ocr=None, max_bytes=limit
+                    self.engine,
+                    store,
+                    organization,
+                    ids,
+                    parser=self.parser,
+                    ocr=None,
+                    max_bytes=limit,
                 )
                 return True
             except Exception as exc:  # noqa: BLE001 - what the bench counts
@@ -315,7 +322,7 @@ class Stage:
             if not run(list(ids)):
                 again += redispatch_batches(
                     self.engine,
-                    find_organization(self.engine, slug),
+                    organization,
                     list(ids),
                     failed_run_id=f"bench-{number}",
                     depth=0,
@@ -328,7 +335,7 @@ class Stage:
             if not run([item.document_id]):
                 again += redispatch_batches(
                     self.engine,
-                    find_organization(self.engine, slug),
+                    organization,
                     [item.document_id],
                     failed_run_id=f"bench-again-{runs}",
                     depth=item.depth,

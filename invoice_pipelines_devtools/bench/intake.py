@@ -50,7 +50,11 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.engine import database_url, make_engine, make_system_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import incoming_invoices, organizations
-    from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+    from invoice_pipelines.db.tenancy import (
+        find_organization,
+        system_transaction,
+        tenant_transaction,
+    )
     from invoice_pipelines.intake import assets as intake_assets
     from invoice_pipelines.intake.domain.pipeline import process_documents
     from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
@@ -74,6 +78,7 @@ def run(args: argparse.Namespace) -> dict:
             .values(slug=slug, name="Benchmark intake")
             .returning(organizations.c.id)
         ).scalar_one()
+    organization = find_organization(system, org_id)
 
     with (
         tempfile.TemporaryDirectory(prefix="ip-bench-uploads-") as root,
@@ -125,7 +130,7 @@ def run(args: argparse.Namespace) -> dict:
                 summary = process_documents(
                     engine,
                     store,
-                    org_id,
+                    organization,
                     batch.document_ids,
                     parser=parser,
                     ocr=None,

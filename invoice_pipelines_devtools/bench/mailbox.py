@@ -136,12 +136,14 @@ def _document_ids(engine, org_id: int) -> list[int]:
 
 
 def _intake(engine, store, org_id: int, ids: list[int], parser) -> int:
+    from invoice_pipelines.db.tenancy import find_organization
     from invoice_pipelines.intake.domain.pipeline import process_documents
 
+    organization = find_organization(engine, org_id)
     validated = 0
     for start in range(0, len(ids), 200):
         summary = process_documents(
-            engine, store, org_id, ids[start : start + 200], parser=parser, ocr=None,
+            engine, store, organization, ids[start : start + 200], parser=parser, ocr=None,
             max_bytes=parser.max_upload_bytes,
         )  # fmt: skip
         validated += summary.outcomes.get("VALIDATED", 0)

@@ -16,7 +16,7 @@ from dagster import DagsterInstance, Definitions, instance_for_test, materialize
 from sqlalchemy import update
 
 from invoice_pipelines.db.tables import deliveries, organizations, peppol_received
-from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction
 from invoice_pipelines.delivery import assets as delivery_assets
 from invoice_pipelines.delivery.checks import peppol_audit, peppol_checks_job
 from invoice_pipelines.documents import assets as document_assets
@@ -159,10 +159,11 @@ def test_the_checks_find_undelivered_and_unanswered_documents_once_they_are_old_
         # read and accepted by the intake: both answered
         resent = _send(db, shop, sink, ap.url, invoice_ids=[shop.invoice], resend=True)
         assert resent.by_channel == {"peppol": 1}
+    organization = find_organization(db.engine, shop.org["slug"])
     process_documents(
         db.engine,
         uploads,
-        shop.org["id"],
+        organization,
         [accepted.document_id],
         parser=InProcessParser(),
         ocr=None,
@@ -197,10 +198,11 @@ def test_the_group_shows_participants_sent_documents_with_reports_and_received_o
             .values(peppol_participant=own)
         )
     received = _receive(db, uploads, own, "base-example.xml")
+    organization = find_organization(db.engine, shop.org["slug"])
     process_documents(
         db.engine,
         uploads,
-        shop.org["id"],
+        organization,
         [received.document_id],
         parser=InProcessParser(),
         ocr=None,

@@ -465,6 +465,8 @@ def test_invoices_that_cannot_be_booked_stay_validated_with_their_reason(db, tmp
         ({}, {"adviser_number": "12ab"}, "Beraternummer must be a whole number"),
         ({}, {"account_length": 12}, "Sachkontenlänge 12 is outside 4..8"),
         ({"datev_berater_nr": None}, {}, "no DATEV Beraternummer"),
+        # a bad setting beside the missing numbers fails the month: the numbers are checked last
+        ({"datev_berater_nr": None}, {"encoding": "latin-9"}, "encoding"),
         ({"datev_berater_nr": 12}, {}, "Beraternummer 12 is outside"),
         ({}, {"encoding": "latin-9"}, "encoding"),
     ],

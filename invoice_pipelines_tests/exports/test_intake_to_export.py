@@ -47,7 +47,8 @@ def test_a_validated_sample_invoice_is_booked_and_becomes_exported(db, tmp_path)
     os.utime(tmp_path / "uploads" / org["slug"] / "einfach.xml", (past, past))
     scan = scan_uploads(db.engine, uploads, ScanState(), system=db.system_engine)
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
-    process_documents(db.engine, uploads, org["id"], ids, parser=InProcessParser(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    process_documents(db.engine, uploads, organization, ids, parser=InProcessParser(), ocr=None)
     mine = incoming_invoices.c.organization_id == org["id"]
     with tenant_transaction(db.engine, org["id"]) as conn:
         taxes = conn.execute(
@@ -163,7 +164,8 @@ def _text_pdf_organization(db, tmp_path, today):
     os.utime(root / org["slug"] / name, (past, past))
     scan = scan_uploads(db.engine, uploads, ScanState(), system=db.system_engine)
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
-    process_documents(db.engine, uploads, org["id"], ids, parser=InProcessParser(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    process_documents(db.engine, uploads, organization, ids, parser=InProcessParser(), ocr=None)
     return org
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import insert, inspect, select
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.migrate import downgrade, head_revision, upgrade
 from invoice_pipelines.db.tables import incoming_invoices, organizations, processing_errors
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.intake.domain.parse import ParseOutcome, parse_document
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
@@ -40,7 +40,8 @@ def _intake(db, store: LocalUploads, org: dict, files: dict[str, bytes]) -> dict
         os.utime(os.path.join(store.root, org["slug"], name), (past, past))
     scan = scan_uploads(db.engine, store, ScanState(), system=db.system_engine)
     ids = [i for b in scan.batches if b.organization_slug == org["slug"] for i in b.document_ids]
-    process_documents(db.engine, store, org["id"], ids, parser=InProcessParser(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    process_documents(db.engine, store, organization, ids, parser=InProcessParser(), ocr=None)
     with tenant_transaction(db.engine, org["id"]) as conn:
         rows = conn.execute(
             select(incoming_invoices).where(incoming_invoices.c.organization_id == org["id"])

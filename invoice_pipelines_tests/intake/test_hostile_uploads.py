@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import incoming_invoices, processing_errors, uploads
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.einvoice.read import ParseOutcome, failed
 from invoice_pipelines.intake.domain.parse import parse_document
 from invoice_pipelines.intake.domain.pipeline import process_documents, retry_documents
@@ -158,7 +158,10 @@ def test_a_file_swapped_after_it_was_hashed_is_not_moved_nor_read(db, tenants):
     (doc,) = _rows(db, acme["id"], incoming_invoices)
 
     parser = SeeingParser()
-    summary = process_documents(db.engine, store, acme["id"], [doc["id"]], parser=parser, ocr=None)
+    organization = find_organization(db.engine, acme["slug"])
+    summary = process_documents(
+        db.engine, store, organization, [doc["id"]], parser=parser, ocr=None
+    )
     assert summary.outcomes["FAILED"] == 1
     assert secret not in parser.seen
     _acme_never_got(db, acme, store, secret)
@@ -183,7 +186,10 @@ def test_an_archive_folder_swapped_for_a_link_to_another_tenant_is_not_followed(
     bob_before = _regular_files(root / bob["slug"])
 
     parser = SeeingParser()
-    summary = process_documents(db.engine, store, acme["id"], [doc["id"]], parser=parser, ocr=None)
+    organization = find_organization(db.engine, acme["slug"])
+    summary = process_documents(
+        db.engine, store, organization, [doc["id"]], parser=parser, ocr=None
+    )
     assert summary.outcomes["FAILED"] == 1 and secret not in parser.seen
     (message,) = _errors(db, acme["id"], doc["id"])
     assert "could not be read" in message and "symbolic link" in message
@@ -237,8 +243,9 @@ def test_a_file_over_the_limit_is_failed_at_registration_without_hashing_and_the
     # (never opened), while the good one is read and validated
     retry_documents(db.engine, org["id"], [huge["id"]])
     parser = SeeingParser()
+    organization = find_organization(db.engine, org["slug"])
     summary = process_documents(
-        db.engine, store, org["id"], [huge["id"], good["id"]], parser=parser, ocr=None
+        db.engine, store, organization, [huge["id"], good["id"]], parser=parser, ocr=None
     )
     assert (summary.outcomes["VALIDATED"], summary.outcomes["FAILED"]) == (1, 1)
     assert _errors(db, org["id"], huge["id"])[-1] == (
@@ -262,8 +269,9 @@ def test_an_original_that_grew_past_the_limit_fails_alone(db, tmp_path):
     (tmp_path / grown["storage_key"]).write_bytes(b"<x>" + b" " * 65536 + b"</x>")
 
     parser = SeeingParser()
+    organization = find_organization(db.engine, org["slug"])
     summary = process_documents(
-        db.engine, store, org["id"], ids, parser=parser, ocr=None, max_bytes=32 * 1024
+        db.engine, store, organization, ids, parser=parser, ocr=None, max_bytes=32 * 1024
     )
     assert (summary.outcomes["VALIDATED"], summary.outcomes["FAILED"]) == (2, 1)
     doc_id = grown["incoming_invoice_id"]
@@ -312,7 +320,8 @@ def test_a_batch_of_large_files_is_not_held_in_memory_at_once(db, tmp_path):
     parser = QuickParser()
     tracemalloc.start()
     try:
-        summary = process_documents(db.engine, store, org["id"], ids, parser=parser, ocr=None)
+        organization = find_organization(db.engine, org["slug"])
+        summary = process_documents(db.engine, store, organization, ids, parser=parser, ocr=None)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

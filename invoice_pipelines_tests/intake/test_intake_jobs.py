@@ -17,7 +17,7 @@ from dagster import (
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import audit_log, incoming_invoices, processing_errors
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake import assets as intake_assets
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.intake.jobs import intake_job, retry_failed_invoices_job
@@ -401,8 +401,9 @@ def test_a_document_the_database_refuses_fails_alone(db, tmp_path):
             outcomes[1] = dataclasses.replace(odd, raw={**odd.raw, "text": "page\x00break"})
             return outcomes
 
+    organization = find_organization(db.engine, org["slug"])
     summary = process_documents(
-        db.engine, store, org["id"], ids, parser=ParserWithOddText(), ocr=None
+        db.engine, store, organization, ids, parser=ParserWithOddText(), ocr=None
     )
     docs, errors = _documents(db, org)
     assert docs["good.xml"]["status"] == "VALIDATED"
@@ -552,7 +553,10 @@ def test_groups_are_recorded_beside_the_parsing_and_a_failed_recording_is_raised
             return [parse_document(d, name) for d, name in items]
 
     parser = CountingParser()
-    summary = pipeline.process_documents(db.engine, store, org["id"], ids, parser=parser, ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    summary = pipeline.process_documents(
+        db.engine, store, organization, ids, parser=parser, ocr=None
+    )
     assert [len(b) for b in parser.batches] == [2, 2, 2, 1]
     assert summary.outcomes == {"VALIDATED": 7} and summary.processed == 7
     docs, _ = _documents(db, org)
@@ -580,8 +584,9 @@ def test_groups_are_recorded_beside_the_parsing_and_a_failed_recording_is_raised
 
     monkeypatch.setattr(pipeline, "_write_outcomes", failing_third)
     with pytest.raises(RuntimeError, match="the database went away"):
+        organization = find_organization(db.engine, org["slug"])
         pipeline.process_documents(
-            db.engine, store, org["id"], ids, parser=CountingParser(), ocr=None
+            db.engine, store, organization, ids, parser=CountingParser(), ocr=None
         )
     docs, _ = _documents(db, org)
     by_id = {d["id"]: d["status"] for d in docs.values()}
@@ -648,10 +653,11 @@ def test_a_parse_server_killed_mid_run_leaves_every_document_recorded_once(
             assert _wait_gone(server)
 
     try:
+        organization = find_organization(db.engine, org["slug"])
         summary = pipeline.process_documents(
             db.engine,
             _WatchedStore(store, kill_at_the_fifth_read),
-            org["id"],
+            organization,
             ids,
             parser=parser,
             ocr=None,
@@ -700,8 +706,9 @@ def test_a_parser_with_parse_many_only_gets_every_readable_group_once(db, tmp_pa
             events.append(f"parse {len(items)}")
             return [parse_document(d, name) for d, name in items]
 
+    organization = find_organization(db.engine, org["slug"])
     summary = pipeline.process_documents(
-        db.engine, _WatchedStore(store, read), org["id"], ids, parser=ParseManyOnly(), ocr=None
+        db.engine, _WatchedStore(store, read), organization, ids, parser=ParseManyOnly(), ocr=None
     )
     assert events == ["read", "read", "parse 2", "read", "read", "read", "parse 1"]
     assert summary.outcomes == {"VALIDATED": 3, "FAILED": 2} and summary.processed == 5
@@ -756,8 +763,9 @@ def test_two_groups_held_at_once_stay_within_the_read_ahead(db, tmp_path, monkey
     parser = LookAheadParser()
     tracemalloc.start()
     try:
+        organization = find_organization(db.engine, org["slug"])
         summary = pipeline.process_documents(
-            db.engine, store, org["id"], ids, parser=parser, ocr=None
+            db.engine, store, organization, ids, parser=parser, ocr=None
         )
         peak = tracemalloc.get_traced_memory()[1]
     finally:

@@ -383,7 +383,8 @@ def _process_all(db, store, org) -> None:
                 )
             ).scalars()
         )
-    process_documents(db.engine, store, org["id"], ids, parser=InProcessParser(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    process_documents(db.engine, store, organization, ids, parser=InProcessParser(), ocr=None)
 
 
 def _intake(db, store, org) -> dict:

@@ -132,8 +132,9 @@ def test_an_official_example_received_over_peppol_ends_validated(db, tmp_path, p
     assert [b.document_ids for b in scan.batches] == [[document["id"]]]
     assert scan.registered == 0 and scan.waiting == 0 and scan.errors == []
 
+    organization = find_organization(db.engine, org["slug"])
     process_documents(
-        db.engine, store, org["id"], [document["id"]], parser=InProcessParser(), ocr=None
+        db.engine, store, organization, [document["id"]], parser=InProcessParser(), ocr=None
     )
     [document] = _documents(db, org)
     assert document["status"] == "VALIDATED", document
@@ -160,8 +161,9 @@ def test_an_official_example_as_published_waits_for_its_made_up_bank_details(db,
     data = (PEPPOL_SAMPLES_DIR / "base-example.xml").read_bytes()
     envelope = wrap(data, receiver=org["peppol_participant"], sender=seller_address(data))
     received = receive_peppol(db.engine, store, envelope)
+    organization = find_organization(db.engine, org["slug"])
     process_documents(
-        db.engine, store, org["id"], [received.document_id], parser=InProcessParser(), ocr=None
+        db.engine, store, organization, [received.document_id], parser=InProcessParser(), ocr=None
     )
     [document] = _documents(db, org)
     assert document["status"] == "NEEDS_REVIEW"
@@ -314,8 +316,9 @@ def test_held_messages_are_routed_from_their_copies_once_the_organization_has_th
     assert sorted(i for b in scan.batches for i in b.document_ids) == sorted(
         d["id"] for d in documents
     )
+    organization = find_organization(db.engine, org["slug"])
     process_documents(
-        db.engine, store, org["id"], [d["id"] for d in documents], parser=InProcessParser(),
+        db.engine, store, organization, [d["id"] for d in documents], parser=InProcessParser(),
         ocr=None,
     )  # fmt: skip
     assert {d["status"] for d in _documents(db, org)} == {"VALIDATED"}

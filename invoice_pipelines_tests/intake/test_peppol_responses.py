@@ -15,7 +15,7 @@ from lxml import etree
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import incoming_invoices, peppol_responses, supplier_notices
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, system_transaction, tenant_transaction
 from invoice_pipelines.delivery.domain.peppol_overview import unanswered
 from invoice_pipelines.einvoice.invoice_response import CUSTOMIZATION_ID, NS, PROFILE_ID
 from invoice_pipelines.intake.domain.notices import send_supplier_notices
@@ -116,7 +116,8 @@ def _reject(db, tmp_path, org, senders: list[str]) -> list:
         )
         received.append(receive_peppol(db.engine, store, envelope))
     ids = [r.document_id for r in received]
-    process_documents(db.engine, store, org["id"], ids, parser=InProcessParser(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    process_documents(db.engine, store, organization, ids, parser=InProcessParser(), ocr=None)
     with tenant_transaction(db.engine, org["id"]) as conn:
         statuses = conn.execute(
             select(incoming_invoices.c.status).where(incoming_invoices.c.id.in_(ids))

@@ -98,8 +98,9 @@ def _received_and_read(db, tmp_path, org, document: bytes, sender: str) -> dict:
     assert ("waits for a person: IP-PEP-0" in received.message) is (
         not same_participant(sender, seller_address(document))
     ), received.message
+    organization = find_organization(db.engine, org["slug"])
     process_documents(
-        db.engine, store, org["id"], [received.document_id], parser=InProcessParser(), ocr=None
+        db.engine, store, organization, [received.document_id], parser=InProcessParser(), ocr=None
     )
     e = processing_errors.c
     with tenant_transaction(db.engine, org["id"]) as conn:

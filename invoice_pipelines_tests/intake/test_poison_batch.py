@@ -120,7 +120,8 @@ def test_each_poison_among_199_good_documents_leaves_199_validated(db, tmp_path)
     files.update(bad)
     store, ids = _register(db, tmp_path, org, files)
 
-    summary = process_documents(db.engine, store, org["id"], ids, parser=_InProcess(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    summary = process_documents(db.engine, store, organization, ids, parser=_InProcess(), ocr=None)
 
     docs = _documents(db, org)
     good = [d for name, d in docs.items() if name.startswith("good-")]
@@ -171,8 +172,9 @@ def test_a_document_whose_recording_raises_fails_alone_with_a_rule_id(db, tmp_pa
     files = {f"d-{n}.xml": _xrechnung("cii", f"RE-RAISE-{n}") for n in range(6)}
     store, ids = _register(db, tmp_path, org, files)
 
+    organization = find_organization(db.engine, org["slug"])
     process_documents(
-        db.engine, store, org["id"], ids, parser=_CorruptingParser({"d-2.xml"}), ocr=None
+        db.engine, store, organization, ids, parser=_CorruptingParser({"d-2.xml"}), ocr=None
     )
 
     docs = _documents(db, org)
@@ -211,7 +213,8 @@ def test_a_run_that_dies_is_sent_again_document_by_document_and_the_killer_is_fa
 
     # the batch run dies: every document still waits
     with pytest.raises(RuntimeError, match="parse worker killed"):
-        process_documents(db.engine, store, org["id"], ids, parser=parser, ocr=None)
+        organization = find_organization(db.engine, org["slug"])
+        process_documents(db.engine, store, organization, ids, parser=parser, ocr=None)
     assert {d["status"] for d in _documents(db, org).values()} == {"UPLOADED"}
 
     # what the failure sensor asks for, run after run, as the daemon would launch it
@@ -224,8 +227,9 @@ def test_a_run_that_dies_is_sent_again_document_by_document_and_the_killer_is_fa
         item = pending.pop(0)
         runs += 1
         try:
+            organization = find_organization(db.engine, org["slug"])
             process_documents(
-                db.engine, store, org["id"], [item.document_id], parser=parser, ocr=None
+                db.engine, store, organization, [item.document_id], parser=parser, ocr=None
             )
         except RuntimeError:
             pending += redispatch_batches(
@@ -248,7 +252,8 @@ def test_a_run_that_dies_is_sent_again_document_by_document_and_the_killer_is_fa
     # a person's retry starts the count again: with the cause gone it is read
     retried, _ = retry_documents(db.engine, org["id"], [killer["id"]], requested_by="test")
     assert retried == [killer["id"]] and _attempts(db, org, killer["id"]) == 0
-    process_documents(db.engine, store, org["id"], retried, parser=_InProcess(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    process_documents(db.engine, store, organization, retried, parser=_InProcess(), ocr=None)
     assert _documents(db, org)["k-2.xml"]["status"] == "VALIDATED"
 
 
@@ -265,7 +270,8 @@ def test_the_failure_sensor_asks_for_each_waiting_document_alone_with_its_depth(
     files = {f"s-{n}.xml": _xrechnung("cii", f"RE-SENSOR-{n}") for n in range(3)}
     store, ids = _register(db, tmp_path, org, files)
     # one of them was recorded before the run died; the other two still wait
-    process_documents(db.engine, store, org["id"], ids[:1], parser=_InProcess(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    process_documents(db.engine, store, organization, ids[:1], parser=_InProcess(), ocr=None)
 
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(ORGANIZATIONS_PARTITIONS_NAME, [org["slug"]])
@@ -316,6 +322,9 @@ def test_the_failure_sensor_asks_for_each_waiting_document_alone_with_its_depth(
             .where(incoming_invoices.c.id == ids[1])
             .values(intake_attempts=MAX_INTAKE_ATTEMPTS)
         )
-    summary = process_documents(db.engine, store, org["id"], ids[1:], parser=_InProcess(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    summary = process_documents(
+        db.engine, store, organization, ids[1:], parser=_InProcess(), ocr=None
+    )
     assert summary.outcomes["FAILED"] == 1 and summary.outcomes["VALIDATED"] == 1
     assert _documents(db, org)["s-1.xml"]["rules"] == {"IP-PROC-02"}

@@ -42,7 +42,8 @@ def run_intake(db, tmp_path, org, files: dict[str, bytes]) -> dict[str, dict]:
         only_organizations={org["slug"]},
     )  # fmt: skip
     ids = [i for b in scan.batches for i in b.document_ids]
-    process_documents(db.engine, store, org["id"], ids, parser=InProcess(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    process_documents(db.engine, store, organization, ids, parser=InProcess(), ocr=None)
     return documents(db, org)
 
 

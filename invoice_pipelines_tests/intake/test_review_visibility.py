@@ -158,7 +158,8 @@ def test_a_notice_goes_to_the_uploads_sender_when_the_document_names_no_address(
             .where(uploads.c.id == upload_id)
             .values(created_by="buchhaltung@lieferant.example")
         )
-    process_documents(db.engine, store, org["id"], [doc_id], parser=InProcess(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    process_documents(db.engine, store, organization, [doc_id], parser=InProcess(), ocr=None)
     assert _status(db, org, doc_id) == "FAILED"
     with SmtpSink() as sink:
         mailer = Smtp(port=sink.port, sender="eingang@buyer.example")

@@ -58,7 +58,8 @@ def run_intake(db, tmp_path, org, files: dict[str, bytes]) -> dict[str, dict]:
         only_organizations={org["slug"]},
     )  # fmt: skip
     ids = [i for b in scan.batches for i in b.document_ids]
-    process_documents(db.engine, store, org["id"], ids, parser=_InProcess(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    process_documents(db.engine, store, organization, ids, parser=_InProcess(), ocr=None)
     with tenant_transaction(db.engine, org["id"]) as conn:
         rows = conn.execute(
             select(incoming_invoices).where(incoming_invoices.c.organization_id == org["id"])

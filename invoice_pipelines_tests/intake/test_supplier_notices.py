@@ -16,7 +16,7 @@ from sqlalchemy import insert, select, update
 
 from invoice_pipelines.cli import main
 from invoice_pipelines.db.tables import incoming_invoices, supplier_notices, uploads
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.domain.notice_states import rejected_documents
 from invoice_pipelines.intake.domain.notices import mailbox, send_supplier_notices
 from invoice_pipelines.intake.domain.pipeline import process_documents
@@ -214,7 +214,8 @@ def test_only_a_plain_mailbox_is_an_address(db, tmp_path) -> None:
             conn.execute(
                 update(uploads).where(uploads.c.id == upload_id).values(created_by=senders[name])
             )
-    process_documents(db.engine, store, org["id"], ids, parser=InProcess(), ocr=None)
+    organization = find_organization(db.engine, org["slug"])
+    process_documents(db.engine, store, organization, ids, parser=InProcess(), ocr=None)
 
     recorded = [notices(db, org)[doc_id] for doc_id in ids]
     assert [n["recipient"] for n in recorded].count(None) == len(hostile)

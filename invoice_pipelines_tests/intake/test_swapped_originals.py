@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from invoice_pipelines.db.tables import processing_errors, uploads
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.intake.domain.pipeline import process_documents
 from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
 from invoice_pipelines.limits import MiB
@@ -47,7 +47,8 @@ def test_originals_swapped_after_registration_are_refused_unread(db, tmp_path) -
     parser = QuickParser()
     tracemalloc.start()
     try:
-        summary = process_documents(db.engine, store, org["id"], ids, parser=parser, ocr=None)
+        organization = find_organization(db.engine, org["slug"])
+        summary = process_documents(db.engine, store, organization, ids, parser=parser, ocr=None)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

@@ -25,7 +25,7 @@ from invoice_pipelines.db.tables import (
     supplier_changes,
     suppliers,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
 from invoice_pipelines.documents.domain.letters import PdfaLetters
 from invoice_pipelines.einvoice.cii import XRECHNUNG_GUIDELINE, write_cii
 from invoice_pipelines.einvoice.layout import render_invoice_text
@@ -141,7 +141,12 @@ class Books:
         )
         ids = [i for batch in scan.batches for i in batch.document_ids]
         process_documents(
-            self.qbo.engine, self.store, self.qbo.org_id, ids, parser=InProcess(), ocr=None
+            self.qbo.engine,
+            self.store,
+            find_organization(self.qbo.engine, slug),
+            ids,
+            parser=InProcess(),
+            ocr=None,
         )
         if confirm:
             self.confirm_suppliers()

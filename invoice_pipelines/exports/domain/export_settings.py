@@ -233,6 +233,20 @@ def _integer(value: Any, what: str) -> int:
     raise ExportSettingsError(f"{what} must be a whole number, not {value!r}")
 
 
+_DATEV_NUMBER_NAMES = {
+    "adviser_number": "the Beraternummer",
+    "client_number": "the Mandantennummer",
+}
+
+
+def _datev_number(raw: dict, key: str, column: int | None) -> int | None:
+    """A DATEV number of the export settings (`key`), else of the organization's column; None
+    when neither names one: the gap `load_settings` holds the months for."""
+    if key not in raw and column is None:
+        return None
+    return _integer(raw.get(key, column), _DATEV_NUMBER_NAMES[key])
+
+
 def _accounts(value: Any, what: str, length: int, *, upper: bool = True) -> dict[str, int]:
     if not isinstance(value, dict):
         raise ExportSettingsError(f"{what} must be a mapping of VAT key to account number")
@@ -265,12 +279,8 @@ def load_settings(organization: Organization) -> ExportSettings:
     if not isinstance(raw, dict):
         raise ExportSettingsError('the organization\'s settings["exports"] must be a JSON object')
     slug = organization.slug
-    adviser = organization.datev_berater_nr
-    client = organization.datev_mandant_nr
-    if DATEV_NUMBERS in gaps(organization):
-        raise DatevNumbersMissing(f"organization {DATEV_NUMBERS.sentence(slug)}")
-    adviser = _integer(raw.get("adviser_number", adviser), "the Beraternummer")
-    client = _integer(raw.get("client_number", client), "the Mandantennummer")
+    adviser = _datev_number(raw, "adviser_number", organization.datev_berater_nr)
+    client = _datev_number(raw, "client_number", organization.datev_mandant_nr)
     chart = str(organization.datev_chart or "SKR03").upper()
     if chart not in CHART_DEFAULTS:
         raise ExportSettingsError(f"the chart of accounts {chart!r} is not SKR03 or SKR04")
@@ -334,6 +344,14 @@ def load_settings(organization: Organization) -> ExportSettings:
         **defaults["discount_accounts"],
         **_accounts(raw.get("discount_accounts", {}), "discount_accounts", length),
     }
+    partners = _accounts(
+        raw.get("partner_expense_accounts", {}), "partner_expense_accounts", length, upper=False
+    )
+    automatic_accounts = frozenset(_integer(a, "an automatic account") for a in automatic)
+    # last, once the other settings are known to be usable: an organization may be added without
+    # its DATEV numbers (core/readiness.py), and its months are held, not failed, until they are
+    if DATEV_NUMBERS in gaps(organization):
+        raise DatevNumbersMissing(f"organization {DATEV_NUMBERS.sentence(slug)}")
     settings = ExportSettings(
         organization_id=organization.id,
         slug=slug,
@@ -351,11 +369,9 @@ def load_settings(organization: Organization) -> ExportSettings:
         initials=initials,
         expense_accounts=expense,
         revenue_accounts=revenue,
-        automatic_accounts=frozenset(_integer(a, "an automatic account") for a in automatic),
+        automatic_accounts=automatic_accounts,
         tax_keys=tax_keys,
-        partner_expense_accounts=_accounts(
-            raw.get("partner_expense_accounts", {}), "partner_expense_accounts", length, upper=False
-        ),
+        partner_expense_accounts=partners,
         cost_centers=raw.get("cost_centers") or {},
         exchange_rates=rates,
         known_rates=known,

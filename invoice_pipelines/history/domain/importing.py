@@ -87,7 +87,7 @@ def import_history(
             report.refused += refused
     if einvoices:
         with tenant_transaction(engine, org.id) as conn:
-            own = own_party(conn, org.id)
+            own = own_party(org)
         for folder in einvoices:
             invoices, refused = read_folder(Path(folder), own)
             report.refused += refused

@@ -197,7 +197,7 @@ def run_link_vendor(args) -> int:
 
 def run_policy(args) -> int:
     if not args.set:
-        code, policy = _reading(args, supplier_policy)
+        code, policy = 0, supplier_policy(args.organization)  # the value cli.py found
     else:
         code, policy = _changing(
             args,
@@ -216,8 +216,8 @@ def run_learn_history(args) -> int:
     code, registered = _changing(
         args,
         actions.in_register,
-        lambda conn, organization_id: learn_history(
-            conn, organization_id, changed_by=args.by, reason=args.reason
+        lambda conn, _: learn_history(
+            conn, args.organization, changed_by=args.by, reason=args.reason
         ),
         told_as=_who(args).told_as,
     )

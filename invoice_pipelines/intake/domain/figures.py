@@ -51,9 +51,9 @@ def _iban_shown(iban: str) -> str:
     return f"{iban[:4]} … {iban[-4:]}" if len(iban) > 8 else iban
 
 
-def register_figures(conn, organization_id: int) -> dict[str, object]:
+def register_figures(conn, organization: Organization) -> dict[str, object]:
     """What the UI shows of one organization's register: counts, the policy, the suppliers."""
-    rows = supplier_rows(conn, organization_id, active_only=True)
+    rows = supplier_rows(conn, organization.id, active_only=True)
     table = markdown_table(
         ["id", "name", "VAT id", "IBANs", "notice address", "QBO vendor", "DATEV", "confirmed"],
         [
@@ -71,10 +71,10 @@ def register_figures(conn, organization_id: int) -> dict[str, object]:
         ],
         limit=REGISTER_ROWS,
     )
-    counts = register_counts(conn, organization_id)
+    counts = register_counts(conn, organization.id)
     return {
         **{key.replace(" ", "_"): value for key, value in counts.items()},
-        "policy": supplier_policy(conn, organization_id),
+        "policy": supplier_policy(organization),
         "suppliers_table": Markdown(table),
     }
 
@@ -140,11 +140,12 @@ def _look_alikes(conn, organization_id: int) -> list[tuple]:
     ]
 
 
-def _unregistered(conn, organization_id: int) -> list[tuple]:
+def _unregistered(conn, organization: Organization) -> list[tuple]:
     """The VALIDATED documents whose seller the register does not agree with."""
+    organization_id = organization.id
     t = incoming_invoices.c
     register = load_register(conn, organization_id)
-    own = own_party(conn, organization_id)
+    own = own_party(organization)
     found = []
     for row in conn.execute(
         select(t.id, t.seller_name, t.seller_vat_id).where(
@@ -157,10 +158,10 @@ def _unregistered(conn, organization_id: int) -> list[tuple]:
     return found
 
 
-def register_findings(conn, organization_id: int) -> dict[str, CheckFinding]:
+def register_findings(conn, organization: Organization) -> dict[str, CheckFinding]:
     """What the register's two checks find for one organization, by check name."""
-    pairs = _look_alikes(conn, organization_id)
-    unregistered = _unregistered(conn, organization_id)
+    pairs = _look_alikes(conn, organization.id)
+    unregistered = _unregistered(conn, organization)
     return {
         TOLD_APART_CHECK: CheckFinding(
             passed=not pairs,
@@ -201,7 +202,7 @@ def register_check_events(conn, organization: Organization) -> list[CheckEvent]:
     """The register's checks evaluated now, as a command reports them beside the register."""
     return [
         CheckEvent(SUPPLIER_REGISTER, name, finding, organization.slug)
-        for name, finding in register_findings(conn, organization.id).items()
+        for name, finding in register_findings(conn, organization).items()
     ]
 
 
@@ -211,7 +212,7 @@ def register_events(engine, organization: Organization, by: str) -> Iterator:
     changed it: what a change's `report` hears (a run records it, a command posts it). Read
     when iterated, so a report nobody listens to reads nothing."""
     with tenant_transaction(engine, organization.id) as conn:
-        figures = register_figures(conn, organization.id)
+        figures = register_figures(conn, organization)
         events = [event(SUPPLIER_REGISTER, organization, figures, by)]
         events += register_check_events(conn, organization)
     yield from events

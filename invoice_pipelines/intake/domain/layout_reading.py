@@ -13,6 +13,7 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.rules import Finding
 from invoice_pipelines.core.suppliers import compare
 from invoice_pipelines.db.tables import supplier_layouts
@@ -41,7 +42,7 @@ def _used(layout: Layout, learned: dict[str, TextField]) -> Finding:
 
 
 def read_with_learned_layouts(
-    conn: Connection, organization_id: int, outcomes: dict[int, ParseOutcome]
+    conn: Connection, organization: Organization, outcomes: dict[int, ParseOutcome]
 ) -> dict[int, ParseOutcome]:
     """Each outcome read from a page whose seller is a supplier of this organization's register
     with a learned layout, read again with it first (parse.reread_with_layout: every rule and
@@ -54,10 +55,11 @@ def read_with_learned_layouts(
         and o.status in ("VALIDATED", "NEEDS_REVIEW")
         and o.raw.get("extraction") in ("text", "ocr")
     }
+    organization_id = organization.id
     if not from_page or not _has_layouts(conn, organization_id):
         return outcomes
     register = load_register(conn, organization_id)
-    own = own_party(conn, organization_id)
+    own = own_party(organization)
     suppliers = {}
     for doc_id, outcome in from_page.items():
         comparison = compare(register, claim_of(outcome.invoice), own)

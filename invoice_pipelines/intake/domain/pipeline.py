@@ -44,6 +44,7 @@ from sqlalchemy.exc import DBAPIError
 
 from invoice_pipelines.core.chunks import chunked
 from invoice_pipelines.core.lifecycle import Status, can_process
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.rules import (
     Finding,
     duplicate_number_finding,
@@ -59,6 +60,7 @@ from invoice_pipelines.db.incoming_status import (
     error_rows,
     in_intake,
     load_refs,
+    upload_sources,
 )
 from invoice_pipelines.db.locks import Lock, xact_lock
 from invoice_pipelines.db.tables import (
@@ -67,9 +69,7 @@ from invoice_pipelines.db.tables import (
     incoming_invoice_lines,
     incoming_invoice_taxes,
     incoming_invoices,
-    organizations,
     processing_errors,
-    uploads,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.einvoice.classes import (
@@ -171,21 +171,6 @@ class IntakeSummary:
             "seconds": round(self.seconds, 3),
             "formats": dict(self.formats),
         }
-
-
-def _sources(conn, organization_id: int, ids: list[int]) -> dict[int, tuple]:
-    rows = conn.execute(
-        select(
-            incoming_invoices.c.id, uploads.c.storage_key, uploads.c.filename, uploads.c.size_bytes
-        )
-        .select_from(
-            incoming_invoices.outerjoin(uploads, uploads.c.id == incoming_invoices.c.upload_id)
-        )
-        .where(
-            incoming_invoices.c.organization_id == organization_id, incoming_invoices.c.id.in_(ids)
-        )
-    )
-    return {r.id: (r.storage_key, r.filename, r.size_bytes) for r in rows}
 
 
 def _run_ocr(ocr: OcrReader | None, outcome: ParseOutcome, data: bytes) -> tuple[ParseOutcome, int]:
@@ -353,7 +338,7 @@ def _duplicates(conn, organization_id: int, batch: dict[int, ParseOutcome]) -> d
 def process_documents(
     engine: Engine,
     store: Uploads,
-    organization_id: int,
+    organization: Organization,
     document_ids: Sequence[int],
     *,
     parser: Parser,
@@ -368,9 +353,12 @@ def process_documents(
     so the parse workers do not wait for the database (nor the database for them)."""
     started = time.perf_counter()
     limit = limit_or_setting(max_bytes)
-    summary = IntakeSummary(organization_id, requested=len(set(document_ids)))
-    with tenant_transaction(engine, organization_id, write=True) as conn:
-        refs = load_refs(conn, organization_id, document_ids)
+    summary = IntakeSummary(organization.id, requested=len(set(document_ids)))
+    # made before the documents are taken up: what records their outcomes holds the organization
+    # (its policy, its name for the notices), and the steps below need only its rows
+    recorder = _Recorder(engine, organization, summary)
+    with tenant_transaction(engine, organization, write=True) as conn:
+        refs = load_refs(conn, organization.id, document_ids)
         for doc_id in sorted(set(int(i) for i in document_ids)):
             ref = refs.get(doc_id)
             if ref is None:
@@ -380,9 +368,9 @@ def process_documents(
                     f"status is {ref.status}; only UPLOADED or CREATED documents are processed"
                 )
         work = _take_up(conn, [refs[i] for i in sorted(refs) if i not in summary.skipped], summary)
-        sources = _sources(conn, organization_id, [ref.id for ref in work])
+        sources = upload_sources(conn, organization.id, [ref.id for ref in work])
 
-    with _Recorder(engine, organization_id, summary) as recorder:
+    with recorder:
         # groups read (lazily, as the parser takes them) and not yet recorded: at most two
         pending: deque[_Group] = deque()
 
@@ -466,9 +454,9 @@ class _Recorder:
     stays recorded if a later group fails; the first error is raised in the caller's thread (at
     its next `record`, or when the block ends) and no further group is recorded."""
 
-    def __init__(self, engine: Engine, organization_id: int, summary: IntakeSummary) -> None:
+    def __init__(self, engine: Engine, organization: Organization, summary: IntakeSummary) -> None:
         self.engine = engine
-        self.organization_id = organization_id
+        self.organization = organization
         self.summary = summary
         self._queue: queue.Queue = queue.Queue()
         self._error: BaseException | None = None
@@ -509,7 +497,7 @@ class _Recorder:
         write = partial(
             _write_outcomes,
             self.engine,
-            self.organization_id,
+            self.organization,
             work,
             outcomes,
             per_doc,
@@ -644,7 +632,7 @@ def _unread_reason(exc: Exception) -> str:
 
 def _write_outcomes(
     engine: Engine,
-    organization_id: int,
+    organization: Organization,
     work: list[DocumentRef],
     outcomes: dict[int, ParseOutcome],
     per_doc: float,
@@ -652,22 +640,23 @@ def _write_outcomes(
     *,
     savepoints: bool,
 ) -> None:
+    organization_id = organization.id
     attempt = IntakeSummary(organization_id)
-    with tenant_transaction(engine, organization_id, write=True) as conn:
+    with tenant_transaction(engine, organization, write=True) as conn:
         # the duplicate-number check reads, then writes: two runs of one organization must not
         # interleave there, or both copies of a supplier invoice could end VALIDATED
         xact_lock(conn, Lock.INTAKE, organization_id)
         # a registered supplier's page read with the layout a person confirmed for it, first
-        outcomes = read_with_learned_layouts(conn, organization_id, outcomes)
+        outcomes = read_with_learned_layouts(conn, organization, outcomes)
         duplicates = _duplicates(conn, organization_id, {ref.id: outcomes[ref.id] for ref in work})
-        policy, organization_name, summary.policy_error = organization_policy(conn, organization_id)
+        policy, summary.policy_error = organization_policy(organization)
         summary.policy = policy
         # a Peppol envelope's sender that is not the seller holds it too (peppol_inbound.py)
         outcomes = sender_doubts(conn, {ref.id: outcomes[ref.id] for ref in work})
         # an IBAN or BIC that fails its form holds it (plausibility.py, IP-PAY-01/02)
         outcomes = payment_account_doubts(outcomes)
         # who sent each document, by the supplier register: what differs holds it for a person
-        outcomes, suppliers = check_suppliers(conn, organization_id, outcomes)
+        outcomes, suppliers = check_suppliers(conn, organization, outcomes)
         # an e-mailed document's From, by the register: unknown or another address holds it
         outcomes = mail_sender_doubts(conn, outcomes, suppliers)
         accepted: set[int] = set()
@@ -689,7 +678,7 @@ def _write_outcomes(
                             record_notices(
                                 conn,
                                 organization_id,
-                                _notices(organization_name, [ref], outcomes, {ref.id: decision}),
+                                _notices(organization.name, [ref], outcomes, {ref.id: decision}),
                             )
                     except StaleDocument:
                         raise
@@ -734,7 +723,7 @@ def _write_outcomes(
             record_notices(
                 conn,
                 organization_id,
-                _notices(organization_name, work, outcomes, decisions, stale),
+                _notices(organization.name, work, outcomes, decisions, stale),
             )
     summary.processed += attempt.processed
     summary.outcomes.update(attempt.outcomes)
@@ -795,23 +784,17 @@ class _Decision:
     beside: tuple[list[dict], list[dict], list[dict]] = field(default_factory=lambda: ([], [], []))
 
 
-def organization_policy(conn, organization_id: int) -> tuple[dict[str, str], str, str | None]:
-    """The organization's intake policy (`settings["intake_policy"]`) over the defaults, its name
-    (for the notices) and why its stored policy was set aside (None: it applies): a policy that
-    names an unknown class or action counts as the defaults, with a warning in the log (the
-    command that sets it refuses such a policy). Read once per group of documents, it is what the
-    run's summary reports (`IntakeSummary.policy`), so nothing checks it a second time."""
-    row = conn.execute(
-        select(organizations.c.settings, organizations.c.name).where(
-            organizations.c.id == organization_id
-        )
-    ).first()
-    settings, name = (row.settings, row.name) if row is not None else ({}, "")
+def organization_policy(organization: Organization) -> tuple[dict[str, str], str | None]:
+    """The organization's intake policy (`settings["intake_policy"]`) over the defaults, and why
+    its stored policy was set aside (None: it applies): a policy that names an unknown class or
+    action counts as the defaults, with a warning in the log (the command that sets it refuses
+    such a policy). Taken from the value the run was given, once per group of documents, it is
+    what the run's summary reports (`IntakeSummary.policy`), so nothing checks it a second time."""
     try:
-        return checked_policy((settings or {}).get(POLICY_SETTING)), name, None
+        return checked_policy(organization.settings.get(POLICY_SETTING)), None
     except PolicyError as exc:
-        log.warning("organization %s: %s; the default policy applies", organization_id, exc)
-        return checked_policy(None), name, str(exc)
+        log.warning("organization %s: %s; the default policy applies", organization.slug, exc)
+        return checked_policy(None), str(exc)
 
 
 def _notices(

@@ -436,6 +436,7 @@ def review_document(
             else:
                 _correct(
                     conn,
+                    org,
                     ref,
                     row,
                     values,
@@ -607,6 +608,7 @@ class _ReviewLog:
 
 def _correct(
     conn,
+    org: Organization,
     ref: DocumentRef,
     row: dict,
     values: dict,
@@ -653,7 +655,7 @@ def _correct(
             f"the same invoice number from the same supplier is booked already "
             f"(incoming invoice {duplicate}, IP-DUP-01)"
         )
-    claim, comparison = _supplier_of(conn, ref.organization_id, current)
+    claim, comparison = _supplier_of(conn, org, current)
     result.problems.extend(
         f"{f.message} ({f.rule})" for f in comparison.findings if f.rule in NEVER_CONFIRMED
     )
@@ -764,14 +766,14 @@ def _stored_invoice(current: dict) -> Invoice:
     )
 
 
-def _supplier_of(conn, organization_id: int, current: dict) -> tuple[Claim, Comparison]:
+def _supplier_of(conn, org: Organization, current: dict) -> tuple[Claim, Comparison]:
     """The seller as the document stands (with the person's corrections) and the register's view
     of it, the claim made as the intake makes it (`claim_of`): a seller that is the organization
     itself, or a name and a VAT id of two registered suppliers, is never confirmed
     (NEVER_CONFIRMED)."""
     claim = claim_of(_stored_invoice(current))
-    register = load_register(conn, organization_id)
-    return claim, compare(register, claim, own_party(conn, organization_id))
+    register = load_register(conn, org.id)
+    return claim, compare(register, claim, own_party(org))
 
 
 def _stored_breakdown(conn, incoming_invoice_id: int) -> list[tuple]:

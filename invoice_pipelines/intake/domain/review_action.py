@@ -75,7 +75,7 @@ def review(parts: ReviewParts, org: Organization, asked: Review, *, told_as: str
 
 def _register(engine: Engine, org: Organization) -> dict:
     with tenant_transaction(engine, org.id) as conn:
-        return register_figures(conn, org.id)
+        return register_figures(conn, org)
 
 
 def _review_events(
@@ -94,7 +94,7 @@ def _review_events(
             CheckEvent(INCOMING_INVOICES, name, finding, org.slug)
             for name, finding in judged.findings().items()
         ]
-        register = register_figures(conn, org.id)
+        register = register_figures(conn, org)
         if register != register_before:
             events.append(event(SUPPLIER_REGISTER, org, register, by))
         events += register_check_events(conn, org)

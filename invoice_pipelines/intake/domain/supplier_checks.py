@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.core.suppliers import (
     FIRST_INVOICE_BOOKS,
     REGISTERING_POLICIES,
@@ -33,8 +34,9 @@ from invoice_pipelines.supplier_register import (
     RegisterError,
     learn,
     load_register,
-    own_party_and_policy,
+    own_party,
     registration_problem,
+    supplier_policy,
 )
 
 log = logging.getLogger(__name__)
@@ -64,7 +66,7 @@ def claim_of(invoice) -> Claim:
 
 
 def check_suppliers(
-    conn: Connection, organization_id: int, outcomes: dict[int, ParseOutcome]
+    conn: Connection, organization: Organization, outcomes: dict[int, ParseOutcome]
 ) -> tuple[dict[int, ParseOutcome], dict[int, SupplierCheck]]:
     """Each read document's outcome with its supplier findings among its review findings, and
     what the register said of it; in document order, so that a new supplier registered by one
@@ -77,8 +79,8 @@ def check_suppliers(
     }
     if not read:
         return checked, {}
-    register = load_register(conn, organization_id)
-    own, policy = own_party_and_policy(conn, organization_id)
+    register = load_register(conn, organization.id)
+    own, policy = own_party(organization), supplier_policy(organization)
     first_invoice = policy in REGISTERING_POLICIES
     checks: dict[int, SupplierCheck] = {}
     for doc_id in sorted(read):

@@ -89,7 +89,7 @@ def _intake_the_demo_uploads(db, root: Path) -> None:
             ).scalars()
         )
     assert len(ids) == 3
-    summary = process_documents(db.engine, store, org.id, ids, parser=InProcessParser(), ocr=None)
+    summary = process_documents(db.engine, store, org, ids, parser=InProcessParser(), ocr=None)
     assert summary.outcomes == {"VALIDATED": 3}, summary
 
 

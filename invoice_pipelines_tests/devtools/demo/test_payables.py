@@ -12,6 +12,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.engine import make_engine
 from invoice_pipelines.db.tables import (
     incoming_invoice_settlements,
@@ -52,12 +53,17 @@ D = Decimal
 SLUGS = [spec["org"]["slug"] for spec in DEMO_ORGANIZATIONS]
 
 
-def _read(engine, store, slug: str, organization_id: int) -> None:
+def _read(engine, store, organization: Organization) -> None:
     scan = scan_uploads(
-        engine, store, ScanState(), system=engine, max_files_per_tick=10, only_organizations={slug}
+        engine,
+        store,
+        ScanState(),
+        system=engine,
+        max_files_per_tick=10,
+        only_organizations={organization.slug},
     )
     ids = [i for batch in scan.batches for i in batch.document_ids]
-    process_documents(engine, store, organization_id, ids, parser=InProcess(), ocr=None)
+    process_documents(engine, store, organization, ids, parser=InProcess(), ocr=None)
 
 
 def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back_paid(
@@ -83,7 +89,7 @@ def test_the_us_organizations_supplier_invoices_reach_qbo_as_bills_and_come_back
     for path in (uploads / DEMO_PAYABLES_ORGANIZATION).glob("*.xml"):
         past = time.time() - 120
         os.utime(path, (past, past))
-    _read(engine, store, DEMO_PAYABLES_ORGANIZATION, acme.id)
+    _read(engine, store, acme)
     with tenant_transaction(engine, acme.id) as conn:
         statuses = conn.execute(select(incoming_invoices.c.status)).scalars().all()
     assert statuses == ["VALIDATED"] * 3
