@@ -187,13 +187,15 @@ class Finished:
     over_budget: str  # "" within its budget, else what it went past
 
 
-def run_within(command: list[str], data: bytes, env: dict, *, cpu_seconds: float) -> Finished:
+def run_within(
+    command: list[str], data: bytes, env: dict, *, cpu_seconds: float, wall_seconds: float = 0
+) -> Finished:
     """`command` with `data` on its stdin, held to `cpu_seconds` of CPU: the kernel stops it a
     second past that at most (RLIMIT_CPU), and one that finished past it is over its budget all
-    the same (its own CPU time, from wait4). A backstop on the clock (WALL_BACKSTOP_FACTOR times
-    the budget) stops one that waits. Files, not pipes, carry the data: no thread to feed them,
+    the same (its own CPU time, from wait4). A backstop on the clock (`wall_seconds`, by default
+    WALL_BACKSTOP_FACTOR times the budget) stops one that waits. Files, not pipes, carry the data: no thread to feed them,
     and the process stays unreaped until wait4 has read its CPU time."""
-    wall = max(cpu_seconds * WALL_BACKSTOP_FACTOR, 1.0)
+    wall = wall_seconds or max(cpu_seconds * WALL_BACKSTOP_FACTOR, 1.0)
     with (
         tempfile.TemporaryFile() as given,
         tempfile.TemporaryFile() as out,
