@@ -7,10 +7,12 @@ of organizations' connected companies, `client()`). An asset or op takes it as
 
 from __future__ import annotations
 
+from dagster import ConfigurableResource
+
 from invoice_pipelines.quickbooks.domain.sync.common import QboSettings
 from invoice_pipelines.resources.plain_settings import dagster_resource
 
-QuickBooks = dagster_resource(
+QuickBooks: type[ConfigurableResource] = dagster_resource(
     QboSettings,
     "QuickBooks",
     doc="QBO's settings; a run gets the plain `QboSettings` they configure, never this object.",
