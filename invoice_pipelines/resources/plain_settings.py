@@ -103,7 +103,9 @@ def _default(f: dataclasses.Field) -> dict[str, Any]:
     if f.default is not dataclasses.MISSING:
         return {"default": f.default}
     if f.default_factory is not dataclasses.MISSING:
-        return {"default_factory": f.default_factory}
+        # a value, not the factory: Dagster shows it as the default (pydantic copies it for
+        # each resource)
+        return {"default": f.default_factory()}
     return {}
 
 

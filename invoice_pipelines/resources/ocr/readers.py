@@ -622,7 +622,9 @@ class GoogleVisionReader(OcrReader):
     )
     backoff_initial_seconds: float = field(
         default=1.0,
-        metadata={"description": "Longest wait after the first failure, doubled after each next"},
+        metadata={
+            "description": "Most wait after the first failure, doubled after each further one"
+        },
     )
     backoff_max_seconds: float = field(
         default=30.0, metadata={"description": "Longest wait between attempts"}
