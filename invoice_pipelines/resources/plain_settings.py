@@ -8,8 +8,9 @@ each edge resource has one builder, from the settings (`settings.Reading`), that
 for its object and the code location for the object the derived resource's `of` wraps
 (`area.Resource`: `build`, then `for_runs`).
 
-This module imports no Dagster until a resource is derived: the plain classes beside it stay
-importable by a command that never loads Dagster."""
+The plain class needs nothing of this module (its metadata is the standard library's), so a
+command that holds it never imports Dagster; the derived class lives in a Dagster module beside
+it (`resources/messaging/mail.py` beside `smtp.py`)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ import sys
 import typing
 from collections.abc import Callable
 from typing import Any
+
+from dagster import ConfigurableResource
+from pydantic import Field, PrivateAttr
 
 DESCRIPTION = "description"  # the key of a field's description in its dataclass metadata
 
@@ -31,7 +35,7 @@ def dagster_resource(
     gives: Callable[[Any], Any] | None = None,
     check: Callable[[Any], object] | None = None,
     close: Callable[[Any], object] | None = None,
-) -> type:
+) -> type[ConfigurableResource]:
     """The Dagster `ConfigurableResource` class `name` whose fields are `plain`'s settings (the
     dataclass fields it takes, with their defaults, descriptions and limits) and whose run gets
     the plain object they make; `doc` (or `plain`'s docstring) is its description in the UI.
@@ -42,9 +46,6 @@ def dagster_resource(
     given (the database: its engine), made when the run, tick or check starts using the
     resource and, with `close`, closed when it ends. `check` is called on the plain object as
     the run starts: a wrong setting is refused before any work (the SMTP server's security)."""
-    from dagster import ConfigurableResource
-    from pydantic import Field, PrivateAttr
-
     hints = typing.get_type_hints(plain)
     settings = [f.name for f in dataclasses.fields(plain) if f.init and not f.name.startswith("_")]
     namespace: dict[str, Any] = {
