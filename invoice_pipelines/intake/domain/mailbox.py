@@ -44,7 +44,6 @@ import hashlib
 import imaplib
 import os
 import re
-import secrets
 import socket
 import ssl
 import time
@@ -754,8 +753,7 @@ def _archive(
         for attachment in content.attachments:
             digest = hashlib.sha256(attachment.data).hexdigest()
             key = f"{box.slug}/{ARCHIVE}/{digest[:16]}-mail-{uidvalidity}-{uid}-{attachment.name}"
-            staged = store.put(box.slug, f".{secrets.token_hex(8)}.part", attachment.data)
-            store.move(staged, key)
+            store.write(key, attachment.data)
             files.append(
                 (attachment, NewUpload(attachment.name, key, digest, len(attachment.data),
                                        attachment.content_type))
