@@ -25,6 +25,10 @@ INTAKE_READ_AHEAD_BYTES = 64 * MiB
 # fetched, recorded and moved in groups of at most this many bytes (a group holds at least one
 # message; a message is at most the upload limit as base64 and its text, mailbox.message_limit).
 MAILBOX_FETCH_BYTES = 64 * MiB
+# Of each message's header, the bytes fetched to route it and tell a second delivery (a chunk's
+# headers come in one command); the rest of an oversized header is not read. Received chains of
+# ordinary mail stay far below this.
+MAILBOX_HEADER_BYTES = 256 * 1024
 # Drop-zone files of one organization the upload sensor lists per tick. Registered files leave the
 # drop zone, so a folder with 100,000 files is worked through this many at a time and one
 # tenant's flood costs every tick the same bounded time.

@@ -244,6 +244,27 @@ def test_a_chunk_is_fetched_recorded_and_moved_in_groups_bounded_by_bytes(
     assert relay.commands["UID MOVE"] == 3
 
 
+def test_a_header_past_its_limit_is_read_in_part_and_the_message_still_taken(
+    db, imap, store, secrets_env
+):
+    """A chunk's headers come in one FETCH, each at most MAILBOX_HEADER_BYTES: a message whose
+    header is larger (here a 400 KiB one after the claims) is routed and recorded by the claims
+    in its first part, and its attachment taken."""
+    org = db.new_organization()
+    folder = _folder()
+    _mailbox(db, imap, org, folder)
+    padding = " ".join(["x" * 70] * (400 * 1024 // 71))
+    imap.deliver(message(("rechnung.xml", _sample(CII)), headers={"X-Padding": padding}), folder)
+
+    tick = _read(db, store, only={org["slug"]})
+
+    assert tick.errors == []
+    assert tick.by_organization[org["slug"]].uploads == 1
+    [row] = _messages(db, org)
+    assert row["state"] == "read" and row["from_address"] == SUPPLIER_ADDRESS
+    assert imap.uids(folder) == []
+
+
 def test_a_crash_between_the_uploads_commit_and_the_move_takes_the_message_once(
     db, imap, store, secrets_env, monkeypatch
 ):

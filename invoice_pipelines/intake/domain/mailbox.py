@@ -68,7 +68,7 @@ from invoice_pipelines.intake.domain.mail_parts import (
     read_headers,
 )
 from invoice_pipelines.intake.domain.mailbox_config import Mailbox, active_mailboxes, record_reads
-from invoice_pipelines.limits import MAILBOX_FETCH_BYTES
+from invoice_pipelines.limits import MAILBOX_FETCH_BYTES, MAILBOX_HEADER_BYTES
 from invoice_pipelines.resources.files.uploads import ARCHIVE, Uploads, limit_or_setting
 
 CREATED_BY = "mailbox"
@@ -245,10 +245,13 @@ class ImapSession:
         return sorted(uid for uid in (int(x) for x in b" ".join(data).split()) if uid > after)
 
     def headers(self, uids: list[int]) -> dict[int, tuple[int, bytes]]:
-        """Each message's size and header, in one command (a message gone meanwhile is absent)."""
+        """Each message's size and header, in one command (a message gone meanwhile is absent);
+        of each header at most MAILBOX_HEADER_BYTES: a chunk of hostile messages, each a huge
+        header, is never held whole."""
+        items = f"(UID RFC822.SIZE BODY.PEEK[HEADER]<0.{MAILBOX_HEADER_BYTES}>)"
         return {
             uid: (int(size.group(1)), body)
-            for uid, head, body in self._fetch(uids, "(UID RFC822.SIZE BODY.PEEK[HEADER])")
+            for uid, head, body in self._fetch(uids, items)
             if (size := _SIZE.search(head))
         }
 
