@@ -21,6 +21,14 @@ MAX_UPLOAD_BYTES = 20 * MiB
 # already sent to the parser), so each group holds at most half of INTAKE_READ_AHEAD_BYTES.
 INTAKE_READ_AHEAD_DOCUMENTS = 32
 INTAKE_READ_AHEAD_BYTES = 64 * MiB
+# E-mailed messages' bodies the mailbox reader holds in memory at once: a chunk's bodies are
+# fetched, recorded and moved in groups of at most this many bytes (a group holds at least one
+# message; a message is at most the upload limit as base64 and its text, mailbox.message_limit).
+MAILBOX_FETCH_BYTES = 64 * MiB
+# Of each message's header, the bytes fetched to route it and tell a second delivery (a chunk's
+# headers come in one command); the rest of an oversized header is not read. Received chains of
+# ordinary mail stay far below this.
+MAILBOX_HEADER_BYTES = 256 * 1024
 # Drop-zone files of one organization the upload sensor lists per tick. Registered files leave the
 # drop zone, so a folder with 100,000 files is worked through this many at a time and one
 # tenant's flood costs every tick the same bounded time.

@@ -140,12 +140,27 @@ def prepare(root: Path | None, port: int, accounts: dict[str, str]) -> Path:
 
 
 def start(config: Path) -> subprocess.Popen:
-    """Dovecot in the foreground on `config`; stopped by terminating the process."""
+    """Dovecot in the foreground on `config`; stopped by terminating the process, and ended with
+    the thread that started it however that ends (`_dies_with_parent`)."""
     return subprocess.Popen(
-        [DOVECOT, "-F", "-c", str(config)],
+        [*_dies_with_parent(), DOVECOT, "-F", "-c", str(config)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def _dies_with_parent() -> list[str]:
+    """util-linux's `setpriv --pdeathsig TERM` before Dovecot (it sets the parent-death signal,
+    then becomes Dovecot: the same process), where the machine has it: the kernel sends Dovecot's
+    master SIGTERM when the thread that started it ends, and the master stops its own processes.
+    Without it a test or a benchmark killed with SIGKILL left the master and its processes
+    running: the suite's sweep (invoice_pipelines_tests/processes.py) finds a process by the
+    environment it was started with, and Dovecot's master writes its process titles over that
+    memory, so the sweep never saw it (four orphaned masters after one stress round). Whoever
+    starts one does so in a thread that lives as long as the server: a test's fixture, the
+    benchmark, the demo's stand-in all start it in their main thread."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
 
 
 def last_log_lines(config: Path, lines: int = 5) -> str:

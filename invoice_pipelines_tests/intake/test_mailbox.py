@@ -205,6 +205,66 @@ def test_attachments_become_uploads_once_with_provenance_and_the_message_moves(
     assert len(_uploads(db, org)) == 2
 
 
+def test_a_chunk_is_fetched_recorded_and_moved_in_groups_bounded_by_bytes(
+    db, imap, store, secrets_env, monkeypatch
+):
+    org = db.new_organization()
+    folder = _folder()
+    relay = imap.relay()
+    _mailbox(db, imap, org, folder, port=relay.port)
+    raws = [
+        message((f"r{number}.xml", _sample(CII).replace(b"471102", f"4711{number:02d}".encode())))
+        for number in range(4)
+    ]
+    for raw in raws:
+        imap.deliver(raw, folder)
+    imap.deliver(raws[0], folder)  # the first message again, at the end: another group
+    client = imap.client()
+    client.create(f'"{folder}-done"')  # made beforehand: no first MOVE answered TRYCREATE
+    client.logout()
+    # room for two of the messages' bodies per group (their sizes as the server tells them: its
+    # lines end in CRLF)
+    sizes = [len(raw.replace(b"\n", b"\r\n")) for raw in raws]
+    monkeypatch.setattr(reader, "MAILBOX_FETCH_BYTES", 2 * max(sizes) + 10)
+    assert 3 * min(sizes) > 2 * max(sizes) + 10
+
+    tick = _read(db, store, only={org["slug"]})
+
+    assert tick.errors == []
+    counts = tick.by_organization[org["slug"]]
+    assert (counts.read, counts.duplicates, counts.uploads) == (4, 1, 4)
+    assert [r["state"] for r in _messages(db, org)] == ["read"] * 4 + ["duplicate"]
+    assert all(r["moved_at"] is not None for r in _messages(db, org))
+    assert len(_uploads(db, org)) == 4
+    assert imap.uids(folder) == [] and len(imap.uids(f"{folder}-done")) == 5
+    # one FETCH of the five headers; the four bodies in two groups; the second delivery, a
+    # third group, fetches nothing (its first was taken in the first group); a move after each
+    # group's commit
+    assert relay.commands["UID FETCH"] == 3, relay.commands
+    assert relay.commands["UID MOVE"] == 3
+
+
+def test_a_header_past_its_limit_is_read_in_part_and_the_message_still_taken(
+    db, imap, store, secrets_env
+):
+    """A chunk's headers come in one FETCH, each at most MAILBOX_HEADER_BYTES: a message whose
+    header is larger (here a 400 KiB one after the claims) is routed and recorded by the claims
+    in its first part, and its attachment taken."""
+    org = db.new_organization()
+    folder = _folder()
+    _mailbox(db, imap, org, folder)
+    padding = " ".join(["x" * 70] * (400 * 1024 // 71))
+    imap.deliver(message(("rechnung.xml", _sample(CII)), headers={"X-Padding": padding}), folder)
+
+    tick = _read(db, store, only={org["slug"]})
+
+    assert tick.errors == []
+    assert tick.by_organization[org["slug"]].uploads == 1
+    [row] = _messages(db, org)
+    assert row["state"] == "read" and row["from_address"] == SUPPLIER_ADDRESS
+    assert imap.uids(folder) == []
+
+
 def test_a_crash_between_the_uploads_commit_and_the_move_takes_the_message_once(
     db, imap, store, secrets_env, monkeypatch
 ):

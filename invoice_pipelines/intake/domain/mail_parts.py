@@ -23,6 +23,7 @@ reader (intake/domain/mailbox.py) hands each fetched message here and records wh
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 import io
 import re
@@ -108,6 +109,14 @@ def parse_parts(raw: bytes) -> Message:
     the default policy's (its header objects parse every header read, again on each read); the
     claims' encoded words are decoded by `_header`, an attachment's name by `_filename`."""
     return email.message_from_bytes(raw, policy=email.policy.compat32)
+
+
+def parse_header_block(raw: bytes) -> Message:
+    """A message's header alone (IMAP's `BODY.PEEK[HEADER]`), compat32 like `parse_parts`, with
+    no body parsed: the full parser reads a multipart header's empty body as a multipart and
+    compiles a pattern for its boundary, which is most of the cost of a header, once per message
+    (every boundary differs)."""
+    return email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
 
 
 def _filename(part: Message) -> str | None:

@@ -14,13 +14,15 @@ plain code, so tests drive it against a real IMAP server without a daemon.
   taken per folder (a new UIDVALIDITY starts over), and the database keeps each message's
   (UIDVALIDITY, UID) in `mailbox_messages` under a unique key: a restart, a lost cursor or a second
   daemon finds the row and never takes a message twice.
-- Messages are taken in chunks of `CHUNK`: their sizes and headers in one FETCH, one over the
-  message limit refused unread; the bodies of the others in one FETCH. Their invoice attachments
-  (mail_parts.py) are archived in the upload store, then the chunk is recorded in ONE transaction
-  per organization: each message's row, its uploads (`register_uploads`, created by `mailbox`: the
-  upload sensor dispatches them to the intake like any upload) and their provenance
-  (`mailbox_uploads`). Where the database refuses one message, the chunk is recorded again one
-  message at a time and that one without its claims. Only after that commit are the messages moved
+- Messages are taken in chunks of `CHUNK`: their sizes and headers in one FETCH (the headers
+  parsed alone, no body), one over the message limit refused unread; the bodies of the others in
+  one FETCH per group of at most `MAILBOX_FETCH_BYTES` (limits.py; one group for a chunk of
+  ordinary invoices). Their invoice attachments (mail_parts.py) are archived in the upload store,
+  then the group is recorded in ONE transaction per organization: each message's row, its
+  uploads (`register_uploads`, created by `mailbox`: the upload sensor dispatches them to the
+  intake like any upload) and their provenance (`mailbox_uploads`). Where the database refuses
+  one message, the group is recorded again one message at a time and that one without its
+  claims. Only after that commit are the messages moved
   to the processed folder (or given the keyword), in one command. A crash in between leaves them
   where they were: the next look finds their rows and only moves them; the archived files' keys
   come from the content hash and the message's UID, so a second write is the same file.
@@ -42,7 +44,6 @@ import hashlib
 import imaplib
 import os
 import re
-import secrets
 import socket
 import ssl
 import time
@@ -62,11 +63,12 @@ from invoice_pipelines.intake.domain.mail_parts import (
     Attachment,
     Headers,
     MailContent,
-    parse_parts,
+    parse_header_block,
     read_content,
     read_headers,
 )
 from invoice_pipelines.intake.domain.mailbox_config import Mailbox, active_mailboxes, record_reads
+from invoice_pipelines.limits import MAILBOX_FETCH_BYTES, MAILBOX_HEADER_BYTES
 from invoice_pipelines.resources.files.uploads import ARCHIVE, Uploads, limit_or_setting
 
 CREATED_BY = "mailbox"
@@ -87,9 +89,10 @@ _CAPABILITY = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.IGNORECASE)
 # a STATUS answer: the folder's name quoted (no quote or backslash in it: mailbox_config refuses
 # them) or as an atom, then its values
 _STATUS = re.compile(rb'^(?:"([^"\\]*)"|([^\s"(){]+)) \((.*)\)$')
-# messages fetched, recorded and moved together: three IMAP commands and one transaction per
-# organization for this many instead of for each
-CHUNK = 25
+# messages whose headers are fetched together; their bodies are fetched, recorded and moved in
+# groups of at most MAILBOX_FETCH_BYTES (limits.py): three IMAP commands and one transaction per
+# organization for a group instead of for each message
+CHUNK = 100
 
 
 class MailboxUnavailable(Exception):
@@ -242,10 +245,13 @@ class ImapSession:
         return sorted(uid for uid in (int(x) for x in b" ".join(data).split()) if uid > after)
 
     def headers(self, uids: list[int]) -> dict[int, tuple[int, bytes]]:
-        """Each message's size and header, in one command (a message gone meanwhile is absent)."""
+        """Each message's size and header, in one command (a message gone meanwhile is absent);
+        of each header at most MAILBOX_HEADER_BYTES: a chunk of hostile messages, each a huge
+        header, is never held whole."""
+        items = f"(UID RFC822.SIZE BODY.PEEK[HEADER]<0.{MAILBOX_HEADER_BYTES}>)"
         return {
             uid: (int(size.group(1)), body)
-            for uid, head, body in self._fetch(uids, "(UID RFC822.SIZE BODY.PEEK[HEADER])")
+            for uid, head, body in self._fetch(uids, items)
             if (size := _SIZE.search(head))
         }
 
@@ -506,8 +512,9 @@ def _take_messages(
     limit: int,
     result: AccountRead,
 ) -> None:
-    """A chunk of new messages: their headers, what the database knows of them, the bodies of
-    those to read, each recorded in its own transaction, then all moved at once."""
+    """A chunk of new messages: their headers, what the database knows of them, then group by
+    group (`_fetch_groups`: at most MAILBOX_FETCH_BYTES of bodies each) the bodies of those to
+    read, the group recorded (`_record_chunk`) and, only after that commit, moved at once."""
     planned: list[tuple[int, Mailbox, Headers, int]] = []
     for uid, (size, header_bytes) in sorted(session.headers(uids).items()):
         headers = _headers_of(header_bytes)
@@ -520,14 +527,62 @@ def _take_messages(
             continue
         planned.append((uid, box, headers, size))
     known, delivered = _seen(engine, planned, uidvalidity)
-    wanted = [
-        uid
-        for uid, box, h, size in planned
-        if (box.id, uid) not in known
-        and (box.organization_id, h.message_id) not in delivered
+    for batch in _fetch_groups(planned, known, delivered, limit):
+        _take_group(engine, store, session, batch, uidvalidity, known, delivered, limit, result)
+
+
+def _wanted(
+    entry: tuple[int, Mailbox, Headers, int],
+    known: set[tuple[int, int]],
+    delivered: set[tuple[int, str]],
+    limit: int,
+) -> bool:
+    """Whether a message's body is fetched: not recorded before, not a second delivery, within
+    the message limit."""
+    uid, box, headers, size = entry
+    return (
+        (box.id, uid) not in known
+        and (box.organization_id, headers.message_id) not in delivered
         and size <= message_limit(limit)
-    ]
-    bodies = session.bodies(wanted)
+    )
+
+
+def _fetch_groups(
+    planned: list[tuple[int, Mailbox, Headers, int]],
+    known: set[tuple[int, int]],
+    delivered: set[tuple[int, str]],
+    limit: int,
+) -> list[list[tuple[int, Mailbox, Headers, int]]]:
+    """The chunk in groups whose bodies to fetch add up to at most MAILBOX_FETCH_BYTES (a group
+    has at least one message): what is held in memory at once."""
+    groups: list[list[tuple[int, Mailbox, Headers, int]]] = [[]]
+    held = 0
+    for entry in planned:
+        size = entry[3] if _wanted(entry, known, delivered, limit) else 0
+        if groups[-1] and held + size > MAILBOX_FETCH_BYTES:
+            groups.append([])
+            held = 0
+        groups[-1].append(entry)
+        held += size
+    return [group for group in groups if group]
+
+
+def _take_group(
+    engine: Engine,
+    store: Uploads,
+    session: ImapSession,
+    planned: list[tuple[int, Mailbox, Headers, int]],
+    uidvalidity: int,
+    known: set[tuple[int, int]],
+    delivered: set[tuple[int, str]],
+    limit: int,
+    result: AccountRead,
+) -> None:
+    """One group of a chunk: the bodies to read in one FETCH, each message's content, the group
+    recorded, then moved (`_take_messages`)."""
+    bodies = session.bodies(
+        [entry[0] for entry in planned if _wanted(entry, known, delivered, limit)]
+    )
     done: dict[int, list[int]] = {}  # mailbox id -> its UIDs recorded (now or before a crash)
     boxes = {box.id: box for _, box, _, _ in planned}
     taken: list[tuple[int, Mailbox, int, MailContent]] = []
@@ -606,7 +661,7 @@ def _headers_of(header_bytes: bytes) -> Headers:
     """A message's header claims; none where the parser gives up on them (routed, then, as a
     message without recipients)."""
     try:
-        return read_headers(parse_parts(header_bytes))
+        return read_headers(parse_header_block(header_bytes))
     except Exception:  # noqa: BLE001 - a hostile header must cost its message, not the mailbox
         return Headers()
 
@@ -701,8 +756,7 @@ def _archive(
         for attachment in content.attachments:
             digest = hashlib.sha256(attachment.data).hexdigest()
             key = f"{box.slug}/{ARCHIVE}/{digest[:16]}-mail-{uidvalidity}-{uid}-{attachment.name}"
-            staged = store.put(box.slug, f".{secrets.token_hex(8)}.part", attachment.data)
-            store.move(staged, key)
+            store.write(key, attachment.data)
             files.append(
                 (attachment, NewUpload(attachment.name, key, digest, len(attachment.data),
                                        attachment.content_type))
@@ -724,14 +778,17 @@ def _record_batch(
     for row, (_, _, content, files) in zip(rows, entries, strict=True):
         row["uploads"] = 0 if content.refused else len(files)
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    # the rows as parameters of one statement (SQLAlchemy sends them as one INSERT of many
+    # VALUES): compiled once and cached, where a statement of the rows' values was compiled anew
+    # for each chunk
     inserted = dict(
         conn.execute(
             dialect.insert(mailbox_messages)
-            .values(rows)
             .on_conflict_do_nothing(
                 index_elements=["organization_id", "mailbox_id", "uidvalidity", "uid"]
             )
-            .returning(m.uid, m.id)
+            .returning(m.uid, m.id),
+            rows,
         ).all()
     )  # another reader's messages are absent: their rows say what became of them
     ids = sorted({c.headers.message_id for u, _, c, _ in entries if u in inserted} - {None})

@@ -216,6 +216,14 @@ class Uploads:
         """Drop a file into an organization's drop zone atomically (tests, demo, other apps)."""
         raise NotImplementedError
 
+    def write(self, key: str, data: bytes) -> None:
+        """Write a file at `key` atomically, a file there replaced (the mailbox reader's
+        attachments, straight into the archive under a key of their content hash). Here: put
+        into the drop zone under an ignored name, then moved; a store writes directly where it
+        can."""
+        staged = self.put(check_key(key)[0], f".{secrets.token_hex(8)}.part", data)
+        self.move(staged, key)
+
     def remove(self, key: str) -> bool:
         """Delete a stored file (housekeeping, after its retention period): True if it was there
         and is gone now, False if it was already missing."""
@@ -244,6 +252,28 @@ def put_name(filename: str) -> str:
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # O_NONBLOCK: a FIFO swapped in must not make the open wait for a writer
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def _write_in(folder: int, name: str, data: bytes) -> None:
+    """`data` as the file `name` in the folder (a descriptor), atomically: written under an
+    ignored name, then renamed, so that no reader (the upload sensor) sees half a file."""
+    tmp = f".{secrets.token_hex(8)}.part"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(tmp, flags, 0o600, dir_fd=folder)
+    try:
+        # 0644 whatever the umask: other readers of the store (the daemon, housekeeping)
+        os.fchmod(fd, 0o644)
+        with open(fd, "wb", closefd=False) as handle:
+            handle.write(data)
+        os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+    except BaseException:
+        try:
+            os.unlink(tmp, dir_fd=folder)
+        except FileNotFoundError:
+            pass
+        raise
+    finally:
+        os.close(fd)
 
 
 @dataclass(eq=False)
@@ -387,28 +417,19 @@ class LocalUploads(Uploads):
         name = put_name(filename)
         check_name(organization_slug)
         with self._folder([organization_slug], create=True) as folder:
-            # write under an ignored name, then rename: the sensor never sees half a file
-            tmp = f".{secrets.token_hex(8)}.part"
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(tmp, flags, 0o600, dir_fd=folder)
             try:
-                # 0644 whatever the umask: other readers of the store (the daemon, housekeeping)
-                os.fchmod(fd, 0o644)
-                with open(fd, "wb", closefd=False) as handle:
-                    handle.write(data)
-                try:
-                    os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
-                except IsADirectoryError:
-                    raise StoreKeyError(f"{name!r} is a folder in the drop zone") from None
-            except BaseException:
-                try:
-                    os.unlink(tmp, dir_fd=folder)
-                except FileNotFoundError:
-                    pass
-                raise
-            finally:
-                os.close(fd)
+                _write_in(folder, name, data)
+            except IsADirectoryError:
+                raise StoreKeyError(f"{name!r} is a folder in the drop zone") from None
         return f"{organization_slug}/{name}"
+
+    def write(self, key: str, data: bytes) -> None:
+        parts = check_key(key)
+        with self._folder(parts[:-1], create=True) as folder:
+            try:
+                _write_in(folder, parts[-1], data)
+            except IsADirectoryError:
+                raise UnsafeUpload(f"{key} is a folder; nothing was written") from None
 
     def remove(self, key: str) -> bool:
         parts = check_key(key)
