@@ -21,7 +21,7 @@ from invoice_pipelines.settings import env
 
 
 def run_connect(args: argparse.Namespace) -> int:
-    secrets = secrets_from_env(*args.secrets_from_env)
+    secrets = connection_secrets(*args.secrets_from_env)
     if secrets is None:
         return 2
     try:
@@ -38,7 +38,7 @@ def run_connect(args: argparse.Namespace) -> int:
     return 0
 
 
-def secrets_from_env(secret_var: str, token_var: str) -> tuple[str, str] | None:
+def connection_secrets(secret_var: str, token_var: str) -> tuple[str, str] | None:
     """The client secret and refresh token from the variables named; None, said on stderr, when
     either is unset or empty (never an option: they would be in the shell's history)."""
     secret, refresh = os.environ.get(secret_var), os.environ.get(token_var)
