@@ -12,9 +12,14 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.lib.run_coordinator import BACKFILL_TAG, LANE_TAG
 from invoice_pipelines_tests.billing.shop import make_shop
-from invoice_pipelines_tests.tenants.test_run_coordinator import launch, tags_of, workspace
+from invoice_pipelines_tests.tenants.test_run_coordinator import (
+    _workspace,
+    launch,
+    tags_of,
+    workspace,
+)
 
-__all__ = ["workspace"]  # the fixture, shared with test_run_coordinator.py
+__all__ = ["_workspace", "workspace"]  # the fixtures, shared with test_run_coordinator.py
 
 BACKFILL = """
 mutation($params: LaunchBackfillParams!) {

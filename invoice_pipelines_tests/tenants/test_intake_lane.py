@@ -28,7 +28,8 @@ from invoice_pipelines.resources.files.uploads import LocalUploads
 from invoice_pipelines.settings import SETTINGS
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.conftest import samples_dir
-from invoice_pipelines_tests.tenants.test_run_coordinator import (  # noqa: F401 (fixture)
+from invoice_pipelines_tests.tenants.test_run_coordinator import (  # noqa: F401 (fixtures)
+    _workspace,
     dequeue_once,
     launch,
     tags_of,

@@ -11,9 +11,9 @@ from invoice_pipelines.lib.run_coordinator import BACKFILL_TAG
 from invoice_pipelines.tenants.domain.lifecycle import resume_organization, suspend_organization
 from invoice_pipelines_tests.billing.shop import make_shop
 from invoice_pipelines_tests.tenants.test_cancelled_backfill import _backfill
-from invoice_pipelines_tests.tenants.test_run_coordinator import launch, workspace
+from invoice_pipelines_tests.tenants.test_run_coordinator import _workspace, launch, workspace
 
-__all__ = ["workspace"]  # the fixture, shared with test_run_coordinator.py
+__all__ = ["_workspace", "workspace"]  # the fixtures, shared with test_run_coordinator.py
 
 
 def test_a_backfills_run_of_a_suspended_organization_is_cancelled_until_it_is_resumed(
