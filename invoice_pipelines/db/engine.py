@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -394,8 +394,22 @@ class DatabaseLogin:
     """The application database's logins: INVOICE_PIPELINES_DB_URL and, on PostgreSQL, the
     system login's INVOICE_PIPELINES_SYSTEM_DB_URL (empty: that of the environment, if any)."""
 
-    url: str = ""
-    system_url: str = ""
+    url: str = field(
+        default="",
+        metadata={
+            "description": "SQLAlchemy URL of the application database (INVOICE_PIPELINES_DB_URL). "
+            "Empty: the embedded default, SQLite under .data/."
+        },
+    )
+    system_url: str = field(
+        default="",
+        metadata={
+            "description": "PostgreSQL only: SQLAlchemy URL of the system login, the login of its "
+            "own for the work over every organization (INVOICE_PIPELINES_SYSTEM_DB_URL). Empty: "
+            "that of the environment; none there: single-login mode "
+            "(docs/postgresql-and-scale-out.md)."
+        },
+    )
 
     def engine(self) -> Engine:
         """The engine a command uses: the one the `database` resource (`resources/database/engines.py`)

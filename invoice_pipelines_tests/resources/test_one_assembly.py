@@ -56,12 +56,21 @@ def _uses(source: str, builders: set[tuple[str, str]]) -> list[str]:
 def _every_use() -> dict[str, list[str]]:
     builders = _builders()
     own = {module for module, _ in builders}
+    # a run's resource is derived from the plain class the builder makes (`for_runs`): its
+    # module imports that class, and calls no builder
+    deriving = {
+        resource.for_runs.partition(":")[0]
+        for resource in resources().values()
+        if resource.for_runs is not None
+    }
     uses = {}
     for path in sorted(PACKAGE.rglob("*.py")):
         name = ".".join(("invoice_pipelines", *path.relative_to(PACKAGE).with_suffix("").parts))
         if name in own:  # a builder's own module builds with its helpers
             continue
         found = _uses(path.read_text(encoding="utf-8"), builders)
+        if name in deriving:
+            found = [use for use in found if not use.startswith("import ")]
         if found:
             uses[path.relative_to(PACKAGE).as_posix()] = found
     return uses
@@ -107,8 +116,8 @@ def test_the_scan_sees_imports_and_calls_through_the_module():
 # An engine of the application database is made by db/engine.py's factories and nowhere else but
 # in these modules, each for a reason a command's or a run's `database` cannot serve:
 ENGINE_MAKERS = {
-    "db/engine.py": "the factories themselves (DatabaseLogin.engine, shared_engine)",
-    "resources/database/engines.py": "the `database` resource the runs get",
+    "db/engine.py": "the factories themselves (DatabaseLogin.engine and .system_engine, which the "
+    "`database` and `system_database` resources the runs get call too; shared_engine)",
     # the one command that makes its engine: the `database` of `args.resources` is the runtime
     # role, and a migration needs the tables' owner
     "db/commands/run.py": "`migrate` logs in as the tables' owner, which the `database` resource "

@@ -66,7 +66,7 @@ def bucket(s3_endpoint, monkeypatch) -> str:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test-secret")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
     name = f"ip-{uuid.uuid4().hex[:12]}"
-    S3FileStore(bucket=name, endpoint_url=s3_endpoint)._client().create_bucket(
+    S3FileStore(bucket=name, endpoint_url=s3_endpoint).files()._client().create_bucket(
         Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
     )
     return name

@@ -178,7 +178,7 @@ def test_put_stays_in_the_organizations_folder(filename):
 @SETTINGS
 @given(key=keys)
 def test_the_s3_store_checks_keys_as_the_local_one_does(key):
-    store = S3UploadStore(bucket="b", prefix="uploads")
+    store = S3UploadStore(bucket="b", prefix="uploads").uploads()
     try:
         object_key = store.object_key(key)
     except StoreKeyError:

@@ -1,16 +1,16 @@
-"""`PdfaLetterWriter`: the `letter_writer` resource of the runs (definitions.py), the Dagster face
-of `documents/domain/letters.py` `PdfaLetters` with its `max_pages` shown and configured by Dagster: a run
-gets the plain `PdfaLetters` it makes."""
+"""`PdfaLetterWriter`: the `letter_writer` resource of the runs (definitions.py), derived from
+`documents/domain/letters.py` `PdfaLetters`, whose `max_pages` Dagster shows and configures: a run
+gets the plain `PdfaLetters` it makes, the `Letters` of `resources/messaging/letter_types.py`."""
 
 from __future__ import annotations
 
 from invoice_pipelines.documents.domain.letters import PdfaLetters
-from invoice_pipelines.resources.messaging.letters import Letters, LetterWriter
-from invoice_pipelines.resources.plain_settings import OfPlain
+from invoice_pipelines.resources.plain_settings import dagster_resource
 
-
-class PdfaLetterWriter(OfPlain, LetterWriter):
-    """Letters as PDF/A-3b in the invoices' layout (documents/domain/letters.py)."""
-
-    def letters(self) -> Letters:
-        return PdfaLetters(max_pages=self.max_pages)
+PdfaLetterWriter = dagster_resource(
+    PdfaLetters,
+    "PdfaLetterWriter",
+    doc="Letters as PDF/A-3b in the invoices' layout (documents/domain/letters.py); a run gets "
+    "the plain `PdfaLetters` these settings configure, never this object.",
+    made_by="letters",
+)

@@ -13,7 +13,7 @@ more pages than `max_pages`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from invoice_pipelines.documents.domain import pdfa
@@ -49,7 +49,14 @@ class PdfaLetters:
     """Writes letters as PDF/A-3b in the invoices' layout (see the module docstring); at most
     `max_pages` pages each."""
 
-    max_pages: int = DEFAULT_MAX_PAGES
+    max_pages: int = field(
+        default=DEFAULT_MAX_PAGES,
+        metadata={
+            "description": "Pages a letter may take (a dunning letter takes one); a longer one is "
+            "refused with LetterError instead of being sent.",
+            "ge": 1,
+        },
+    )
 
     def write(self, letter: Letter, *, created: datetime | None = None) -> WrittenLetter:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -55,12 +56,21 @@ class Files:
         raise NotImplementedError
 
 
+@dataclass(eq=False)
 class LocalFiles(Files):
     """A folder tree under `root`; by default the folder of its `area` (INVOICE_PIPELINES_EXPORT_DIR
     for exports, INVOICE_PIPELINES_DOCUMENT_DIR for documents)."""
 
-    def __init__(self, root: str | os.PathLike = "", area: str = "exports") -> None:
-        self.root, self.area = str(root), area
+    root: str = field(
+        default="", metadata={"description": "Folder; empty means the area's default folder"}
+    )
+    area: str = field(
+        default="exports",
+        metadata={"description": "exports or documents: the default folder"},
+    )
+
+    def __post_init__(self) -> None:
+        self.root = str(self.root)  # a path is taken too
 
     def _root(self) -> Path:
         if self.root:

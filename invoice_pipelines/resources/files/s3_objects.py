@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from invoice_pipelines.resources.files.files import Files
@@ -58,27 +59,26 @@ def s3_client(endpoint_url: str = "", region: str = "") -> Any:
     )
 
 
+@dataclass(eq=False)
 class S3Objects:
     """Bucket, prefix and endpoint shared by both stores; one boto3 client per store, made when
-    first needed, or the one `connect()` gives (the resource that wraps the store owns it)."""
+    first needed (boto3 clients are thread-safe: it serves the worker threads). Credentials come
+    the way boto3 looks for them (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, a profile, or the
+    pod's role): they are never settings here, so they never show up in Dagster's resource
+    config."""
 
-    def __init__(
-        self,
-        bucket: str,
-        prefix: str = "",
-        endpoint_url: str = "",
-        region: str = "",
-        *,
-        connect: Callable[[], Any] | None = None,
-    ) -> None:
-        self.bucket, self.prefix = bucket, prefix
-        self.endpoint_url, self.region = endpoint_url, region
-        self._connect = connect
-        self._s3: Any = None
+    bucket: str = field(metadata={"description": "Bucket of the store"})
+    prefix: str = field(
+        default="", metadata={"description": "Key prefix inside the bucket, e.g. exports"}
+    )
+    endpoint_url: str = field(
+        default="",
+        metadata={"description": "S3-compatible endpoint; empty means AWS's own for the region"},
+    )
+    region: str = field(default="", metadata={"description": "Region; empty means boto3's default"})
+    _s3: Any = field(default=None, init=False, repr=False)
 
     def _client(self) -> Any:
-        if self._connect is not None:
-            return self._connect()
         if self._s3 is None:
             self._s3 = s3_client(self.endpoint_url, self.region)
         return self._s3

@@ -13,15 +13,11 @@ that wraps it (`upload_store`, `file_store`): the same files.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from invoice_pipelines.resources.files.files import Files, LocalFiles
 from invoice_pipelines.resources.files.uploads import LocalUploads, Uploads
 from invoice_pipelines.settings import NOW, ConfigError, Reading, env
-
-if TYPE_CHECKING:
-    from invoice_pipelines.resources.files.file_stores import FileStore
-    from invoice_pipelines.resources.files.upload_stores import UploadStore
 
 
 def storage_kind() -> str:
@@ -70,29 +66,25 @@ def _files(area: str, read: Reading) -> Files:
     return LocalFiles(area=area)
 
 
-def upload_store(store: Uploads) -> UploadStore:
-    """A run's `upload_store`: the Dagster resource of the store `uploads` built for it."""
+def upload_store(store: Uploads) -> Any:
+    """A run's `upload_store`: the Dagster resource of the store `uploads` built for it (an
+    `EnvVar` it holds stays one)."""
     if isinstance(store, LocalUploads):
         from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
 
-        return LocalUploadStore(root=store.root)
+        return LocalUploadStore.of(store)
     from invoice_pipelines.resources.files.s3 import S3UploadStore
 
-    return S3UploadStore(**_settings_of(store))
+    return S3UploadStore.of(store)
 
 
-def file_store(store: Files) -> FileStore:
+def file_store(store: Files) -> Any:
     """A run's `export_store` or `document_store`: the Dagster resource of the store
-    `export_files` or `document_files` built for it."""
+    `export_files` or `document_files` built for it (an `EnvVar` it holds stays one)."""
     if isinstance(store, LocalFiles):
         from invoice_pipelines.resources.files.file_stores import LocalFileStore
 
-        return LocalFileStore(root=store.root, area=store.area)
+        return LocalFileStore.of(store)
     from invoice_pipelines.resources.files.s3 import S3FileStore
 
-    return S3FileStore(**_settings_of(store))
-
-
-def _settings_of(store) -> dict:
-    """An S3 store's settings (`resources.files.s3_objects.S3Objects`), an `EnvVar` it holds kept."""
-    return {name: getattr(store, name) for name in ("bucket", "prefix", "endpoint_url", "region")}
+    return S3FileStore.of(store)

@@ -31,7 +31,7 @@ import secrets
 import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from invoice_pipelines.limits import MiB
@@ -276,6 +276,7 @@ def _write_in(folder: int, name: str, data: bytes) -> None:
         os.close(fd)
 
 
+@dataclass(eq=False)
 class LocalUploads(Uploads):
     """A folder per organization under `root` (default INVOICE_PIPELINES_UPLOAD_DIR or .data/uploads).
 
@@ -283,8 +284,12 @@ class LocalUploads(Uploads):
     nothing is followed.
     """
 
-    def __init__(self, root: str | os.PathLike = "") -> None:
-        self.root = str(root)
+    root: str = field(
+        default="", metadata={"description": "Folder; empty means INVOICE_PIPELINES_UPLOAD_DIR"}
+    )
+
+    def __post_init__(self) -> None:
+        self.root = str(self.root)  # a path is taken too
 
     def _root(self) -> Path:
         return Path(self.root) if self.root else upload_dir()

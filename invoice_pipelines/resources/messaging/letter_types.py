@@ -4,7 +4,7 @@ carries) and what writes it as a PDF/A document: the plain types, without Dagste
 An area that sends letters (the dunning letters of `overdue/`) says what they state and takes a
 `Letters` writer; the documents area, which writes every PDF/A we make, provides it
 (`documents/domain/letters.py` `PdfaLetters`). A run gets it from the `letter_writer` resource
-(`resources/messaging/letters.py`, which configures it) and a command alike, the plain object: so the letter looks like
+(`documents/domain/letter_writer.py`, derived from `PdfaLetters`) and a command alike, the plain object: so the letter looks like
 our invoices, no area imports another, and a command that writes letters imports no Dagster.
 """
 

@@ -36,13 +36,32 @@ SECURITY = ("none", "starttls", "ssl")
 class Smtp:
     """An SMTP server we hand mail to, and how: INVOICE_PIPELINES_SMTP_* (`smtp`)."""
 
-    host: str = "127.0.0.1"
-    port: int = 1025
-    security: str = "none"  # SECURITY, any case
-    username: str = ""  # empty: no login
-    password: str = field(default="", repr=False)
-    sender: str = "rechnung@localhost"  # the From address
-    timeout_seconds: float = 30.0  # per SMTP command
+    host: str = field(
+        default="127.0.0.1", metadata={"description": "SMTP server (INVOICE_PIPELINES_SMTP_HOST)"}
+    )
+    port: int = field(
+        default=1025, metadata={"description": "SMTP port (INVOICE_PIPELINES_SMTP_PORT)"}
+    )
+    security: str = field(
+        default="none",
+        metadata={
+            "description": "none, starttls or ssl, any case; anything else is refused "
+            "(INVOICE_PIPELINES_SMTP_SECURITY)"
+        },
+    )
+    username: str = field(default="", metadata={"description": "Login; empty: no login"})
+    password: str = field(
+        default="",
+        repr=False,
+        metadata={"description": "Password (INVOICE_PIPELINES_SMTP_PASSWORD)"},
+    )
+    sender: str = field(
+        default="rechnung@localhost",
+        metadata={"description": "From address (INVOICE_PIPELINES_SMTP_FROM)"},
+    )
+    timeout_seconds: float = field(
+        default=30.0, metadata={"description": "Socket timeout per SMTP command"}
+    )
 
     def checked_security(self) -> str:
         """The connection's security (`SECURITY`); ConfigError for any other value, or for a

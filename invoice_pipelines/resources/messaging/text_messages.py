@@ -37,12 +37,23 @@ from invoice_pipelines.settings import NOW, Reading
 class TextMessages:
     """A message provider's account: INVOICE_PIPELINES_SMS_* (`text_messages`)."""
 
-    base_url: str = "http://127.0.0.1:8031"  # the API root
-    account: str = "AC-local"  # the account id
-    token: str = field(default="local-token", repr=False)  # the auth token
-    sender: str = "+4915100000000"  # the SMS sender number
-    whatsapp_sender: str = "+4915100000001"  # the WhatsApp sender number
-    timeout_seconds: float = 15.0  # per request
+    base_url: str = field(
+        default="http://127.0.0.1:8031",
+        metadata={"description": "API root (INVOICE_PIPELINES_SMS_URL)"},
+    )
+    account: str = field(
+        default="AC-local", metadata={"description": "Account id (INVOICE_PIPELINES_SMS_ACCOUNT)"}
+    )
+    token: str = field(
+        default="local-token",
+        repr=False,
+        metadata={"description": "Auth token (INVOICE_PIPELINES_SMS_TOKEN)"},
+    )
+    sender: str = field(default="+4915100000000", metadata={"description": "SMS sender number"})
+    whatsapp_sender: str = field(
+        default="+4915100000001", metadata={"description": "WhatsApp sender number"}
+    )
+    timeout_seconds: float = field(default=15.0, metadata={"description": "Time limit per request"})
 
     def session(self) -> requests.Session:
         session = requests.Session()

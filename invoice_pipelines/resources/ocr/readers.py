@@ -456,8 +456,13 @@ def rasterise_pdf(
 class OcrReader(abc.ABC):
     """Reads text from page images and PDFs. Subclasses pick the engine; callers never need to know."""
 
-    pdf_page_workers: int | None = None
-    rasterise_timeout_seconds: float = 300.0
+    pdf_page_workers: int | None = field(
+        default=None,
+        metadata={"description": "Pages of one PDF read side by side; empty: the engine's own"},
+    )
+    rasterise_timeout_seconds: float = field(
+        default=300.0, metadata={"description": "Time limit to render a PDF's pages as images"}
+    )
 
     @abc.abstractmethod
     def ocr_image(self, data: bytes) -> OcrPage:
@@ -517,12 +522,33 @@ class TesseractReader(OcrReader):
     a busy machine do not count against a page's budget.
     """
 
-    languages: str = "deu+eng"
-    psm: int = 4
-    page_timeout_seconds: float = DEFAULT_PAGE_BUDGET_SECONDS
-    tesseract_cmd: str = "tesseract"
-    preparation: str = DEFAULT_PREPARATION
-    variables: list[str] = field(default_factory=list)
+    languages: str = field(
+        default="deu+eng", metadata={"description": "Tesseract's languages, e.g. deu+eng"}
+    )
+    psm: int = field(default=4, metadata={"description": "Tesseract's page segmentation mode"})
+    page_timeout_seconds: float = field(
+        default=DEFAULT_PAGE_BUDGET_SECONDS,
+        metadata={
+            "description": "A page's budget in seconds of CPU "
+            "(INVOICE_PIPELINES_OCR_PAGE_BUDGET_SECONDS); over it the document goes to review"
+        },
+    )
+    tesseract_cmd: str = field(
+        default="tesseract", metadata={"description": "The tesseract program"}
+    )
+    preparation: str = field(
+        default=DEFAULT_PREPARATION,
+        metadata={
+            "description": "What is done to a page before it is read: none, or steps such as "
+            "dpi300,deskew,denoise,otsu (INVOICE_PIPELINES_OCR_PREPARATION)"
+        },
+    )
+    variables: list[str] = field(
+        default_factory=list,
+        metadata={
+            "description": "Tesseract's own settings as name=value (preserve_interword_spaces=1)"
+        },
+    )
 
     def ocr_image(self, data: bytes) -> OcrPage:
         prepared = self._prepared(data)
@@ -569,14 +595,42 @@ class GoogleVisionReader(OcrReader):
     looked up on first use, never at import.
     """
 
-    api_endpoint: str | None = None
-    credentials_file: str | None = None
-    anonymous: bool = False
-    language_hints: list[str] = field(default_factory=lambda: ["de", "en"])
-    timeout_seconds: float = 60.0
-    max_attempts: int = 5
-    backoff_initial_seconds: float = 1.0
-    backoff_max_seconds: float = 30.0
+    api_endpoint: str | None = field(
+        default=None,
+        metadata={
+            "description": "Vision's endpoint (INVOICE_PIPELINES_VISION_ENDPOINT); empty: "
+            "Google's own"
+        },
+    )
+    credentials_file: str | None = field(
+        default=None,
+        metadata={
+            "description": "Service-account JSON (GOOGLE_APPLICATION_CREDENTIALS); empty: "
+            "Application Default Credentials"
+        },
+    )
+    anonymous: bool = field(
+        default=False, metadata={"description": "No credentials (the local stand-in only)"}
+    )
+    language_hints: list[str] = field(
+        default_factory=lambda: ["de", "en"],
+        metadata={"description": "Languages the pages are in"},
+    )
+    timeout_seconds: float = field(
+        default=60.0, metadata={"description": "Time limit per page request"}
+    )
+    max_attempts: int = field(
+        default=5, metadata={"description": "Attempts per page on a temporary failure"}
+    )
+    backoff_initial_seconds: float = field(
+        default=1.0,
+        metadata={
+            "description": "Most wait after the first failure, doubled after each further one"
+        },
+    )
+    backoff_max_seconds: float = field(
+        default=30.0, metadata={"description": "Longest wait between attempts"}
+    )
 
     _client: Any = field(default=None, init=False, repr=False, compare=False)
     _client_lock: threading.Lock = field(

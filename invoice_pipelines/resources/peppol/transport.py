@@ -133,11 +133,23 @@ class PeppolLookupError(RuntimeError):
 class PeppolTransport:
     """An access point's HTTP API: INVOICE_PIPELINES_PEPPOL_AP_* (`peppol_transport`)."""
 
-    base_url: str = "http://127.0.0.1:8034"
-    token: str = field(default="local-token", repr=False)
-    connect_timeout_seconds: float = 5.0
+    base_url: str = field(
+        default="http://127.0.0.1:8034",
+        metadata={"description": "The access point's API root (INVOICE_PIPELINES_PEPPOL_AP_URL)"},
+    )
+    token: str = field(
+        default="local-token",
+        repr=False,
+        metadata={"description": "API token, sent as X-Token (INVOICE_PIPELINES_PEPPOL_AP_TOKEN)"},
+    )
+    connect_timeout_seconds: float = field(
+        default=5.0, metadata={"description": "Time limit to connect"}
+    )
     # sending waits for the SMP lookup, the AS4 exchange and the receipt inside one request
-    timeout_seconds: float = 60.0
+    timeout_seconds: float = field(
+        default=60.0,
+        metadata={"description": "Time limit per request (a send waits for the AS4 receipt)"},
+    )
 
     def session(self) -> requests.Session:
         session = requests.Session()

@@ -77,15 +77,57 @@ PUSH_MINUTES = 10.0  # after which a qbo_invoices run starts no further batch (i
 class QboSettings:
     """Where QBO is and how to talk to it (from INVOICE_PIPELINES_QBO_* unless given), and what
     bounds one run of the invoice push: what a run gets as its `quickbooks` resource (the
-    Dagster resource `quickbooks/resources.py` `QuickBooks` configures it) and a command alike."""
+    Dagster resource `quickbooks/resources.py` `QuickBooks`, derived from these fields,
+    configures it) and a command alike."""
 
-    base_url: str = ""
-    token_url: str = ""
-    token_key: str = ""
-    minor_version: int = 75
-    time_scale: float = 1.0
-    push_per_run: int = PUSH_PER_RUN
-    push_minutes: float = PUSH_MINUTES
+    base_url: str = field(
+        default="https://quickbooks.api.intuit.com",
+        metadata={
+            "description": "QBO API root (INVOICE_PIPELINES_QBO_BASE_URL): production, "
+            "https://sandbox-quickbooks.api.intuit.com, or the local simulator."
+        },
+    )
+    token_url: str = field(
+        default="https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer",
+        metadata={"description": "OAuth 2.0 token endpoint (INVOICE_PIPELINES_QBO_TOKEN_URL)."},
+    )
+    token_key: str = field(
+        default="",
+        repr=False,
+        metadata={
+            "description": "Fernet key of the tokens at rest (INVOICE_PIPELINES_QBO_TOKEN_KEY, "
+            "an EnvVar)."
+        },
+    )
+    minor_version: int = field(
+        default=75,
+        metadata={"description": "minorversion sent on every call (at least 75).", "ge": 75},
+    )
+    time_scale: float = field(
+        default=1.0,
+        metadata={
+            "description": "Simulated seconds per real second; 1 except against a sped-up "
+            "simulator.",
+            "gt": 0,
+        },
+    )
+    # a push run is bounded (issue 56)
+    push_per_run: int = field(
+        default=PUSH_PER_RUN,
+        metadata={
+            "description": "Sales invoices one qbo_invoices run pushes at most (about 6 minutes "
+            "at QBO's 500 requests a minute); the push sensor starts the next run for the rest.",
+            "ge": 1,
+        },
+    )
+    push_minutes: float = field(
+        default=PUSH_MINUTES,
+        metadata={
+            "description": "Minutes after which a qbo_invoices run starts no further batch (it "
+            "always pushes one); the rest waits for the next run.",
+            "gt": 0,
+        },
+    )
 
     def push_bounds(self) -> dict:
         """What bounds one run of the invoice push (sync/invoices.py `push_invoices`)."""
