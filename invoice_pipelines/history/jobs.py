@@ -86,7 +86,7 @@ def _metadata(report: HistoryReport) -> dict:
         "imported_supplier": MetadataValue.int(report.imported["supplier"]),
         "already_there": MetadataValue.int(sum(report.already.values())),
         "refused": MetadataValue.int(len(report.refused)),
-        "seconds": MetadataValue.float(report.to_json_dict()["seconds"]),
+        "seconds": MetadataValue.float(round(report.seconds, 2)),
     }
 
 
