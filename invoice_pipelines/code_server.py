@@ -38,7 +38,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from invoice_pipelines.dagster_internals import api_server
-from invoice_pipelines.resources.workers import stop_deadline
+from invoice_pipelines.resources.workers import stop_deadline, stop_signal
 
 MODULE = "invoice_pipelines.code_server"
 # "0": runs start as Dagster starts them (spawned), with none of Dagster's code server replaced
@@ -98,6 +98,7 @@ def start_run(*args: Any) -> None:
     ends itself at its deadline at the latest, and says so when the stop cut it off: after how
     long a time of work (stop_deadline.cut_off_words)."""
     stop_deadline.watch("run")
+    stop_signal.remember()  # a SIGTERM Dagster's handler loses still ends the run's work
     api_server.replace_stop_words(stop_deadline.stopping, stop_deadline.cut_off_words)
     api_server.start_run_in_subprocess(*args)
 

@@ -19,6 +19,7 @@ from invoice_pipelines.resources.workers.parse_server import (
     ServerSpec,
     ServerUnavailable,
 )
+from invoice_pipelines.resources.workers import stop_signal
 from invoice_pipelines.resources.workers.worker_pool import WorkerPool
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
@@ -80,6 +81,7 @@ class WorkerPoolResource(ConfigurableResource):
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
+        stop_signal.remember()  # (a run's main thread; elsewhere nothing)
         if self.keep_warm_seconds > 0 and self._connect() is not None:
             return
         self._start()

@@ -36,6 +36,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from invoice_pipelines.limits import PARSE_WORKER_MEMORY_BYTES
+from invoice_pipelines.resources.workers import stop_signal
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
 
@@ -340,7 +341,10 @@ class WorkerPool:
 
     def parse_many(self, items: Sequence[tuple[bytes, str]], *, pickled: bool = False) -> list[Any]:
         """Run a batch; results are in input order, one per item, whatever happens to any one.
-        With `pickled`, a worker's outcome comes back as it sent it (`Pickled`, see there)."""
+        With `pickled`, a worker's outcome comes back as it sent it (`Pickled`, see there).
+        A run's process sent SIGTERM stops here even when Dagster's interrupt was lost
+        (stop_signal.py)."""
+        stop_signal.raise_if_received()
         self.start()
         results: list[Any] = [None] * len(items)
         pending = deque(range(len(items)))
@@ -392,6 +396,7 @@ class WorkerPool:
             watched = [w.conn for w, _, _ in busy.values()] + [w.conn for w in starting]
             by_conn = {id(w.conn): key for key, (w, _, _) in busy.items()}
             ready = wait(watched, max(0.0, min(deadlines) - time.monotonic()))
+            stop_signal.raise_if_received()
             for conn in ready:
                 key = by_conn.get(id(conn))
                 if key is None:
