@@ -13,13 +13,13 @@ from dagster import ConfigurableResource, InitResourceContext
 from pydantic import Field, PrivateAttr
 
 from invoice_pipelines.resources.ocr.engines import available_cores
+from invoice_pipelines.resources.workers import stop_signal
 from invoice_pipelines.resources.workers.parse_server import (
     ParseServerClient,
     ServerGone,
     ServerSpec,
     ServerUnavailable,
 )
-from invoice_pipelines.resources.workers import stop_signal
 from invoice_pipelines.resources.workers.worker_pool import WorkerPool
 from invoice_pipelines.settings import DEFAULT_MAX_UPLOAD_BYTES
 
