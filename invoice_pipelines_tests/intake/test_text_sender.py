@@ -196,3 +196,55 @@ def test_a_labels_colon_in_the_head_makes_no_name() -> None:
     invoice = _parse([*lines, "", *HEADER_DE]).invoice
     assert invoice is not None
     assert "Meier" not in (invoice.seller_name or "")
+
+
+# An e-invoice's visualisation (the AWV stylesheet's, printed by many senders of ZUGFeRD PDFs)
+# labels the parties and puts a field of the party between its label and its name; the text
+# layer may split the label's word where the glyphs are kerned.
+VISUALISED_HEAD = [
+    "Handelsrechnung Nr. E2018092011804 vom 20.09.2018",
+    "",
+    "{seller_label}",
+    "Nummer         : 549910",
+    "Globale Nummer: 4333741000005 (GTIN)",
+    "MVM Musterhafter",
+    "Versicherungsverein Musterstadt a.G.",
+    "",
+    "Musterstr. 12",
+    "DE 12345 Musterstadt",
+    "",
+    "Käufer:",
+    "Nummer        : Liselotte Müllermann",
+    "Liselotte Müllermann",
+    "Beispielstraße 24",
+    "DE 12345 Berlin",
+]
+
+
+@pytest.mark.parametrize("seller_label", ["Verkäufer:", "Ver käufer :"])
+def test_a_labelled_seller_is_read_past_the_partys_fields_and_an_empty_line(seller_label) -> None:
+    from invoice_pipelines.intake.domain.formats.text.parties import read_parties
+
+    lines = [line.format(seller_label=seller_label) for line in VISUALISED_HEAD]
+    parties = read_parties(lines)
+    assert parties.seller is not None and parties.seller.name == "MVM Musterhafter"
+    assert parties.buyer is not None and parties.buyer.name == "Liselotte Müllermann"
+    assert parties.doubt is None
+
+
+def test_a_field_row_under_a_label_is_never_the_partys_name() -> None:
+    from invoice_pipelines.intake.domain.formats.text.parties import read_parties
+
+    # before, "Nummer" (its value in the next cell after a colon) was the seller and the buyer
+    # alike, so the seller was dropped as the buyer and the page went to review (BR-06)
+    lines = [line.format(seller_label="Verkäufer:") for line in VISUALISED_HEAD]
+    parties = read_parties(lines)
+    assert "Nummer" not in (parties.seller.name, parties.buyer.name)
+
+
+def test_a_split_word_that_is_no_label_stays_no_label() -> None:
+    from invoice_pipelines.intake.domain.formats.text.parties import read_parties
+
+    lines = [line.format(seller_label="Ver kauf am 3.5. :") for line in VISUALISED_HEAD]
+    seller = read_parties(lines).seller
+    assert seller is None or seller.evidence != "label"

@@ -212,6 +212,8 @@ def _addressed(lines: list[str], index: int, start: int, end: int) -> list[int]:
         if cell is None:
             if lines[following].strip():
                 continue
+            if following == block[-1] + 1 and following + 1 < len(lines):
+                continue  # one empty line between a name and its street (a visualisation's)
             break
         text = cell.group(0)
         if ":" in text or _TITLE_CELL.match(text):
@@ -243,8 +245,10 @@ def _label_value(lines: list[str], index: int, cell: re.Match[str], end: int) ->
         if named:
             rest = text[named.end() :] or _next_cell(lines[following], value)
             name = _clean_name(rest)
-        elif ":" in text:
-            continue  # "Nummer: 549910" under "Verkäufer": a field of the party, not its name
+        elif ":" in text or _next_cell(lines[following], value).startswith(":"):
+            # "Nummer: 549910" (or "Nummer      : 549910") under "Verkäufer": a field of the
+            # party, not its name
+            continue
         else:
             name = _clean_name(text, street_ok=below == 1)
             one_line = name is not None and len(text) > len(name) + 5  # name, address, ...
@@ -262,13 +266,27 @@ def _next_cell(line: str, cell: re.Match[str]) -> str:
     return later[0].group(0) if later else ""
 
 
+def _split_label(text: str, pattern: re.Pattern[str]) -> bool:
+    """Whether a short cell is the label alone with its word split by the text layer's spacing
+    ("Ver käufer :", a glyph's kerning read as a space)."""
+    return (
+        len(text) <= 30
+        and text.count(" ") <= 2
+        and bool(pattern.fullmatch(re.sub(r"\s+", "", text)))
+    )
+
+
 def _labelled(lines: list[str], pattern: re.Pattern[str]) -> Named | None:
     for index, line in enumerate(lines[:HEAD_LINES]):
         for cell in _cells(line):
             match = pattern.match(cell.group(0))
-            if match is None:
+            if match is not None:
+                end = cell.start() + match.end()
+            elif _split_label(cell.group(0), pattern):
+                end = cell.end()
+            else:
                 continue
-            found = _label_value(lines, index, cell, cell.start() + match.end())
+            found = _label_value(lines, index, cell, end)
             if found is not None:
                 return found
     return None
