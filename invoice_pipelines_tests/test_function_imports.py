@@ -40,6 +40,8 @@ WAITS = {
     "its own",
     "resources/ocr/pages.py": "Pillow, only when a scan's page is prepared or measured: whatever "
     "imports the OCR readers (the intake, its commands) loads no imaging library for it",
+    "resources/workers/stop_signal.py": "Dagster's interrupt, only when a run was sent SIGTERM: "
+    "the worker pool imports this module in every parse and renderer worker, which load no Dagster",
     "resources/ocr/readers.py": "Google Cloud Vision's client and requests, only with "
     "INVOICE_PIPELINES_OCR=vision",
     "resources/files/s3_objects.py": "boto3, only with INVOICE_PIPELINES_STORAGE=s3",

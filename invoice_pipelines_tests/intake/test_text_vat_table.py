@@ -102,3 +102,53 @@ def test_a_date_with_a_space_before_its_comma_is_read() -> None:
     """ "Invoice Date: August 3 , 2014" as a PDF's text layer spaces it."""
     text = PAGE.replace("Rechnungsdatum:      02.03.2026", "Invoice Date:   March 2 , 2026")
     assert extract_fields(text).fields["issue_date"].value == date(2026, 3, 2)
+
+
+# an e-invoice's visualisation: the rate under a heading "USt. %" without its sign, the tax's
+# category in brackets, the line amount under "Entgelt"
+VISUALISED = """Verkäufer:
+Nummer         : 549910
+Taxiunternehmen TX GmbH
+Lieferantenstraße 20
+10369 Berlin
+USt.-Id.-Nr. : DE123456789
+
+Käufer:
+Kunden AG Mitte
+Kundenstraße 15
+69876 Frankfurt
+
+Handelsrechnung Nr. TX-471102 vom 18.11.2019
+Währung              : EUR
+
+ Pos          Beschreibung        Nettopreis          Menge           Steuer     Entgelt
+  1           Grundpreis                3,90          1 Stk      7 % VAT (S)        3,90
+              (Pauschale)
+  2           Stadtfahrt -              2,00          6 Stk      7 % VAT (S)       13,00
+              je Kilometer
+
+Fälligkeit 29.11.2019
+
+Umsatzsteueraufschlüsselung:
+   Art (Kategorie)     Warenwert      Steuerbasisbetrag    USt. %          USt.-Betrag
+Umsatzsteuer (S)                                  16,90         7                 1,18
+
+                                  Rechnungssumme ohne USt.          16,90
+                                  Steuerbetrag                       1,18
+                                  Bruttosumme                       18,08
+                                  Zahlbetrag                        18,08
+"""
+
+
+def test_a_rate_without_its_sign_and_an_entgelt_column_prove_the_invoice() -> None:
+    rows = read_vat_table(VISUALISED.split("\n"))
+    assert [(row.rate, row.basis, row.amount) for row in rows] == [(D("7"), D("16.90"), D("1.18"))]
+    outcome = parse_page_text(VISUALISED, today=TODAY)
+    assert outcome.status == "VALIDATED", [f.message for f in outcome.review]
+    assert [line.net_amount for line in outcome.invoice.lines] == [D("3.90"), D("13.00")]
+
+
+def test_a_bare_number_that_the_arithmetic_does_not_make_a_rate_is_no_row() -> None:
+    # 16,90 x 8 % is not 1,18: no breakdown, the VAT stays unproven
+    page = VISUALISED.replace("16,90         7  ", "16,90         8  ")
+    assert read_vat_table(page.split("\n")) == []

@@ -36,7 +36,7 @@ MARGIN = 8
 _WORD = r"(?<![^\W\d_])(?:{})(?![^\W\d_])"
 _AMOUNT_HEADER = re.compile(
     _WORD.format(
-        r"betrag(?:\s+netto)?|nettobetrag|gesamtbetrag|gesamt(?:preis)?(?:\s+netto)?|summe|"
+        r"betrag(?:\s+netto)?|nettobetrag|gesamtbetrag|gesamt(?:preis)?(?:\s+netto)?|summe|entgelt|"
         r"(?:net\s+)?amount|net|netto|total\s+(?:h\.?t\.?|net|netto)(?![^\W\d_])|total|"
         r"line\s+total|montant(?:\s+h\.?t\.?)?|prix\s+ht|bedrag|importe|importo|kwota|warto[sś][cć]|"
         r"belopp|bel[øo]b|price\s+w/o\s+tax"

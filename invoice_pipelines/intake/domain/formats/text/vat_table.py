@@ -28,27 +28,40 @@ _ROW_WORDS = re.compile(
 )
 # rows of one block stand at most this many text lines apart
 _ROW_GAP = 2
+# a rate printed as a bare number: "7", "19", "5,5" (never two decimals, which are money)
+_BARE_RATE = re.compile(r"\d{1,2}(?:[.,]\d)?")
 _SLACK = Decimal("1.00")
+_CENT = Decimal("0.01")
 
 
 def _row(line: str) -> VatBreakdown | None:
     """One row: a rate and two or three amounts that satisfy its arithmetic."""
-    rates = list(PERCENT.finditer(line))
-    money = [a for a in amounts_in(line) if a.has_decimals and not a.qualified]
+    found = [a for a in amounts_in(line) if not a.qualified]
+    spans = [r.span() for r in PERCENT.finditer(line)]
+    rates = [Decimal(r.group(1).replace(",", ".")) for r in PERCENT.finditer(line)]
+    if not rates:
+        # the rate without its sign, under a heading "USt. %" ("Umsatzsteuer (S)  129,37  7
+        # 9,06"): a number that is no money (no cents) and could be a rate
+        bare = [a for a in found if _BARE_RATE.fullmatch(a.text) and 0 < a.value < 30]
+        rates, spans = [a.value for a in bare], [(a.start, a.end) for a in bare]
+    money = [a for a in found if a.has_decimals and (a.start, a.end) not in spans]
     if len(rates) != 1 or not 2 <= len(money) <= 3:
         return None
     rest = line
-    for span in sorted([r.span() for r in rates] + [(a.start, a.end) for a in money])[::-1]:
+    for span in sorted(spans + [(a.start, a.end) for a in money])[::-1]:
         rest = rest[: span[0]] + " " + rest[span[1] :]
-    words = rest.replace(":", " ").replace("|", " ").split()
+    words = re.sub(r"[:|()]", " ", rest).split()
     if any(not (_ROW_WORDS.fullmatch(w) or L.VAT_RE.fullmatch(w)) for w in words):
         return None  # a line of the invoice (its description), not a breakdown row
-    rate = Decimal(rates[0].group(1).replace(",", "."))
+    rate = rates[0]
     values = [a.value for a in money]
     if len(values) == 3 and values[0] + values[1] != values[2]:
         return None
+    # a bare number is a rate only when it gives the VAT to the cent (`_SLACK` for one printed
+    # with its sign)
+    slack = _SLACK if spans and line[spans[0][1] - 1] == "%" else _CENT
     for basis, amount in ((values[0], values[1]), (values[1], values[0])):
-        if abs(amount) <= abs(basis) and abs(basis * rate / 100 - amount) <= _SLACK:
+        if abs(amount) <= abs(basis) and abs(basis * rate / 100 - amount) <= slack:
             return VatBreakdown(category=None, rate=rate, basis=basis, amount=amount)
     return None
 
