@@ -38,7 +38,8 @@ ENTRY_POINT_MODULES = {
     "lib/run_coordinator.py": "a launched run's organization, for its tags",
     "queue/domain/requests.py": "a queued job's organization id (lookup_organization)",
     "queue/domain/items.py": "a job over invoices, run from its id: once per job",
-    "queue/domain/jobs.py": "a retry asked for by job id",
+    "queue/domain/jobs.py": "a retry asked for by job id; a batch invoicing job run from its id "
+    "(job_to_run: once per run)",
     "queue/dagster_jobs.py": "the batch op's config naming the organization of a new request",
     "billing/domain/credit_note_jobs.py": "a credit notes job, run from its id",
     "quickbooks/assets.py": "the sync assets' shared body (_sync), per partition key",
@@ -237,10 +238,6 @@ ROW_READERS = {
 # Where the organization is still read again, each with what keeps it there: the list only
 # shrinks (issue 87). A module out of it reads no organization's row any more.
 NOT_YET = {
-    "billing/domain/chunk_python.py": "a batch invoicing job runs from its id (process_batch_job); "
-    "its callers hold the Organization, its tests and benches call it by id",
-    "billing/domain/chunk_transaction.py": "the same job's chunks read the number format",
-    "billing/domain/invoicing.py": "the same job's start reads the format and the time zone",
     "delivery/domain/peppol_overview.py": "received documents listed across organizations with "
     "each organization's country",
     "intake/domain/mailbox_config.py": "the mailboxes of the active organizations (this round's "

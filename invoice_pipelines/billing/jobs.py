@@ -20,12 +20,8 @@ from sqlalchemy import Engine
 from invoice_pipelines.billing.assets import sales_invoices
 from invoice_pipelines.billing.checks import gapless_numbers_spec, totals_spec
 from invoice_pipelines.billing.credit_note_request import CreditNoteItemConfig
-from invoice_pipelines.billing.domain.credit_notes import (
-    CreditNoteRefused,
-    amounts_from,
-    issue_credit_note,
-    lines_from,
-)
+from invoice_pipelines.billing.domain import actions
+from invoice_pipelines.billing.domain.credit_notes import CreditNoteRefused
 from invoice_pipelines.lib.partitions import (
     REQUESTED_BY_HELP,
     who_asked,
@@ -49,20 +45,16 @@ batch_invoicing_job = define_asset_job(
 
 
 def credit_request(config: CreditNoteItemConfig) -> dict:
-    """A credit note's launchpad config as `issue_credit_note` keywords (CreditNoteRefused when a
-    number or date cannot be read)."""
+    """A credit note's launchpad config as `actions.credit_note` keywords (CreditNoteRefused when
+    its date cannot be read; its lines and amounts are the action's to read)."""
     try:
         issue_date = date.fromisoformat(config.issue_date) if config.issue_date else None
     except ValueError as exc:
         raise CreditNoteRefused(f"issue_date: {exc}", "invalid_date") from None
     return {
         "reason": config.reason,
-        "lines": lines_from(
-            None if config.lines is None else [line.model_dump() for line in config.lines]
-        ),
-        "amounts": amounts_from(
-            None if config.amounts is None else [a.model_dump() for a in config.amounts]
-        ),
+        "lines": None if config.lines is None else [line.model_dump() for line in config.lines],
+        "amounts": None if config.amounts is None else [a.model_dump() for a in config.amounts],
         "issue_date": issue_date,
     }
 
@@ -84,26 +76,15 @@ def issue_credit_note_op(
     database: ResourceParam[Engine],
     system_database: ResourceParam[Engine],
 ) -> dict:
-    engine = database
     org = config.named_organization(system_database)
+    who = who_asked(config.requested_by, context.run.tags)
     try:
-        note = issue_credit_note(
-            engine,
-            org,
-            config.invoice_number,
-            **credit_request(config),
-            created_by=who_asked(config.requested_by, context.run.tags),
+        note = actions.credit_note(
+            database, org, config.invoice_number, **credit_request(config), by=who
         )
     except CreditNoteRefused as exc:
         raise refused(sentence(str(exc))) from None
-    context.add_output_metadata(
-        {
-            "credit_note": note.number,
-            "corrects": note.corrects,
-            "gross_total": f"{note.gross_total} {note.currency}",
-            "invoice_amount_due": f"{note.invoice_amount_due} {note.currency}",
-        }
-    )
+    context.add_output_metadata(actions.credit_note_metadata(note))
     return note.to_json_dict()
 
 

@@ -736,15 +736,12 @@ def _run_legacy(
 ) -> tuple[int, float]:
     from invoice_pipelines.db.tenancy import find_organization
 
+    org = find_organization(system, slug)
     job_id = enqueue_sales_orders(
-        engine,
-        find_organization(system, slug),
-        all_reviewed=True,
-        created_by="bench-legacy",
-        runner="legacy",
+        engine, org, all_reviewed=True, created_by="bench-legacy", runner="legacy"
     )
     job = get_batch_job(engine, job_id)
-    claim_batch_job(engine, job, "legacy")  # the same items; the loop below does the invoicing
+    claim_batch_job(engine, org, job, "legacy")  # the same items; the loop below does the invoicing
     with tenant_transaction(engine, job.organization_id, write=True) as conn:
         conn.execute(
             text(

@@ -69,8 +69,10 @@ def _timed(conn, run) -> float:
     return backend_cpu_ms(conn) - before
 
 
-def chunk_trial(engine, job, pending_job_id: int, org_id: int, orders: int, size: int, after: int):
-    """CPU per statement of the claim's insert (scaled to `size` orders) and of one chunk."""
+def chunk_trial(engine, org, job, pending_job_id: int, orders: int, size: int, after: int):
+    """CPU per statement of the claim's insert (scaled to `size` orders) and of one chunk of
+    `org` (the Organization) its `job`."""
+    org_id = org.id
     out: dict[str, float] = {}
     with engine.connect() as conn:
         with conn.begin() as transaction:
@@ -84,7 +86,7 @@ def chunk_trial(engine, job, pending_job_id: int, org_id: int, orders: int, size
             transaction.rollback()
         with conn.begin() as transaction:
             scope_to_organization(conn, org_id)
-            ctx = chunk_context(conn, job, job_row(conn, job.id), size, after, utcnow(), 0)
+            ctx = chunk_context(conn, org, job, job_row(conn, job.id), size, after, utcnow(), 0)
             params = chunk_postgres._params(ctx)
             conn.exec_driver_sql("SET LOCAL jit = off")
             conn.exec_driver_sql(chunk_postgres.CREATE_TEMP_TABLES)
@@ -156,18 +158,14 @@ def main(argv: list[str] | None = None) -> int:
     system = make_system_engine()
     slug = f"cpu-{uuid.uuid4().hex[:10]}"
     org_id = batch_invoicing.seed(engine, system, slug, args.orders, 3)
+    org = find_organization(engine, slug)
     try:
         job = get_batch_job(
-            engine,
-            enqueue_sales_orders(
-                engine, find_organization(engine, slug), all_reviewed=True, created_by="cpu"
-            ),
+            engine, enqueue_sales_orders(engine, org, all_reviewed=True, created_by="cpu")
         )
-        invoicing.claim_batch_job(engine, job, "cpu")
+        invoicing.claim_batch_job(engine, org, job, "cpu")
         job = get_batch_job(engine, job.id)
-        pending = enqueue_sales_orders(
-            engine, find_organization(engine, slug), all_reviewed=True, created_by="cpu"
-        )
+        pending = enqueue_sales_orders(engine, org, all_reviewed=True, created_by="cpu")
         batch_invoicing.settle(owner)
         variants = args.variant or [None]
         use_limit = args.limit_sql.is_file()
@@ -179,9 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 if variant is not None:
                     apply_variant(owner, variant)
                 after = (trial % windows) * args.chunk_size
-                spent = chunk_trial(
-                    engine, job, pending, org_id, args.orders, args.chunk_size, after
-                )
+                spent = chunk_trial(engine, org, job, pending, args.orders, args.chunk_size, after)
                 for name, ms in spent.items():
                     runs[str(variant)].setdefault(name, []).append(ms)
             if use_limit:

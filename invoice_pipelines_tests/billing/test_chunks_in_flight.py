@@ -108,14 +108,13 @@ def test_chunk_lookups_use_primary_keys_even_with_statistics_from_before_the_ord
     with pg_database.owner_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
         c.exec_driver_sql("ANALYZE")  # before the new tenant's orders exist
     orders = shop.add_many(300)
-    job_id = enqueue_sales_orders(
-        shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
-    )
+    org = find_organization(shop.engine, shop.org_id)
+    job_id = enqueue_sales_orders(shop.engine, org, order_ids=orders)
     job = get_batch_job(shop.engine, job_id)
-    assert claim_batch_job(shop.engine, job, "test")
+    assert claim_batch_job(shop.engine, org, job, "test")
     with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
         row = conn.execute(select(batch_jobs).where(batch_jobs.c.id == job_id)).mappings().one()
-        ctx = chunk_context(conn, job, row, 300, 0, utcnow(), 0)
+        ctx = chunk_context(conn, org, job, row, 300, 0, utcnow(), 0)
         counts = chunk_postgres.prepare_chunk(conn, ctx)
         assert counts.succeeded == 300
         params = chunk_postgres._params(ctx)

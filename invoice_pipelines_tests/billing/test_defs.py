@@ -255,7 +255,10 @@ def test_a_processing_job_whose_run_died_is_resumed_once(fresh_db):
     with DagsterInstance.ephemeral() as instance:
         dead = dies.execute_in_process(instance=instance, raise_on_error=False)
         claim_batch_job(
-            db.engine, get_batch_job(db.engine, job_id), dead.run_id
+            db.engine,
+            find_organization(db.engine, shop.org_id),
+            get_batch_job(db.engine, job_id),
+            dead.run_id,
         )  # claimed, then the run died
         result, _ = tick(db, instance, cursor=json.dumps({"last_id": job_id}))
         [request] = requests_for(result, {job_id})
@@ -396,7 +399,8 @@ def test_stuck_job_schedule_fails_jobs_without_progress(db):
     job_id = enqueue_sales_orders(
         db.engine, find_organization(db.engine, shop.org_id), order_ids=shop.add_orders(2)
     )
-    claim_batch_job(db.engine, get_batch_job(db.engine, job_id), "a-run-that-hangs")
+    org = find_organization(db.engine, shop.org_id)
+    claim_batch_job(db.engine, org, get_batch_job(db.engine, job_id), "a-run-that-hangs")
     with tenant_transaction(db.engine, shop.org_id, write=True) as conn:
         conn.execute(
             update(batch_jobs)
@@ -415,7 +419,7 @@ def test_stuck_job_schedule_fails_jobs_without_progress(db):
     other = enqueue_sales_orders(
         db.engine, find_organization(db.engine, shop.org_id), order_ids=shop.add_orders(1)
     )
-    claim_batch_job(db.engine, get_batch_job(db.engine, other), "slow-run")
+    claim_batch_job(db.engine, org, get_batch_job(db.engine, other), "slow-run")
     with tenant_transaction(db.engine, shop.org_id, write=True) as conn:
         conn.execute(
             update(batch_jobs)

@@ -516,7 +516,12 @@ def test_a_failing_chunk_rolls_back_whole_and_a_rerun_finishes_exactly_once(db, 
 
 def claim_and_stall(shop, job_id):
     """A run that claimed the job and died: processing, no progress for 31 minutes."""
-    claim_batch_job(shop.engine, get_batch_job(shop.engine, job_id), "run-that-died")
+    claim_batch_job(
+        shop.engine,
+        find_organization(shop.engine, shop.org_id),
+        get_batch_job(shop.engine, job_id),
+        "run-that-died",
+    )
     with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
         conn.execute(
             update(batch_jobs)
@@ -615,7 +620,8 @@ def test_an_order_deleted_after_the_request_fails_alone_as_unknown(db):
     job_id = enqueue_sales_orders(
         shop.engine, find_organization(shop.engine, shop.org_id), order_ids=orders
     )
-    claim_batch_job(shop.engine, get_batch_job(shop.engine, job_id), "test")  # items written
+    org = find_organization(shop.engine, shop.org_id)
+    claim_batch_job(shop.engine, org, get_batch_job(shop.engine, job_id), "test")  # items written
     with tenant_transaction(shop.engine, shop.org_id, write=True) as conn:
         conn.execute(sales_orders.delete().where(sales_orders.c.id == orders[3]))
     # a new order never takes the deleted one's id (SQLite reuses the highest id unless told not to)

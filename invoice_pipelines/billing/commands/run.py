@@ -1,7 +1,9 @@
 """What billing's commands do: `invoice-pipelines batch-invoice`: invoicing through the queue from a shell
 (`batch-status` and the other commands every kind shares are the queue's, queue/commands/run.py);
 `credit-note`: a credit note for one sales invoice; `batch-credit-notes`: many, through the
-queue; `customer-skonto`: a customer's own early-payment discount steps. Their parsers are
+queue; `customer-skonto`: a customer's own early-payment discount steps. `batch-invoice` and
+`credit-note` are adapters over billing/domain/actions.py (the credit note's is the launchpad's
+op's too): they read the options, hand them over, and print the outcome. Their parsers are
 billing/commands/cli.py's; billing/area.py's table names each function here, and the console script
 imports this module only when one of them runs. An unknown --org raises `UnknownOrganization`,
 which the console script answers."""
@@ -11,119 +13,92 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import closing
 from pathlib import Path
 
+from invoice_pipelines.billing.domain import actions
 from invoice_pipelines.billing.domain.credit_note_jobs import enqueue_credit_notes
-from invoice_pipelines.billing.domain.credit_notes import (
-    CreditNoteRefused,
-    issue_credit_note,
-    parse_amounts,
-    parse_lines,
-)
+from invoice_pipelines.billing.domain.credit_notes import CreditNoteRefused
 from invoice_pipelines.billing.domain.customer_terms import UnknownCustomer, set_customer_skonto
-from invoice_pipelines.billing.domain.invoicing import (
-    DEFAULT_CHUNK_SIZE,
-    DEFAULT_WORKERS,
-    MAX_WORKERS,
-    process_batch_job,
-)
-from invoice_pipelines.billing.domain.invoicing_kinds import (
-    enqueue_customer_lines,
-    enqueue_sales_orders,
-    follow_up_options,
-)
 from invoice_pipelines.core.skonto import SkontoError
-from invoice_pipelines.lib.read_only import writable
+from invoice_pipelines.lib.read_only import Refused, writable
 from invoice_pipelines.queue.commands.job_text import ProgressBar, format_job
 from invoice_pipelines.queue.commands.run import (
     EXIT_BAD_REQUEST,
     EXIT_OK,
     exit_code,
     queued_or_run_here,
+    refused,
     who,
 )
-from invoice_pipelines.queue.domain.jobs import (
-    BatchJob,
-    follow_up_of,
-    job_item_outcomes,
-)
-from invoice_pipelines.queue.domain.known_kinds import Kinds
-from invoice_pipelines.queue.domain.requests import (
-    BatchRequestError,
-    local_runner_name,
-    parse_order_ids,
-)
+from invoice_pipelines.queue.domain.jobs import BatchJob
+from invoice_pipelines.queue.domain.requests import BatchRequestError, local_runner_name
 
 
 def run_batch_invoice(args: argparse.Namespace) -> int:
     """Enqueue a job and print its id at once; with --wait process it here with a progress bar."""
-    workers = getattr(args, "workers", None) or DEFAULT_WORKERS
-    if not 1 <= workers <= MAX_WORKERS:
-        print(
-            f"invoice-pipelines batch-invoice: --workers must be between 1 and {MAX_WORKERS}",
-            file=sys.stderr,
-        )
-        return EXIT_BAD_REQUEST
-    engine = args.resources.database
-    organization = writable(args.organization)
     runner = local_runner_name() if args.wait else None
-    common = {
+    try:
+        workers = actions.invoicing_workers(getattr(args, "workers", None), what="--workers")
+        org = writable(args.organization)  # refused as the console script would refuse it
+        job_id = actions.queue_invoicing(
+            args.resources.database, org, **_invoicing(args), created_by=who(args), runner=runner
+        )
+    except Refused as exc:
+        return refused("batch-invoice", exc)
+    print(job_id, flush=True)
+    if not args.wait:
+        return _queued(job_id)
+    return _invoiced_here(args, job_id, runner, workers)
+
+
+def _invoicing(args: argparse.Namespace) -> dict:
+    """The request `batch-invoice`'s options make (`actions.queue_invoicing`'s keywords)."""
+    return {
+        "orders": args.orders,
+        "customer_lines": getattr(args, "customer_lines", None),
+        "up_to": args.up_to,
         "invoice_date": args.invoice_date,
         "due_days": args.due_days,
-        "created_by": who(args),
-        "runner": runner,
-    }
-    try:
-        common["options"] = follow_up_options(
+        "follow_ups": (
             getattr(args, "generate_pdf", False),
             getattr(args, "send_immediately", False),
             getattr(args, "channel", None),
-        )
-        if getattr(args, "customer_lines", None):
-            entries = json.loads(Path(args.customer_lines).read_text())
-            job_id = enqueue_customer_lines(engine, organization, entries, **common)
-        elif args.orders:
-            job_id = enqueue_sales_orders(
-                engine, organization, order_ids=parse_order_ids(args.orders), **common
-            )
-        else:
-            job_id = enqueue_sales_orders(
-                engine, organization, all_reviewed=True, up_to=args.up_to, **common
-            )
-    except (BatchRequestError, OSError, json.JSONDecodeError) as exc:
-        print(f"invoice-pipelines batch-invoice: {exc}", file=sys.stderr)
-        return EXIT_BAD_REQUEST
-    print(job_id, flush=True)
-    if not args.wait:
-        print(
-            f"batch job {job_id} queued; the batch jobs sensor starts it. "
-            f"Follow it with: invoice-pipelines batch-status {job_id}",
-            file=sys.stderr,
-        )
-        return EXIT_OK
-    bar = ProgressBar()
-    try:
-        job = process_batch_job(
-            engine,
+        ),
+    }
+
+
+def _queued(job_id: int) -> int:
+    print(
+        f"batch job {job_id} queued; the batch jobs sensor starts it. "
+        f"Follow it with: invoice-pipelines batch-status {job_id}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
+def _invoiced_here(args: argparse.Namespace, job_id: int, runner: str | None, workers: int) -> int:
+    """The job processed here with a progress bar; its summary, the first failed items and
+    where what it asked for after its invoices stands."""
+    resources = args.resources
+    with closing(ProgressBar()) as bar:
+        done = actions.invoice_queued(
+            resources.database,
             job_id,
-            system=args.resources.system_database,
-            chunk_size=getattr(args, "chunk_size", None) or DEFAULT_CHUNK_SIZE,
+            system=resources.system_database,
+            kinds=resources.batch_kinds,
+            chunk_size=getattr(args, "chunk_size", None),
+            workers=workers,
             runner=runner,
             on_progress=bar.update,
-            workers=workers,
         )
-    finally:
-        bar.close()
-    kinds = args.resources.batch_kinds
-    failures = job_item_outcomes(engine, job, limit=10) if job.failed_count else None
-    print(format_job(job, kinds, failures))
-    _print_follow_up(engine, job, kinds)
-    return exit_code(job)
+    print(format_job(done.job, resources.batch_kinds, done.failures))
+    _print_follow_up(done.follow_up)
+    return exit_code(done.job)
 
 
-def _print_follow_up(engine, job: BatchJob, kinds: Kinds) -> None:
+def _print_follow_up(follow_up: BatchJob | None) -> None:
     """Where the documents or sending an invoicing job asked for stand (queued with it)."""
-    follow_up = follow_up_of(engine, job, kinds)
     if follow_up is not None:
         print(
             f"  then: {follow_up.kind} job {follow_up.id} ({follow_up.status}); the sensor starts "
@@ -164,21 +139,23 @@ def run_customer_skonto(args: argparse.Namespace) -> int:
 
 def run_credit_note(args: argparse.Namespace) -> int:
     """Issue the credit note; print it as JSON (number, amounts, the invoice it corrects)."""
-    engine = args.resources.database
     organization = writable(args.organization)
     try:
-        note = issue_credit_note(
-            engine,
-            organization,
-            args.invoice,
-            reason=args.reason,
-            lines=parse_lines(args.lines),
-            amounts=parse_amounts(getattr(args, "amounts", None)),
-            issue_date=args.date,
-            created_by=who(args),
+        note = actions.credit_note(
+            args.resources.database, organization, args.invoice, **_credit(args), by=who(args)
         )
     except CreditNoteRefused as exc:
         print(f"invoice-pipelines credit-note: {exc}", file=sys.stderr)
         return EXIT_BAD_REQUEST
     print(json.dumps(note.to_json_dict()))
     return EXIT_OK
+
+
+def _credit(args: argparse.Namespace) -> dict:
+    """The credit `credit-note`'s options ask for (`actions.credit_note`'s keywords)."""
+    return {
+        "reason": args.reason,
+        "lines": args.lines,
+        "amounts": getattr(args, "amounts", None),
+        "issue_date": args.date,
+    }

@@ -27,7 +27,6 @@ from invoice_pipelines.db.tables import (
     batch_job_items,
     customers,
     items,
-    organizations,
     sales_invoice_lines,
     sales_invoice_taxes,
     sales_invoices,
@@ -243,9 +242,7 @@ def invoice_customer_lines(conn: Connection, ctx: ChunkContext) -> ChunkOutcome:
     batch = conn.execute(_pending_items(ctx)).all()
     if not batch:
         return ChunkOutcome()
-    currency = conn.execute(
-        select(organizations.c.currency).where(organizations.c.id == ctx.organization_id)
-    ).scalar_one()
+    currency = ctx.currency
     customer_ids = {int(b.payload["customer_id"]) for b in batch}
     item_ids = {
         ln["item_id"] for b in batch for ln in b.payload["lines"] if ln.get("item_id") is not None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -25,10 +25,8 @@ from invoice_pipelines.billing.domain.contract import (
 )
 from invoice_pipelines.core.batch_requests import CUSTOMER_LINES
 from invoice_pipelines.core.numbering import NumberFormat
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db import sequences
-from invoice_pipelines.db.tables import (
-    organizations,
-)
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.domain.jobs import BatchJob
@@ -66,7 +64,9 @@ def set_sequence(conn: Connection, organization_id: int, last_value: int, now: d
     sequences.set_sequence(conn, organization_id, SEQUENCE_NAME, last_value, now)
 
 
-def _run_chunk(engine: Engine, job: BatchJob, chunk_size: int, after: int) -> tuple[bool, int]:
+def _run_chunk(
+    engine: Engine, org: Organization, job: BatchJob, chunk_size: int, after: int
+) -> tuple[bool, int]:
     """One chunk in one transaction, numbered under the sequence lock: (finished or stopped, last position)."""
     with tenant_transaction(engine, job.organization_id, write=True) as conn:
         row = locked_job(conn, job.id)
@@ -74,7 +74,7 @@ def _run_chunk(engine: Engine, job: BatchJob, chunk_size: int, after: int) -> tu
         if stopped(conn, job, row, now):
             return True, after
         ctx = chunk_context(
-            conn, job, row, chunk_size, after, now, lock_sequence(conn, job.organization_id)
+            conn, org, job, row, chunk_size, after, now, lock_sequence(conn, job.organization_id)
         )
         outcome = _chunk_function(row["kind"], conn.dialect.name)(conn, ctx)
         return record_chunk(conn, job, row, ctx, outcome), after + chunk_size
@@ -92,12 +92,12 @@ def is_conflict(exc: BaseException) -> bool:
 
 
 def run_chunk_retrying(
-    engine: Engine, job: BatchJob, chunk_size: int, after: int
+    engine: Engine, org: Organization, job: BatchJob, chunk_size: int, after: int
 ) -> tuple[bool, int]:
     """`_run_chunk`, again (up to CHUNK_ATTEMPTS times) when PostgreSQL broke a deadlock with it."""
     for attempt in range(1, CHUNK_ATTEMPTS + 1):
         try:
-            return _run_chunk(engine, job, chunk_size, after)
+            return _run_chunk(engine, org, job, chunk_size, after)
         except DBAPIError as exc:
             if not is_conflict(exc) or attempt == CHUNK_ATTEMPTS:
                 raise
@@ -106,6 +106,7 @@ def run_chunk_retrying(
 
 def chunk_context(
     conn: Connection,
+    org: Organization,
     job: BatchJob,
     row,  # the job's Row
     chunk_size: int,
@@ -113,18 +114,17 @@ def chunk_context(
     now: datetime,
     last_value: int,
 ) -> ChunkContext:
-    number_format = conn.execute(
-        select(organizations.c.invoice_number_format).where(
-            organizations.c.id == job.organization_id
-        )
-    ).scalar_one()
+    """What a chunk of `org`'s job works with: the job row's dates and author, the
+    organization's number format and currency (the value its runner was handed), the window of
+    items and the sequence's last value."""
     issue_date: date = row["invoice_date"]
     return ChunkContext(
         job_id=job.id,
         organization_id=job.organization_id,
         issue_date=issue_date,
         due_date=issue_date + timedelta(days=row["due_days"]),
-        number_format=NumberFormat.parse(number_format),
+        number_format=NumberFormat.parse(org.invoice_number_format),
+        currency=org.currency,
         last_value=last_value,
         limit=chunk_size,
         created_by=row["created_by"],

@@ -46,6 +46,7 @@ from invoice_pipelines.billing.domain.chunk_transaction import (
     record_chunk,
     run_chunk_retrying,
 )
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.locks import Lock, chunk_key, xact_lock
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
@@ -95,11 +96,13 @@ def _going_on(row) -> None:  # the job's Row
 
 
 class PipelinedJob:
-    """Process a claimed job's pending items from `after` on with `workers` connections."""
+    """Process a claimed job of `org` its pending items from `after` on with `workers`
+    connections."""
 
     def __init__(
         self,
         engine: Engine,
+        org: Organization,
         job: BatchJob,
         *,
         chunk_size: int,
@@ -109,6 +112,7 @@ class PipelinedJob:
         on_progress: Callable[[BatchJob], None] | None = None,
     ) -> None:
         self.engine = engine
+        self.org = org
         self.job = job
         self.chunk_size = chunk_size
         self.after = after
@@ -289,7 +293,7 @@ class PipelinedJob:
                 xact_lock(conn, Lock.BILLING_CHUNK, chunk_key(job.id, after))
                 row = job_row(conn, job.id)
                 _going_on(row)
-                ctx = chunk_context(conn, job, row, self.chunk_size, after, utcnow(), 0)
+                ctx = chunk_context(conn, self.org, job, row, self.chunk_size, after, utcnow(), 0)
                 counts = chunk_postgres.prepare_chunk(conn, ctx)
                 start = self._expected_start(conn, k)
                 chunk_postgres.allocate_invoice_ids(conn, counts)
@@ -354,5 +358,7 @@ class PipelinedJob:
             lambda: not any(j > k for j in self.open) and (k == 0 or k - 1 in self.done),
             serial_too=False,
         )
-        finished, _ = run_chunk_retrying(self.engine, self.job, self.chunk_size, self._after(k))
+        finished, _ = run_chunk_retrying(
+            self.engine, self.org, self.job, self.chunk_size, self._after(k)
+        )
         return finished

@@ -48,6 +48,8 @@ class ChunkContext:
     issue_date: date
     due_date: date
     number_format: NumberFormat
+    # the organization's currency: a customer-driven invoice's (an order's invoice takes the order's)
+    currency: str
     last_value: int
     limit: int
     created_by: str | None

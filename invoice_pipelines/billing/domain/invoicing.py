@@ -18,16 +18,16 @@ from invoice_pipelines.billing.domain.chunks_in_flight import PipelinedJob
 from invoice_pipelines.billing.domain.invoicing_kinds import CUSTOMER_LINES, SALES_ORDERS
 from invoice_pipelines.core.batch_requests import normalize_customer_lines
 from invoice_pipelines.core.numbering import InvalidNumberFormat, NumberFormat
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import (
     batch_job_items,
     customers,
-    organizations,
     reviewed_sales_orders,
     sales_invoices,
 )
 from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.queue.domain.item_rows import add_items, add_items_from, add_items_sql
-from invoice_pipelines.queue.domain.jobs import BatchJob, batch_job_of, get_batch_job
+from invoice_pipelines.queue.domain.jobs import BatchJob, batch_job_of, job_to_run
 from invoice_pipelines.queue.domain.requests import (
     BatchRequestError,
     organization_today,
@@ -81,13 +81,15 @@ def process_batch_job(
     Safe to call again for the same job at any time: a pending job starts, a processing job (its
     runner died, or another runner works on it right now) resumes where the committed chunks
     ended, a failed job with unprocessed items resumes, a finished job is returned unchanged.
+    The queue hands the job's organization over with it (`job_to_run`, once per call); its
+    number format, time zone and currency go from here to the chunks as that value.
     """
     if chunk_size < 1:
         raise ValueError("chunk_size must be at least 1")
     if not 1 <= workers <= MAX_WORKERS:
         raise ValueError(f"workers must be between 1 and {MAX_WORKERS}")
-    job = get_batch_job(system, job_id)  # the job by id; then read as its organization's
-    if not claim_batch_job(engine, job, runner):
+    job, org = job_to_run(system, job_id)  # the job by id; then read as its organization's
+    if not claim_batch_job(engine, org, job, runner):
         return _processed(batch_job_of(engine, job.organization_id, job_id))
     try:
         after = _done_before(engine, job)
@@ -95,6 +97,7 @@ def process_batch_job(
         if workers > 1 and claimed.kind == SALES_ORDERS and engine.dialect.name == "postgresql":
             pipelined = PipelinedJob(
                 engine,
+                org,
                 claimed,
                 chunk_size=chunk_size,
                 after=after,
@@ -107,7 +110,7 @@ def process_batch_job(
                 batch_job_of(engine, job.organization_id, job_id), pipelined.fallback_causes
             )
         while True:
-            finished, after = run_chunk_retrying(engine, job, chunk_size, after)
+            finished, after = run_chunk_retrying(engine, org, job, chunk_size, after)
             if on_progress is not None:
                 on_progress(batch_job_of(engine, job.organization_id, job_id))
             if finished:
@@ -123,26 +126,23 @@ def process_batch_job(
     return _processed(batch_job_of(engine, job.organization_id, job_id))
 
 
-def claim_batch_job(engine: Engine, job: BatchJob, runner: str | None) -> bool:
-    """Claim the job (pending -> processing, expanding its request into items) or resume it."""
-    return claim(engine, job, runner, _start)
+def claim_batch_job(engine: Engine, org: Organization, job: BatchJob, runner: str | None) -> bool:
+    """Claim the job of `org` (pending -> processing, expanding its request into items) or
+    resume it."""
+    return claim(engine, job, runner, lambda conn, row, now: _start(conn, org, row, now))
 
 
-def _start(conn: Connection, row, now: datetime) -> dict:
-    """What starts an invoicing job: its items, its invoice date and a first time estimate."""
-    org = (
-        conn.execute(select(organizations).where(organizations.c.id == row["organization_id"]))
-        .mappings()
-        .one()
-    )
+def _start(conn: Connection, org: Organization, row, now: datetime) -> dict:
+    """What starts an invoicing job of `org`: its items, its invoice date (the organization's
+    today unless it names one) and a first time estimate."""
     try:
-        NumberFormat.parse(org["invoice_number_format"])
+        NumberFormat.parse(org.invoice_number_format)
     except InvalidNumberFormat as exc:
         raise BatchRequestError(str(exc)) from exc
     total = _expand_request(conn, row, now)
     return {
         "total_count": total,
-        "invoice_date": row["invoice_date"] or organization_today(org["timezone"]),
+        "invoice_date": row["invoice_date"] or organization_today(org.timezone),
         "estimated_duration_seconds": round(
             total
             / expected_rate(

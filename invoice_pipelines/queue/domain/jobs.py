@@ -79,6 +79,14 @@ def get_batch_job(system: Engine, job_id: int) -> BatchJob:
     return _job_from_row(row)
 
 
+def job_to_run(system: Engine, job_id: int) -> tuple[BatchJob, Organization]:
+    """A job a runner starts from its id (`process_batch_job`), with its organization, found
+    here once per run: the runner's work takes the value and never reads the organization again.
+    An organization that is gone is the request's error (`lookup_organization`)."""
+    job = get_batch_job(system, job_id)
+    return job, lookup_organization(system, job.organization_id)
+
+
 def batch_job_of(engine: Engine, organization_id: int, job_id: int) -> BatchJob:
     """One job of an organization the caller knows (a runner's job as it goes on), read in that
     organization's tenant transaction on the runtime engine."""
