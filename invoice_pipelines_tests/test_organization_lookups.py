@@ -241,13 +241,6 @@ NOT_YET = {
     "its callers hold the Organization, its tests and benches call it by id",
     "billing/domain/chunk_transaction.py": "the same job's chunks read the number format",
     "billing/domain/invoicing.py": "the same job's start reads the format and the time zone",
-    "delivery/domain/peppol_overview.py": "received documents listed across organizations with "
-    "each organization's country",
-    "intake/domain/mailbox_config.py": "the mailboxes of the active organizations (this round's "
-    "mailbox work owns the module)",
-    "intake/domain/mailbox_status.py": "the same, for the mailboxes' freshness check",
-    "intake/domain/peppol_responses.py": "answer_rejections takes the id from intake/jobs.py (this "
-    "round's actions work owns it)",
 }
 # the columns that name an organization in a listing of other rows
 NAMING = frozenset({"id", "slug", "name"})
