@@ -8,8 +8,8 @@ statement after the docstring to its last) to LIMIT lines.
 LIMIT is 15: measured on the adapters this issue wrote, the longest are 15
 (`review_incoming_invoice`, which also words the review's refusal as the launchpad's failure,
 and `run_offboard`, whose two steps take seven keywords); the lifecycle's are 5 to 13. A body
-longer than that is doing the work itself, twice. NOT_YET lists those that still do, each with
-its length when this test was written: one may only shrink, and leaves the list once it fits."""
+longer than that is doing the work itself, twice. Every op and command fits (the last five,
+billing's batch invoice and credit note and the exports' export and reopen, since this round)."""
 
 from __future__ import annotations
 
@@ -20,12 +20,6 @@ import invoice_pipelines
 
 ROOT = Path(invoice_pipelines.__file__).resolve().parent
 LIMIT = 15
-# "<module path below the package>:<function>": its body's lines when this test was written; the
-# work each still does itself, waiting for its action (billing/ and the others of issue 87)
-NOT_YET = {
-    "exports/commands/run.py:run_export_command": 60,
-    "exports/jobs.py:reopen_exported_invoices": 18,
-}
 
 
 def _is_op(node: ast.FunctionDef) -> bool:
@@ -64,21 +58,11 @@ def adapters() -> dict[str, int]:
 
 def test_ops_and_commands_are_adapters_of_at_most_fifteen_lines():
     found = adapters()
-    too_long = {
-        name: lines
-        for name, lines in found.items()
-        if lines > LIMIT and lines > NOT_YET.get(name, LIMIT)
-    }
+    too_long = {name: lines for name, lines in found.items() if lines > LIMIT}
     assert not too_long, (
         f"these do the work an action (<area>/domain/actions.py) should do, in more than {LIMIT} "
-        f"lines (or more than NOT_YET allows): {too_long}"
+        f"lines: {too_long}"
     )
-
-
-def test_not_yet_names_only_what_is_still_too_long():
-    found = adapters()
-    settled = sorted(name for name in NOT_YET if found.get(name, 0) <= LIMIT)
-    assert not settled, f"these fit now (or are gone): take them off NOT_YET: {settled}"
 
 
 def test_the_reading_sees_ops_and_commands():

@@ -235,17 +235,6 @@ ROW_READERS = {
     "db/read_only_triggers.py": "0055's triggers, which ask whether an organization is offboarded",
     "tenants/domain/listing.py": "organizations list and show: the organizations' own listing",
 }
-# Where the organization is still read again, each with what keeps it there: the list only
-# shrinks (issue 87). A module out of it reads no organization's row any more.
-NOT_YET = {
-    "delivery/domain/peppol_overview.py": "received documents listed across organizations with "
-    "each organization's country",
-    "intake/domain/mailbox_config.py": "the mailboxes of the active organizations (this round's "
-    "mailbox work owns the module)",
-    "intake/domain/mailbox_status.py": "the same, for the mailboxes' freshness check",
-    "intake/domain/peppol_responses.py": "answer_rejections takes the id from intake/jobs.py (this "
-    "round's actions work owns it)",
-}
 # the columns that name an organization in a listing of other rows
 NAMING = frozenset({"id", "slug", "name"})
 # an SQL text that reads or writes the table
@@ -344,9 +333,7 @@ def test_only_the_lookups_and_the_lifecycle_read_an_organizations_row():
     reads = [
         f"invoice_pipelines/{module}:{line}: {what}"
         for module, tree in modules.items()
-        if module not in ROW_READERS
-        and module not in NOT_YET
-        and not module.startswith("db/migrations/")
+        if module not in ROW_READERS and not module.startswith("db/migrations/")
         for line, what in _organizations_reads(tree)
     ]
     assert not reads, (
@@ -354,9 +341,6 @@ def test_only_the_lookups_and_the_lifecycle_read_an_organizations_row():
         "value (db/tenancy.py makes it, with every column the work needs) instead:\n"
         + "\n".join(reads)
     )
-    stale = [module for module in NOT_YET if not _organizations_reads(modules[module])]
-    assert not stale, f"no read of the organization's row left: out of NOT_YET with {stale}"
-    assert len(NOT_YET) <= 10
 
 
 def test_the_count_sees_a_read_and_lets_a_join_for_the_slug_be():

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from copy import deepcopy
 from datetime import datetime
 
-from sqlalchemy import Engine, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Engine, Subquery, func, or_, select, text, update
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.organization import Organization
@@ -147,6 +147,35 @@ def active_organizations(system: Engine) -> list[Organization]:
             .order_by(organizations.c.slug)
         ).mappings()
         return [Organization.from_row(row) for row in rows]
+
+
+def organizations_where(
+    system: Engine, condition: Callable[[ColumnElement[int]], ColumnElement[bool]]
+) -> list[Organization]:
+    """Every organization for which `condition(id)` holds (SQL on the organization's id, such as
+    an EXISTS over its rows: the organizations a run over all of them has work for), as values,
+    by id: one query, however many organizations there are."""
+    with system_transaction(system) as conn:
+        rows = conn.execute(
+            select(organizations).where(condition(organizations.c.id)).order_by(organizations.c.id)
+        ).mappings()
+        return [Organization.from_row(row) for row in rows]
+
+
+def active_organizations_named() -> Subquery:
+    """The active organizations' `id` and `slug` as a table to join: rows listed across the
+    active organizations (their mailboxes), each named by its organization, in the caller's one
+    query."""
+    o = organizations.c
+    return select(o.id, o.slug).where(o.active.is_(True)).subquery("active_organizations")
+
+
+def organization_countries() -> Subquery:
+    """Every organization's `id` and `country` as a table to join: rows listed across the
+    organizations with their organization's country (the Peppol traffic's sending and receiving
+    countries), in the caller's one query."""
+    o = organizations.c
+    return select(o.id, o.country).subquery("organization_countries")
 
 
 def change_settings(

@@ -14,9 +14,11 @@ from pydantic import Field
 from sqlalchemy import Engine
 
 from invoice_pipelines.exports.assets import incoming_invoice_exports, sales_invoice_exports
-from invoice_pipelines.exports.domain.corrections import reopen_exported
+from invoice_pipelines.exports.domain import actions
+from invoice_pipelines.exports.domain.actions import Reopen
 from invoice_pipelines.lib.partitions import who_asked
 from invoice_pipelines.lib.refusals import OrganizationConfig, refused
+from invoice_pipelines.resources.dagster_instance.run_report import refusals
 
 export_job = define_asset_job(
     "export_job",
@@ -41,23 +43,17 @@ def reopen_exported_invoices(
     database: ResourceParam[Engine],
     system_database: ResourceParam[Engine],
 ):
-    engine = database
     org = config.named_organization(system_database)
-    if not config.document_ids:
-        raise refused("Name at least one document to reopen (document_ids).")
-    if not config.reason.strip():
-        raise refused("Say why the documents are reopened (reason).")
     who = who_asked(config.requested_by, context.run.tags)
-    reopened, not_reopened = reopen_exported(
-        engine, org.id, config.document_ids, reason=config.reason, requested_by=who
-    )
-    for doc_id, why in not_reopened.items():
+    with refusals():
+        done = actions.reopen(database, org, Reopen(config.document_ids, config.reason, who))
+    for doc_id, why in done.refused.items():
         context.log.warning(f"document {doc_id} not reopened: {why}")
-    if not reopened:
+    if not done.reopened:
         raise refused("None of the given documents is EXPORTED, so none can be reopened.")
     context.log.info(
-        f"reopened {len(reopened)} document(s) of {org.slug}: {reopened}; materialize their "
-        "months of incoming_invoice_exports to write the corrected version"
+        f"reopened {len(done.reopened)} document(s) of {org.slug}: {done.reopened}; materialize "
+        "their months of incoming_invoice_exports to write the corrected version"
     )
 
 

@@ -81,6 +81,13 @@ def _organization(db) -> dict:
     return org
 
 
+def _answer(db, transport, org: dict, **options):
+    """`answer_rejections` for the organization's value, as the notices' action hands it."""
+    return answer_rejections(
+        db.engine, transport, find_organization(db.engine, org["id"]), **options
+    )
+
+
 def _broken(sample: str = "base-example.xml") -> bytes:
     """An official example whose totals do not add up (BR-CO-15): the intake rejects it."""
     data = (PEPPOL_SAMPLES_DIR / sample).read_bytes()
@@ -161,14 +168,14 @@ def test_a_rejection_goes_back_as_an_invoice_response_once_and_no_notice(db, tmp
     org = _organization(db)
     [received] = _reject(db, tmp_path, org, [ANSWERING])
     assert _notices(db, org)[received.document_id]["status"] == "pending"
-    assert org["id"] in organizations_awaiting_answers(db.engine)
+    assert org["id"] in {o.id for o in organizations_awaiting_answers(db.engine)}
 
     with AccessPointStandIn(network=_network()) as ap:
-        summary = answer_rejections(db.engine, _transport(ap.url), org["id"])
+        summary = _answer(db, _transport(ap.url), org)
         [message] = ap.network.take_messages()
         assert list(summary.sent) == [received.message_id] and not summary.by_notice
         # a second run: answered already, nothing leaves
-        again = answer_rejections(db.engine, _transport(ap.url), org["id"])
+        again = _answer(db, _transport(ap.url), org)
         assert (again.sent, again.by_notice, ap.network.take_messages()) == ({}, {}, [])
 
     assert message["receiver"] == f"iso6523-actorid-upis::{ANSWERING}"
@@ -211,14 +218,14 @@ def test_a_rejection_goes_back_as_an_invoice_response_once_and_no_notice(db, tmp
     assert received.document_id not in _notices(db, org)
     summary, mails = _mails(db, org)
     assert (summary.sent, mails) == ([], [])
-    assert org["id"] not in organizations_awaiting_answers(db.engine)
+    assert org["id"] not in {o.id for o in organizations_awaiting_answers(db.engine)}
 
 
 def test_a_sender_that_takes_no_invoice_response_gets_the_notice(db, tmp_path):
     org = _organization(db)
     [received] = _reject(db, tmp_path, org, [SILENT])
     with AccessPointStandIn(network=_network()) as ap:
-        summary = answer_rejections(db.engine, _transport(ap.url), org["id"])
+        summary = _answer(db, _transport(ap.url), org)
         assert ap.network.take_messages() == []
     assert "takes no Peppol Invoice Response" in summary.by_notice[received.message_id]
     [row] = _responses(db, org)
@@ -232,14 +239,14 @@ def test_an_access_point_that_cannot_be_asked_holds_the_notice_until_it_answers(
     [received] = _reject(db, tmp_path, org, [ANSWERING])
     with AccessPointStandIn(network=_network()) as ap:
         closed = ap.url
-    summary = answer_rejections(db.engine, _transport(closed), org["id"])
+    summary = _answer(db, _transport(closed), org)
     assert list(summary.waiting) == [received.message_id] and _responses(db, org) == []
     held, mails = _mails(db, org)
     assert (held.sent, mails) == ([], [])
     assert _notices(db, org)[received.document_id]["status"] == "pending"
 
     with AccessPointStandIn(network=_network()) as ap:
-        summary = answer_rejections(db.engine, _transport(ap.url), org["id"])
+        summary = _answer(db, _transport(ap.url), org)
         assert len(ap.network.take_messages()) == 1
     assert list(summary.sent) == [received.message_id]
     assert _mails(db, org)[1] == []
@@ -252,7 +259,7 @@ def test_faults_are_settled_as_for_invoices(db, tmp_path):
     network.keep_then_answer.append(0)  # the first: kept, then the connection dropped
     with AccessPointStandIn(network=network) as ap:
         transport = _transport(ap.url)
-        first = answer_rejections(db.engine, transport, org["id"], backoff_seconds=0.01)
+        first = _answer(db, transport, org, backoff_seconds=0.01)
         # the lost one reached the access point once, as did the other two
         assert len(ap.network.take_messages()) == 3
     assert first.unknown == [lost.message_id]
@@ -260,7 +267,7 @@ def test_faults_are_settled_as_for_invoices(db, tmp_path):
     by_message = {r["peppol_received_id"]: r for r in _responses(db, org)}
     assert by_message[lost.message_id]["status"] == "unknown"
     with AccessPointStandIn(network=network) as ap:
-        again = answer_rejections(db.engine, _transport(ap.url), org["id"])
+        again = _answer(db, _transport(ap.url), org)
         assert ap.network.take_messages() == []  # unknown is never sent again on its own
     assert (again.sent, again.unknown, again.failed) == ({}, [], {})
 
@@ -272,7 +279,7 @@ def test_faults_are_settled_as_for_invoices(db, tmp_path):
     network.throttle_next = 1
     network.rejecting[SILENT] = "no such buyer relationship"
     with AccessPointStandIn(network=network) as ap:
-        summary = answer_rejections(db.engine, _transport(ap.url), org["id"], backoff_seconds=0.01)
+        summary = _answer(db, _transport(ap.url), org, backoff_seconds=0.01)
         messages = ap.network.take_messages()
     assert list(summary.sent) == [asked_again.message_id]
     assert "no such buyer relationship" in summary.failed[rejected.message_id]
@@ -298,7 +305,7 @@ def test_a_notice_shared_with_another_document_goes_without_the_answered_one(
     assert (first["status"], second["status"]) == ("pending", "folded")
 
     with AccessPointStandIn(network=_network()) as ap:
-        summary = answer_rejections(db.engine, _transport(ap.url), org["id"])
+        summary = _answer(db, _transport(ap.url), org)
         assert len(ap.network.take_messages()) == 1
     assert list(summary.sent) == [received[ANSWERING].message_id]
     assert list(summary.by_notice) == [received[SILENT].message_id]
@@ -326,7 +333,7 @@ def test_a_notice_that_went_out_before_is_the_answer(db, tmp_path):
             .values(status="sent")
         )
     with AccessPointStandIn(network=_network()) as ap:
-        summary = answer_rejections(db.engine, _transport(ap.url), org["id"])
+        summary = _answer(db, _transport(ap.url), org)
         assert ap.network.take_messages() == []
     assert summary.by_notice == {received.message_id: NOTICE_LEFT}
 
@@ -339,7 +346,7 @@ def test_the_unanswered_check_counts_an_accepted_invoice_response_as_the_answer(
     network.register(SILENT, INVOICE_RESPONSE_DOC_TYPE, INVOICE_RESPONSE_PROCESS)
     network.rejecting[SILENT] = "closed"
     with AccessPointStandIn(network=network) as ap:
-        summary = answer_rejections(db.engine, _transport(ap.url), org["id"])
+        summary = _answer(db, _transport(ap.url), org)
     assert list(summary.by_notice) == [noticed.message_id]
     later = datetime.now(UTC) + timedelta(days=2)
 

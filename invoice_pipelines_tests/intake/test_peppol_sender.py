@@ -272,9 +272,14 @@ def test_a_rejection_is_never_answered_to_an_envelope_sender_that_is_not_the_sel
 
     with AccessPointStandIn(network=network) as ap:
         transport = PeppolTransport(base_url=ap.url, token="ap-token", timeout_seconds=10.0)
-        summary = answer_rejections(db.engine, transport, org["id"])
+        summary = answer_rejections(db.engine, transport, find_organization(db.engine, org["id"]))
         assert ap.network.take_messages() == []  # to no one: not the sender, not the seller
-        assert answer_rejections(db.engine, transport, org["id"]).by_notice == {}
+        assert (
+            answer_rejections(
+                db.engine, transport, find_organization(db.engine, org["id"])
+            ).by_notice
+            == {}
+        )
         assert ap.network.take_messages() == []
 
     [why] = summary.by_notice.values()

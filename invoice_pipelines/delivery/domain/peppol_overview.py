@@ -41,7 +41,7 @@ from invoice_pipelines.db.tables import (
     sales_invoices,
     supplier_notices,
 )
-from invoice_pipelines.db.tenancy import tenant_transaction
+from invoice_pipelines.db.tenancy import organization_countries, tenant_transaction
 
 UNDELIVERED_AFTER = timedelta(hours=1)
 UNANSWERED_AFTER = timedelta(hours=24)
@@ -399,18 +399,20 @@ def monthly_counts(
     start_at = datetime(start.year, start.month, start.day, tzinfo=UTC)
     end_at = datetime(end.year, end.month, end.day, tzinfo=UTC)
     counts = MonthlyCounts(month)
-    d, o = deliveries.c, organizations.c
+    # each organization's country (its C1 sending, its C4 receiving), joined in the one query
+    countries = organization_countries()
+    d, c = deliveries.c, countries.c
     sent = (
         select(
             sales_ledger.field("type_code"),
-            o.country,
+            c.country,
             sales_ledger.field("customer_country"),
             d.recipient,
         )
         .select_from(
             sales_ledger.joined_to(
                 deliveries, d.sales_invoice_id, "type_code", "customer_country"
-            ).join(organizations, o.id == d.organization_id)
+            ).join(countries, c.id == d.organization_id)
         )
         .where(
             d.channel == PEPPOL,
@@ -427,10 +429,10 @@ def monthly_counts(
         receivers.add(recipient.lower())
     m, i = peppol_received.c, incoming_invoices.c
     received = (
-        select(m.document_type, i.type_code, m.country, o.country, m.sender)
+        select(m.document_type, i.type_code, m.country, c.country, m.sender)
         .select_from(
             peppol_received.outerjoin(incoming_invoices, i.id == m.incoming_invoice_id).outerjoin(
-                organizations, o.id == m.organization_id
+                countries, c.id == m.organization_id
             )
         )
         .where(m.created_at >= start_at, m.created_at < end_at)

@@ -1,88 +1,45 @@
-"""What `invoice-pipelines export` and `export-reopen` do: the functions the export assets
-call. Their parsers are exports/commands/cli.py's; exports/area.py's table names each function here, and
-the console script imports this module only when one of them runs."""
+"""What `invoice-pipelines export` and `export-reopen` do: adapters over the exports' actions
+(exports/domain/actions.py; `reopen` is the launchpad's reopen job's too), each direction's outcome
+one JSON line on the terminal (resources/dagster_instance/dagster_ui.py `Terminal`). Their parsers
+are exports/commands/cli.py's; exports/area.py's table names each function here, and the console
+script imports this module only when one of them runs."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
-from invoice_pipelines.core.export_months import month_state
-from invoice_pipelines.exports.domain.corrections import reopen_exported
+from invoice_pipelines.exports.domain import actions
+from invoice_pipelines.exports.domain.actions import ExportParts, MonthExport, MonthNotExportable
 from invoice_pipelines.exports.domain.documents import DocumentStores
-from invoice_pipelines.exports.domain.export_settings import DIRECTIONS, ExportSettingsError
-from invoice_pipelines.exports.domain.figures import totals_text
-from invoice_pipelines.exports.domain.job import RUNNING_MONTH_SETTING, check_period
-from invoice_pipelines.exports.domain.pipeline import run_export
+from invoice_pipelines.lib.read_only import Refused
+from invoice_pipelines.resources.dagster_instance.dagster_ui import Terminal
 
 
 def run_export_command(args: argparse.Namespace) -> int:
-    resources = args.resources  # the plain stores the runs' resources wrap: the same files
-    engine = resources.database
-    store = resources.export_store
-    documents = DocumentStores(resources.upload_store, resources.document_store)
-    directions = DIRECTIONS if args.direction == "both" else (args.direction,)
+    close = True if args.close_month else None  # not given: the organization's setting
+    request = MonthExport(args.month, args.direction, close, running_month=args.provisional)
     try:
-        state = month_state(check_period(args.month))
-    except ExportSettingsError as exc:
+        results = actions.export(_parts(args), args.organization, request)
+    except MonthNotExportable as exc:
         print(f"invoice-pipelines export: {exc}")
         return 2
-    if state == "future":
-        print(f"invoice-pipelines export: the month {args.month} has not begun")
+    except Refused as exc:
+        print(f"invoice-pipelines: {exc}")
         return 2
-    if state == "running" and not args.provisional:
-        print(
-            f"invoice-pipelines export: {args.month} is the running month; a month is exported "
-            "once it is over (--provisional exports it as provisional, as "
-            f"{RUNNING_MONTH_SETTING}=provisional lets schedules and backfills)"
-        )
-        return 2
-    code = 0
-    for direction in directions:
-        try:
-            result = run_export(
-                engine,
-                store,
-                args.organization,
-                args.month,
-                direction,
-                close_month=True if args.close_month else None,
-                requested_by="cli",
-                provisional=state == "running",
-                documents=documents,
-            )
-        except ExportSettingsError as exc:
-            print(f"invoice-pipelines: {direction} export refused: {exc}")
-            return 2
-        print(
-            json.dumps(
-                {
-                    "direction": direction,
-                    "month": result.period,
-                    "version": result.version,
-                    "unchanged": result.unchanged,
-                    "rewritten": result.rewritten,
-                    "empty": result.empty,
-                    "disabled": result.disabled,
-                    "provisional": result.provisional,
-                    "invoices": result.invoice_count,
-                    "bookings": result.booking_count,
-                    "skipped": [{"id": i, "number": n, "reason": r} for i, n, r in result.skipped],
-                    "totals": totals_text(result.totals),
-                    "files": result.files,
-                    "notes": result.notes,
-                }
-            )
-        )
-        if result.skipped:
-            code = 1
-    return code
+    return 1 if any(result.skipped for result in results) else 0
+
+
+def _parts(args: argparse.Namespace) -> ExportParts:
+    resources = args.resources  # the plain stores the runs' resources wrap: the same files
+    documents = DocumentStores(resources.upload_store, resources.document_store)
+    return ExportParts(resources.database, resources.export_store, documents, Terminal())
 
 
 def run_reopen_command(args: argparse.Namespace) -> int:
-    engine = args.resources.database
-    org = args.organization
-    ids = args.documents
-    reopened, refused = reopen_exported(engine, org.id, ids, reason=args.reason, requested_by="cli")
-    print(json.dumps({"reopened": reopened, "refused": {str(k): v for k, v in refused.items()}}))
-    return 0 if reopened and not refused else 1
+    # refused (no document, no reason): cli.py says the sentence, exit code 2
+    request = actions.Reopen(args.documents, args.reason, requested_by="cli")
+    done = actions.reopen(args.resources.database, args.organization, request)
+    refused = {str(k): v for k, v in done.refused.items()}
+    print(json.dumps({"reopened": done.reopened, "refused": refused}))
+    return 0 if done.reopened and not done.refused else 1

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, or_, select
 from sqlalchemy.engine import Connection
 
 from invoice_pipelines.core.text import terminal_text
-from invoice_pipelines.db.tables import mailbox_messages, mailbox_uploads, mailboxes, organizations
-from invoice_pipelines.db.tenancy import system_transaction
+from invoice_pipelines.db.tables import mailbox_messages, mailbox_uploads, mailboxes
+from invoice_pipelines.db.tenancy import active_organizations_named, system_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.metadata import CheckFinding, Markdown, markdown_table
 
@@ -28,22 +28,22 @@ TABLE_ROWS = 20
 
 def fresh_finding(system: Engine, *, stale_minutes: int = STALE_MINUTES) -> CheckFinding:
     """Every active mailbox read within `stale_minutes` and without an error (all organizations)."""
-    m, o = mailboxes.c, organizations.c
+    active = active_organizations_named()
+    m, o = mailboxes.c, active.c
     cutoff = utcnow() - timedelta(minutes=stale_minutes)
     with system_transaction(system) as conn:
         total = len(
             conn.execute(
                 select(m.id)
-                .select_from(mailboxes.join(organizations, o.id == m.organization_id))
-                .where(m.active.is_(True), o.active.is_(True))
+                .select_from(mailboxes.join(active, o.id == m.organization_id))
+                .where(m.active.is_(True))
             ).all()
         )
         rows = conn.execute(
             select(o.slug, m.last_read_at, m.last_error)
-            .select_from(mailboxes.join(organizations, o.id == m.organization_id))
+            .select_from(mailboxes.join(active, o.id == m.organization_id))
             .where(
                 m.active.is_(True),
-                o.active.is_(True),
                 or_(m.last_read_at.is_(None), m.last_read_at < cutoff, m.last_error.is_not(None)),
             )
             .order_by(o.slug)

@@ -1,7 +1,7 @@
 """The answer to a received Peppol document the intake rejected (issue 58): an Invoice Response
 back over Peppol where the sender's access point takes one, else the supplier notice.
 
-`answer_rejections(engine, access_point, organization_id)` runs before the organization's
+`answer_rejections(engine, access_point, org)` runs before the organization's
 supplier notices are sent (intake/defs.py, the notices op). For each message in
 `peppol_received` whose incoming invoice is FAILED and that has no answer yet
 (`peppol_responses`, one row per message):
@@ -43,15 +43,15 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 
 from invoice_pipelines.core.lifecycle import Status
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tables import (
     incoming_invoices,
-    organizations,
     peppol_received,
     peppol_responses,
     processing_errors,
     supplier_notices,
 )
-from invoice_pipelines.db.tenancy import system_transaction, tenant_transaction
+from invoice_pipelines.db.tenancy import organizations_where, tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.einvoice.invoice_response import (
     REJECTED,
@@ -139,16 +139,10 @@ def awaiting_answer(organization_id_column):
     )
 
 
-def organizations_awaiting_answers(system: Engine) -> list[int]:
-    """Organizations with a rejected received Peppol document and no answer decided yet."""
-    with system_transaction(system) as conn:
-        return list(
-            conn.execute(
-                select(organizations.c.id)
-                .where(awaiting_answer(organizations.c.id))
-                .order_by(organizations.c.id)
-            ).scalars()
-        )
+def organizations_awaiting_answers(system: Engine) -> list[Organization]:
+    """Organizations with a rejected received Peppol document and no answer decided yet, by id
+    (one query over all of them)."""
+    return organizations_where(system, awaiting_answer)
 
 
 def held_notices(notice_table):
@@ -312,24 +306,19 @@ def _reasons(conn, document_id: int) -> list:
     return reasons or [reason_of(None, None, "the document was not accepted")]
 
 
-def _organization(conn, organization_id: int):
-    o = organizations.c
-    return conn.execute(
-        select(o.name, o.country, o.peppol_participant).where(o.id == organization_id)
-    ).one()
-
-
 def answer_rejections(
     engine: Engine,
     access_point,
-    organization_id: int,
+    org: Organization,
     *,
     stale_after: timedelta = STALE_AFTER,
     backoff_seconds: float = 0.5,
 ) -> ResponseSummary:
-    """Answer the organization's rejected received Peppol documents (module docstring).
-    `access_point`: the plain transport (`PeppolTransport`: session, lookup, send), a run's
-    `peppol_access_point` and a command's alike."""
+    """Answer `org`'s rejected received Peppol documents (module docstring), from its name,
+    country and participant id as the value has them. `access_point`: the plain transport
+    (`PeppolTransport`: session, lookup, send), a run's `peppol_access_point` and a command's
+    alike."""
+    organization_id, us = org.id, org
     summary = ResponseSummary()
     dead = mark_unknown(
         engine, BOX, organization_id, stale_after, reason=DIED, returning=("peppol_received_id",)
@@ -342,7 +331,6 @@ def answer_rejections(
         document_ids = [m.document_id for m in messages]
         left = _notice_left(conn, document_ids)
         unverified = _unverified(conn, document_ids)
-        us = _organization(conn, organization_id)
     ours = None
     try:
         ours = parse_participant(us.peppol_participant or "")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from invoice_pipelines.core.organization import Organization
 from invoice_pipelines.db.tenancy import suspended_by_id
 from invoice_pipelines.intake.domain.notices import (
     organizations_with_pending_notices,
@@ -43,24 +44,24 @@ def answer_suppliers(parts: AnswerParts) -> None:
     suspended = suspended_by_id(parts.system)
     answers = organizations_awaiting_answers(parts.system)
     notices = organizations_with_pending_notices(parts.system)
-    waiting = sorted({*answers, *notices} & set(suspended))
+    waiting = sorted({*(org.id for org in answers), *notices} & set(suspended))
     if waiting:
         parts.report.say(
             "suspended, nothing sent: "
             + ", ".join(f"{suspended[i][0]} ({suspended[i][1]})" for i in waiting)
         )
-    for organization_id in answers:
-        if organization_id not in suspended:
-            _answer_over_peppol(parts, organization_id)
+    for org in answers:
+        if org.id not in suspended:
+            _answer_over_peppol(parts, org)
     for organization_id in notices:
         if organization_id not in suspended:
             _send_notices(parts, organization_id)
 
 
-def _answer_over_peppol(parts: AnswerParts, organization_id: int) -> None:
-    answered = answer_rejections(parts.engine, parts.access_point, organization_id)
+def _answer_over_peppol(parts: AnswerParts, org: Organization) -> None:
+    answered = answer_rejections(parts.engine, parts.access_point, org)
     parts.report.say(
-        f"organization {organization_id}: {len(answered.sent)} Invoice Response(s) sent over "
+        f"organization {org.id}: {len(answered.sent)} Invoice Response(s) sent over "
         f"Peppol, {len(answered.failed)} failed, {len(answered.unknown)} unknown, "
         f"{len(answered.by_notice)} answered by the notice"
     )
