@@ -410,7 +410,12 @@ def _line_doubts(invoice: Invoice) -> list[Finding]:
         return [_finding("IP-REV-08", "no invoice line could be read from the page")]
     if invoice.net_total is None:
         return []
-    total = sum((line.net_amount for line in lines), ZERO)
+    # less the document's allowances plus its charges where the page sums them (BR-CO-13)
+    total = (
+        sum((line.net_amount for line in lines), ZERO)
+        - (invoice.allowance_total or ZERO)
+        + (invoice.charge_total or ZERO)
+    )
     if abs(total - invoice.net_total) > TOTAL_SLACK:
         return [
             _finding(

@@ -94,16 +94,31 @@ def derived_breakdown(invoice: Invoice) -> tuple[VatBreakdown, ...]:
     )
 
 
+def adjusted_lines_total(invoice: Invoice) -> Decimal:
+    """The lines' sum less the document's allowances plus its charges (BR-CO-13's net)."""
+    lines = sum((line.net_amount for line in invoice.lines if line.net_amount is not None), ZERO)
+    return lines - (invoice.allowance_total or ZERO) + (invoice.charge_total or ZERO)
+
+
 def lines_proof(invoice: Invoice) -> Proof:
-    """BR-CO-10: the lines read add up to the net."""
+    """BR-CO-10 (and BR-CO-13 where the page sums allowances or charges): the lines read, less
+    the document's allowances plus its charges, add up to the net."""
     lines = [line.net_amount for line in invoice.lines if line.net_amount is not None]
-    total = sum(lines, ZERO)
+    total = adjusted_lines_total(invoice)
     net = invoice.net_total
     holds = bool(lines) and net is not None and abs(total - net) <= CENT
     if not lines:
         return Proof("BR-CO-10", False, "no invoice line was read")
+    adjusted = ""
+    if invoice.allowance_total or invoice.charge_total:
+        adjusted = (
+            f" less allowances {_money(invoice.allowance_total or ZERO)} plus charges "
+            f"{_money(invoice.charge_total or ZERO)}"
+        )
     return Proof(
-        "BR-CO-10", holds, f"the {len(lines)} lines add up to {_money(total)}, net {_money(net)}"
+        "BR-CO-10",
+        holds,
+        f"the {len(lines)} lines{adjusted} add up to {_money(total)}, net {_money(net)}",
     )
 
 

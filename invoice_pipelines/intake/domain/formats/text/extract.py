@@ -19,7 +19,13 @@ from itertools import product
 from typing import Any
 
 import invoice_pipelines.intake.domain.formats.text.labels as L
-from invoice_pipelines.core.invoice import Invoice, InvoiceLine, Origin, VatBreakdown
+from invoice_pipelines.core.invoice import (
+    AllowanceCharge,
+    Invoice,
+    InvoiceLine,
+    Origin,
+    VatBreakdown,
+)
 from invoice_pipelines.core.money import CENT, plain_string
 from invoice_pipelines.intake.domain.formats.text.accounts import ReadAccount, read_accounts
 from invoice_pipelines.intake.domain.formats.text.currency import (
@@ -105,6 +111,15 @@ class ExtractedFields:
             result["payment_accounts"] = [a.to_json_dict() for a in self.accounts]
         return result
 
+    def _allowances_charges(self) -> tuple[AllowanceCharge, ...]:
+        """The document's allowances and charges as the page sums them (one each, its label as
+        the reason): the page's items themselves are not read."""
+        return tuple(
+            AllowanceCharge(is_charge=name == "charge_total", amount=f.value, reason=f.source)
+            for name in ("allowance_total", "charge_total")
+            if (f := self.fields.get(name)) is not None and f.value
+        )
+
     def to_invoice(self, *, origin: Origin, confidence_scale: float = 1.0) -> Invoice:
         """The normalized invoice; only what text can carry, the rest stays None."""
         net, tax = self.value("net_total"), self.value("tax_total")
@@ -124,6 +139,9 @@ class ExtractedFields:
             buyer_vat_id=self.value("buyer_vat_id"),
             iban=self.value("iban"),
             payment_accounts=tuple(a.account for a in self.accounts),
+            allowance_total=self.value("allowance_total"),
+            charge_total=self.value("charge_total"),
+            allowances_charges=self._allowances_charges(),
             net_total=net,
             tax_total=tax,
             gross_total=self.value("gross_total"),
@@ -465,9 +483,24 @@ def _extract_due_date(lines: list[str], order: _DateOrder) -> TextField | None:
             if found:
                 conf = 0.8 * found[1]
                 candidates.append((conf, index, TextField(found[0], conf, line.strip())))
+        debit = _DEBIT_ON.search(line)
+        if debit and _DEBITED.search(" ".join(lines[index : index + 2])):
+            # "Der Betrag ... wird am 20.03.2014 von Ihrem Konto ... per SEPA-Lastschrift
+            # eingezogen": the day the direct debit takes it is the day it is due
+            found = _first_date(line[debit.end() :], order, within=14)
+            if found:
+                conf = 0.8 * found[1]
+                candidates.append((conf, index, TextField(found[0], conf, line.strip())))
     if not candidates:
         return None
     return max(candidates, key=lambda c: (c[0], -c[1]))[2]
+
+
+# a direct debit's day: "wird am 20.03.2014 ... eingezogen", "will be debited on 2014-03-20"
+_DEBIT_ON = re.compile(r"\b(?:wird|werden)\s+am|\bwill\s+be\s+(?:debited|collected)\s+on", re.I)
+_DEBITED = re.compile(
+    r"eingezogen|abgebucht|lastschrift|direct\s+debit|debited|collected|pr[ée]lev", re.I
+)
 
 
 def _relative_due_date(lines: list[str], issue: TextField | None) -> TextField | None:
@@ -1054,9 +1087,12 @@ def _extract_prepaid(
         if not (named or index <= heading_until):
             continue
         amounts = [a for a in amounts_in(line) if a.has_decimals]
-        if named and not amounts:
+        if named:
+            # a heading, or a heading that shares its line with a total of the column beside
+            # ("Règlement  Date  Montant ...  Total TTC 530,75 €")
             heading_until = index + _PAYMENT_ROWS_BELOW
-            continue
+            if not amounts:
+                continue
         for amount in amounts:
             if abs(gross.value - abs(amount.value) - due.value) <= CENT:
                 found.append(TextField(abs(amount.value), 0.9, line.strip()))
@@ -1124,6 +1160,15 @@ def extract_fields(text: str) -> ExtractedFields:
             by_column = []
         if _adds_up(by_column, net.value):
             invoice_lines = by_column
+        else:
+            # lines that add up to the net less the document's allowances plus its charges
+            # (BR-CO-13), when the page prints those sums
+            for candidate in (invoice_lines, by_column):
+                adjustments = _allowances_and_charges(lines, candidate, net.value)
+                if adjustments:
+                    invoice_lines = candidate
+                    sure.update(adjustments)
+                    break
     breakdown = _bases_from_lines(breakdown, invoice_lines, None if net is None else net.value)
     if fields["type_code"].value == "381":
         _credit_note_positive(sure, invoice_lines, breakdown)
@@ -1167,6 +1212,70 @@ def _totals_from_table(
     fields["net_total"] = TextField(bases, 0.9, "the VAT table's bases")
     fields["tax_total"] = TextField(taxes, 0.9, "the VAT table's VAT")
     return table
+
+
+# the sums of a document's allowances (BT-107) and charges (BT-108) as a page labels them
+_SUM_WORDS = r"(?:gesamt(?:betrag)?|summe|total|sum|montant\s+total)"
+_ALLOWANCE_WORDS = r"(?:abschl[äa]ge|nachl[äa]sse|rabatte|allowances|discounts|remises)"
+_CHARGE_WORDS = r"(?:zuschl[äa]ge|charges|surcharges|frais)"
+_ALLOWANCE_TOTAL = re.compile(
+    rf"{_SUM_WORDS}\b(?:\s+\w+){{0,2}}\s+{_ALLOWANCE_WORDS}\b|{_ALLOWANCE_WORDS}\s+{_SUM_WORDS}\b",
+    re.I,
+)
+_CHARGE_TOTAL = re.compile(
+    rf"{_SUM_WORDS}\b(?:\s+\w+){{0,2}}\s+{_CHARGE_WORDS}\b|{_CHARGE_WORDS}\s+{_SUM_WORDS}\b",
+    re.I,
+)
+
+
+def _allowances_and_charges(
+    lines: list[str], invoice_lines: list[InvoiceLine], net: Decimal
+) -> dict[str, TextField]:
+    """The sums of the document's allowances and charges a page prints ("Gesamtbetrag der
+    Abschläge -14,73", "Gesamtbetrag der Zuschläge 5,80") when the lines read, less the one plus
+    the other, make the net (BR-CO-13) in exactly one way; else nothing. As for the prepaid
+    amount, only what closes the invoice's own sum is read."""
+    amounts = [line.net_amount for line in invoice_lines if line.net_amount is not None]
+    if not amounts:
+        return {}
+    total = sum(amounts, Decimal(0))
+    printed: dict[str, list[tuple[Decimal, str]]] = {"allowance_total": [], "charge_total": []}
+    for line in lines:
+        for name, pattern in (
+            ("allowance_total", _ALLOWANCE_TOTAL),
+            ("charge_total", _CHARGE_TOTAL),
+        ):
+            label = pattern.search(line)
+            found = [
+                a
+                for a in amounts_in(line)
+                if a.has_decimals and a.start > (label.end() if label else 0)
+            ]
+            if label is not None and found:
+                printed[name].append((abs(found[-1].value), line.strip()))
+    if not any(printed.values()):
+        return {}
+
+    def choices(name: str) -> list[tuple[Decimal, str]]:
+        signed = [(sign * value, source) for value, source in printed[name] for sign in (1, -1)]
+        return [(Decimal(0), ""), *signed]
+
+    closing = {
+        (allowance, charge): (a_source, c_source)
+        for (allowance, a_source), (charge, c_source) in product(
+            choices("allowance_total"), choices("charge_total")
+        )
+        if (allowance or charge) and abs(total - allowance + charge - net) <= CENT
+    }
+    if len(closing) != 1:
+        return {}
+    (((allowance, charge), (a_source, c_source)),) = closing.items()
+    read = {}
+    if a_source:
+        read["allowance_total"] = TextField(allowance, 0.9, a_source)
+    if c_source:
+        read["charge_total"] = TextField(charge, 0.9, c_source)
+    return read
 
 
 def _adds_up(lines: list[InvoiceLine], net: Decimal) -> bool:

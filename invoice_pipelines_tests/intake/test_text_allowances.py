@@ -1,0 +1,120 @@
+"""What a page's own sums prove beyond its lines (issue 84): the sums of the document's
+allowances and charges that take the lines to the net (BR-CO-13), a payment received listed under
+a heading that shares its line with a total, and the day a direct debit takes the amount. Each is
+read only when the invoice's arithmetic closes with it, so a misprint or a misreading proves
+nothing and the document waits for a person."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal as D
+
+from invoice_pipelines.intake.domain.parse import parse_page_text
+
+TODAY = date(2026, 3, 10)
+ALLOWANCES = """Lieferant GmbH - Lieferantenstraße 20 - 80333 München
+
+Kunden AG Mitte
+Kundenstraße 15
+69876 Frankfurt
+
+Rechnung Nr. 471102                                      Rechnungsdatum: 05.03.2026
+Währung: EUR
+
+Pos  Beschreibung            Menge    Einzelpreis    USt.       Betrag
+1    Kunstrasen                 3         3,3333    19 %        10,00
+2    Schweinesteak              5         5,5000     7 %        27,50
+3    Mineralwasser             20         5,4900     7 %       109,80
+4    Pfand                     20         2,7700    19 %        55,40
+
+Es bestehen Rabatt- und Bonusvereinbarungen.
+
+Steueraufschlüsselung:
+Art (Kategorie)          Basisbetrag      USt. %      Steuerbetrag
+Umsatzsteuer (S)              129,37           7              9,06
+Umsatzsteuer (S)               64,40          19             12,24
+
+                               Positionssumme                      202,70
+                               Gesamtbetrag der Zuschläge            5,80
+                               Gesamtbetrag der Abschläge          {allowances}
+                               Rechnungssumme ohne USt.            193,77
+                               Steuerbetrag                         21,30
+                               Bruttosumme                         215,07
+                               Zahlbetrag                          215,07
+
+Lieferant GmbH · USt-IdNr. DE123456789 · IBAN DE89 3704 0044 0532 0130 00
+"""
+
+
+def test_the_sums_of_allowances_and_charges_take_the_lines_to_the_net() -> None:
+    outcome = parse_page_text(ALLOWANCES.replace("{allowances}", "-14,73"), today=TODAY)
+    assert outcome.status == "VALIDATED", [f.message for f in outcome.review]
+    invoice = outcome.invoice
+    assert (invoice.allowance_total, invoice.charge_total) == (D("14.73"), D("5.80"))
+    assert invoice.net_total == D("193.77")
+    lines_proof = outcome.raw["proofs"]["proofs"][0]
+    assert lines_proof["holds"]
+    assert "less allowances 14.73 plus charges 5.80" in lines_proof["detail"]
+
+
+def test_an_allowance_sum_that_does_not_close_the_net_proves_nothing() -> None:
+    outcome = parse_page_text(ALLOWANCES.replace("{allowances}", "-13,73"), today=TODAY)
+    assert outcome.status == "NEEDS_REVIEW"
+    assert outcome.invoice.allowance_total is None
+    assert any(
+        f.rule == "IP-REV-08" and "202.70" in f.message and "193.77" in f.message
+        for f in outcome.review
+    ), [f.message for f in outcome.review]
+
+
+PAYMENTS = """Au bon moulin SARL · 12 rue du Four · 69001 Lyon
+
+Client SA
+4 place Bellecour
+69002 Lyon
+
+Facture N° FA-2017-0471                                  Date: 05/11/2017
+Date d'échéance: 05/12/2017
+Devise: EUR
+
+Description                              Quantité      Prix unitaire       Prix HT
+Nougat de l'Abbaye 250g                  50             4,55 €           204,75 €
+Biscuits aux raisins 300g                40             3,20 €           128,00 €
+Huile d'olive                            10            19,80 €           198,00 €
+      Taxe               Base          Montant                       Total HT     530,75 €
+TVA 0% export (vente)    530,75 €      0,00 €
+                                                                  Total taxes       0,00 €
+      Règlement          Date          Montant                       Total TTC    530,75 €
+Vir SEPA                 31/10/2017    {paid}
+                                                                  Solde à payer   383,75 €
+
+Au bon moulin SARL · SIRET 123 456 789 00012 · TVA FR40303265045
+IBAN FR76 3000 6000 0112 3456 7890 189
+"""
+
+
+def test_a_payment_under_a_heading_that_shares_its_line_with_the_total_is_the_prepaid() -> None:
+    outcome = parse_page_text(PAYMENTS.replace("{paid}", "147,00 €"), today=TODAY)
+    assert outcome.invoice.prepaid == D("147.00")
+    assert (outcome.invoice.gross_total, outcome.invoice.amount_due) == (D("530.75"), D("383.75"))
+    assert not any(f.rule == "BR-CO-16" for f in outcome.review), [
+        f.message for f in outcome.review
+    ]
+
+
+def test_a_payment_that_does_not_make_the_amount_due_is_not_the_prepaid() -> None:
+    outcome = parse_page_text(PAYMENTS.replace("{paid}", "146,00 €"), today=TODAY)
+    assert outcome.invoice.prepaid is None
+    assert outcome.status == "NEEDS_REVIEW"
+    assert any(f.rule == "BR-CO-16" for f in outcome.review)
+
+
+def test_the_day_a_direct_debit_takes_the_amount_is_the_due_date() -> None:
+    page = ALLOWANCES.replace("{allowances}", "-14,73") + (
+        "Der Betrag in Höhe von EUR 215,07 wird am 20.03.2026 von Ihrem Konto mit IBAN\n"
+        "DE21860000000086001055 per SEPA-Lastschrift eingezogen.\n"
+    )
+    assert parse_page_text(page, today=TODAY).invoice.due_date == date(2026, 3, 20)
+    # "wird am" without a debit is no due date
+    other = page.replace("SEPA-Lastschrift eingezogen", "Boten geliefert")
+    assert parse_page_text(other, today=TODAY).invoice.due_date is None
