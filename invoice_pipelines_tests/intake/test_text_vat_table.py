@@ -152,3 +152,17 @@ def test_a_bare_number_that_the_arithmetic_does_not_make_a_rate_is_no_row() -> N
     # 16,90 x 8 % is not 1,18: no breakdown, the VAT stays unproven
     page = VISUALISED.replace("16,90         7  ", "16,90         8  ")
     assert read_vat_table(page.split("\n")) == []
+
+
+def test_the_rows_of_one_breakdown_may_stand_with_empty_lines_between() -> None:
+    lines = [
+        "Art (Kategorie)        Basisbetrag       Steuersatz [%]     Steuerbetrag",
+        "Umsatzsteuer (S )           129,37                    7             9,06",
+        "",
+        "",
+        "Umsatzsteuer (S )            64,40                   19            12,24",
+    ]
+    assert [(row.rate, row.basis) for row in read_vat_table(lines)] == [
+        (D("7"), D("129.37")),
+        (D("19"), D("64.40")),
+    ]

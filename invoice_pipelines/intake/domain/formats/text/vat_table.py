@@ -26,7 +26,7 @@ _ROW_WORDS = re.compile(
     r"laag|hoog|satz|rate|taux|eur|usd|gbp|chf|€|\$|£)\.?",
     re.IGNORECASE,
 )
-# rows of one block stand at most this many text lines apart
+# rows of one block stand at most this many lines with text apart
 _ROW_GAP = 2
 # a rate printed as a bare number: "7", "19", "5,5" (never two decimals, which are money)
 _BARE_RATE = re.compile(r"\d{1,2}(?:[.,]\d)?")
@@ -70,7 +70,9 @@ def read_vat_table(lines: list[str]) -> list[VatBreakdown]:
     """The last block of breakdown rows on the page (rates distinct), else an empty list."""
     blocks: list[list[VatBreakdown]] = []
     last = -10
-    for index, line in enumerate(lines):
+    # counted in lines with text: a renderer may leave empty lines between a table's rows
+    printed = [line for line in lines if line.strip()]
+    for index, line in enumerate(printed):
         row = _row(line)
         if row is None:
             continue
