@@ -118,3 +118,29 @@ def test_the_day_a_direct_debit_takes_the_amount_is_the_due_date() -> None:
     # "wird am" without a debit is no due date
     other = page.replace("SEPA-Lastschrift eingezogen", "Boten geliefert")
     assert parse_page_text(other, today=TODAY).invoice.due_date is None
+
+
+HEADED = """e-Luscious Nederland B.V. · Badweg 48 · 8401 BL Gorredijk
+
+Strategic Corp
+Fakestreet 46
+3500 MJ Utrecht
+
+ Kopie factuur
+ Klant                   Order                 Factuur datum          Factuur         Vervaldatum
+ SCONL0303006280999      SCONL000000444             8-9-2022      {number}          22-9-2022
+"""
+
+
+def test_the_number_under_the_documents_own_word_in_a_row_of_headings() -> None:
+    from invoice_pipelines.intake.domain.formats.text.extract import extract_fields
+
+    fields = extract_fields(HEADED.replace("{number}", "VF1005193039")).fields
+    assert fields["number"].value == "VF1005193039"
+    assert fields["number"].confidence == 0.85
+    # printed a second time on the page: a guess, below the confidence a VALIDATED one needs
+    twice = HEADED.replace("{number}", "VF1005193039") + "Referentie VF1005193039\n"
+    assert extract_fields(twice).fields["number"].confidence == 0.7
+    # a date under the heading is no number
+    dated = HEADED.replace("{number}", "  8-9-2022  ")
+    assert "number" not in extract_fields(dated).fields
