@@ -144,3 +144,29 @@ def test_the_number_under_the_documents_own_word_in_a_row_of_headings() -> None:
     # a date under the heading is no number
     dated = HEADED.replace("{number}", "  8-9-2022  ")
     assert "number" not in extract_fields(dated).fields
+
+
+def test_a_due_date_printed_beside_its_label_but_not_read_holds_the_document() -> None:
+    from invoice_pipelines.intake.domain.plausibility import due_date_printed, review_findings
+
+    terms = (
+        "Zahlungsbedingungen:\nBeschreibung        Fälligkeit        Teilzahlung\n{gap}03.10.2018\n"
+    )
+    assert due_date_printed(terms.format(gap="")) == "Fälligkeit"
+    assert due_date_printed(terms.format(gap="\n\n\n")) is None  # four lines down: not beside it
+    assert due_date_printed("Fällig: sofort nach Erhalt\n") is None  # no date to read
+    # a reading that missed the printed date (as a scan's did: the date under its heading in
+    # the terms' table) is held; the same reading of a page without a due date is not
+    page = ALLOWANCES.replace("{allowances}", "-14,73")
+    invoice = parse_page_text(page, today=TODAY).invoice
+    assert invoice.due_date is None
+
+    def held(text: str) -> list[str]:
+        found = review_findings(invoice, text, origin="ocr", today=TODAY)
+        return [f.message for f in found if f.rule == "IP-REV-01" and "due date" in f.message]
+
+    assert held(page + terms.format(gap="")) == [
+        "the due date could not be read from the scan, though the page prints one beside its "
+        "label ('Fälligkeit')"
+    ]
+    assert held(page) == []

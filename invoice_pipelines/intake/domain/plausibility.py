@@ -27,6 +27,7 @@ from invoice_pipelines.core.bank_accounts import bic_problem, iban_problem, look
 from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.core.money import ZERO
 from invoice_pipelines.core.rules import EARLIEST_DATE, LATEST_DUE, Finding
+from invoice_pipelines.intake.domain.formats.text.labels import DUE_LABEL
 
 if TYPE_CHECKING:
     # the reader (PDF, XML, the official rules) only as a type: a review, which checks what a
@@ -185,6 +186,19 @@ def _continued(page: str, found: re.Match) -> bool:
     return bool(re.match(r"[0-9A-Za-z]|[ ]\d[\d./-]*\d(?!\s*[%€$£])", after))
 
 
+_DATE_LIKE = re.compile(r"(?<!\d)\d{1,4}[./-]\d{1,2}[./-]\d{2,4}(?!\d)")
+
+
+def due_date_printed(text: str) -> str | None:
+    """The words of a due-date label with a date-like value after it on its line or the next two
+    ("Fälligkeit ... 03.10.2018"), or None: a page that names a due date it states."""
+    for label in DUE_LABEL.finditer(text):
+        after = "\n".join(text[label.end() :].split("\n")[:3])
+        if _DATE_LIKE.search(after):
+            return label.group(0)
+    return None
+
+
 def review_findings(
     invoice: Invoice,
     text: str,
@@ -201,6 +215,16 @@ def review_findings(
     for name, label in KEY_FIELDS.items():
         if getattr(invoice, name) is None:
             findings.append(_finding("IP-REV-01", f"{label} could not be read from {source}"))
+    if invoice.due_date is None and (printed := due_date_printed(corrected or text)):
+        # an invoice may name no due date; one that prints a date beside its label and was
+        # booked without it would be paid late or early
+        findings.append(
+            _finding(
+                "IP-REV-01",
+                f"the due date could not be read from {source}, though the page prints one "
+                f"beside its label ({printed!r})",
+            )
+        )
     for name in CONFIDENCE_FIELDS:
         confidence = invoice.confidence.get(name)
         if getattr(invoice, name, None) is not None and confidence is not None:
