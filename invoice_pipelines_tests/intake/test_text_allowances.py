@@ -115,9 +115,11 @@ def test_the_day_a_direct_debit_takes_the_amount_is_the_due_date() -> None:
         "DE21860000000086001055 per SEPA-Lastschrift eingezogen.\n"
     )
     assert parse_page_text(page, today=TODAY).invoice.due_date == date(2026, 3, 20)
-    # "wird am" without a debit is no due date
+    # "wird am" without a debit is no due date, nor a delivery beside a debit mandate
     other = page.replace("SEPA-Lastschrift eingezogen", "Boten geliefert")
     assert parse_page_text(other, today=TODAY).invoice.due_date is None
+    delivery = page.replace("Der Betrag in Höhe von EUR 215,07 wird am", "Die Ware wird am")
+    assert parse_page_text(delivery, today=TODAY).invoice.due_date is None
 
 
 HEADED = """e-Luscious Nederland B.V. · Badweg 48 · 8401 BL Gorredijk

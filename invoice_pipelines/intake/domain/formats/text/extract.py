@@ -521,7 +521,11 @@ def _extract_due_date(lines: list[str], order: _DateOrder) -> TextField | None:
                 conf = 0.8 * found[1]
                 candidates.append((conf, index, TextField(found[0], conf, line.strip())))
         debit = _DEBIT_ON.search(line)
-        if debit and _DEBITED.search(" ".join(lines[index : index + 2])):
+        if (
+            debit
+            and _DEBIT_AMOUNT.search(line[: debit.start()])
+            and _DEBITED.search(" ".join(lines[index : index + 2]))
+        ):
             # "Der Betrag ... wird am 20.03.2014 von Ihrem Konto ... per SEPA-Lastschrift
             # eingezogen": the day the direct debit takes it is the day it is due
             found = _first_date(line[debit.end() :], order, within=14)
@@ -535,6 +539,8 @@ def _extract_due_date(lines: list[str], order: _DateOrder) -> TextField | None:
 
 # a direct debit's day: "wird am 20.03.2014 ... eingezogen", "will be debited on 2014-03-20"
 _DEBIT_ON = re.compile(r"\b(?:wird|werden)\s+am|\bwill\s+be\s+(?:debited|collected)\s+on", re.I)
+# what is debited: "Der (Rechnungs)betrag ... wird am", "The amount ... will be debited on"
+_DEBIT_AMOUNT = re.compile(r"betrag|summe|amount|total", re.I)
 _DEBITED = re.compile(
     r"eingezogen|abgebucht|lastschrift|direct\s+debit|debited|collected|pr[ée]lev", re.I
 )
