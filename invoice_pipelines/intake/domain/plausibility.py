@@ -186,6 +186,13 @@ def _continued(page: str, found: re.Match) -> bool:
     return bool(re.match(r"[0-9A-Za-z]|[ ]\d[\d./-]*\d(?!\s*[%€$£])", after))
 
 
+def adjusted_lines_total(invoice: Invoice) -> Decimal:
+    """The lines' sum less the document's allowances plus its charges where the page sums them
+    (BR-CO-13's net)."""
+    lines = sum((line.net_amount for line in invoice.lines if line.net_amount is not None), ZERO)
+    return lines - (invoice.allowance_total or ZERO) + (invoice.charge_total or ZERO)
+
+
 _DATE_LIKE = re.compile(r"(?<!\d)\d{1,4}[./-]\d{1,2}[./-]\d{2,4}(?!\d)")
 
 
@@ -434,12 +441,7 @@ def _line_doubts(invoice: Invoice) -> list[Finding]:
         return [_finding("IP-REV-08", "no invoice line could be read from the page")]
     if invoice.net_total is None:
         return []
-    # less the document's allowances plus its charges where the page sums them (BR-CO-13)
-    total = (
-        sum((line.net_amount for line in lines), ZERO)
-        - (invoice.allowance_total or ZERO)
-        + (invoice.charge_total or ZERO)
-    )
+    total = adjusted_lines_total(invoice)
     if abs(total - invoice.net_total) > TOTAL_SLACK:
         return [
             _finding(

@@ -23,7 +23,11 @@ from typing import Any
 from invoice_pipelines.core.invoice import Invoice, VatBreakdown
 from invoice_pipelines.core.money import CENT, ZERO, percent_of, plain_string
 from invoice_pipelines.core.rules import Finding
-from invoice_pipelines.intake.domain.plausibility import KNOWN_RATES, breakdown_problems
+from invoice_pipelines.intake.domain.plausibility import (
+    KNOWN_RATES,
+    adjusted_lines_total,
+    breakdown_problems,
+)
 
 # a rate's VAT summed from per-line rounded amounts may be off by a cent per line, and no more
 # than this in all
@@ -92,12 +96,6 @@ def derived_breakdown(invoice: Invoice) -> tuple[VatBreakdown, ...]:
         VatBreakdown(category=None, rate=rate, basis=bases[rate], amount=amounts[rate])
         for rate in sorted(bases, reverse=True)
     )
-
-
-def adjusted_lines_total(invoice: Invoice) -> Decimal:
-    """The lines' sum less the document's allowances plus its charges (BR-CO-13's net)."""
-    lines = sum((line.net_amount for line in invoice.lines if line.net_amount is not None), ZERO)
-    return lines - (invoice.allowance_total or ZERO) + (invoice.charge_total or ZERO)
 
 
 def lines_proof(invoice: Invoice) -> Proof:

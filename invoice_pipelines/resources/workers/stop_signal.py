@@ -64,8 +64,10 @@ def remember() -> bool:
 
 def received() -> bool:
     """Whether this process was sent SIGTERM or SIGINT since `remember()`."""
-    if _state["seen"] or _state["pid"] != os.getpid():
-        return bool(_state["seen"]) and _state["pid"] == os.getpid()
+    if _state["pid"] != os.getpid():
+        return False  # never remembered here (a forked child's state is its parent's)
+    if _state["seen"]:
+        return True
     while True:
         try:
             data = os.read(_state["read"], 512)  # type: ignore[arg-type]

@@ -37,8 +37,9 @@ _CENT = Decimal("0.01")
 def _row(line: str) -> VatBreakdown | None:
     """One row: a rate and two or three amounts that satisfy its arithmetic."""
     found = [a for a in amounts_in(line) if not a.qualified]
-    spans = [r.span() for r in PERCENT.finditer(line)]
-    rates = [Decimal(r.group(1).replace(",", ".")) for r in PERCENT.finditer(line)]
+    percents = list(PERCENT.finditer(line))
+    spans = [r.span() for r in percents]
+    rates = [Decimal(r.group(1).replace(",", ".")) for r in percents]
     if not rates:
         # the rate without its sign, under a heading "USt. %" ("Umsatzsteuer (S)  129,37  7
         # 9,06"): a number that is no money (no cents) and could be a rate
