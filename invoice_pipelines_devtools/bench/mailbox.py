@@ -25,6 +25,8 @@ import uuid
 from invoice_pipelines.cli_args import positive_int
 
 SEED = 86
+# documents one intake run takes (the upload sensor's batch)
+INTAKE_GROUP = 200
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -135,19 +137,148 @@ def _document_ids(engine, org_id: int) -> list[int]:
         )
 
 
-def _intake(engine, store, org_id: int, ids: list[int], parser) -> int:
-    from invoice_pipelines.db.tenancy import find_organization
+def _intake_group(engine, store, organization, ids: list[int], parser) -> int:
     from invoice_pipelines.intake.domain.pipeline import process_documents
 
+    summary = process_documents(
+        engine, store, organization, ids, parser=parser, ocr=None, max_bytes=parser.max_upload_bytes
+    )  # fmt: skip
+    return summary.outcomes.get("VALIDATED", 0)
+
+
+def _drain(engine, store, org_id: int, parser, producer: _Producer) -> tuple[float, int, list[int]]:
+    """Start `producer` and take its organization's documents through the intake as they are
+    registered, `INTAKE_GROUP` at a time (what the upload sensor gives one run), until the producer
+    is done and nothing is left: (seconds from the start, VALIDATED, the documents' ids)."""
+    from invoice_pipelines.db.tenancy import find_organization
+
     organization = find_organization(engine, org_id)
+    taken: set[int] = set()
     validated = 0
-    for start in range(0, len(ids), 200):
-        summary = process_documents(
-            engine, store, organization, ids[start : start + 200], parser=parser, ocr=None,
-            max_bytes=parser.max_upload_bytes,
+    started = producer.start()
+    while True:
+        done = producer.done()  # before the listing: what it registered last is in it
+        new = [i for i in _document_ids(engine, org_id) if i not in taken]
+        for start in range(0, len(new), INTAKE_GROUP):
+            validated += _intake_group(
+                engine, store, organization, new[start : start + INTAKE_GROUP], parser
+            )
+        taken.update(new)
+        if done and not new:
+            return time.perf_counter() - started, validated, sorted(taken)
+        if not new:
+            time.sleep(0.02)
+
+
+def _many_ticks(engine, system, store, orgs, cursor: dict, password: str) -> dict:
+    """Two ticks over every mailbox, most of them empty: the first (the server's first look at the
+    new folders builds its indexes of them, a cost of setting them up, once) and what every later
+    tick costs."""
+    from invoice_pipelines.intake.domain.mailbox import read_mailboxes
+
+    many: dict = {}
+    for name in ("first_tick", "tick"):
+        started = time.perf_counter()
+        tick = read_mailboxes(
+            engine, system, store, cursor, password_of=lambda _name: password,
+            only_organizations={slug for _, slug in orgs}, timeout=600,
         )  # fmt: skip
-        validated += summary.outcomes.get("VALIDATED", 0)
-    return validated
+        cursor = tick.cursor
+        many[f"{name}_{len(orgs)}_s"] = round(time.perf_counter() - started, 3)
+    # begun and read in the second tick; the others are first in line next tick
+    many["tick_mailboxes_read"] = len(orgs) - tick.waiting
+    many["tick_errors"] = tick.errors[:3]
+    return many
+
+
+class _Producer:
+    """A sensor's ticks (`kind` "mail": `read_mailboxes`; "drop": `scan_uploads`) for one
+    organization in a process of its own, as Dagster's daemon runs a sensor beside the runs. The
+    process is made and its imports done before `start`, so that neither path's time holds them."""
+
+    def __init__(self, kind: str, root: str, slug: str, password: str) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        self._go, self._ready = context.Event(), context.Event()
+        self._out = context.Queue()
+        self._process = context.Process(
+            target=_produce, args=(kind, root, slug, password, self._go, self._ready, self._out),
+            daemon=True,
+        )  # fmt: skip
+        self._process.start()
+        deadline = time.monotonic() + 120
+        while not self._ready.wait(0.1):
+            if not self._process.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the {kind} sensor's process did not start")
+        self._result: dict | None = None
+
+    def start(self) -> float:
+        started = time.perf_counter()
+        self._go.set()
+        return started
+
+    def done(self) -> bool:
+        if self._result is None:
+            try:
+                self._result = self._out.get_nowait()
+            except Exception:  # noqa: BLE001 - queue.Empty: still ticking
+                if not self._process.is_alive():
+                    raise RuntimeError("the sensor's process ended without a result") from None
+                return False
+        return True
+
+    def result(self) -> dict:
+        while not self.done():
+            time.sleep(0.02)
+        self._process.join(30)
+        assert self._result is not None
+        if self._result.get("failed"):
+            raise RuntimeError(f"the sensor's process failed: {self._result['failed']}")
+        return self._result
+
+
+def _produce(kind, root, slug, password, go, ready, out) -> None:
+    """The producer process (`_Producer`): ticks until a tick finds nothing new, then its figures
+    on `out` (seconds, its own CPU, ticks, the slowest, errors, the mailbox cursor)."""
+    try:
+        from invoice_pipelines.db.engine import make_engine, make_system_engine
+        from invoice_pipelines.intake.domain.mailbox import read_mailboxes
+        from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
+        from invoice_pipelines.resources.files.uploads import LocalUploads
+
+        engine, system, store = make_engine(), make_system_engine(), LocalUploads(root)
+        ready.set()
+        go.wait()
+        started, cpu = time.perf_counter(), time.process_time()
+        cursor: dict = {}
+        state = ScanState()
+        ticks, slowest, errors = 0, 0.0, []
+        while True:
+            begun = time.perf_counter()
+            if kind == "mail":
+                tick = read_mailboxes(
+                    engine, system, store, cursor, password_of=lambda _name: password,
+                    only_organizations={slug},
+                )  # fmt: skip
+                cursor, more = tick.cursor, bool(tick.by_organization or tick.waiting)
+            else:
+                scan = scan_uploads(engine, store, state, system=system, only_organizations={slug})
+                state, more, tick = scan.state, bool(scan.registered or scan.waiting), scan
+            slowest = max(slowest, time.perf_counter() - begun)
+            ticks += 1
+            errors += tick.errors
+            if not more or errors:
+                break
+        out.put({
+            "seconds": round(time.perf_counter() - started, 3),
+            "cpu_s": round(time.process_time() - cpu, 3),
+            "ticks": ticks, "slowest_tick_s": round(slowest, 3), "errors": errors[:5],
+            "cursor": cursor,
+        })  # fmt: skip
+    except BaseException as exc:  # noqa: BLE001 - said to the bench, which raises it
+        ready.set()
+        out.put({"failed": f"{type(exc).__name__}: {exc}"})
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -156,8 +287,7 @@ def run(args: argparse.Namespace) -> dict:
     from invoice_pipelines.db.engine import make_engine, make_system_engine
     from invoice_pipelines.db.migrate import ensure_migrated
     from invoice_pipelines.db.tables import uploads
-    from invoice_pipelines.db.tenancy import tenant_transaction
-    from invoice_pipelines.intake.domain.mailbox import read_mailboxes
+    from invoice_pipelines.db.tenancy import find_organization, tenant_transaction
     from invoice_pipelines.intake.domain.uploads import ScanState, scan_uploads
     from invoice_pipelines.intake.parser_resource import DocumentParser
     from invoice_pipelines.resources.files.uploads import LocalUploads
@@ -199,79 +329,46 @@ def run(args: argparse.Namespace) -> dict:
                 warm.put(warm_slug, name, data)
                 os.utime(os.path.join(warm.root, warm_slug, name), (old, old))
             scan_uploads(engine, warm, ScanState(), system=system, only_organizations={warm_slug})
-            _intake(engine, warm, warm_org, _document_ids(engine, warm_org), parser)
+            _intake_group(
+                engine, warm, find_organization(engine, warm_org), _document_ids(engine, warm_org),
+                parser,
+            )  # fmt: skip
 
-            def password(_name: str) -> str:
-                return server.password
-
-            # e-mail: ticks until the folder is empty, then the intake
-            t0, cpu0 = time.perf_counter(), time.process_time()
-            cursor: dict = {}
-            ticks, slowest, errors = 0, 0.0, []
-            while True:
-                started = time.perf_counter()
-                tick = read_mailboxes(
-                    engine, system, store, cursor, password_of=password,
-                    only_organizations={folder_slug},
-                )  # fmt: skip
-                slowest = max(slowest, time.perf_counter() - started)
-                cursor, ticks = tick.cursor, ticks + 1
-                errors += tick.errors
-                if (not tick.by_organization and not tick.waiting) or errors:
-                    break
-            mail_ids = _document_ids(engine, folder_org)
-            read_s = time.perf_counter() - t0
-            # this process's CPU while reading (the reader, the database, the files): the rest of
-            # the wall time is the IMAP server's and waiting for a core
-            read_cpu_s = time.process_time() - cpu0
+            # e-mail: the mailbox sensor's ticks in a process of their own (as the daemon runs
+            # them) while the intake takes what they registered, until every message is read
+            # and every upload taken up
+            mail = _Producer("mail", root, folder_slug, server.password)
+            mail_s, validated, mail_ids = _drain(engine, store, folder_org, parser, mail)
+            read = mail.result()
             many = {}
             if args.organizations > 1:  # ticks over every mailbox, most of them empty
-                # the first: the server's first look at the new folders builds its indexes of
-                # them (a cost of setting them up, once); the second: what every tick costs
-                for name in ("first_tick", "tick"):
-                    started = time.perf_counter()
-                    tick = read_mailboxes(
-                        engine, system, store, cursor, password_of=password,
-                        only_organizations={slug for _, slug in orgs}, timeout=600,
-                    )  # fmt: skip
-                    cursor = tick.cursor
-                    many[f"{name}_{args.organizations}_s"] = round(time.perf_counter() - started, 3)
-                # begun and read in the second tick; the others are first in line next tick
-                many["tick_mailboxes_read"] = args.organizations - tick.waiting
-                many["tick_errors"] = tick.errors[:3]
-            t0 = time.perf_counter()
-            validated = _intake(engine, store, folder_org, mail_ids, parser)
-            mail_s = read_s + time.perf_counter() - t0
+                many = _many_ticks(engine, system, store, orgs, read["cursor"], server.password)
 
-            # the same files through the drop zone
+            # the same files through the drop zone: the upload sensor's ticks in a process of
+            # their own beside the same intake
             old = time.time() - 600
             for name, data in files:
                 store.put(drop_slug, name, data)
                 os.utime(os.path.join(root, drop_slug, name), (old, old))
-            t0 = time.perf_counter()
-            scan_uploads(
-                engine, store, ScanState(), system=system, max_files_per_tick=args.messages + 10,
-                only_organizations={drop_slug},
-            )  # fmt: skip
-            drop_validated = _intake(
-                engine, store, drop_org, _document_ids(engine, drop_org), parser
-            )
-            drop_s = time.perf_counter() - t0
+            drop = _Producer("drop", root, drop_slug, "")
+            drop_s, drop_validated, _ = _drain(engine, store, drop_org, parser, drop)
+            scanned = drop.result()
             parser.close()
 
             result = {
                 "messages": args.messages,
                 "uploads": len(mail_ids),
                 "validated": validated,
-                "ticks": ticks,
-                "slowest_tick_s": round(slowest, 3),
+                "ticks": read["ticks"],
+                "slowest_tick_s": read["slowest_tick_s"],
                 "mail_s": round(mail_s, 3),
-                "read_s": round(read_s, 3),
-                "read_cpu_s": round(read_cpu_s, 3),
+                "read_s": read["seconds"],
+                "read_cpu_s": read["cpu_s"],
                 "mail_per_s": round(len(mail_ids) / mail_s, 2) if mail_s else None,
                 "upload_folder_validated": drop_validated,
                 "upload_folder_s": round(drop_s, 3),
-                "errors": errors[:5],
+                "scan_s": scanned["seconds"],
+                "errors": (read["errors"] + scanned["errors"])[:5],
                 **many,
             }
             with tenant_transaction(engine, folder_org) as conn:

@@ -36,6 +36,7 @@ from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
 from invoice_pipelines.core.text import terminal_text
+from invoice_pipelines.intake.domain import mime_split
 from invoice_pipelines.limits import MAX_ATTACHMENTS
 
 # a member of a ZIP may expand at most this many times its stored size (deflate reaches about
@@ -105,10 +106,11 @@ def parse_message(raw: bytes) -> EmailMessage:
 
 
 def parse_parts(raw: bytes) -> Message:
-    """The message's structure for its files: the compat32 parser, about five times faster than
-    the default policy's (its header objects parse every header read, again on each read); the
-    claims' encoded words are decoded by `_header`, an attachment's name by `_filename`."""
-    return email.message_from_bytes(raw, policy=email.policy.compat32)
+    """The message's structure for its files: compat32, about five times faster than the default
+    policy's (its header objects parse every header read, again on each read), and a plainly
+    formed multipart cut at its delimiters without the feed parser (mime_split.py); the claims'
+    encoded words are decoded by `_header`, an attachment's name by `_filename`."""
+    return mime_split.parse_parts(raw)
 
 
 def parse_header_block(raw: bytes) -> Message:
