@@ -291,7 +291,7 @@ def _review_rules(outcome: Any) -> list[str]:
 def read_scan(pages: list[bytes], engine: Any) -> tuple[dict[str, Any], str, list[str]]:
     """The fields the OCR path reads from page images, exactly as the intake job does: pages side
     by side, a page over its budget sends the document to review with nothing taken."""
-    from invoice_pipelines.intake.domain.parse import parse_ocr_text, unfinished_scan
+    from invoice_pipelines.intake.domain.parse import parse_ocr_pages, unfinished_scan
     from invoice_pipelines.resources.ocr.readers import PageOverBudget
 
     try:
@@ -299,12 +299,7 @@ def read_scan(pages: list[bytes], engine: Any) -> tuple[dict[str, Any], str, lis
     except PageOverBudget as exc:
         outcome = unfinished_scan("image-pdf", str(exc), content_hash="-")
         return {}, outcome.status, _review_rules(outcome)
-    confidences = [p.confidence for p in read if p.confidence is not None]
-    outcome = parse_ocr_text(
-        "\n".join(p.text for p in read),
-        source_format="image-pdf",
-        confidence=sum(confidences) / len(confidences) if confidences else None,
-    )
+    outcome = parse_ocr_pages(read, source_format="image-pdf")
     return _found(outcome.invoice), outcome.status, _review_rules(outcome)
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from invoice_pipelines.einvoice.read import ParseOutcome, failed
-from invoice_pipelines.intake.domain.parse import parse_ocr_text, unfinished_scan
+from invoice_pipelines.intake.domain.parse import parse_ocr_pages, unfinished_scan
 from invoice_pipelines.intake.domain.workers import SafeParser
 from invoice_pipelines.resources.files.uploads import UploadTooLarge, read_file_limited
 from invoice_pipelines.resources.ocr.readers import PageOverBudget
@@ -49,15 +49,7 @@ def _ocr(outcome: ParseOutcome, data: bytes, ocr_reader: Callable[[], Any]) -> P
         )
     except Exception as exc:  # missing binary, engine error, unreadable image: all user-facing
         return _ocr_unavailable(outcome, f"{type(exc).__name__}: {exc}")
-    text = "\n\f".join(page.text for page in pages)
-    confidences = [page.confidence for page in pages if page.confidence is not None]
-    confidence = sum(confidences) / len(confidences) if confidences else None
-    result = parse_ocr_text(
-        text,
-        source_format=outcome.format,
-        confidence=confidence,
-        content_hash=outcome.content_hash,
-    )
+    result = parse_ocr_pages(pages, source_format=outcome.format, content_hash=outcome.content_hash)
     result.raw = {**outcome.raw, **result.raw, "ocr_pages": len(pages)}
     return result
 

@@ -11,10 +11,11 @@ time limit per document and isolation from crashing libraries.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import PurePath
-from typing import Literal
+from typing import Any, Literal
 
 from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.core.rules import Finding, check_invoice
@@ -165,8 +166,13 @@ def _text_outcome(
         *proven.findings(invoice),
         *doubts,
         *plausibility.review_findings(
-            invoice, text, origin=origin, today=doc.today, corrected=_corrected(text, origin)
-        ),
+            invoice,
+            text,
+            origin=origin,
+            today=doc.today,
+            corrected=_corrected(text, origin),
+            proven=proven.proven_amounts,
+        ),  # fmt: skip
         # the page does not show who sent it and who received it (formats/text/parties.py)
         *(Finding("IP-REV-12", doubt, "warning", "review") for doubt in fields.doubts),
     ]
@@ -325,6 +331,24 @@ def parse_ocr_text(
         judged = verdict.not_einvoice(NotEInvoiceReason.NO_XML, nothing)
         return doc.outcome(source_format, nothing, verdict_=judged)
     return _text_outcome(text, doc, fmt=source_format, origin="ocr", scale=scale)
+
+
+def parse_ocr_pages(
+    pages: Sequence[Any], *, source_format: str, content_hash: str | None = None
+) -> ParseOutcome:
+    """`parse_ocr_text` over a scan's pages as the OCR engine read them (`OcrPage`): each page's
+    words laid out in columns where they stand, the page turned back level first
+    (`OcrPage.layout_text`, resources/ocr/words.py), so that a row's label and its amount at the
+    far margin are one line and a table's values stand in their columns; the confidence is the
+    pages' mean."""
+    text = "\n".join(page.layout_text() for page in pages)
+    confidences = [page.confidence for page in pages if page.confidence is not None]
+    return parse_ocr_text(
+        text,
+        source_format=source_format,
+        confidence=sum(confidences) / len(confidences) if confidences else None,
+        content_hash=content_hash,
+    )
 
 
 # a scan whose OCR stopped part way (a page over its time budget): for a person, never read on

@@ -87,7 +87,7 @@ from invoice_pipelines.intake.domain.incoming_invoices import StatusChange, chan
 from invoice_pipelines.intake.domain.layout_reading import read_with_learned_layouts
 from invoice_pipelines.intake.domain.mail_senders import mail_sender_doubts
 from invoice_pipelines.intake.domain.notices import Notice, compose, record_notices
-from invoice_pipelines.intake.domain.parse import parse_ocr_text, unfinished_scan
+from invoice_pipelines.intake.domain.parse import parse_ocr_pages, unfinished_scan
 from invoice_pipelines.intake.domain.peppol_inbound import sender_doubts
 from invoice_pipelines.intake.domain.plausibility import payment_account_doubts
 from invoice_pipelines.intake.domain.supplier_checks import check_suppliers, register_first_invoices
@@ -189,14 +189,7 @@ def _run_ocr(ocr: OcrReader | None, outcome: ParseOutcome, data: bytes) -> tuple
         return unfinished, 0
     except OcrError as exc:
         return failed(outcome.format, "ocr", f"OCR failed: {exc}", digest=outcome.content_hash), 0
-    text = "\n".join(p.text for p in pages)
-    confidences = [p.confidence for p in pages if p.confidence is not None]
-    result = parse_ocr_text(
-        text,
-        source_format=outcome.format,
-        confidence=sum(confidences) / len(confidences) if confidences else None,
-        content_hash=outcome.content_hash,
-    )
+    result = parse_ocr_pages(pages, source_format=outcome.format, content_hash=outcome.content_hash)
     result.raw = {**outcome.raw, **result.raw, "ocr_engine": pages[0].engine if pages else None}
     return result, len(pages)
 

@@ -213,10 +213,14 @@ def review_findings(
     origin: Literal["text", "ocr"],
     today: date | None = None,
     corrected: str | None = None,
+    proven: frozenset[str] = frozenset(),
 ) -> list[Finding]:
     """Every reason to have a person look at values read from a page before they are booked.
     `corrected` is a scan's text with OCR's look-alikes put right ("7O6,5O" as 706,50), as the
-    reader read it: an amount printed there is on the page too."""
+    reader read it: an amount printed there is on the page too. `proven`: the amounts the
+    invoice's own sums prove (proofs.py); a reader's confidence does not hold those (the sums
+    are the stronger evidence: a scan's page-wide confidence, dragged down by specks read as
+    words, would), and still guards every value the sums do not cover."""
     findings: list[Finding] = []
     source = "the page's text" if origin == "text" else "the scan"
     for name, label in KEY_FIELDS.items():
@@ -233,6 +237,8 @@ def review_findings(
             )
         )
     for name in CONFIDENCE_FIELDS:
+        if name in proven:
+            continue
         confidence = invoice.confidence.get(name)
         if getattr(invoice, name, None) is not None and confidence is not None:
             floor = CONFIDENT_CODES[origin] if name in CODES else CONFIDENT[origin]

@@ -173,6 +173,11 @@ class Proven:
     def complete(self) -> bool:
         return not self.unproven and not self.resting
 
+    @property
+    def proven_amounts(self) -> frozenset[str]:
+        """The amounts the sums prove (none failed, none rests on one that failed)."""
+        return frozenset(PROVEN_VALUES) - set(self.unproven) - set(self.resting)
+
     def findings(self, invoice: Invoice) -> list[Finding]:
         """One review finding per amount nothing proved, naming the value and the failed sum."""
         return [

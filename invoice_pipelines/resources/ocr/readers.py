@@ -131,7 +131,15 @@ class TesseractPage:
     def positioned_words(self) -> tuple[PositionedWord, ...]:
         """The words with their boxes as (left, top, right, bottom), in reading order."""
         return tuple(
-            PositionedWord(w.text, w.left, w.top, w.left + w.width, w.top + w.height, w.confidence)
+            PositionedWord(
+                w.text,
+                w.left,
+                w.top,
+                w.left + w.width,
+                w.top + w.height,
+                w.confidence,
+                line=(w.block, w.paragraph, w.line),
+            )  # fmt: skip
             for w in self.words
         )
 

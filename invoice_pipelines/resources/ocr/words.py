@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 # at most this many characters in a laid-out line: a stray box at a far edge does not make a
 # line of thousands of spaces
 MAX_COLUMNS = 400
+# a line that says how the page is turned reaches across at least this many characters
+SLOPE_SPAN = 20
+# turned further than this (about 6 degrees), the engine's lines are no guide to the rows
+MAX_SLOPE = 0.1
 
 
 @dataclass(frozen=True)
@@ -30,10 +34,17 @@ class PositionedWord:
     right: int
     bottom: int
     confidence: float | None = None
+    # the engine's own text line the word was read in (Tesseract's block, paragraph and line),
+    # where the engine says it
+    line: tuple[int, ...] | None = None
 
     @property
     def middle(self) -> float:
         return (self.top + self.bottom) / 2
+
+    @property
+    def centre(self) -> float:
+        return (self.left + self.right) / 2
 
 
 def character_width(words: Sequence[PositionedWord]) -> float:
@@ -58,9 +69,53 @@ def rows(words: Sequence[PositionedWord]) -> list[list[PositionedWord]]:
     return [sorted(row, key=lambda w: w.left) for row in found]
 
 
+def slope(words: Sequence[PositionedWord]) -> float:
+    """How far the page's text climbs or falls per pixel across (a scan turned by a degree or
+    so): the median, over the engine's own lines that reach across at least `SLOPE_SPAN` typical
+    characters, of the least-squares slope of their words' middles; 0.0 where no line says it or
+    the page is turned further than `MAX_SLOPE` (then the engine's lines are no guide)."""
+    width = character_width(words)
+    lines: dict[tuple[int, ...], list[PositionedWord]] = {}
+    for word in words:
+        if word.line is not None:
+            lines.setdefault(word.line, []).append(word)
+    slopes = []
+    for line in lines.values():
+        xs = [w.centre for w in line]
+        if len(line) < 2 or max(xs) - min(xs) < SLOPE_SPAN * width:
+            continue
+        mean_x, mean_y = statistics.fmean(xs), statistics.fmean(w.middle for w in line)
+        spread = sum((x - mean_x) ** 2 for x in xs)
+        slopes.append(
+            sum((x - mean_x) * (w.middle - mean_y) for x, w in zip(xs, line, strict=True)) / spread
+        )
+    found = statistics.median(slopes) if slopes else 0.0
+    return found if abs(found) <= MAX_SLOPE else 0.0
+
+
+def straightened(words: Sequence[PositionedWord]) -> list[PositionedWord]:
+    """The words turned back by the page's `slope` about its top left corner: a row's words then
+    stand level, and a column's words under one another, however the sheet lay in the scanner."""
+    turn = slope(words)
+    if not turn:
+        return list(words)
+    return [
+        replace(
+            word,
+            left=round(word.left + turn * word.middle),
+            right=round(word.right + turn * word.middle),
+            top=round(word.top - turn * word.centre),
+            bottom=round(word.bottom - turn * word.centre),
+        )
+        for word in words
+    ]
+
+
 def layout_lines(words: Sequence[PositionedWord]) -> list[str]:
     """The words as text lines, each word at the character column of its place on the page (the
-    leftmost word of the page at column 0) and at least one space after the word before it."""
+    leftmost word of the page at column 0) and at least one space after the word before it; a
+    turned page's words are turned back first (`straightened`)."""
+    words = straightened(words)
     width = character_width(words)
     margin = min((w.left for w in words), default=0)
     lines: list[str] = []

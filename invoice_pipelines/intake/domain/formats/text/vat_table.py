@@ -14,11 +14,12 @@ adds up to the VAT total, their bases to the net), so a row misread proves nothi
 from __future__ import annotations
 
 import re
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from invoice_pipelines.core.invoice import VatBreakdown
 from invoice_pipelines.intake.domain.formats.text import labels as L
 from invoice_pipelines.intake.domain.formats.text.numbers import PERCENT, amounts_in
+from invoice_pipelines.intake.domain.plausibility import KNOWN_RATES
 
 # a row's words besides its rate and amounts may only name the tax, its category or a currency
 _ROW_WORDS = re.compile(
@@ -30,12 +31,13 @@ _ROW_WORDS = re.compile(
 _ROW_GAP = 2
 # a rate printed as a bare number: "7", "19", "5,5" (never two decimals, which are money)
 _BARE_RATE = re.compile(r"\d{1,2}(?:[.,]\d)?")
+_MARKS = re.compile(r"[\W_]+")
 _SLACK = Decimal("1.00")
 _CENT = Decimal("0.01")
 
 
 def _row(line: str) -> VatBreakdown | None:
-    """One row: a rate and two or three amounts that satisfy its arithmetic."""
+    """One row: a rate and two to four amounts that satisfy its arithmetic."""
     found = [a for a in amounts_in(line) if not a.qualified]
     percents = list(PERCENT.finditer(line))
     spans = [r.span() for r in percents]
@@ -46,25 +48,61 @@ def _row(line: str) -> VatBreakdown | None:
         bare = [a for a in found if _BARE_RATE.fullmatch(a.text) and 0 < a.value < 30]
         rates, spans = [a.value for a in bare], [(a.start, a.end) for a in bare]
     money = [a for a in found if a.has_decimals and (a.start, a.end) not in spans]
-    if len(rates) != 1 or not 2 <= len(money) <= 3:
+    if len(rates) > 1 or not 2 <= len(money) <= 4:
         return None
     rest = line
     for span in sorted(spans + [(a.start, a.end) for a in money])[::-1]:
         rest = rest[: span[0]] + " " + rest[span[1] :]
-    words = re.sub(r"[:|()]", " ", rest).split()
-    if any(not (_ROW_WORDS.fullmatch(w) or L.VAT_RE.fullmatch(w)) for w in words):
+    # a mark alone (a scan's speck read as ".", ";", "'" or a dash) says nothing either way
+    words = [
+        w.rstrip(".,;") for w in re.sub(r"[:|()]", " ", rest).split() if not _MARKS.fullmatch(w)
+    ]
+    if any(not (_ROW_WORDS.fullmatch(w) or L.VAT_RE.fullmatch(w)) for w in words if w):
         return None  # a line of the invoice (its description), not a breakdown row
+    pairs = _basis_and_amount([a.value for a in money])
+    if not rates:
+        return _inferred(pairs)
     rate = rates[0]
-    values = [a.value for a in money]
-    if len(values) == 3 and values[0] + values[1] != values[2]:
-        return None
     # a bare number is a rate only when it gives the VAT to the cent (`_SLACK` for one printed
     # with its sign)
     slack = _SLACK if spans and line[spans[0][1] - 1] == "%" else _CENT
-    for basis, amount in ((values[0], values[1]), (values[1], values[0])):
+    for basis, amount in pairs:
         if abs(amount) <= abs(basis) and abs(basis * rate / 100 - amount) <= slack:
             return VatBreakdown(category=None, rate=rate, basis=basis, amount=amount)
     return None
+
+
+def _basis_and_amount(values: list[Decimal]) -> list[tuple[Decimal, Decimal]]:
+    """Which of a row's amounts may be its basis and its VAT: of two, either way round; of three
+    (basis, VAT, gross), the first two where they add up to the third; of four (goods, allowance
+    or charge, basis, VAT: "410,10  -6,55  403,55  76,67"), the last two where the first two add
+    up to the third."""
+    if len(values) == 2:
+        return [(values[0], values[1]), (values[1], values[0])]
+    if len(values) == 3 and values[0] + values[1] == values[2]:
+        return [(values[0], values[1]), (values[1], values[0])]
+    if len(values) == 4 and values[0] + values[1] == values[2]:
+        return [(values[2], values[3])]
+    return []
+
+
+def _inferred(pairs: list[tuple[Decimal, Decimal]]) -> VatBreakdown | None:
+    """A row whose rate could not be read (a scan's "th" or "¥" where "7" stood): the one rate VAT
+    law knows that gives its VAT from its basis to the cent, rounded as EN 16931 rounds. Two
+    rates that would, or none, and the row is no row. What it proves is still checked as a
+    block against the totals read."""
+    found = {
+        (rate, basis, amount)
+        for basis, amount in pairs
+        for rate in KNOWN_RATES
+        if rate
+        and 0 < abs(amount) < abs(basis)
+        and (basis * rate / 100).quantize(_CENT, ROUND_HALF_UP) == amount
+    }
+    if len(found) != 1:
+        return None
+    rate, basis, amount = found.pop()
+    return VatBreakdown(category=None, rate=rate, basis=basis, amount=amount)
 
 
 def read_vat_table(lines: list[str]) -> list[VatBreakdown]:
