@@ -329,3 +329,30 @@ def test_an_issue_date_under_a_generic_label_is_proven_by_the_due_date_and_terms
     status, found = review(text.replace("04.04.2026", "05.04.2026"))
     assert status == "NEEDS_REVIEW"
     assert found["IP-REV-02"].startswith("the issue date was read")
+
+
+def test_a_low_scan_confidence_holds_only_what_the_sums_do_not_prove() -> None:
+    """A scan's page-wide confidence (0.72: specks read as words drag it down) scales every value
+    below the floor of 0.7. The amounts the invoice's own sums prove are not held for it; the
+    number and the date, which no sum proves, still are, and so is an amount whose sum fails."""
+    from invoice_pipelines.intake.domain.parse import parse_ocr_text
+
+    def low(text: str) -> dict[str, str]:
+        outcome = parse_ocr_text(text, source_format="image", confidence=0.72, today=TODAY)
+        return {f.message.split(" was read")[0]: f.rule for f in outcome.review}
+
+    held = low(page())
+    assert {name for name, rule in held.items() if rule == "IP-REV-02"} == {
+        "the invoice number",
+        "the issue date",
+    }
+    # 56.78 for 56.87 and the total misread to match: the net is still proven by the lines,
+    # nothing proves the VAT, and the total and the amount due rest on it
+    misread = low(page(**{"56,87": "56,78", "529,87": "529,78"}))
+    assert {name for name, rule in misread.items() if rule == "IP-REV-02"} == {
+        "the invoice number",
+        "the issue date",
+        "the VAT",
+        "the total with VAT",
+        "amount due",
+    }

@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal as D
 
+import pytest
+
 from invoice_pipelines.intake.domain.formats.text.extract import extract_fields
 from invoice_pipelines.intake.domain.formats.text.vat_table import read_vat_table
 from invoice_pipelines.intake.domain.parse import parse_page_text
@@ -166,3 +168,46 @@ def test_the_rows_of_one_breakdown_may_stand_with_empty_lines_between() -> None:
         (D("7"), D("129.37")),
         (D("19"), D("64.40")),
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        # a scan's specks and dotted words beside the tax's name
+        (
+            "Umsatzsteuer — (S)        i         275,00        7        19,25",
+            ("7", "275.00", "19.25"),
+        ),
+        (
+            "Umsatzsteuer.   (S)   :.          129,37          7         9,06",
+            ("7", "129.37", "9.06"),
+        ),
+        (
+            "VAT. (S)                           22,00          7         1,54",
+            ("7", "22.00", "1.54"),
+        ),
+        # goods, allowance, basis, VAT: the goods less the allowance make the basis
+        ("VAT (S)     410,10     -6,55     403,55       19      76,67", ("19", "403.55", "76.67")),
+        # the rate read as "th" or "a": the one known rate that gives the VAT to the cent
+        ("VAT  (S)       i          202,33        th       14,16", ("7", "202.33", "14.16")),
+        ("VAT  (S)                  198,00         a       37,62", ("19", "198.00", "37.62")),
+    ],
+)
+def test_a_scanned_breakdown_row_is_read_by_its_arithmetic(line, expected) -> None:
+    [row] = read_vat_table([line])
+    assert (str(row.rate), str(row.basis), str(row.amount)) == expected
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # no known rate gives 14,17 from 202,33 to the cent (7 % is 14,16)
+        "VAT  (S)       i          202,33        th       14,17",
+        # goods less the allowance is not the basis
+        "VAT (S)     410,10     -6,55     400,00       19      76,00",
+        # a word that names no tax: an invoice line, not a breakdown row
+        "Kunstrasen grün           202,33        th       14,16",
+    ],
+)
+def test_a_scanned_row_its_arithmetic_does_not_make_is_no_row(line) -> None:
+    assert read_vat_table([line]) == []

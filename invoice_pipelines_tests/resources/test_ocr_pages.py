@@ -7,22 +7,24 @@ import io
 import os
 import signal
 import sys
+from decimal import Decimal as D
 
 import pytest
 from PIL import Image
 
 from invoice_pipelines.intake.domain.formats.text.table import read_table
-from invoice_pipelines.intake.domain.parse import parse_ocr_text
+from invoice_pipelines.intake.domain.parse import parse_ocr_pages, parse_ocr_text
 from invoice_pipelines.resources.ocr.pages import Preparation, prepare_page, skew_degrees
 from invoice_pipelines.resources.ocr.readers import (
     OcrError,
+    OcrPage,
     PageOverBudget,
     TesseractReader,
     ocr_reader,
     rasterise_pdf,
     run_within,
 )
-from invoice_pipelines.resources.ocr.words import PositionedWord, layout_lines
+from invoice_pipelines.resources.ocr.words import PositionedWord, layout_lines, slope, straightened
 from invoice_pipelines.settings import ConfigError
 from invoice_pipelines_devtools.bench.ocr import scanned
 
@@ -137,3 +139,57 @@ def test_a_page_is_held_to_its_cpu_not_to_the_clock() -> None:
     # what the engine printed reaches the reader
     echoed = run_within(["cat"], b"page", env, cpu_seconds=5, wall_seconds=patient)
     assert (echoed.stdout, echoed.over_budget) == (b"page", "")
+
+
+def _turned_page(slope: float, *, with_lines: bool = True) -> list[PositionedWord]:
+    """A page of label-and-amount rows 60 px apart, the sheet turned so that the text climbs
+    `slope` px per px across: each amount at the far margin stands lower than its label by more
+    than half a row at 1.5 degrees. Each row is one of the engine's lines (unless not
+    `with_lines`)."""
+    rows = [("Nettobetrag", "473,00"), ("Umsatzsteuer", "56,87"), ("Gesamtbetrag", "529,87")]
+    words = []
+    for number, (label, amount) in enumerate(rows):
+        for text, left in ((label, 100), (amount, 1500)):
+            top = round(200 + 60 * number + slope * left)
+            line = (1, 1, number) if with_lines else None
+            words.append(
+                PositionedWord(text, left, top, left + 20 * len(text), top + 30, line=line)
+            )
+    return words
+
+
+def test_a_turned_pages_rows_are_laid_out_level() -> None:
+    """Turned by 1.5 degrees, each amount is nearer the row below it than its own label; turned
+    back by the slope of the engine's own lines, each row is one line again."""
+    lines = layout_lines(_turned_page(0.026))
+    assert [line.split() for line in lines] == [
+        ["Nettobetrag", "473,00"],
+        ["Umsatzsteuer", "56,87"],
+        ["Gesamtbetrag", "529,87"],
+    ]
+    assert abs(slope(_turned_page(0.026)) - 0.026) < 0.001
+    # without the engine's lines nothing says how the page is turned: rows are not straightened,
+    # and a label parts from its amount
+    assert slope(_turned_page(0.026, with_lines=False)) == 0.0
+    assert ["Nettobetrag", "473,00"] not in [
+        line.split() for line in layout_lines(_turned_page(0.026, with_lines=False))
+    ]
+
+
+def test_a_page_turned_past_the_limit_is_not_turned_back() -> None:
+    # 0.2 px per px is 11 degrees: the engine's lines are no guide there, the words stay as read
+    assert slope(_turned_page(0.2)) == 0.0
+    assert straightened(_turned_page(0.2)) == _turned_page(0.2)
+
+
+def test_the_intake_parses_a_scans_words_laid_out() -> None:
+    """What the intake parses is the scan's words laid out where they stand (parse_ocr_pages),
+    not the engine's plain lines (empty here): the totals of a turned page with their labels."""
+    page = OcrPage(text="", confidence=0.9, engine="tesseract", words=tuple(_turned_page(0.026)))
+    outcome = parse_ocr_pages([page], source_format="image")
+    invoice = outcome.invoice
+    assert (invoice.net_total, invoice.tax_total, invoice.gross_total) == (
+        D("473.00"),
+        D("56.87"),
+        D("529.87"),
+    )
