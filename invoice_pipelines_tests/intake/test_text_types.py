@@ -49,3 +49,20 @@ def test_the_amount_due_is_the_total_unless_something_was_paid_before() -> None:
     assert extract_fields(f"Rechnung\n{BODY}").value("amount_due") == D("119.00")
     prepaid = f"Rechnung\n{BODY}Bereits gezahlt 50,00 EUR\n"
     assert extract_fields(prepaid).value("amount_due") != D("119.00")
+
+
+@pytest.mark.parametrize(
+    ("title", "code", "sure"),
+    [
+        # an invoice for construction work is a commercial invoice (the FeRD samples' XML says
+        # 380); a final construction invoice says so and is 877
+        ("Baurechnung", "380", True),
+        ("Bauschlussrechnung", "877", True),
+        # a kind of invoice the reader does not know stays for a person to confirm
+        ("Zwischenrechnung", "380", False),
+    ],
+)
+def test_a_construction_invoice_is_a_commercial_invoice(title: str, code: str, sure: bool) -> None:
+    fields = extract_fields(f"Muster GmbH\n{title} Nr. 2026-0042\n{BODY}")
+    assert fields.value("type_code") == code
+    assert (fields.fields["type_code"].confidence >= 0.6) is sure

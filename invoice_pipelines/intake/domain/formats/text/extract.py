@@ -1074,9 +1074,11 @@ _INVOICE_TITLE = re.compile(
 
 
 # Titles of the commercial invoice (380): the word itself, and German compounds that name no
-# other kind of document (goods, services, fees, a month's or a collective invoice, the final one)
+# other kind of document (goods, services, fees, construction work, a month's or a collective
+# invoice, the final one); a partial or final construction invoice says so ("Abschlags-",
+# "Schlussrechnung", read by the title types first)
 _COMMERCIAL_INVOICE = re.compile(
-    r"(?:handels|waren|dienstleistungs|leistungs|liefer|schluss|end|gesamt|sammel|monats|"
+    r"(?:handels|waren|dienstleistungs|leistungs|liefer|bau|schluss|end|gesamt|sammel|monats|"
     r"jahres|quartals|honorar|beispiel|muster|ausgangs|eingangs)?rechnung|invoice|facture|"
     r"factuur|factura|fattura",
     re.I,
