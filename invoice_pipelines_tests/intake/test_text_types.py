@@ -66,3 +66,25 @@ def test_a_construction_invoice_is_a_commercial_invoice(title: str, code: str, s
     fields = extract_fields(f"Muster GmbH\n{title} Nr. 2026-0042\n{BODY}")
     assert fields.value("type_code") == code
     assert (fields.fields["type_code"].confidence >= 0.6) is sure
+
+
+@pytest.mark.parametrize(
+    ("label", "code", "sure"),
+    [
+        ("Währung: EUR", "EUR", True),
+        # a scan's colon read as ">", "‘:" or "ı:"
+        ("Wahrung               > EUR", "EUR", True),
+        ("Währung               ı: CHF", "CHF", True),
+        ("Rechnungswährung      ‘: GBP", "GBP", True),
+        # a number after the label is no code: only the mark beside an amount counts, unsure
+        ("Währung: 100 EUR", "EUR", False),
+        ("Währung: Euro", None, False),
+    ],
+)
+def test_the_labelled_currency_is_read_past_a_scans_marks(
+    label: str, code: str | None, sure: bool
+) -> None:
+    fields = extract_fields(f"Muster GmbH\nRechnung\n{label}\n{BODY.replace(' EUR', '')}")
+    found = fields.fields.get("currency")
+    assert (found.value if found else None) == code
+    assert (found is not None and found.confidence >= 0.9) is sure

@@ -52,7 +52,9 @@ CURRENCY_LABEL = re.compile(
     r"betr[äa]ge\s+in|amounts?\s+in|montants?\s+en|bedragen\s+in",
     re.IGNORECASE,
 )
-_LABELLED_CODE = re.compile(r"^[\s:.\-]{0,80}?([A-Z]{3})(?![A-Za-z])")
+# between the label and its code only space and marks: a scan's colon may come out as ">", "‘:"
+# or "ı:" (any character that is no ASCII letter or digit)
+_LABELLED_CODE = re.compile(r"^[^A-Za-z0-9]{0,80}?([A-Z]{3})(?![A-Za-z])")
 
 
 def labelled_code(value_text: str) -> str | None:
