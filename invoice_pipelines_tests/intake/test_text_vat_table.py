@@ -211,3 +211,16 @@ def test_a_scanned_breakdown_row_is_read_by_its_arithmetic(line, expected) -> No
 )
 def test_a_scanned_row_its_arithmetic_does_not_make_is_no_row(line) -> None:
     assert read_vat_table([line]) == []
+
+
+def test_the_sums_under_a_one_rate_breakdown_are_no_second_row() -> None:
+    """Under "21 %  41,31  8,68  49,99" the table repeats its sums without the rate: the
+    arithmetic would give that line the rate 21 % too, but it is the same row, not another."""
+    lines = [
+        "                  BTW %       Netto         BTW        Totaal",
+        "                  21 %         41,31            8,68         49,99",
+        "                               41,31            8,68         49,99",
+    ]
+    assert [(row.rate, row.basis, row.amount) for row in read_vat_table(lines)] == [
+        (D("21"), D("41.31"), D("8.68"))
+    ]

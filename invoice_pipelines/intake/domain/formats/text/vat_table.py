@@ -105,6 +105,10 @@ def _inferred(pairs: list[tuple[Decimal, Decimal]]) -> VatBreakdown | None:
     return VatBreakdown(category=None, rate=rate, basis=basis, amount=amount)
 
 
+def _same(row: VatBreakdown, other: VatBreakdown) -> bool:
+    return (row.rate, row.basis, row.amount) == (other.rate, other.basis, other.amount)
+
+
 def read_vat_table(lines: list[str]) -> list[VatBreakdown]:
     """The last block of breakdown rows on the page (rates distinct), else an empty list."""
     blocks: list[list[VatBreakdown]] = []
@@ -116,6 +120,11 @@ def read_vat_table(lines: list[str]) -> list[VatBreakdown]:
         if row is None:
             continue
         if blocks and index - last <= _ROW_GAP:
+            if _same(row, blocks[-1][-1]):
+                # the block's sum under its one rate ("41,31  8,68  49,99" under "21 %  41,31
+                # 8,68  49,99"), whose rate the arithmetic gave: no second row
+                last = index
+                continue
             blocks[-1].append(row)
         else:
             blocks.append([row])
