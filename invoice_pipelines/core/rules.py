@@ -33,6 +33,15 @@ FUTURE_ISSUE_DAYS = 1
 # no calendar for a discount's or a reminder's days).
 EARLIEST_DATE = date(1990, 1, 1)
 LATEST_DUE = timedelta(days=3660)
+# VAT rates in force in the EU and its neighbours (standard, reduced, super-reduced); a rate read
+# from a page (or inferred from a row's arithmetic) outside these is a misreading more likely than a rate.
+KNOWN_RATES = frozenset(
+    Decimal(r)
+    for r in (
+        "0 2.1 2.5 3 3.7 3.8 4 5 5.5 6 7 7.7 8 8.1 9 10 12 13 13.5 14 15 16 17 18 19 20 "
+        "21 22 23 24 25 25.5 26 27"
+    ).split()
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Literal
 from invoice_pipelines.core.bank_accounts import bic_problem, iban_problem, looks_like_iban
 from invoice_pipelines.core.invoice import Invoice
 from invoice_pipelines.core.money import ZERO
-from invoice_pipelines.core.rules import EARLIEST_DATE, LATEST_DUE, Finding
+from invoice_pipelines.core.rules import EARLIEST_DATE, KNOWN_RATES, LATEST_DUE, Finding
 from invoice_pipelines.intake.domain.formats.text.labels import DUE_LABEL
 
 if TYPE_CHECKING:
@@ -49,15 +49,6 @@ KEY_FIELDS = {
     "currency": "the currency",
 }
 CONFIDENCE_FIELDS = (*KEY_FIELDS, "type_code", "amount_due")
-# VAT rates in force in the EU and its neighbours (standard, reduced, super-reduced); a rate read
-# from a page outside these is a misreading more likely than a rate.
-KNOWN_RATES = frozenset(
-    Decimal(r)
-    for r in (
-        "0 2.1 2.5 3 3.7 3.8 4 5 5.5 6 7 7.7 8 8.1 9 10 12 13 13.5 14 15 16 17 18 19 20 "
-        "21 22 23 24 25 25.5 26 27"
-    ).split()
-)
 # EN 16931 lets a rate's VAT deviate one currency unit from basis x rate (per-line rounding)
 VAT_SLACK = Decimal("1.00")
 TOTAL_SLACK = Decimal("0.01")

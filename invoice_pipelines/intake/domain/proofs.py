@@ -22,12 +22,8 @@ from typing import Any
 
 from invoice_pipelines.core.invoice import Invoice, VatBreakdown
 from invoice_pipelines.core.money import CENT, ZERO, percent_of, plain_string
-from invoice_pipelines.core.rules import Finding
-from invoice_pipelines.intake.domain.plausibility import (
-    KNOWN_RATES,
-    adjusted_lines_total,
-    breakdown_problems,
-)
+from invoice_pipelines.core.rules import KNOWN_RATES, Finding
+from invoice_pipelines.intake.domain.plausibility import adjusted_lines_total, breakdown_problems
 
 # a rate's VAT summed from per-line rounded amounts may be off by a cent per line, and no more
 # than this in all

@@ -17,9 +17,9 @@ import re
 from decimal import ROUND_HALF_UP, Decimal
 
 from invoice_pipelines.core.invoice import VatBreakdown
+from invoice_pipelines.core.rules import KNOWN_RATES
 from invoice_pipelines.intake.domain.formats.text import labels as L
 from invoice_pipelines.intake.domain.formats.text.numbers import PERCENT, amounts_in
-from invoice_pipelines.intake.domain.plausibility import KNOWN_RATES
 
 # a row's words besides its rate and amounts may only name the tax, its category or a currency
 _ROW_WORDS = re.compile(
