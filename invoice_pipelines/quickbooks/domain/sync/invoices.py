@@ -84,6 +84,7 @@ from invoice_pipelines.quickbooks.domain.sync.push_queue import (
     enqueueable,
     same_invoice,
 )
+from invoice_pipelines.resources.workers import stop_signal
 from invoice_pipelines.resources.workers.thread_pools import stopping_pool
 
 # the queue's actions of an invoice; a credit note has its own (credit_memos.py)
@@ -316,11 +317,15 @@ class InvoicePusher:
                     senders = [pool.submit(self._send_batches, ready) for _ in range(workers)]
                     try:
                         for page, customers in self._ready(limit):
+                            stop_signal.raise_if_received()
                             ready.add(page, customers)
                     finally:
                         ready.close()
                     for future in senders:
                         future.result()
+                    # a SIGTERM Dagster's handler lost (stop_signal.py): the workers stopped
+                    # before their next batch (`_stopped`); the run ends as Dagster's interrupt
+                    stop_signal.raise_if_received()
             finally:
                 self._recorder = None
         for future in self._recorded:
@@ -349,9 +354,10 @@ class InvoicePusher:
 
     def _stopped(self) -> bool:
         """Another run has the organization now, recording an answer failed or the run was
-        interrupted: no batch is started."""
+        interrupted (also by a SIGTERM whose interrupt Dagster's handler lost, stop_signal.py):
+        no batch is started."""
         lost = self.lease is not None and self.lease.lost.is_set()
-        return lost or self._stop_sending.is_set()
+        return lost or self._stop_sending.is_set() or stop_signal.received()
 
     def _ready(self, limit: int | None) -> Iterator[tuple[list[tuple[Candidate, dict]], dict]]:
         """The claimable create rows in queue order with their QBO bodies, page by page (each
