@@ -324,7 +324,8 @@ class InvoicePusher:
                     for future in senders:
                         future.result()
                     # a SIGTERM Dagster's handler lost (stop_signal.py): the workers stopped
-                    # before their next batch (`_stopped`); the run ends as Dagster's interrupt
+                    # before their next batch (`_send_batches`); the run ends as Dagster's
+                    # interrupt
                     stop_signal.raise_if_received()
             finally:
                 self._recorder = None
@@ -340,6 +341,11 @@ class InvoicePusher:
         limiter = self.client.limiter
         least = limiter.limits.least_batch
         while True:
+            # a SIGTERM Dagster's handler lost (stop_signal.py): no batch starts, the run raises.
+            # Asked before `take`: its read of a pipe lets another worker run, which between a
+            # `take` and `_out_of_time` would count its batch as the run's first instead
+            if stop_signal.received():
+                return
             taken = ready.take(MAX_BATCH)
             if not taken or self._stopped() or self._out_of_time():
                 return  # the rows stay pending, unclaimed, for the next run
@@ -347,17 +353,16 @@ class InvoicePusher:
             if ticket.cost < len(taken):
                 ready.give_back(taken[ticket.cost :])
                 taken = taken[: ticket.cost]
-            if self._stopped():
+            if self._stopped() or stop_signal.received():  # (the limiter may have waited)
                 limiter.cancel(ticket)
                 return
             self._push_chunk([(c, body) for c, body, _ in taken], taken[-1][2], ticket)
 
     def _stopped(self) -> bool:
         """Another run has the organization now, recording an answer failed or the run was
-        interrupted (also by a SIGTERM whose interrupt Dagster's handler lost, stop_signal.py):
-        no batch is started."""
+        interrupted: no batch is started."""
         lost = self.lease is not None and self.lease.lost.is_set()
-        return lost or self._stop_sending.is_set() or stop_signal.received()
+        return lost or self._stop_sending.is_set()
 
     def _ready(self, limit: int | None) -> Iterator[tuple[list[tuple[Candidate, dict]], dict]]:
         """The claimable create rows in queue order with their QBO bodies, page by page (each
