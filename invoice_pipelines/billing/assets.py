@@ -84,6 +84,7 @@ from invoice_pipelines.queue.domain.requests import (
     validate_order_ids,
 )
 from invoice_pipelines.queue.domain.stats import BatchStats, batch_stats
+from invoice_pipelines.resources.workers import stop_signal
 from invoice_pipelines.scheduled_checks import latest_or_now
 
 
@@ -381,6 +382,9 @@ def sales_invoices(
     system_database: ResourceParam[Engine],
     batch_kinds: ResourceParam[Kinds],
 ):
+    # a run's SIGTERM that Dagster's handler loses still stops its chunks (stop_signal.py); a run
+    # that started elsewhere than the code server's start_run remembers it from here on
+    stop_signal.remember()
     engine = database
     confirmed_or_refuse(
         context, config.confirm, ISSUE, what="issues numbered invoices", job="batch_invoicing_job"

@@ -64,6 +64,7 @@ from invoice_pipelines.quickbooks.domain.sync.common import (
 from invoice_pipelines.quickbooks.domain.syncs import EXTRA_COUNTS, NEEDS_FILES, SYNCS
 from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.resources.messaging.letter_types import Letters
+from invoice_pipelines.resources.workers import stop_signal
 from invoice_pipelines.settings import ConfigError
 
 GROUP = "quickbooks"
@@ -111,6 +112,9 @@ def _sync(
     entity: QboEntity,
     options: dict | None = None,
 ) -> Iterator[MaterializeResult]:
+    # a run's SIGTERM that Dagster's handler loses still stops the pushes at their next batch or
+    # bill (stop_signal.py), in a run that started elsewhere than the code server's start_run too
+    stop_signal.remember()
     if entity.direction == PUSHED:
         confirmed_or_refuse(
             context, config.confirm, PUSH, what="pushes records to QuickBooks", job=entity.job

@@ -23,6 +23,7 @@ from invoice_pipelines.quickbooks.domain.sync.common import QboSettings
 from invoice_pipelines.resources.dagster_instance.run_report import refusals
 from invoice_pipelines.resources.files.uploads import Uploads
 from invoice_pipelines.resources.messaging.letter_types import Letters
+from invoice_pipelines.resources.workers import stop_signal
 
 
 def _job(name: str, target, description: str):
@@ -94,6 +95,7 @@ def push_chosen_bills(
     upload_store: ResourceParam[Uploads],
     letter_writer: ResourceParam[Letters],
 ):
+    stop_signal.remember()  # a SIGTERM Dagster's handler loses still stops the push (bills.py)
     with refusals():
         pushed = push_chosen(
             database, quickbooks, config.named_organization(system_database),

@@ -52,6 +52,7 @@ from invoice_pipelines.db.tenancy import tenant_transaction
 from invoice_pipelines.db.types import utcnow
 from invoice_pipelines.queue.domain.jobs import BatchJob, batch_job_of
 from invoice_pipelines.queue.domain.transitions import job_row, locked_job
+from invoice_pipelines.resources.workers import stop_signal
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +182,9 @@ class PipelinedJob:
                     return
                 self.next_window += 1
             try:
+                # a SIGTERM Dagster's handler lost (stop_signal.py): no chunk starts any more,
+                # as when a chunk fails; run() raises the interrupt once the threads end
+                stop_signal.raise_if_received()
                 self._window(k)
             except _Stop:
                 return

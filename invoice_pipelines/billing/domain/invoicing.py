@@ -35,6 +35,7 @@ from invoice_pipelines.queue.domain.requests import (
 )
 from invoice_pipelines.queue.domain.stats import expected_rate
 from invoice_pipelines.queue.domain.transitions import claim, mark_job_failed
+from invoice_pipelines.resources.workers import stop_signal
 
 DEFAULT_CHUNK_SIZE = 5000
 # chunks of one job in flight at once on PostgreSQL (`chunks_in_flight.py`); SQLite has one writer
@@ -110,6 +111,9 @@ def process_batch_job(
                 batch_job_of(engine, job.organization_id, job_id), pipelined.fallback_causes
             )
         while True:
+            # a SIGTERM Dagster's handler lost (stop_signal.py) ends the run before the next
+            # chunk, as Dagster's own interrupt: the job stays processing for its resume
+            stop_signal.raise_if_received()
             finished, after = run_chunk_retrying(engine, org, job, chunk_size, after)
             if on_progress is not None:
                 on_progress(batch_job_of(engine, job.organization_id, job_id))

@@ -14,8 +14,10 @@ any Python code runs, whichever Python handler is installed. `remember()` points
 this process; `received()` reads the pipe (without blocking) and, once a SIGTERM or SIGINT was
 written, says so for the rest of the process's life; `raise_if_received()` raises Dagster's
 interrupt where the run's long work checks it (the worker pool, before and while it waits for
-its workers). A process that never called `remember()` (a CLI, the code server's threads, a test
-process that started no run) is never told it received one.
+its workers; batch invoicing before each chunk; the QuickBooks invoice and bill pushes before
+each batch or bill: docs/architecture.md, "Recovery"). A process that never called `remember()`
+(a CLI, the code server's threads, a test process that started no run) is never told it received
+one.
 """
 
 from __future__ import annotations

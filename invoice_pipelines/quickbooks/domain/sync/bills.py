@@ -111,6 +111,7 @@ from invoice_pipelines.quickbooks.domain.sync.vendors import (
     home_currency,
     supplier_of,
 )
+from invoice_pipelines.resources.workers import stop_signal
 from invoice_pipelines.resources.workers.thread_pools import stopping_pool
 
 
@@ -264,7 +265,11 @@ class BillPusher:
             with stopping_pool(max(1, self.workers)) as pool:
                 for _ in pool.map(lambda pair: self._send(*pair), pushes):
                     pass
+                # a SIGTERM Dagster's handler lost (stop_signal.py): the bills not started
+                # stayed pending (`_send`); the run ends as Dagster's interrupt
+                stop_signal.raise_if_received()
         for candidate in deletes:
+            stop_signal.raise_if_received()
             self._delete(candidate)
         return self.counts
 
@@ -344,8 +349,8 @@ class BillPusher:
             )
 
     def _send(self, candidate: Candidate, body: BillBody) -> None:
-        if not self._claim(candidate):
-            return
+        if stop_signal.received() or not self._claim(candidate):
+            return  # (a lost SIGTERM: the row stays pending, unclaimed, for the next run)
         try:
             bill = self._bill(candidate, body)
             if bill is None:

@@ -84,6 +84,7 @@ from invoice_pipelines.quickbooks.domain.sync.push_queue import (
     enqueueable,
     same_invoice,
 )
+from invoice_pipelines.resources.workers import stop_signal
 from invoice_pipelines.resources.workers.thread_pools import stopping_pool
 
 # the queue's actions of an invoice; a credit note has its own (credit_memos.py)
@@ -316,11 +317,16 @@ class InvoicePusher:
                     senders = [pool.submit(self._send_batches, ready) for _ in range(workers)]
                     try:
                         for page, customers in self._ready(limit):
+                            stop_signal.raise_if_received()
                             ready.add(page, customers)
                     finally:
                         ready.close()
                     for future in senders:
                         future.result()
+                    # a SIGTERM Dagster's handler lost (stop_signal.py): the workers stopped
+                    # before their next batch (`_send_batches`); the run ends as Dagster's
+                    # interrupt
+                    stop_signal.raise_if_received()
             finally:
                 self._recorder = None
         for future in self._recorded:
@@ -335,6 +341,11 @@ class InvoicePusher:
         limiter = self.client.limiter
         least = limiter.limits.least_batch
         while True:
+            # a SIGTERM Dagster's handler lost (stop_signal.py): no batch starts, the run raises.
+            # Asked before `take`: its read of a pipe lets another worker run, which between a
+            # `take` and `_out_of_time` would count its batch as the run's first instead
+            if stop_signal.received():
+                return
             taken = ready.take(MAX_BATCH)
             if not taken or self._stopped() or self._out_of_time():
                 return  # the rows stay pending, unclaimed, for the next run
@@ -342,7 +353,7 @@ class InvoicePusher:
             if ticket.cost < len(taken):
                 ready.give_back(taken[ticket.cost :])
                 taken = taken[: ticket.cost]
-            if self._stopped():
+            if self._stopped() or stop_signal.received():  # (the limiter may have waited)
                 limiter.cancel(ticket)
                 return
             self._push_chunk([(c, body) for c, body, _ in taken], taken[-1][2], ticket)
