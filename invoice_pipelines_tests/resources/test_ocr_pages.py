@@ -193,3 +193,28 @@ def test_the_intake_parses_a_scans_words_laid_out() -> None:
         D("56.87"),
         D("529.87"),
     )
+
+
+def test_a_value_the_engine_cut_in_two_stays_one_phrase() -> None:
+    """The engine read "20261129-205" as two words a hair apart: laid out by column they would
+    stand two spaces apart, which the reader takes for a column's gap and reads the number as
+    "20261". Words as near as a character are one phrase: one space. A value far to the right
+    still stands in its column."""
+
+    def word(text: str, left: int, per_character: int = 20, top: int = 100) -> PositionedWord:
+        return PositionedWord(text, left, top, left + per_character * len(text), top + 30)
+
+    words = [
+        word("Rechnungsnummer:", 100),
+        # digits print wider than the page's typical character (20 px): by its column the next
+        # word would stand three spaces on, though it is 12 px (half a character) away
+        word("20261", 800, per_character=30),
+        word("129-205", 800 + 150 + 12, per_character=30),
+        word("Gesamtbetrag", 100, top=200),
+        word("952,00", 1800, top=200),
+    ]
+    first, second = layout_lines(words)
+    assert first.split(":")[1].strip() == "20261 129-205"
+    assert second.index("952,00") == round((1800 - 100) / 20)
+    page = OcrPage(text="", confidence=0.95, engine="tesseract", words=tuple(words))
+    assert parse_ocr_pages([page], source_format="image").invoice.number == "20261129-205"

@@ -171,7 +171,11 @@ def _text_outcome(
             origin=origin,
             today=doc.today,
             corrected=_corrected(text, origin),
-            proven=proven.proven_amounts,
+            proven={
+                name: fields.fields[name].confidence
+                for name in proven.proven_amounts
+                if name in fields.fields
+            },
         ),  # fmt: skip
         # the page does not show who sent it and who received it (formats/text/parties.py)
         *(Finding("IP-REV-12", doubt, "warning", "review") for doubt in fields.doubts),

@@ -204,14 +204,16 @@ def review_findings(
     origin: Literal["text", "ocr"],
     today: date | None = None,
     corrected: str | None = None,
-    proven: frozenset[str] = frozenset(),
+    proven: dict[str, float] | None = None,
 ) -> list[Finding]:
     """Every reason to have a person look at values read from a page before they are booked.
     `corrected` is a scan's text with OCR's look-alikes put right ("7O6,5O" as 706,50), as the
     reader read it: an amount printed there is on the page too. `proven`: the amounts the
-    invoice's own sums prove (proofs.py); a reader's confidence does not hold those (the sums
-    are the stronger evidence: a scan's page-wide confidence, dragged down by specks read as
-    words, would), and still guards every value the sums do not cover."""
+    invoice's own sums prove (proofs.py), each with the reader's own confidence in it. Those
+    are judged by that alone, not scaled by a scan's page-wide confidence (which specks read as
+    words drag down below the floor for every value on the page); a reader that doubted its own
+    choice (a total it took because the printed one does not add up) still holds it, and every
+    value the sums do not cover is judged as read."""
     findings: list[Finding] = []
     source = "the page's text" if origin == "text" else "the scan"
     for name, label in KEY_FIELDS.items():
@@ -228,9 +230,7 @@ def review_findings(
             )
         )
     for name in CONFIDENCE_FIELDS:
-        if name in proven:
-            continue
-        confidence = invoice.confidence.get(name)
+        confidence = (proven or {}).get(name, invoice.confidence.get(name))
         if getattr(invoice, name, None) is not None and confidence is not None:
             floor = CONFIDENT_CODES[origin] if name in CODES else CONFIDENT[origin]
             if confidence < floor:

@@ -18,6 +18,8 @@ from dataclasses import dataclass, replace
 # at most this many characters in a laid-out line: a stray box at a far edge does not make a
 # line of thousands of spaces
 MAX_COLUMNS = 400
+# words at most this many typical characters apart on the page are one phrase: one space between
+NEAR = 1.5
 # a line that says how the page is turned reaches across at least this many characters
 SLOPE_SPAN = 20
 # turned further than this (about 6 degrees), the engine's lines are no guide to the rows
@@ -121,8 +123,13 @@ def layout_lines(words: Sequence[PositionedWord]) -> list[str]:
     lines: list[str] = []
     for row in rows(words):
         line = ""
-        for word in row:
+        for before, word in zip([None, *row], row, strict=False):
             column = min(round((word.left - margin) / width), MAX_COLUMNS)
+            if before is not None and word.left - before.right <= NEAR * width:
+                # the next word of a phrase or of one value the engine cut in two ("20261
+                # 129-205", an IBAN's groups): one space, as printed, never a column's gap
+                line += " " + word.text
+                continue
             gap = max(column - len(line), 1 if line else 0)
             line += " " * gap + word.text
         lines.append(line)
