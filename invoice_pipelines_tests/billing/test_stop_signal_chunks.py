@@ -29,36 +29,24 @@ ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = textwrap.dedent(
     """
-    import os, signal, sys, weakref
+    import sys
     from dagster import DagsterExecutionInterruptedError
     from invoice_pipelines.billing.domain.invoicing import process_batch_job
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.resources.workers import stop_signal
+    from invoice_pipelines_tests.resources.lost_sigterm import install_dagsters_handler, lose_a_sigterm
 
-    def dagsters_handler(signo, frame):  # what raise_interrupts_as installs
-        raise DagsterExecutionInterruptedError()
-
-    signal.signal(signal.SIGTERM, dagsters_handler)
+    install_dagsters_handler()
     assert stop_signal.remember()
     url, job_id, chunk_size, workers = sys.argv[1], *map(int, sys.argv[2:5])
     engine = make_engine(url)
-
-    class Collected:
-        pass
-
-    def callback(ref):  # the signal handled while the collector runs this: the raise is lost
-        os.kill(os.getpid(), signal.SIGTERM)
-        for _ in range(1000):
-            pass
 
     reports = []
 
     def progress(job):  # after a chunk's commit, in the run's main thread
         reports.append(job.processed_count)
         if len(reports) == 1:
-            held = Collected()
-            ref = weakref.ref(held, callback)
-            del held
+            lose_a_sigterm()
             print("lost, going on after", job.processed_count, flush=True)
 
     try:

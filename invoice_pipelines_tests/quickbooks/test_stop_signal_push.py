@@ -32,7 +32,7 @@ BATCH = 3  # invoices per batch in the stopped run: four batches' worth queued
 
 SCRIPT = textwrap.dedent(
     """
-    import json, os, signal, sys, threading, weakref
+    import json, os, signal, sys, threading
     from dagster import DagsterExecutionInterruptedError
     from invoice_pipelines.db.engine import make_engine
     from invoice_pipelines.db.tenancy import find_organization
@@ -40,29 +40,17 @@ SCRIPT = textwrap.dedent(
     from invoice_pipelines.quickbooks.domain.sync import invoices
     from invoice_pipelines.quickbooks.domain.sync.common import QboSettings, open_client
     from invoice_pipelines.resources.workers import stop_signal
+    from invoice_pipelines_tests.resources.lost_sigterm import install_dagsters_handler, lose_a_sigterm
 
-    def dagsters_handler(signo, frame):  # what raise_interrupts_as installs
-        raise DagsterExecutionInterruptedError()
-
-    signal.signal(signal.SIGTERM, dagsters_handler)
+    install_dagsters_handler()
     assert stop_signal.remember()
     url, org_id, base_url, token_url, key, time_scale, batch, lose = sys.argv[1:9]
     invoices.MAX_BATCH = int(batch)
 
-    class Collected:
-        pass
-
-    def callback(ref):  # the signal handled while the collector runs this: the raise is lost
-        os.kill(os.getpid(), signal.SIGTERM)
-        for _ in range(1000):
-            pass
-
     handled = threading.Event()
 
     def in_the_main_thread(signo, frame):
-        held = Collected()
-        ref = weakref.ref(held, callback)
-        del held
+        lose_a_sigterm()
         handled.set()
 
     signal.signal(signal.SIGUSR1, in_the_main_thread)

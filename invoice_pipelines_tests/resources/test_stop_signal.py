@@ -13,29 +13,17 @@ import textwrap
 
 SCRIPT = textwrap.dedent(
     """
-    import os, signal, sys, weakref
+    import os, sys
     from dagster import DagsterExecutionInterruptedError
     from invoice_pipelines.resources.workers import stop_signal
+    from invoice_pipelines_tests.resources.lost_sigterm import install_dagsters_handler, lose_a_sigterm
     from invoice_pipelines.resources.workers.worker_pool import WorkerPool
 
-    def dagsters_handler(signo, frame):  # what raise_interrupts_as installs
-        raise DagsterExecutionInterruptedError()
-
-    signal.signal(signal.SIGTERM, dagsters_handler)
+    install_dagsters_handler()
     remembered = stop_signal.remember() if sys.argv[1] == "remember" else None
 
-    class Collected:
-        pass
-
-    def callback(ref):  # the signal handled while the collector runs this: the raise is lost
-        os.kill(os.getpid(), signal.SIGTERM)
-        for _ in range(1000):
-            pass
-
     if sys.argv[2] == "signal":
-        held = Collected()
-        ref = weakref.ref(held, callback)
-        del held
+        lose_a_sigterm()
     if sys.argv[1] == "fork":  # the parent remembered first; the signal is the child's
         stop_signal.remember()
         child = os.fork()
@@ -44,9 +32,7 @@ SCRIPT = textwrap.dedent(
             print("parent received:", stop_signal.received(), flush=True)
             sys.exit(0)
         stop_signal.remember()
-        held = Collected()
-        ref = weakref.ref(held, callback)
-        del held
+        lose_a_sigterm()
         print("child received:", stop_signal.received(), flush=True)
         os._exit(0)
     print("lost, going on", flush=True)
