@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import queue
 import tempfile
 import time
 import uuid
@@ -222,7 +223,7 @@ class _Producer:
         if self._result is None:
             try:
                 self._result = self._out.get_nowait()
-            except Exception:  # noqa: BLE001 - queue.Empty: still ticking
+            except queue.Empty:  # still ticking
                 if not self._process.is_alive():
                     raise RuntimeError("the sensor's process ended without a result") from None
                 return False
