@@ -356,3 +356,50 @@ def test_a_low_scan_confidence_holds_only_what_the_sums_do_not_prove() -> None:
         "the total with VAT",
         "amount due",
     }
+
+
+NO_VAT_PAGE = """Lieferant GmbH - Lieferantenstraße 20 - 80333 München
+
+Kunden Ltd.
+93B Sai Yu Chung
+Hong Kong
+
+Rechnung Nr. 471102                                      Rechnungsdatum: 05.03.2026
+
+Pos  Beschreibung            Menge    Einzelpreis       Betrag
+1    Trennblätter A4           20        9,90 EUR    198,00 EUR
+2    Joghurt Banane            50        5,50 EUR    275,00 EUR
+
+Summe                                                       473,00 EUR
+{after}
+Lieferant GmbH · USt-IdNr. DE123456789 · IBAN DE89 3704 0044 0532 0130 00
+"""
+
+
+def test_a_page_without_vat_reads_its_net_from_the_lines_and_stays_in_review() -> None:
+    """No VAT rate or amount anywhere, and the lines add up to the total: the net is the lines'
+    sum and the VAT 0.00, read but held (the page does not say why no VAT is charged)."""
+    outcome = parse_page_text(NO_VAT_PAGE.replace("{after}", ""), today=TODAY)
+    invoice = outcome.invoice
+    assert (invoice.net_total, invoice.tax_total, invoice.gross_total) == (
+        D("473.00"),
+        D("0.00"),
+        D("473.00"),
+    )
+    assert outcome.status == "NEEDS_REVIEW"
+    held = " | ".join(f.message for f in outcome.review)
+    assert "the net total was read" in held and "the VAT was read" in held
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "Im Rechnungsbetrag sind 19 % MwSt. enthalten",  # a rate beside a VAT word
+        "Alle Preise inkl. MwSt.",  # the prices include VAT: the lines are gross
+    ],
+)
+def test_a_page_that_names_vat_is_not_read_as_one_without(after: str) -> None:
+    outcome = parse_page_text(NO_VAT_PAGE.replace("{after}", after), today=TODAY)
+    assert outcome.invoice.net_total is None
+    assert outcome.invoice.tax_total is None
+    assert outcome.status == "NEEDS_REVIEW"

@@ -241,3 +241,35 @@ def test_ocr_dates_with_a_colon_or_comma_for_a_dot_are_read():
     # not dates: amounts and times stay as they are
     assert normalize_ocr("Summe 1.234,56 EUR") == "Summe 1.234,56 EUR"
     assert normalize_ocr("um 12:30:2026") == "um 12:30:2026"
+
+
+# an invoice generator's head: the title right, its number under it after a number sign
+TITLE_OVER_NUMBER = """Sammlung Meier
+info@meier4.example                                                         INVOICE
+                                                                              # SM-2022-17
+
+                                                                   Date:          Jan 1, 2022
+Bill To:
+Taylor Riddel                                                  Balance Due:        $127.50
+
+Item                                          Quantity        Rate         Amount
+Service A                                           12      $10.00        $120.00
+Service B                                            5       $1.50          $7.50
+
+                                                               Total:         $127.50
+"""
+
+
+def test_a_number_under_the_title_after_a_number_sign_is_the_invoice_number() -> None:
+    """ "INVOICE" over "# SM-2022-17" (no label beside the number): the number sign under the
+    title marks the invoice's number, as sure as a title's number when printed once."""
+    fields = extract_fields(TITLE_OVER_NUMBER)
+    assert fields.value("number") == "SM-2022-17"
+    assert fields.fields["number"].confidence == 0.85
+    # printed twice on the page, it is a guess, held for review
+    twice = TITLE_OVER_NUMBER + "Reference SM-2022-17\n"
+    assert extract_fields(twice).fields["number"].confidence < 0.75
+    # a value without a number sign under the title is not taken for the number (an address,
+    # a date in its column)
+    bare = TITLE_OVER_NUMBER.replace("# SM-2022-17", "  Street 17")
+    assert extract_fields(bare).value("number") is None

@@ -316,24 +316,49 @@ _DOCUMENT_HEADING = re.compile(
 def _number_under_heading(raw_lines: list[str], page: str) -> TextField | None:
     """The number in a row of values under a row of headings, one of which is the document's own
     word alone ("Klant / Order / Factuur datum / Factuur" over "SCONL... / SCONL... / 8-9-2022 /
-    VF1005193039"): the value whose cell overlaps that heading's on the next line with text. As
-    sure as a title's number when printed once on the page (0.85), else a guess (0.7)."""
+    VF1005193039"): the value whose cell overlaps that heading's on the next line with text; or,
+    under a title that stands alone or beside one other cell ("INVOICE" over "# 1043"), the value
+    a number sign marks. As sure as a title's number when printed once on the page (0.85), else a
+    guess (0.7)."""
     for index, line in enumerate(raw_lines[:HEAD_NUMBER_LINES]):
         cells = list(re.finditer(r"\S+(?: \S+)*", line))
-        if len(cells) < 3 or re.search(r"\d", line):
-            continue
+        if len(cells) >= 3 and re.search(r"\d", line):
+            continue  # a row of values, not of headings
         heading = [c for c in cells if _DOCUMENT_HEADING.fullmatch(c.group(0))]
         if len(heading) != 1:
             continue
         below = next((row for row in raw_lines[index + 1 : index + 3] if row.strip()), "")
         column = heading[0]
+        if len(cells) < 3:
+            # the title with its number set under it ("INVOICE" over "# 1043")
+            signed = _signed_number_below(below, column)
+            if signed is not None:
+                return TextField(signed, _headed_confidence(signed, page), below.strip())
+            continue
         for cell in re.finditer(r"\S+", below):
             if cell.start() < column.end() + 2 and cell.end() > column.start() - 2:
                 value = _number_value(cell.group(0))
                 if value is None:
                     break
-                once = len(re.findall(rf"(?<![\w-]){re.escape(value)}(?![\w-])", page)) == 1
-                return TextField(value, 0.85 if once else 0.7, below.strip())
+                return TextField(value, _headed_confidence(value, page), below.strip())
+    return None
+
+
+def _headed_confidence(value: str, page: str) -> float:
+    once = len(re.findall(rf"(?<![\w-]){re.escape(value)}(?![\w-])", page)) == 1
+    return 0.85 if once else 0.7
+
+
+_SIGNED_NUMBER = re.compile(r"(?:#|no\.?|nr\.?|n[°º]\.?)\s*(?P<value>\S+)", re.IGNORECASE)
+
+
+def _signed_number_below(below: str, column: re.Match[str]) -> str | None:
+    """The number under a title, marked as one by a number sign ("# INV-1043", "No. 1043") in
+    the cell that overlaps the title's column; a bare value there is left (a date, an address)."""
+    for cell in re.finditer(r"\S+(?: \S+)*", below):
+        if cell.start() < column.end() + 2 and cell.end() > column.start() - 2:
+            signed = _SIGNED_NUMBER.fullmatch(cell.group(0))
+            return None if signed is None else _number_value(signed.group("value"))
     return None
 
 
@@ -1214,10 +1239,49 @@ def extract_fields(text: str) -> ExtractedFields:
                     invoice_lines = candidate
                     sure.update(adjustments)
                     break
+    if net is None:
+        sure.update(_no_vat_on_the_page(sure, invoice_lines, lines))
     breakdown = _bases_from_lines(breakdown, invoice_lines, None if net is None else net.value)
     if fields["type_code"].value == "381":
         _credit_note_positive(sure, invoice_lines, breakdown)
     return ExtractedFields(sure, invoice_lines, breakdown, doubts, accounts)
+
+
+# a VAT word with a rate or an amount on its line ("MwSt. 19 %", "VAT 12.40"), or a sentence
+# that says the prices include it ("inkl. MwSt.", "inclusive of ... Goods & Services Tax")
+_VAT_FIGURE = re.compile(
+    rf"(?:{L.VAT_WORDS}).*?(?:\d\s?%|\d[.,]\d\d(?!\d))|(?:\d\s?%|\d[.,]\d\d(?!\d)).*?(?:{L.VAT_WORDS})",
+    re.IGNORECASE,
+)
+
+
+def _no_vat_on_the_page(
+    sure: dict[str, TextField], invoice_lines: list[InvoiceLine], lines: list[str]
+) -> dict[str, TextField]:
+    """A page that charges no VAT at all (an export, a small business): its lines add up to the
+    total to the cent and no line names a VAT rate or amount, nor says the prices include VAT.
+    Then the lines' sum is the net, and the total is that net with a VAT of 0 (BR-CO-10 and
+    BR-CO-15 prove the amounts). Why no VAT is charged (the category, the exemption) is not on
+    such a page, so both are held below the confidence threshold: the amounts are read, and a
+    person still says whether no VAT was right."""
+    gross = sure.get("gross_total")
+    if gross is None or "tax_total" in sure or not _adds_up(invoice_lines, gross.value):
+        return {}
+    if any(_VAT_FIGURE.search(line) or _INCLUDES_VAT.search(line) for line in lines):
+        return {}
+    held = min(gross.confidence, NO_VAT_CONFIDENCE)
+    return {
+        "net_total": TextField(gross.value, held, "the lines' sum, which is the total"),
+        "tax_total": TextField(Decimal("0.00"), held, "no VAT on the page, and no reason why"),
+    }
+
+
+# below the review's thresholds (plausibility.CONFIDENT, 0.75 text and 0.7 OCR): a page without VAT
+# never goes straight through on its amounts alone
+NO_VAT_CONFIDENCE = 0.65
+
+
+_INCLUDES_VAT = re.compile(rf"(?:{L.INCLUDING_WORDS}).{{0,60}}(?:{L.VAT_WORDS})", re.IGNORECASE)
 
 
 def _breakdown_table(
