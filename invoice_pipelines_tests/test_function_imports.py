@@ -42,6 +42,9 @@ WAITS = {
     "imports the OCR readers (the intake, its commands) loads no imaging library for it",
     "resources/workers/stop_signal.py": "Dagster's interrupt, only when a run was sent SIGTERM: "
     "the worker pool imports this module in every parse and renderer worker, which load no Dagster",
+    "resources/ocr/rapid_page.py": "RapidOCR with OpenCV and onnxruntime, only in the page's own "
+    "process: resources/ocr/rapid.py imports this module's exit code, and every run that loads "
+    "the OCR resource would load the engine with it",
     "resources/ocr/readers.py": "Google Cloud Vision's client and requests, only with "
     "INVOICE_PIPELINES_OCR=vision",
     "resources/files/s3_objects.py": "boto3, only with INVOICE_PIPELINES_STORAGE=s3",

@@ -202,8 +202,9 @@ def _metadata(
     owners=OWNERS,
     # judged by the run that wrote it, so the UI shows them on the latest materialization
     check_specs=list(INTAKE_RUN_CHECKS),
-    # scans are read by OCR here (CPU-bound Tesseract or Google Vision's quota): the `ocr` pool
-    # limits how many such runs work at once across all organizations (deploy/dagster.yaml)
+    # scans are read by OCR here (CPU-bound RapidOCR or Tesseract, or Google Vision's quota): the
+    # `ocr` pool limits how many such runs work at once across all organizations
+    # (deploy/dagster.yaml)
     pool="ocr",
     description="Supplier invoices of one organization, parsed (Factur-X/ZUGFeRD, XRechnung "
     "CII/UBL, text PDFs, scans through OCR) and validated (the official EN 16931 and XRechnung "

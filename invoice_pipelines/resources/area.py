@@ -59,7 +59,7 @@ AREA = Area(
             for_runs="invoice_pipelines.resources.files.stores:file_store",
         ),
         "ocr_engine": Resource(
-            "invoice_pipelines.resources.ocr.readers:ocr_reader",
+            "invoice_pipelines.resources.ocr.choice:ocr_reader",
             for_runs="invoice_pipelines.resources.ocr.engines:ocr_engine",
         ),
         **CHANNEL_RESOURCES,

@@ -76,6 +76,8 @@ class PathScore:
     documents_validated_wrong: int = 0
     # why documents went to review: documents per review rule (IP-REV-04, BR-CO-16, ...)
     review_rules: dict[str, int] = field(default_factory=dict)
+    # each document: its status, its review's rules and the fields read wrong or not at all
+    per_document: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(
         self,
@@ -96,6 +98,11 @@ class PathScore:
         if status == "VALIDATED":
             self.straight_through += not wrong
             self.documents_validated_wrong += bool(wrong)
+        self.per_document[name] = {
+            "status": status,
+            "review": sorted(set(review)),
+            "wrong": {key: str(found.get(key)) for key in wrong},
+        }
         for key in FIELDS:
             expected = truth.get(key)
             if expected is None:
@@ -134,6 +141,7 @@ class PathScore:
             "documents_validated_wrong": self.documents_validated_wrong,
             "review_rules": dict(sorted(self.review_rules.items())),
             "misses": self.misses,
+            "per_document": self.per_document,
         }
 
 
@@ -312,14 +320,15 @@ def measure_field_accuracy(
     workers: int | None = None,
     limit: bool = False,
     preparation: str | None = None,
+    engine_name: str = "rapidocr",
 ) -> dict[str, Any]:
     """Field accuracy of the text path and (with `ocr`) the OCR path over the labelled corpus,
     with the documents read per second; with `limit`, also the floor of the same reading.
 
     The OCR path reads each PDF's first `max_pages` pages as a scanner delivers them
     (`bench.ocr.scanned`: `dpi`, grey, turned, grain, dust, JPEG), `workers` documents at a time
-    and each document's pages side by side, with the Tesseract reader's page `preparation`
-    (default: the reader's)."""
+    and each document's pages side by side, with the engine `engine_name` (`rapidocr`, the
+    product's default, or `tesseract` with its page `preparation`, default the reader's)."""
     corpus, skipped = labelled_corpus(samples)
     text_score = PathScore()
     started = time.perf_counter()
@@ -339,10 +348,9 @@ def measure_field_accuracy(
     seconds = text_seconds
     limit_seconds = text_floor(corpus) if limit else 0.0
     if ocr:
-        from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine, available_cores
+        from invoice_pipelines.resources.ocr.engines import available_cores
 
-        settings = {} if preparation is None else {"preparation": preparation}
-        engine = TesseractOcrEngine(**settings).reader()
+        engine = scan_engine(engine_name, preparation)
         scans = {sample.relative_path: scanner_pages(sample, dpi, max_pages) for sample in corpus}
         document_seconds: list[float] = []
 
@@ -364,9 +372,10 @@ def measure_field_accuracy(
         for sample, (found, status, review) in zip(corpus, readings, strict=True):
             ocr_score.add(sample.relative_path, found, sample.truth, status, review)
         result["ocr"] = {
+            "engine": engine_name,
             "dpi": dpi,
             "max_pages": max_pages,
-            "preparation": engine.preparation,
+            "preparation": getattr(engine, "preparation", None),
             "pages": sum(len(pages) for pages in scans.values()),
             "seconds": round(ocr_seconds, 3),
             # one document's reading, from its first page begun to its last page read
@@ -391,6 +400,16 @@ def measure_field_accuracy(
     )
 
 
+def scan_engine(name: str, preparation: str | None = None) -> Any:
+    """The reader the OCR path measures: the product's own, as its resource makes it."""
+    from invoice_pipelines.resources.ocr.engines import RapidOcrEngine, TesseractOcrEngine
+
+    if name == "rapidocr":
+        return RapidOcrEngine().reader()
+    settings = {} if preparation is None else {"preparation": preparation}
+    return TesseractOcrEngine(**settings).reader()
+
+
 def scanner_pages(sample: LabelledPdf, dpi: int, max_pages: int) -> list[bytes]:
     """A sample's first pages as a scanner at `dpi` delivers them (bench.ocr.scanned), each
     with its own seed, so every run reads the same scans."""
@@ -413,8 +432,9 @@ LIMIT_METHOD = (
     "parallelism: pdftotext on the same pages for the text path"
 )
 LIMIT_METHOD_OCR = (
-    ", pdftoppm at the same resolution and page range and then the tesseract program (the "
-    "engine's command line) on every page for the OCR path; no field extraction, no parsing"
+    ", pdftoppm at the same resolution and page range and then the engine's own program (the "
+    "tesseract command line, or RapidOCR's page program) on every page for the OCR path; no "
+    "field extraction, no parsing"
 )
 
 
@@ -435,12 +455,18 @@ def text_floor(corpus: list[LabelledPdf]) -> float:
 
 
 def ocr_floor(corpus: list[LabelledPdf], dpi: int, max_pages: int, workers: int, engine) -> float:
-    """Seconds for pdftoppm and tesseract alone on the corpus, `workers` PDFs at a time."""
+    """Seconds for pdftoppm and the engine's own program alone on the corpus (tesseract, or
+    RapidOCR's page program), `workers` PDFs at a time."""
     import os
+    import sys
     import tempfile
 
-    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-    tesseract = ["tesseract", "-", "stdout", "-l", engine.languages, "--psm", str(engine.psm)]
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1", "OMP_NUM_THREADS": "1"}
+    if hasattr(engine, "languages"):
+        program = ["tesseract", "-", "stdout", "-l", engine.languages, "--psm", str(engine.psm)]
+        program.append("tsv")
+    else:
+        program = [sys.executable, "-m", "invoice_pipelines.resources.ocr.rapid_page"]
 
     def read(sample: LabelledPdf) -> None:
         with tempfile.TemporaryDirectory(prefix="ip-bench-floor-") as tmp:
@@ -449,7 +475,7 @@ def ocr_floor(corpus: list[LabelledPdf], dpi: int, max_pages: int, workers: int,
             render = ["pdftoppm", "-r", str(dpi), "-gray", "-png", "-f", "1"]
             _run([*render, "-l", str(max_pages), str(pdf), str(Path(tmp) / "page")])
             for page in sorted(Path(tmp).glob("page*.png")):
-                _run([*tesseract, "tsv"], input=page.read_bytes(), env=env)
+                _run(program, input=page.read_bytes(), env=env)
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -486,6 +512,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a local folder of invoice2data's tests/compare (PDFs and JSON): fields right there",
     )
     parser.add_argument(
+        "--engine",
+        choices=("rapidocr", "tesseract"),
+        default="rapidocr",
+        help="the local OCR engine the scans are read with (default: the product's, rapidocr)",
+    )
+    parser.add_argument(
         "--preparation",
         default=None,
         help="scan page preparation: none or steps (dpi300,deskew,denoise,otsu); default: the "
@@ -502,6 +534,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         workers=args.workers,
         limit=True,
         preparation=args.preparation,
+        engine_name=args.engine,
     )
     if args.generated > 0:
         result["generated"] = measure_generated(args.seed, args.generated)

@@ -13,7 +13,8 @@ from invoice_pipelines_devtools.bench.field_accuracy import (
 from invoice_pipelines_tests.conftest import require_programs, samples_dir
 
 TEXT_TARGET = 0.90
-OCR_TARGET = 0.80
+OCR_TARGET = 0.95
+OCR_STRAIGHT_THROUGH = 0.75
 # issue 84: the text path books unseen what the invoice's own sums prove (1 of 9 before)
 TEXT_STRAIGHT_THROUGH = 0.8
 
@@ -35,14 +36,19 @@ def test_text_path_books_proven_documents_unseen_and_none_wrong() -> None:
 
 
 @pytest.mark.timeout(300)
-def test_ocr_path_reads_at_least_80_percent_of_fields() -> None:
-    require_programs("tesseract", "pdftoppm")
+def test_ocr_path_reads_scans_and_books_the_proven_ones_unseen() -> None:
+    """The samples' pages as a scanner delivers them (grey, turned, grain, JPEG), read by the
+    default engine (RapidOCR): 95 % of fields and three in four documents straight through
+    (Tesseract read 62/70 and 4 of 9), none VALIDATED with a field wrong."""
+    require_programs("pdftoppm")
     # 200 dpi and the first two pages (every total is on them) keep the run short.
     result = measure_field_accuracy(samples_dir(), ocr=True, dpi=200, max_pages=2)
     ocr = result["ocr"]
+    assert ocr["engine"] == "rapidocr"
     assert ocr["fields_total"] >= 55
     assert ocr["accuracy"] >= OCR_TARGET, "\n".join(ocr["misses"])
     assert ocr["documents_validated_wrong"] == 0, ocr["validated_wrong"]
+    assert ocr["straight_through_rate"] >= OCR_STRAIGHT_THROUGH, ocr["per_document"]
 
 
 def test_text_path_on_generated_invoices_it_was_not_tuned_on() -> None:

@@ -27,7 +27,11 @@ from invoice_pipelines.lib.partitions import ORGANIZATIONS_PARTITIONS_NAME
 from invoice_pipelines.resources.database.engines import Database, SystemDatabase
 from invoice_pipelines.resources.files.upload_stores import LocalUploadStore
 from invoice_pipelines.resources.files.uploads import LocalUploads
-from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine, rasterise_pdf
+from invoice_pipelines.resources.ocr.engines import (
+    RapidOcrEngine,
+    TesseractOcrEngine,
+    rasterise_pdf,
+)
 from invoice_pipelines.resources.workers.parse_server import stop_servers
 from invoice_pipelines_tests.conftest import samples_dir
 
@@ -82,7 +86,7 @@ def _resources(db, store, ocr=None):
         "database": Database(url=db.url),
         "system_database": SystemDatabase(url=db.url),
         "upload_store": store,
-        "ocr_engine": ocr or TesseractOcrEngine(),
+        "ocr_engine": ocr or RapidOcrEngine(),
         "document_parser": _parser(),
     }
 
@@ -283,7 +287,7 @@ def test_scanned_image_goes_through_ocr(db, tmp_path):
     docs, _ = _documents(db, org)
     doc = docs["scan.png"]
     assert doc["format"] == "image"
-    assert doc["raw_json"]["ocr_engine"] == "tesseract"
+    assert doc["raw_json"]["ocr_engine"] == "rapidocr"
     # the page with the totals: OCR must find the gross amount whatever the final status
     assert doc["gross_total"] is not None and str(doc["gross_total"]) == "529.87"
 

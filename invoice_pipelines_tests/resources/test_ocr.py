@@ -9,6 +9,7 @@ import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import vision
 
+from invoice_pipelines.resources.ocr.choice import ocr_reader
 from invoice_pipelines.resources.ocr.engines import (
     GoogleVisionOcrEngine,
     GoogleVisionReader,
@@ -18,7 +19,6 @@ from invoice_pipelines.resources.ocr.engines import (
     ocr_engine,
     rasterise_pdf,
 )
-from invoice_pipelines.resources.ocr.readers import ocr_reader
 from invoice_pipelines.settings import FOR_RUNS
 from invoice_pipelines_devtools.standins.vision import Fault, VisionStandin
 
@@ -222,12 +222,6 @@ def test_vision_ocr_pdf_sends_each_page_and_keeps_their_order(
 # -- choosing the engine ---------------------------------------------------------------------
 
 
-def test_engine_from_settings_defaults_to_tesseract(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("INVOICE_PIPELINES_OCR", raising=False)
-
-    assert isinstance(ocr_engine(ocr_reader(FOR_RUNS)), TesseractOcrEngine)
-
-
 def test_engine_from_settings_picks_google_vision(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICE_PIPELINES_OCR", "google-vision")
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/secrets/vision.json")
@@ -256,7 +250,7 @@ def test_engine_from_settings_reaches_the_standin_without_credentials(
 def test_engine_from_settings_rejects_an_unknown_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INVOICE_PIPELINES_OCR", "google_vision")
 
-    with pytest.raises(OcrError, match="use 'tesseract' or 'google-vision'"):
+    with pytest.raises(OcrError, match="use 'rapidocr', 'tesseract' or 'google-vision'"):
         ocr_reader()
 
 

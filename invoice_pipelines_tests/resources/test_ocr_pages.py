@@ -14,13 +14,13 @@ from PIL import Image
 
 from invoice_pipelines.intake.domain.formats.text.table import read_table
 from invoice_pipelines.intake.domain.parse import parse_ocr_pages, parse_ocr_text
+from invoice_pipelines.resources.ocr.choice import ocr_reader
 from invoice_pipelines.resources.ocr.pages import Preparation, prepare_page, skew_degrees
 from invoice_pipelines.resources.ocr.readers import (
     OcrError,
     OcrPage,
     PageOverBudget,
     TesseractReader,
-    ocr_reader,
     rasterise_pdf,
     run_within,
 )
@@ -83,7 +83,7 @@ def test_a_page_over_its_budget_is_stopped_and_named(totals_page: bytes) -> None
 def test_the_settings_choose_the_preparation_and_the_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("INVOICE_PIPELINES_OCR", raising=False)
+    monkeypatch.setenv("INVOICE_PIPELINES_OCR", "tesseract")  # the engine that prepares pages
     monkeypatch.setenv("INVOICE_PIPELINES_OCR_PREPARATION", "dpi300,deskew")
     monkeypatch.setenv("INVOICE_PIPELINES_OCR_PAGE_BUDGET_SECONDS", "12.5")
     reader = ocr_reader()

@@ -32,7 +32,6 @@ from typing import Any
 from invoice_pipelines.limits import MAX_OCR_PAGE_SIDE_PT, MAX_OCR_PAGES
 from invoice_pipelines.resources.ocr.pages import Preparation, prepare_page
 from invoice_pipelines.resources.ocr.words import PositionedWord, layout_lines
-from invoice_pipelines.settings import NOW, Reading, env, env_value, positive_number
 
 TESSERACT_INSTALL_COMMAND = "apt-get install -y tesseract-ocr tesseract-ocr-deu"
 POPPLER_INSTALL_COMMAND = "apt-get install -y poppler-utils"
@@ -159,7 +158,7 @@ _SLOTS: threading.BoundedSemaphore | None = None
 
 
 @contextmanager
-def _engine_slots() -> Iterator[None]:
+def engine_slot() -> Iterator[None]:
     """One of this process's engine slots, one per core: pages of every document being read
     wait here instead of overloading the cores (and overrunning their budgets)."""
     global _SLOTS
@@ -560,7 +559,7 @@ class TesseractReader(OcrReader):
 
     def ocr_image(self, data: bytes) -> OcrPage:
         prepared = self._prepared(data)
-        with _engine_slots():
+        with engine_slot():
             page = tesseract_tsv(
                 prepared,
                 languages=self.languages,
@@ -786,52 +785,3 @@ def _retry_after_seconds(exc: Exception) -> float | None:
         return float(value) if value is not None else None
     except ValueError:
         return None  # an HTTP date; rare enough that our own backoff is fine
-
-
-def ocr_reader(read: Reading = NOW) -> OcrReader:
-    """The reader chosen by INVOICE_PIPELINES_OCR (`tesseract`, the default, or `google-vision`):
-    the one builder of the `ocr_engine` resource (resources/area.py). A command reads with it; a
-    run's resource wraps it (`resources.ocr.engines.ocr_engine`).
-
-    For `google-vision`: INVOICE_PIPELINES_VISION_ENDPOINT overrides the endpoint (an http://
-    one, i.e. the stand-in, is called without credentials) and GOOGLE_APPLICATION_CREDENTIALS
-    names the service-account JSON; for a run both are `EnvVar`s (Dagster resolves them when a
-    run starts, the UI shows where they come from, and no secret lands in run config).
-    """
-    if ocr_choice() == "tesseract":
-        return tesseract_reader()
-    endpoint = env_value("INVOICE_PIPELINES_VISION_ENDPOINT")
-    # the local stand-in: never send a bearer token in clear text
-    plain_http = bool(endpoint and endpoint.lower().startswith("http://"))
-    return GoogleVisionReader(
-        api_endpoint=read.secret_if_set("INVOICE_PIPELINES_VISION_ENDPOINT"),
-        anonymous=plain_http,
-        credentials_file=None
-        if plain_http
-        else read.secret_if_set("GOOGLE_APPLICATION_CREDENTIALS"),
-    )
-
-
-def tesseract_reader() -> TesseractReader:
-    """Tesseract with the page budget and preparation of INVOICE_PIPELINES_OCR_PAGE_BUDGET_SECONDS
-    and INVOICE_PIPELINES_OCR_PREPARATION; ConfigError or OcrError names a wrong value."""
-    budget = float(positive_number("INVOICE_PIPELINES_OCR_PAGE_BUDGET_SECONDS", float))
-    preparation = env("INVOICE_PIPELINES_OCR_PREPARATION").strip() or "none"
-    try:
-        Preparation.parse(preparation)
-    except ValueError as exc:
-        raise OcrError(f"INVOICE_PIPELINES_OCR_PREPARATION: {exc}") from exc
-    return TesseractReader(page_timeout_seconds=budget, preparation=preparation)
-
-
-def ocr_choice() -> str:
-    """INVOICE_PIPELINES_OCR: `tesseract` (the default) or `google-vision`; OcrError for a typo."""
-    choice = env("INVOICE_PIPELINES_OCR").strip().lower()
-    if choice in ("", "tesseract"):
-        return "tesseract"
-    if choice == "google-vision":
-        return choice
-    # A typo must not silently fall back to another engine.
-    raise OcrError(
-        f"INVOICE_PIPELINES_OCR={choice!r} is not an OCR engine; use 'tesseract' or 'google-vision'"
-    )

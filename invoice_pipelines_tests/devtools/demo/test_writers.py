@@ -35,7 +35,7 @@ from invoice_pipelines.einvoice.cii import (
 from invoice_pipelines.einvoice.layout import render_invoice_text
 from invoice_pipelines.einvoice.ubl import write_ubl
 from invoice_pipelines.intake.domain.formats.text import iban_is_valid
-from invoice_pipelines.intake.domain.parse import parse_document, parse_ocr_text
+from invoice_pipelines.intake.domain.parse import parse_document, parse_ocr_pages
 from invoice_pipelines_devtools.demo.invoices import (
     DEMO_BUYER,
     OFFICE_SUPPLIER,
@@ -428,17 +428,16 @@ def test_demo_xml_and_pdf_are_validated_by_our_parser_with_the_stated_totals(dem
     assert formats == ["cii", "ubl", "text-pdf", "image"]
 
 
-def test_demo_scan_is_read_by_tesseract_with_the_gross_total(demo_files):
+@pytest.mark.parametrize("engine", ["RapidOcrEngine", "TesseractOcrEngine"])
+def test_demo_scan_is_read_by_each_local_engine_with_the_gross_total(demo_files, engine):
     require_programs("tesseract")
-    from invoice_pipelines.resources.ocr.engines import TesseractOcrEngine
+    from invoice_pipelines.resources.ocr import engines
 
     name, png = demo_files[3]
     invoice = demo_invoice_set(TODAY)[3].invoice
-    page = TesseractOcrEngine().reader().ocr_image(png)
+    page = getattr(engines, engine)().reader().ocr_image(png)
     assert "952,00" in page.text
-    outcome = parse_ocr_text(
-        page.text, source_format="image", confidence=page.confidence, today=TODAY
-    )
+    outcome = parse_ocr_pages([page], source_format="image")
     assert outcome.invoice.gross_total == invoice.gross_total == D("952.00")
     assert outcome.invoice.number == invoice.number
 
