@@ -134,9 +134,10 @@ def test_a_sensor_stopped_while_the_daemon_runs_it_requests_at_most_one_turn_mor
         )
         assert stop.returncode == 0, stop.stdout + stop.stderr
         at_stop = _requested(instance)
-        # two intervals and more: the tick in flight at the stop, if any, has ended, and a
-        # sensor still running would have ticked again
-        time.sleep(2 * INTERVAL + 10)
+        # an interval and more after the stop, which came after the first tick began: the tick
+        # in flight at the stop, if any, has ended, and a sensor still running would have ticked
+        # again (its next tick was due at most INTERVAL after the first began)
+        time.sleep(INTERVAL + 15)
         after = _requested(instance)
         assert daemon.poll() is None, log.read_text(errors="replace")[-3000:]
     finally:
