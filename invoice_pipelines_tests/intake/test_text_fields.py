@@ -273,3 +273,19 @@ def test_a_number_under_the_title_after_a_number_sign_is_the_invoice_number() ->
     # a date in its column)
     bare = TITLE_OVER_NUMBER.replace("# SM-2022-17", "  Street 17")
     assert extract_fields(bare).value("number") is None
+
+
+def test_a_date_under_its_column_heading_is_read_beside_text_that_ends_left_of_it() -> None:
+    """A scan lays the payment terms out with the due date on the row of the terms' text, two
+    spaces after it, under the heading "Fälligkeit": the date is the cell under the heading (the
+    text that ends just left of it is not)."""
+    terms = (
+        "Rechnung Nr. 471102     Rechnungsdatum 20.09.2018\n"
+        "Beschreibung                                            Fälligkeit     Teilzahlung\n"
+        "Zahlungsbedingungen: Der Rechnungsbetrag wurde bereits  03.10.2018\n"
+        "beglichen.\n"
+    )
+    assert extract_fields(terms).value("due_date") == date(2018, 10, 3)
+    # a cell that overlaps nothing under the heading is still read as before (right-aligned)
+    right = terms.replace("bereits  03.10.2018", "bereits\n" + " " * 60 + "03.10.2018")
+    assert extract_fields(right).value("due_date") == date(2018, 10, 3)

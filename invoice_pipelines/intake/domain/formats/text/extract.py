@@ -203,11 +203,14 @@ def _values_near(
             # the same block ("Rechnungsnummer" above a right-aligned "471102"); and it starts
             # left of the next column header ("Invoice Date   Due Date" over two dates).
             cells = [
-                m.group(0)
+                m
                 for m in _CELL.finditer(following)
                 if m.end() >= start - 2 and m.start() < next_column
             ]
-            text = "   ".join(cells)
+            # a cell under the label itself is its value, not the text that ends just left of
+            # it ("... wurde bereits  03.10.2018" under "Fälligkeit", as a scan lays it out)
+            under = [m for m in cells if m.end() > start and m.start() < end]
+            text = "   ".join(m.group(0) for m in under or cells)
         else:
             text = following
         if text.strip():
