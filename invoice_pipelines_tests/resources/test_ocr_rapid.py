@@ -16,7 +16,7 @@ from invoice_pipelines.resources.ocr.engines import (
     ocr_engine,
     rasterise_pdf,
 )
-from invoice_pipelines.resources.ocr.rapid import RapidOcrReader
+from invoice_pipelines.resources.ocr.rapid import RapidOcrReader, memory_limit, page_slots
 from invoice_pipelines.resources.ocr.rapid_page import page_lines
 from invoice_pipelines.resources.ocr.readers import (
     OcrError,
@@ -112,3 +112,23 @@ def test_rapidocr_is_the_default_engine_and_the_others_are_named(
     monkeypatch.setenv("INVOICE_PIPELINES_OCR", "rapid")
     with pytest.raises(OcrError, match="use 'rapidocr', 'tesseract' or 'google-vision'"):
         ocr_reader()
+
+
+def test_pages_read_at_once_are_bounded_by_the_cores_and_the_containers_memory(tmp_path) -> None:
+    """A page's process takes up to about 0.8 GB: a run pod of 2 GiB on a node of 16 cores reads
+    one page at a time instead of being killed for its memory; without a limit, one per core."""
+    gib = 1 << 30
+    assert page_slots(16, 2 * gib) == 1
+    assert page_slots(16, 8 * gib) == 7
+    assert page_slots(2, 8 * gib) == 2
+    assert page_slots(4, 256 << 20) == 1  # less than a page needs: still one, never none
+    assert page_slots(2, None) == 2
+    # the container's limit as cgroup v2 and v1 write it
+    v2, v1 = tmp_path / "memory.max", tmp_path / "memory.limit_in_bytes"
+    v2.write_text("max\n")
+    assert memory_limit((v2, v1)) is None
+    v2.write_text(f"{2 * gib}\n")
+    assert memory_limit((v2, v1)) == 2 * gib
+    v1.write_text("9223372036854771712\n")  # v1's "no limit"
+    assert memory_limit((tmp_path / "absent", v1)) is None
+    assert memory_limit((tmp_path / "absent",)) is None

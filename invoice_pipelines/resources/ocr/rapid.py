@@ -8,7 +8,8 @@ through, against 91.8 % and 24 for Tesseract, with none VALIDATED wrong on eithe
 
 Each page is read by a process of its own (`rapid_page.py`), exactly as a tesseract is: held to
 the page's budget in seconds of CPU (the kernel stops it past it, `readers.run_within`), at most
-one per core in this process, the pages of a document side by side. A page the engine stopped on
+one per core in this process and no more than the container's memory holds (`page_slots`), the
+pages of a document side by side. A page the engine stopped on
 or that came back past its budget raises PageOverBudget; bytes that are no image,
 UnreadableImageError.
 """
@@ -18,7 +19,11 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from invoice_pipelines.resources.ocr.rapid_page import NOT_AN_IMAGE
 from invoice_pipelines.resources.ocr.readers import (
@@ -36,6 +41,52 @@ from invoice_pipelines.resources.ocr.readers import (
 from invoice_pipelines.resources.ocr.words import PositionedWord
 
 ENGINE = "rapidocr"
+# what one page's process may take: it peaks at about 0.8 GB (the detection model on a page of
+# 2,000 pixels), against Tesseract's fraction of that; and what the reading process keeps for
+# itself (docs/intake.md, "RapidOCR, the default engine")
+PAGE_MEMORY_BYTES = 1 << 30
+RESERVED_BYTES = 1 << 29
+# the container's memory limit, cgroup v2 then v1 (no file, or "max": no limit)
+MEMORY_LIMIT_FILES = (
+    Path("/sys/fs/cgroup/memory.max"),
+    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),
+)
+
+
+def memory_limit(files: tuple[Path, ...] = MEMORY_LIMIT_FILES) -> int | None:
+    """The memory this process's container may use, in bytes; None without a limit."""
+    for path in files:
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            continue
+        # cgroup v1 writes "no limit" as a number near 2**63
+        return int(text) if text.isdigit() and int(text) < 1 << 60 else None
+    return None
+
+
+def page_slots(cores: int, limit: int | None) -> int:
+    """How many pages RapidOCR reads at once in one process: one per core, and no more than
+    the container's memory holds (a run pod of 2 GiB on a node of 16 cores reads one page at a
+    time, instead of being killed for its memory)."""
+    if limit is None:
+        return max(1, cores)
+    return max(1, min(cores, (limit - RESERVED_BYTES) // PAGE_MEMORY_BYTES))
+
+
+_SLOTS_LOCK = threading.Lock()
+_SLOTS: threading.BoundedSemaphore | None = None
+
+
+@contextmanager
+def _memory_slot() -> Iterator[None]:
+    global _SLOTS
+    with _SLOTS_LOCK:
+        if _SLOTS is None:
+            _SLOTS = threading.BoundedSemaphore(page_slots(available_cores(), memory_limit()))
+        slots = _SLOTS
+    with slots:
+        yield
 
 
 def rapid_page(image: bytes, *, cpu_seconds: float, python: str = sys.executable) -> OcrPage:
@@ -93,7 +144,8 @@ def page_of_lines(lines: list[list[list]]) -> OcrPage:
 class RapidOcrReader(OcrReader):
     """RapidOCR on this machine (the default engine): each page in a process of its own, held to
     `page_timeout_seconds` of CPU; over it the document goes to review naming the page. At most
-    one page per core runs in this process, whatever the number of documents read at once."""
+    one page per core runs in this process, and no more than the container's memory holds
+    (`page_slots`), whatever the number of documents read at once."""
 
     page_timeout_seconds: float = field(
         default=DEFAULT_PAGE_BUDGET_SECONDS,
@@ -104,8 +156,8 @@ class RapidOcrReader(OcrReader):
     )
 
     def ocr_image(self, data: bytes) -> OcrPage:
-        with engine_slot():
+        with _memory_slot(), engine_slot():
             return rapid_page(data, cpu_seconds=self.page_timeout_seconds)
 
     def _default_page_workers(self) -> int:
-        return available_cores()
+        return page_slots(available_cores(), memory_limit())
