@@ -1,7 +1,7 @@
 """Which OCR reader the settings choose: INVOICE_PIPELINES_OCR (`rapidocr`, the default,
 `tesseract` or `google-vision`) and the page budget of a local engine. The one builder of the
-`ocr_engine` resource's reader (resources/area.py); apart from the readers themselves
-(`readers.py`, `rapid.py`), which do not know of each other's choosing."""
+`ocr_engine` resource's reader (resources/area.py), kept apart from the readers themselves
+(`readers.py`, `rapid.py`) so that neither needs to import the other."""
 
 from __future__ import annotations
 
@@ -18,9 +18,8 @@ from invoice_pipelines.settings import NOW, Reading, env, env_value, positive_nu
 
 def ocr_reader(read: Reading = NOW) -> OcrReader:
     """The reader chosen by INVOICE_PIPELINES_OCR (`rapidocr`, the default, `tesseract` or
-    `google-vision`):
-    the one builder of the `ocr_engine` resource (resources/area.py). A command reads with it; a
-    run's resource wraps it (`resources.ocr.engines.ocr_engine`).
+    `google-vision`): the one builder of the `ocr_engine` resource (resources/area.py). A command
+    reads with it; a run's resource wraps it (`resources.ocr.engines.ocr_engine`).
 
     For `google-vision`: INVOICE_PIPELINES_VISION_ENDPOINT overrides the endpoint (an http://
     one, i.e. the stand-in, is called without credentials) and GOOGLE_APPLICATION_CREDENTIALS

@@ -2,16 +2,15 @@
 inside the `rapidocr` wheel from PyPI, on onnxruntime's CPU build.
 
 Chosen by measurement (docs/intake.md, "RapidOCR, the default engine"): on the bench's scans of
-68 public invoices held out from all tuning it reads 97.4 % of fields and sends 52 straight
-through, against 91.8 % and 24 for Tesseract, with none VALIDATED wrong on either. It costs about
-2.5 s of CPU a page against Tesseract's 1.7.
+68 public invoices held out from all tuning it read 97.4 % of fields and sent 52 straight
+through, against 94.6 % and 23 for Tesseract on the same scans, with none VALIDATED wrong on
+either. It costs about 2.5 s of CPU a page against Tesseract's 1.7, and far more memory.
 
 Each page is read by a process of its own (`rapid_page.py`), exactly as a tesseract is: held to
 the page's budget in seconds of CPU (the kernel stops it past it, `readers.run_within`), at most
 one per core in this process and no more than the container's memory holds (`page_slots`), the
-pages of a document side by side. A page the engine stopped on
-or that came back past its budget raises PageOverBudget; bytes that are no image,
-UnreadableImageError.
+pages of a document side by side. A page the engine stopped on or that came back past its budget
+raises PageOverBudget; bytes that are no image, UnreadableImageError.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """OCR for scanned invoices in plain Python: local Tesseract or Google Cloud Vision (`OcrReader`:
-`TesseractReader`, `GoogleVisionReader`, chosen by settings in `ocr_reader`). The Dagster
-resource `ocr_engine` (`resources/ocr/engines.py`) wraps these; `invoice-pipelines parse` uses them
-directly, without Dagster.
+`TesseractReader`, `GoogleVisionReader`; RapidOCR, the default, is `rapid.py`'s; the settings
+choose one in `choice.py`). The Dagster resource `ocr_engine` (`resources/ocr/engines.py`) wraps
+these; `invoice-pipelines parse` uses them directly, without Dagster.
 
 PDFs are rendered page by page to files by poppler and OCR'd one page at a time, at most
 `limits.MAX_OCR_PAGES` pages per document, whichever engine reads them.
