@@ -458,15 +458,17 @@ def ocr_floor(corpus: list[LabelledPdf], dpi: int, max_pages: int, workers: int,
     """Seconds for pdftoppm and the engine's own program alone on the corpus (tesseract, or
     RapidOCR's page program), `workers` PDFs at a time."""
     import os
-    import sys
     import tempfile
 
+    from invoice_pipelines.resources.ocr.rapid import page_command
+    from invoice_pipelines.resources.ocr.readers import TesseractReader
+
     env = {**os.environ, "OMP_THREAD_LIMIT": "1", "OMP_NUM_THREADS": "1"}
-    if hasattr(engine, "languages"):
+    if isinstance(engine, TesseractReader):
         program = ["tesseract", "-", "stdout", "-l", engine.languages, "--psm", str(engine.psm)]
         program.append("tsv")
     else:
-        program = [sys.executable, "-m", "invoice_pipelines.resources.ocr.rapid_page"]
+        program = page_command()
 
     def read(sample: LabelledPdf) -> None:
         with tempfile.TemporaryDirectory(prefix="ip-bench-floor-") as tmp:

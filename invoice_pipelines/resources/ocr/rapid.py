@@ -18,9 +18,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,10 +28,11 @@ from invoice_pipelines.resources.ocr.readers import (
     OcrPage,
     OcrReader,
     PageOverBudget,
+    Slots,
     UnreadableImageError,
     available_cores,
     engine_slot,
-    looks_like_image,
+    require_image,
     run_within,
 )
 from invoice_pipelines.resources.ocr.words import PositionedWord
@@ -73,31 +71,20 @@ def page_slots(cores: int, limit: int | None) -> int:
     return max(1, min(cores, (limit - RESERVED_BYTES) // PAGE_MEMORY_BYTES))
 
 
-_SLOTS_LOCK = threading.Lock()
-_SLOTS: threading.BoundedSemaphore | None = None
+_memory_slot = Slots(lambda: page_slots(available_cores(), memory_limit())).held
 
 
-@contextmanager
-def _memory_slot() -> Iterator[None]:
-    global _SLOTS
-    with _SLOTS_LOCK:
-        if _SLOTS is None:
-            _SLOTS = threading.BoundedSemaphore(page_slots(available_cores(), memory_limit()))
-        slots = _SLOTS
-    with slots:
-        yield
+def page_command(python: str = sys.executable) -> list[str]:
+    """The program that reads one page (rapid_page.py), as the reader runs it."""
+    return [python, "-m", "invoice_pipelines.resources.ocr.rapid_page"]
 
 
 def rapid_page(image: bytes, *, cpu_seconds: float, python: str = sys.executable) -> OcrPage:
     """One page image read by RapidOCR in its own process, within `cpu_seconds` of CPU."""
-    if not looks_like_image(image):
-        raise UnreadableImageError(
-            "the data is not a PNG, JPEG, TIFF, GIF, BMP, WebP, JPEG 2000 or PNM image"
-        )
+    require_image(image)
     # one thread each: pages run side by side, one per core (engine_slot)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OMP_THREAD_LIMIT": "1"}
-    command = [python, "-m", "invoice_pipelines.resources.ocr.rapid_page"]
-    done = run_within(command, image, env, cpu_seconds=cpu_seconds)
+    done = run_within(page_command(python), image, env, cpu_seconds=cpu_seconds)
     if done.over_budget:
         raise PageOverBudget(f"RapidOCR {done.over_budget} on one page", budget_seconds=cpu_seconds)
     stderr = done.stderr.decode("utf-8", "replace").strip()

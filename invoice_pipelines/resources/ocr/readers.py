@@ -153,21 +153,24 @@ DEFAULT_PAGE_BUDGET_SECONDS = 20.0
 WALL_BACKSTOP_FACTOR = 5
 DEFAULT_PREPARATION = "none"
 
-_SLOTS_LOCK = threading.Lock()
-_SLOTS: threading.BoundedSemaphore | None = None
 
+class Slots:
+    """A bound on the pages this process reads at once, whatever the number of documents read:
+    `size()` is asked once, when a page first waits here."""
 
-@contextmanager
-def engine_slot() -> Iterator[None]:
-    """One of this process's engine slots, one per core: pages of every document being read
-    wait here instead of overloading the cores (and overrunning their budgets)."""
-    global _SLOTS
-    with _SLOTS_LOCK:
-        if _SLOTS is None:
-            _SLOTS = threading.BoundedSemaphore(available_cores())
-        slots = _SLOTS
-    with slots:
-        yield
+    def __init__(self, size: Callable[[], int]) -> None:
+        self._size = size
+        self._lock = threading.Lock()
+        self._semaphore: threading.BoundedSemaphore | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            if self._semaphore is None:
+                self._semaphore = threading.BoundedSemaphore(self._size())
+            semaphore = self._semaphore
+        with semaphore:
+            yield
 
 
 def available_cores() -> int:
@@ -178,12 +181,26 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+# one of this process's engine slots, one per core: pages of every document being read wait
+# here instead of overloading the cores (and overrunning their budgets)
+engine_slot = Slots(available_cores).held
+
+
 def looks_like_image(data: bytes) -> bool:
     """True when the bytes start like a raster image Tesseract can decode."""
     if any(data[offset : offset + len(magic)] == magic for offset, magic in _IMAGE_SIGNATURES):
         return True
     # PBM/PGM/PPM: "P1".."P6" then whitespace (pdftoppm writes these by default).
     return len(data) > 2 and data[:1] == b"P" and data[1:2] in b"123456" and data[2:3].isspace()
+
+
+def require_image(data: bytes) -> None:
+    """UnreadableImageError unless the bytes start like an image a local engine decodes: what
+    is no image never reaches an engine's process."""
+    if not looks_like_image(data):
+        raise UnreadableImageError(
+            "the data is not a PNG, JPEG, TIFF, GIF, BMP, WebP, JPEG 2000 or PNM image"
+        )
 
 
 @dataclass(frozen=True)
@@ -268,12 +285,9 @@ def tesseract_tsv(
     variables: tuple[str, ...] = (),
 ) -> TesseractPage:
     """OCR one image with the tesseract binary and return its words with boxes and confidences."""
-    if not looks_like_image(image):
-        # Tesseract reads input that is not an image as a list of file names to OCR,
-        # so an upload of text could make it open local files: refuse before it runs.
-        raise UnreadableImageError(
-            "the data is not a PNG, JPEG, TIFF, GIF, BMP, WebP, JPEG 2000 or PNM image"
-        )
+    # Tesseract reads input that is not an image as a list of file names to OCR, so an upload
+    # of text could make it open local files: refuse before it runs.
+    require_image(image)
     # One OpenMP thread per tesseract: on 2 cores a page took 1.0 s instead of 4.5 s with
     # the default threading; parallelism comes from running pages side by side instead.
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}

@@ -333,17 +333,24 @@ def _number_under_heading(raw_lines: list[str], page: str) -> TextField | None:
         below = next((row for row in raw_lines[index + 1 : index + 3] if row.strip()), "")
         column = heading[0]
         if len(cells) < 3:
-            # the title with its number set under it ("INVOICE" over "# 1043")
-            signed = _signed_number_below(below, column)
-            if signed is not None:
-                return TextField(signed, _headed_confidence(signed, page), below.strip())
-            continue
-        for cell in re.finditer(r"\S+", below):
-            if cell.start() < column.end() + 2 and cell.end() > column.start() - 2:
-                value = _number_value(cell.group(0))
-                if value is None:
-                    break
-                return TextField(value, _headed_confidence(value, page), below.strip())
+            # the title with its number set under it, after a number sign ("INVOICE" over
+            # "# 1043"); a bare value there is left (a date, an address)
+            cell = _cell_under(below, column, r"\S+(?: \S+)*")
+            signed = _SIGNED_NUMBER.fullmatch(cell) if cell else None
+            value = _number_value(signed.group("value")) if signed else None
+        else:
+            cell = _cell_under(below, column, r"\S+")
+            value = _number_value(cell) if cell else None
+        if value is not None:
+            return TextField(value, _headed_confidence(value, page), below.strip())
+    return None
+
+
+def _cell_under(below: str, column: re.Match[str], cell: str) -> str | None:
+    """The first cell (`cell`, a pattern) of the line `below` that overlaps `column`."""
+    for found in re.finditer(cell, below):
+        if found.start() < column.end() + 2 and found.end() > column.start() - 2:
+            return found.group(0)
     return None
 
 
@@ -353,16 +360,6 @@ def _headed_confidence(value: str, page: str) -> float:
 
 
 _SIGNED_NUMBER = re.compile(r"(?:#|no\.?|nr\.?|n[°º]\.?)\s*(?P<value>\S+)", re.IGNORECASE)
-
-
-def _signed_number_below(below: str, column: re.Match[str]) -> str | None:
-    """The number under a title, marked as one by a number sign ("# INV-1043", "No. 1043") in
-    the cell that overlaps the title's column; a bare value there is left (a date, an address)."""
-    for cell in re.finditer(r"\S+(?: \S+)*", below):
-        if cell.start() < column.end() + 2 and cell.end() > column.start() - 2:
-            signed = _SIGNED_NUMBER.fullmatch(cell.group(0))
-            return None if signed is None else _number_value(signed.group("value"))
-    return None
 
 
 # how far down the page a heading row of the document's number is looked for
@@ -1256,6 +1253,7 @@ _VAT_FIGURE = re.compile(
     rf"(?:{L.VAT_WORDS}).*?(?:\d\s?%|\d[.,]\d\d(?!\d))|(?:\d\s?%|\d[.,]\d\d(?!\d)).*?(?:{L.VAT_WORDS})",
     re.IGNORECASE,
 )
+_INCLUDES_VAT = re.compile(rf"(?:{L.INCLUDING_WORDS}).{{0,60}}(?:{L.VAT_WORDS})", re.IGNORECASE)
 
 
 def _no_vat_on_the_page(
@@ -1282,9 +1280,6 @@ def _no_vat_on_the_page(
 # below the review's thresholds (plausibility.CONFIDENT, 0.75 text and 0.7 OCR): a page without VAT
 # never goes straight through on its amounts alone
 NO_VAT_CONFIDENCE = 0.65
-
-
-_INCLUDES_VAT = re.compile(rf"(?:{L.INCLUDING_WORDS}).{{0,60}}(?:{L.VAT_WORDS})", re.IGNORECASE)
 
 
 def _breakdown_table(
